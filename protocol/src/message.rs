@@ -1,0 +1,216 @@
+//! The messages agent and panel exchange, as plain Rust values.
+//!
+//! This module owns the meaning of each message and the rules its fields must
+//! follow (lengths, allowed characters). It never touches bytes on the wire:
+//! that is `wire.rs`.
+
+use bytes::Bytes;
+
+/// Longest camera id, in bytes. Camera ids name directories on the panel.
+pub const MAX_CAMERA_ID_LEN: usize = 64;
+/// Longest human-readable camera name, in bytes of UTF-8.
+pub const MAX_NAME_LEN: usize = 128;
+/// Longest agent or panel version string, in bytes.
+pub const MAX_VERSION_LEN: usize = 64;
+/// Longest reason text in `Reject` and `Goodbye`, in bytes.
+pub const MAX_REASON_LEN: usize = 1024;
+/// Longest credentials blob in `Hello`, in bytes.
+pub const MAX_CREDENTIALS_LEN: usize = 1024;
+
+/// One message of the protocol, in either direction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    // Agent -> panel.
+    Hello(Hello),
+    Frame(Frame),
+    Heartbeat(Heartbeat),
+    Goodbye { reason: String },
+    // Panel -> agent.
+    Welcome(Welcome),
+    Reject { reason: String },
+    Configure(Configure),
+    Ping { nonce: u64 },
+}
+
+/// First message on every connection, from the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    /// Stable identifier: 1 to 64 bytes of `A-Z a-z 0-9 _ . -`, not starting with `.`.
+    pub camera_id: String,
+    /// What people call the camera ("Front door"); may be empty.
+    pub name: String,
+    pub agent_version: String,
+    pub width: u32,
+    pub height: u32,
+    /// Nominal frame rate in thousandths of a frame per second (29.97 fps = 29970).
+    pub fps_milli: u32,
+    /// Reserved for authentication; empty when the panel asks for none.
+    pub credentials: Bytes,
+}
+
+/// One captured picture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Counts captured frames from 0; a gap means the agent dropped frames.
+    pub seq: u64,
+    /// Microseconds since the Unix epoch, taken when the frame was captured.
+    pub capture_us: u64,
+    /// A complete JPEG image (SOI to EOI).
+    pub jpeg: Bytes,
+}
+
+/// Sent by the agent when it has nothing else to send, and in answer to `Ping`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Microseconds since the Unix epoch when sent.
+    pub sent_us: u64,
+    /// The nonce of the `Ping` this answers, or 0.
+    pub echo: u64,
+}
+
+/// The panel accepts the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Welcome {
+    pub panel_version: String,
+    /// How often the agent must send something (a frame or a heartbeat).
+    pub heartbeat_ms: u32,
+}
+
+/// Changes to the agent's encoding, applied without reconnecting.
+/// A field left `None` keeps its current value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Configure {
+    /// JPEG quality, 1 to 100.
+    pub quality: Option<u8>,
+    /// Frame rate limit in thousandths of a frame per second (greater than 0).
+    pub fps_milli: Option<u32>,
+    /// Widest frame to send, in pixels; 0 means no limit.
+    pub max_width: Option<u32>,
+}
+
+/// The one-byte code of each message type on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum MessageType {
+    Hello = 0x01,
+    Frame = 0x02,
+    Heartbeat = 0x03,
+    Goodbye = 0x04,
+    Welcome = 0x81,
+    Reject = 0x82,
+    Configure = 0x83,
+    Ping = 0x84,
+}
+
+impl MessageType {
+    pub fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0x01 => Self::Hello,
+            0x02 => Self::Frame,
+            0x03 => Self::Heartbeat,
+            0x04 => Self::Goodbye,
+            0x81 => Self::Welcome,
+            0x82 => Self::Reject,
+            0x83 => Self::Configure,
+            0x84 => Self::Ping,
+            _ => return None,
+        })
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// Frames may be large; every other message is a small control message.
+    pub fn is_frame(self) -> bool {
+        self == Self::Frame
+    }
+}
+
+impl std::fmt::Display for MessageType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+impl Message {
+    pub fn message_type(&self) -> MessageType {
+        match self {
+            Message::Hello(_) => MessageType::Hello,
+            Message::Frame(_) => MessageType::Frame,
+            Message::Heartbeat(_) => MessageType::Heartbeat,
+            Message::Goodbye { .. } => MessageType::Goodbye,
+            Message::Welcome(_) => MessageType::Welcome,
+            Message::Reject { .. } => MessageType::Reject,
+            Message::Configure(_) => MessageType::Configure,
+            Message::Ping { .. } => MessageType::Ping,
+        }
+    }
+}
+
+/// Checks a camera id: 1 to 64 bytes of `A-Z a-z 0-9 _ . -`, not starting with `.`.
+/// Camera ids become directory names, so nothing else is allowed.
+pub fn validate_camera_id(id: &str) -> Result<(), &'static str> {
+    if id.is_empty() {
+        return Err("camera id is empty");
+    }
+    if id.len() > MAX_CAMERA_ID_LEN {
+        return Err("camera id is longer than 64 bytes");
+    }
+    if id.starts_with('.') {
+        return Err("camera id starts with '.'");
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        return Err("camera id has a character other than A-Z a-z 0-9 _ . -");
+    }
+    Ok(())
+}
+
+/// Checks a `Configure`'s values are in range.
+pub fn validate_configure(c: &Configure) -> Result<(), &'static str> {
+    if let Some(q) = c.quality
+        && !(1..=100).contains(&q)
+    {
+        return Err("quality is outside 1..=100");
+    }
+    if c.fps_milli == Some(0) {
+        return Err("fps is 0");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn camera_ids_that_could_escape_a_directory_are_refused() {
+        for bad in ["", "..", ".hidden", "a/b", "a\\b", "caf\u{e9}", "a b", &"x".repeat(65)] {
+            assert!(validate_camera_id(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["cam-1", "front_door.2", "A", &"x".repeat(64)] {
+            assert!(validate_camera_id(good).is_ok(), "{good:?} refused");
+        }
+    }
+
+    #[test]
+    fn every_type_code_maps_back() {
+        for t in [
+            MessageType::Hello,
+            MessageType::Frame,
+            MessageType::Heartbeat,
+            MessageType::Goodbye,
+            MessageType::Welcome,
+            MessageType::Reject,
+            MessageType::Configure,
+            MessageType::Ping,
+        ] {
+            assert_eq!(MessageType::from_code(t.code()), Some(t));
+        }
+        assert_eq!(MessageType::from_code(0x00), None);
+        assert_eq!(MessageType::from_code(0x7f), None);
+    }
+}
