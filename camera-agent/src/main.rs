@@ -1,1 +1,127 @@
-fn main() {}
+//! `camera-agent`: one small process per camera host. It captures a webcam,
+//! a video file or a test pattern, encodes JPEG frames and pushes them to the
+//! panel over TCP, reconnecting forever. Capture runs on its own thread; the
+//! network link runs on tokio.
+
+mod backoff;
+mod capture;
+mod config;
+mod encode;
+mod link;
+mod overlay;
+mod source;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+use crate::capture::{Capture, Shared};
+use crate::config::{AgentConfig, Cli, DEFAULT_PATTERN_FPS, DEFAULT_QUALITY};
+use crate::encode::EncodeSettings;
+use crate::link::Link;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("camera-agent: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let cfg = Arc::new(AgentConfig::from_cli(cli)?);
+    let (settings_tx, settings_rx) = watch::channel(EncodeSettings {
+        quality: cfg.quality,
+        fps: cfg.fps.unwrap_or(DEFAULT_PATTERN_FPS),
+        max_width: cfg.max_width,
+        overlay: cfg.overlay,
+    });
+    let shared = Arc::new(Shared::default());
+    let shutdown = CancellationToken::new();
+    // About a second of frames: rides out a short network stall without
+    // adding latency in the normal case.
+    let queue = cfg.fps.unwrap_or(30.0).ceil().clamp(2.0, 60.0) as usize;
+    let (frames_tx, frames_rx) = mpsc::channel(queue);
+    let capture = Capture {
+        cfg: cfg.clone(),
+        shared: shared.clone(),
+        settings: settings_rx,
+        frames: frames_tx,
+        shutdown: shutdown.clone(),
+    };
+    // The source is opened on the capture thread (webcams stay on the thread
+    // that opened them); a missing device or file is reported here at once.
+    let (opened_tx, opened_rx) = std::sync::mpsc::sync_channel(1);
+    let capture_thread = std::thread::Builder::new()
+        .name("capture".into())
+        .spawn(move || capture.run(opened_tx))?;
+    let info = match opened_rx.recv() {
+        Ok(Ok(info)) => info,
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => anyhow::bail!("the capture thread stopped before opening the source"),
+    };
+    let fps = cfg.fps.or(info.native_fps).unwrap_or(DEFAULT_PATTERN_FPS);
+    settings_tx.send_modify(|s| s.fps = fps);
+    if let Ok(mut size) = shared.source_size.lock() {
+        *size = info.size;
+    }
+    info!(
+        camera = %cfg.camera_id,
+        source = %info.describe,
+        size = ?info.size,
+        fps,
+        quality = cfg.quality.unwrap_or(DEFAULT_QUALITY),
+        panel = %cfg.panel,
+        "starting"
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        Link {
+            cfg,
+            shared,
+            settings: settings_tx,
+            frames: frames_rx,
+            shutdown: shutdown.clone(),
+        }
+        .run()
+        .await;
+    });
+    shutdown.cancel();
+    let _ = capture_thread.join();
+    info!("stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM (systemd's stop) ends the agent cleanly.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot watch for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            shutdown.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => info!("Ctrl-C: stopping"),
+        _ = term.recv() => info!("SIGTERM: stopping"),
+    }
+    shutdown.cancel();
+}

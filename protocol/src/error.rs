@@ -9,7 +9,10 @@ use crate::message::MessageType;
 pub enum DecodeError {
     #[error("bad magic {found:02x?} at byte 0 (expected \"CCTV\"): not a camera agent stream")]
     BadMagic { found: [u8; 4] },
-    #[error("unsupported protocol version {found} at byte 4 (this side speaks version {})", crate::VERSION)]
+    #[error(
+        "unsupported protocol version {found} at byte 4 (this side speaks version {})",
+        crate::VERSION
+    )]
     UnsupportedVersion { found: u8 },
     #[error("unknown message type 0x{code:02x} at byte 5")]
     UnknownType { code: u8 },

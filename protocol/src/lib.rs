@@ -15,8 +15,8 @@ pub use codec::Codec;
 pub use error::{CodecError, DecodeError, EncodeError};
 pub use message::*;
 pub use wire::{
-    DEFAULT_MAX_CONTROL_BYTES, DEFAULT_MAX_FRAME_BYTES, HEADER_LEN, Header, Limits, MAGIC,
-    Status, VERSION, decode, decode_exact, encode, encode_to_bytes, peek,
+    DEFAULT_MAX_CONTROL_BYTES, DEFAULT_MAX_FRAME_BYTES, HEADER_LEN, Header, Limits, MAGIC, Status,
+    VERSION, decode, decode_exact, encode, encode_to_bytes, peek,
 };
 
 /// Microseconds since the Unix epoch, now. The clock of capture timestamps.

@@ -188,7 +188,16 @@ mod tests {
 
     #[test]
     fn camera_ids_that_could_escape_a_directory_are_refused() {
-        for bad in ["", "..", ".hidden", "a/b", "a\\b", "caf\u{e9}", "a b", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "..",
+            ".hidden",
+            "a/b",
+            "a\\b",
+            "caf\u{e9}",
+            "a b",
+            &"x".repeat(65),
+        ] {
             assert!(validate_camera_id(bad).is_err(), "{bad:?} accepted");
         }
         for good in ["cam-1", "front_door.2", "A", &"x".repeat(64)] {

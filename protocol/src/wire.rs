@@ -91,9 +91,7 @@ pub fn peek(buf: &[u8], limits: &Limits) -> Result<Status, DecodeError> {
         if buf.len() > 5 && MessageType::from_code(buf[5]).is_none() {
             return Err(DecodeError::UnknownType { code: buf[5] });
         }
-        return Ok(Status::Incomplete {
-            needed: HEADER_LEN,
-        });
+        return Ok(Status::Incomplete { needed: HEADER_LEN });
     }
     let header = parse_header(&buf[..HEADER_LEN], limits)?;
     if buf.len() < header.message_len() {
@@ -366,16 +364,14 @@ pub fn encode(message: &Message, dst: &mut BytesMut, limits: &Limits) -> Result<
     let result = encode_payload(message, dst);
     let payload_len = dst.len() - start - HEADER_LEN;
     let limit = limits.for_type(message_type);
-    let result = result.and_then(|()| {
-        if payload_len > limit as usize {
-            Err(EncodeError::TooLarge {
-                message_type,
-                len: payload_len,
-                limit,
-            })
-        } else {
-            Ok(())
-        }
+    let result = result.and(if payload_len > limit as usize {
+        Err(EncodeError::TooLarge {
+            message_type,
+            len: payload_len,
+            limit,
+        })
+    } else {
+        Ok(())
     });
     if let Err(e) = result {
         dst.truncate(start);
@@ -391,7 +387,12 @@ fn encode_payload(message: &Message, dst: &mut BytesMut) -> Result<(), EncodeErr
             validate_camera_id(&h.camera_id).map_err(EncodeError::Invalid)?;
             put_blob(dst, h.camera_id.as_bytes(), MAX_CAMERA_ID_LEN, "camera id")?;
             put_blob(dst, h.name.as_bytes(), MAX_NAME_LEN, "camera name")?;
-            put_blob(dst, h.agent_version.as_bytes(), MAX_VERSION_LEN, "agent version")?;
+            put_blob(
+                dst,
+                h.agent_version.as_bytes(),
+                MAX_VERSION_LEN,
+                "agent version",
+            )?;
             dst.put_u32(h.width);
             dst.put_u32(h.height);
             dst.put_u32(h.fps_milli);
@@ -414,7 +415,12 @@ fn encode_payload(message: &Message, dst: &mut BytesMut) -> Result<(), EncodeErr
             put_blob(dst, reason.as_bytes(), MAX_REASON_LEN, "reason")?;
         }
         Message::Welcome(w) => {
-            put_blob(dst, w.panel_version.as_bytes(), MAX_VERSION_LEN, "panel version")?;
+            put_blob(
+                dst,
+                w.panel_version.as_bytes(),
+                MAX_VERSION_LEN,
+                "panel version",
+            )?;
             dst.put_u32(w.heartbeat_ms);
         }
         Message::Configure(c) => {

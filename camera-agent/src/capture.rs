@@ -1,0 +1,259 @@
+//! The capture thread: grabs frames from the source at its pace, limits the
+//! frame rate, encodes, and queues frames for the link. While the panel is
+//! unreachable it keeps capturing (so the device stays warm and sequence
+//! numbers stay true) but skips encoding, and reports what it dropped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use cctv_protocol::Frame;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::AgentConfig;
+use crate::encode::{EncodeSettings, FrameEncoder};
+use crate::source::{self, Source, SourceError, SourceInfo};
+
+/// State the capture thread and the link share.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// True while the panel has welcomed us.
+    pub connected: AtomicBool,
+    /// The source's picture size, for `Hello`.
+    pub source_size: std::sync::Mutex<(u32, u32)>,
+}
+
+/// Frames dropped in one stretch, for one log line.
+#[derive(Debug, Default)]
+struct DropRun {
+    count: u64,
+    first_us: u64,
+    last_us: u64,
+}
+
+impl DropRun {
+    fn add(&mut self, us: u64) {
+        if self.count == 0 {
+            self.first_us = us;
+        }
+        self.count += 1;
+        self.last_us = us;
+    }
+
+    fn span_secs(&self) -> f64 {
+        self.last_us.saturating_sub(self.first_us) as f64 / 1e6
+    }
+}
+
+/// Decides which frames of a source pass a frame rate limit.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    next_due: Option<Instant>,
+}
+
+impl RateLimiter {
+    /// `source_fps` is how often frames arrive; half a source period of
+    /// tolerance keeps jitter from turning 10 -> 5 fps into 3.3 fps.
+    pub fn admit(&mut self, now: Instant, target_fps: f64, source_fps: f64) -> bool {
+        if target_fps >= source_fps * 0.999 {
+            self.next_due = None;
+            return true;
+        }
+        let period = Duration::from_secs_f64(1.0 / target_fps);
+        let tolerance = Duration::from_secs_f64(0.5 / source_fps);
+        match self.next_due {
+            Some(due) if now + tolerance < due => false,
+            Some(due) if now < due + period => {
+                self.next_due = Some(due + period);
+                true
+            }
+            _ => {
+                self.next_due = Some(now + period);
+                true
+            }
+        }
+    }
+}
+
+pub struct Capture {
+    pub cfg: Arc<AgentConfig>,
+    pub shared: Arc<Shared>,
+    pub settings: watch::Receiver<EncodeSettings>,
+    pub frames: mpsc::Sender<Frame>,
+    pub shutdown: CancellationToken,
+}
+
+impl Capture {
+    /// Opens the source, reports the outcome through `opened`, then runs
+    /// until shutdown, or until a file source played once reaches its end.
+    pub fn run(self, opened: std::sync::mpsc::SyncSender<Result<SourceInfo, SourceError>>) {
+        let mut source = match source::open(&self.cfg.source, self.cfg.loop_file, &self.cfg.name) {
+            Ok(s) => {
+                let _ = opened.send(Ok(SourceInfo::of(s.as_ref())));
+                s
+            }
+            Err(e) => {
+                let _ = opened.send(Err(e));
+                return;
+            }
+        };
+        let mut encoder = match FrameEncoder::new(&self.cfg.name) {
+            Ok(e) => e,
+            Err(e) => {
+                warn!("cannot start the JPEG encoder: {e}");
+                self.shutdown.cancel();
+                return;
+            }
+        };
+        let mut limiter = RateLimiter::default();
+        let mut seq: u64 = 0;
+        let mut offline = DropRun::default();
+        let mut queue_full = DropRun::default();
+        let mut last_queue_report = Instant::now();
+        let mut failures = 0u32;
+        let mut passthrough = false;
+        while !self.shutdown.is_cancelled() {
+            let settings = *self.settings.borrow();
+            match source.grab(settings.fps) {
+                Ok(()) => failures = 0,
+                Err(SourceError::Ended { source_name }) => {
+                    info!("{source_name} reached its end; stopping");
+                    break;
+                }
+                Err(e) => {
+                    failures += 1;
+                    warn!(failures, "{e}");
+                    if failures >= 3 {
+                        match self.reopen() {
+                            Some(s) => source = s,
+                            None => break,
+                        }
+                        failures = 0;
+                    }
+                    continue;
+                }
+            }
+            let capture_us = cctv_protocol::now_us();
+            let source_fps = source.native_fps().unwrap_or(settings.fps);
+            if !limiter.admit(Instant::now(), settings.fps, source_fps) {
+                continue;
+            }
+            let this_seq = seq;
+            seq += 1;
+            if !self.shared.connected.load(Ordering::Acquire) {
+                offline.add(capture_us);
+                continue;
+            }
+            if offline.count > 0 {
+                info!(
+                    dropped = offline.count,
+                    "dropped {} frames over {:.1} s while the panel was unreachable",
+                    offline.count,
+                    offline.span_secs()
+                );
+                offline = DropRun::default();
+            }
+            let picture = match source.retrieve() {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!("{e}");
+                    continue;
+                }
+            };
+            let encoded = match encoder.encode(picture, &settings, capture_us) {
+                Ok(e) => e,
+                Err(e) => {
+                    warn!(seq = this_seq, "cannot encode frame: {e}");
+                    continue;
+                }
+            };
+            if encoded.passthrough != passthrough {
+                passthrough = encoded.passthrough;
+                info!(
+                    "{}",
+                    if passthrough {
+                        "sending the camera's own JPEG unchanged"
+                    } else {
+                        "encoding frames (resize, overlay or quality asked for)"
+                    }
+                );
+            }
+            let frame = Frame {
+                seq: this_seq,
+                capture_us,
+                jpeg: encoded.jpeg,
+            };
+            match self.frames.try_send(frame) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(f)) => queue_full.add(f.capture_us),
+                Err(mpsc::error::TrySendError::Closed(_)) => break,
+            }
+            if queue_full.count > 0 && last_queue_report.elapsed() > Duration::from_secs(5) {
+                warn!(
+                    dropped = queue_full.count,
+                    "dropped {} frames over {:.1} s: the network is slower than the camera",
+                    queue_full.count,
+                    queue_full.span_secs()
+                );
+                queue_full = DropRun::default();
+                last_queue_report = Instant::now();
+            }
+        }
+        // A file played once has ended, or the source is gone: let the link say goodbye.
+        self.shutdown.cancel();
+    }
+
+    /// Opens the source again after it failed, retrying until shutdown.
+    fn reopen(&self) -> Option<Box<dyn Source>> {
+        let mut delay = Duration::from_secs(1);
+        loop {
+            if self.shutdown.is_cancelled() {
+                return None;
+            }
+            std::thread::sleep(delay);
+            match source::open(&self.cfg.source, self.cfg.loop_file, &self.cfg.name) {
+                Ok(s) => {
+                    info!("reopened {}", s.describe());
+                    if let Ok(mut size) = self.shared.source_size.lock() {
+                        *size = s.size();
+                    }
+                    return Some(s);
+                }
+                Err(e) => {
+                    warn!("{e}; trying again in {} s", delay.as_secs());
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(target: f64, source: f64, jitter_ms: &[i64]) -> usize {
+        let start = Instant::now() + Duration::from_secs(1);
+        let mut l = RateLimiter::default();
+        (0..100)
+            .filter(|i| {
+                let j = jitter_ms[*i as usize % jitter_ms.len()];
+                let t = start + Duration::from_secs_f64(*i as f64 / source)
+                    - Duration::from_millis(10)
+                    + Duration::from_millis((10 + j) as u64);
+                l.admit(t, target, source)
+            })
+            .count()
+    }
+
+    #[test]
+    fn rate_limit_halves_a_jittery_source_exactly() {
+        assert_eq!(kept(5.0, 10.0, &[0, -3, 4, -1, 2]), 50);
+        assert_eq!(kept(10.0, 10.0, &[0, -3]), 100);
+        assert_eq!(kept(2.5, 10.0, &[0, 3, -3]), 25);
+        let third = kept(10.0, 30.0, &[0, 5, -5]);
+        assert!((33..=34).contains(&third), "{third}");
+    }
+}

@@ -1,0 +1,324 @@
+//! The agent's settings: command-line flags over a TOML file over defaults.
+//!
+//! Owns parsing and checking of every setting, so the rest of the agent gets
+//! values that are already valid. It never opens devices or sockets.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde::Deserialize;
+
+pub const DEFAULT_QUALITY: u8 = 80;
+pub const DEFAULT_PATTERN_FPS: f64 = 10.0;
+pub const DEFAULT_MAX_BACKOFF_SECS: f64 = 5.0;
+
+/// Pushes one camera's JPEG frames to the panel.
+///
+/// Every flag can also be set in the TOML file given with --config, under the
+/// same name with underscores (camera_id = "door", max_backoff = 10, ...).
+/// Flags win over the file.
+#[derive(Debug, Parser, Default)]
+#[command(name = "camera-agent", version)]
+pub struct Cli {
+    /// Panel address, HOST:PORT (e.g. 192.168.1.10:7700).
+    #[arg(long)]
+    pub panel: Option<String>,
+    /// Stable camera id: letters, digits, '_', '.', '-' (at most 64).
+    #[arg(long)]
+    pub camera_id: Option<String>,
+    /// Human name shown on the wall [default: the camera id].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// What to capture: test-pattern[:WxH], file:PATH, webcam:INDEX or
+    /// webcam:/dev/videoN [default: test-pattern:640x360].
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Frame rate limit [default: the file's or webcam's own rate; 10 for the test pattern].
+    #[arg(long)]
+    pub fps: Option<f64>,
+    /// JPEG quality, 1-100 [default: 80; a webcam's own MJPEG is sent as it is unless set].
+    #[arg(long)]
+    pub quality: Option<u8>,
+    /// Widest frame to send, in pixels; larger frames are scaled down [default: no limit].
+    #[arg(long)]
+    pub width: Option<u32>,
+    /// Burn the capture time and camera name into each frame.
+    #[arg(long)]
+    pub overlay: bool,
+    /// Play a file source once instead of looping it.
+    #[arg(long)]
+    pub no_loop: bool,
+    /// Longest wait between reconnection attempts, in seconds [default: 5].
+    #[arg(long)]
+    pub max_backoff: Option<f64>,
+    /// TOML file with any of the settings above.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// The same settings, as read from a TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub panel: Option<String>,
+    pub camera_id: Option<String>,
+    pub name: Option<String>,
+    pub source: Option<String>,
+    pub fps: Option<f64>,
+    pub quality: Option<u8>,
+    pub width: Option<u32>,
+    pub overlay: Option<bool>,
+    #[serde(rename = "loop")]
+    pub loop_file: Option<bool>,
+    pub max_backoff: Option<f64>,
+}
+
+/// Where frames come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceSpec {
+    TestPattern { width: u32, height: u32 },
+    File(PathBuf),
+    WebcamIndex(u32),
+    WebcamPath(PathBuf),
+}
+
+impl std::fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceSpec::TestPattern { width, height } => write!(f, "test-pattern:{width}x{height}"),
+            SourceSpec::File(p) => write!(f, "file:{}", p.display()),
+            SourceSpec::WebcamIndex(i) => write!(f, "webcam:{i}"),
+            SourceSpec::WebcamPath(p) => write!(f, "webcam:{}", p.display()),
+        }
+    }
+}
+
+impl std::str::FromStr for SourceSpec {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        if s == "test-pattern" {
+            return Ok(SourceSpec::TestPattern {
+                width: 640,
+                height: 360,
+            });
+        }
+        if let Some(size) = s.strip_prefix("test-pattern:") {
+            let (w, h) = size
+                .split_once('x')
+                .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+                .with_context(|| format!("test pattern size {size:?} is not WIDTHxHEIGHT"))?;
+            if !(16..=7680).contains(&w) || !(16..=4320).contains(&h) {
+                bail!("test pattern size {w}x{h} is outside 16x16..7680x4320");
+            }
+            return Ok(SourceSpec::TestPattern {
+                width: w & !1,
+                height: h & !1,
+            });
+        }
+        if let Some(path) = s.strip_prefix("file:") {
+            if path.is_empty() {
+                bail!("source file: needs a path (file:/path/to/video.avi)");
+            }
+            return Ok(SourceSpec::File(PathBuf::from(path)));
+        }
+        if let Some(dev) = s.strip_prefix("webcam:") {
+            if let Ok(i) = dev.parse::<u32>() {
+                return Ok(SourceSpec::WebcamIndex(i));
+            }
+            if dev.starts_with('/') {
+                return Ok(SourceSpec::WebcamPath(PathBuf::from(dev)));
+            }
+            bail!(
+                "webcam {dev:?} is neither an index (webcam:0) nor a device path (webcam:/dev/video0)"
+            );
+        }
+        if s == "webcam" {
+            return Ok(SourceSpec::WebcamIndex(0));
+        }
+        bail!(
+            "unknown source {s:?}: use test-pattern[:WxH], file:PATH, webcam:INDEX or webcam:/dev/videoN"
+        )
+    }
+}
+
+/// Everything the agent needs, checked.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub panel: String,
+    pub camera_id: String,
+    pub name: String,
+    pub source: SourceSpec,
+    /// `None`: the source's own rate.
+    pub fps: Option<f64>,
+    /// `None`: 80, or a webcam's MJPEG as it is.
+    pub quality: Option<u8>,
+    pub max_width: Option<u32>,
+    pub overlay: bool,
+    pub loop_file: bool,
+    pub max_backoff: Duration,
+}
+
+impl AgentConfig {
+    pub fn from_cli(cli: Cli) -> anyhow::Result<Self> {
+        let file = match &cli.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let panel = cli
+            .panel
+            .or(file.panel)
+            .context("no panel address: pass --panel HOST:PORT or set panel in the config file")?;
+        if !panel.contains(':') {
+            bail!("panel address {panel:?} has no port (HOST:PORT, e.g. 127.0.0.1:7700)");
+        }
+        let camera_id = cli
+            .camera_id
+            .or(file.camera_id)
+            .context("no camera id: pass --camera-id ID or set camera_id in the config file")?;
+        cctv_protocol::validate_camera_id(&camera_id)
+            .map_err(|why| anyhow::anyhow!("camera id {camera_id:?}: {why}"))?;
+        let name = cli.name.or(file.name).unwrap_or_else(|| camera_id.clone());
+        if name.len() > cctv_protocol::MAX_NAME_LEN {
+            bail!(
+                "camera name is longer than {} bytes",
+                cctv_protocol::MAX_NAME_LEN
+            );
+        }
+        let source = match cli.source.or(file.source) {
+            Some(s) => s.parse()?,
+            None => "test-pattern".parse()?,
+        };
+        let fps = cli.fps.or(file.fps);
+        if let Some(fps) = fps
+            && !(fps > 0.0 && fps <= 240.0)
+        {
+            bail!("fps {fps} is outside 0..240");
+        }
+        let quality = cli.quality.or(file.quality);
+        if let Some(q) = quality
+            && !(1..=100).contains(&q)
+        {
+            bail!("quality {q} is outside 1..100");
+        }
+        let max_width = cli.width.or(file.width).filter(|w| *w > 0);
+        if let Some(w) = max_width
+            && w < 16
+        {
+            bail!("width {w} is under 16 pixels");
+        }
+        let max_backoff = cli
+            .max_backoff
+            .or(file.max_backoff)
+            .unwrap_or(DEFAULT_MAX_BACKOFF_SECS);
+        if !(0.1..=3600.0).contains(&max_backoff) {
+            bail!("max backoff {max_backoff} s is outside 0.1..3600");
+        }
+        Ok(Self {
+            panel,
+            camera_id,
+            name,
+            source,
+            fps,
+            quality,
+            max_width,
+            overlay: cli.overlay || file.overlay.unwrap_or(false),
+            loop_file: !cli.no_loop && file.loop_file.unwrap_or(true),
+            max_backoff: Duration::from_secs_f64(max_backoff),
+        })
+    }
+}
+
+fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::parse_from(std::iter::once("camera-agent").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn sources_parse() {
+        assert_eq!(
+            "test-pattern:1280x720".parse::<SourceSpec>().unwrap(),
+            SourceSpec::TestPattern {
+                width: 1280,
+                height: 720
+            }
+        );
+        assert_eq!(
+            "webcam:/dev/video2".parse::<SourceSpec>().unwrap(),
+            SourceSpec::WebcamPath("/dev/video2".into())
+        );
+        assert_eq!(
+            "webcam:1".parse::<SourceSpec>().unwrap(),
+            SourceSpec::WebcamIndex(1)
+        );
+        assert!("rtsp://x".parse::<SourceSpec>().is_err());
+        assert!("test-pattern:0x0".parse::<SourceSpec>().is_err());
+        assert!("webcam:front".parse::<SourceSpec>().is_err());
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        std::fs::write(
+            &path,
+            "panel = \"10.0.0.1:7700\"\ncamera_id = \"door\"\nquality = 60\nfps = 5\nloop = false\n",
+        )
+        .unwrap();
+        let c = AgentConfig::from_cli(cli(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--quality",
+            "90",
+        ]))
+        .unwrap();
+        assert_eq!(c.panel, "10.0.0.1:7700");
+        assert_eq!(c.camera_id, "door");
+        assert_eq!(c.name, "door");
+        assert_eq!(c.quality, Some(90));
+        assert_eq!(c.fps, Some(5.0));
+        assert!(!c.loop_file);
+        assert_eq!(
+            c.source,
+            SourceSpec::TestPattern {
+                width: 640,
+                height: 360
+            }
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_a_reason() {
+        let err = AgentConfig::from_cli(cli(&["--camera-id", "x"])).unwrap_err();
+        assert!(err.to_string().contains("--panel"), "{err}");
+        let err =
+            AgentConfig::from_cli(cli(&["--panel", "h:1", "--camera-id", "../x"])).unwrap_err();
+        assert!(err.to_string().contains("camera id"), "{err}");
+        let err = AgentConfig::from_cli(cli(&[
+            "--panel",
+            "h:1",
+            "--camera-id",
+            "x",
+            "--quality",
+            "0",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("quality"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        std::fs::write(&path, "panle = \"typo:1\"\n").unwrap();
+        let err = AgentConfig::from_cli(cli(&["--config", path.to_str().unwrap()])).unwrap_err();
+        assert!(format!("{err:#}").contains("panle"), "{err:#}");
+    }
+}

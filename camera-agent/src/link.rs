@@ -1,0 +1,242 @@
+//! The link to the panel: connect, say `Hello`, stream frames, answer the
+//! panel's `Configure` and `Ping`, send heartbeats when idle, and reconnect
+//! forever with capped, jittered backoff. It never captures or encodes.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cctv_protocol::{Codec, CodecError, Configure, Frame, Heartbeat, Hello, Message};
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, interval, sleep, timeout};
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::backoff::Backoff;
+use crate::capture::Shared;
+use crate::config::AgentConfig;
+use crate::encode::{EncodeSettings, output_size};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A send that takes this long means the connection is dead.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("cannot connect: {0}")]
+    Connect(std::io::Error),
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+    #[error("the panel refused this camera: {0}")]
+    Rejected(String),
+    #[error("the panel closed the connection")]
+    Closed,
+    #[error("the panel sent {0} where it should not")]
+    Unexpected(cctv_protocol::MessageType),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+/// How a connection ended.
+enum SessionEnd {
+    /// We were asked to stop; `Goodbye` was sent.
+    Shutdown,
+    /// The connection was up and then broke.
+    Lost(LinkError),
+}
+
+pub struct Link {
+    pub cfg: Arc<AgentConfig>,
+    pub shared: Arc<Shared>,
+    pub settings: watch::Sender<EncodeSettings>,
+    pub frames: mpsc::Receiver<Frame>,
+    pub shutdown: CancellationToken,
+}
+
+type Conn = Framed<TcpStream, Codec>;
+
+impl Link {
+    pub async fn run(mut self) {
+        let mut backoff = Backoff::new(INITIAL_BACKOFF, self.cfg.max_backoff);
+        loop {
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            let outcome = self.session().await;
+            self.shared.connected.store(false, Ordering::Release);
+            match outcome {
+                Ok(SessionEnd::Shutdown) => return,
+                Ok(SessionEnd::Lost(e)) => {
+                    warn!(panel = %self.cfg.panel, "connection lost: {e}");
+                    backoff.reset();
+                }
+                Err(e) => warn!(panel = %self.cfg.panel, "{e}"),
+            }
+            let delay = backoff.next_delay();
+            info!("reconnecting in {:.1} s", delay.as_secs_f64());
+            tokio::select! {
+                _ = sleep(delay) => {}
+                _ = self.shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    fn hello(&self) -> Hello {
+        let s = *self.settings.borrow();
+        let (w, h) = self.shared.source_size.lock().map(|g| *g).unwrap_or((0, 0));
+        let (w, h) = output_size(w, h, s.max_width);
+        Hello {
+            camera_id: self.cfg.camera_id.clone(),
+            name: self.cfg.name.clone(),
+            agent_version: concat!("camera-agent ", env!("CARGO_PKG_VERSION")).into(),
+            width: w,
+            height: h,
+            fps_milli: (s.fps * 1000.0).round() as u32,
+            credentials: Bytes::new(),
+        }
+    }
+
+    async fn connect(&self) -> Result<(Conn, Duration), LinkError> {
+        let stream = timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.cfg.panel))
+            .await
+            .map_err(|_| LinkError::Timeout("connecting"))?
+            .map_err(LinkError::Connect)?;
+        stream.set_nodelay(true).map_err(LinkError::Connect)?;
+        let mut conn = Framed::new(stream, Codec::default());
+        conn.send(Message::Hello(self.hello())).await?;
+        let reply = timeout(HANDSHAKE_TIMEOUT, conn.next())
+            .await
+            .map_err(|_| LinkError::Timeout("waiting for the panel's welcome"))?;
+        match reply {
+            Some(Ok(Message::Welcome(w))) => {
+                info!(panel = %self.cfg.panel, version = %w.panel_version, "connected to the panel");
+                let heartbeat = Duration::from_millis(u64::from(w.heartbeat_ms).clamp(100, 60_000));
+                Ok((conn, heartbeat))
+            }
+            Some(Ok(Message::Reject { reason })) => Err(LinkError::Rejected(reason)),
+            Some(Ok(other)) => Err(LinkError::Unexpected(other.message_type())),
+            Some(Err(e)) => Err(e.into()),
+            None => Err(LinkError::Closed),
+        }
+    }
+
+    async fn session(&mut self) -> Result<SessionEnd, LinkError> {
+        let (mut conn, heartbeat) = tokio::select! {
+            r = self.connect() => r?,
+            _ = self.shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
+        };
+        self.shared.connected.store(true, Ordering::Release);
+        let mut last_sent = Instant::now();
+        let mut tick = interval(heartbeat / 2);
+        loop {
+            let step = tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => {
+                    self.goodbye(&mut conn, "agent stopping").await;
+                    return Ok(SessionEnd::Shutdown);
+                }
+                incoming = conn.next() => self.on_message(&mut conn, incoming).await,
+                frame = self.frames.recv() => match frame {
+                    Some(f) => send(&mut conn, Message::Frame(f)).await,
+                    None => {
+                        self.goodbye(&mut conn, "capture ended").await;
+                        return Ok(SessionEnd::Shutdown);
+                    }
+                },
+                _ = tick.tick() => {
+                    if last_sent.elapsed() >= heartbeat {
+                        send(&mut conn, heartbeat_message(0)).await
+                    } else {
+                        continue;
+                    }
+                }
+            };
+            match step {
+                Ok(true) => last_sent = Instant::now(),
+                Ok(false) => {}
+                Err(e) => return Ok(SessionEnd::Lost(e)),
+            }
+        }
+    }
+
+    /// Handles one message from the panel; `Ok(true)` if we sent something.
+    async fn on_message(
+        &self,
+        conn: &mut Conn,
+        incoming: Option<Result<Message, CodecError>>,
+    ) -> Result<bool, LinkError> {
+        match incoming {
+            Some(Ok(Message::Configure(c))) => {
+                self.apply(c);
+                Ok(false)
+            }
+            Some(Ok(Message::Ping { nonce })) => send(conn, heartbeat_message(nonce)).await,
+            Some(Ok(Message::Reject { reason })) => Err(LinkError::Rejected(reason)),
+            Some(Ok(other)) => {
+                debug!(kind = %other.message_type(), "ignoring a message the panel should not send");
+                Ok(false)
+            }
+            Some(Err(e)) => Err(e.into()),
+            None => Err(LinkError::Closed),
+        }
+    }
+
+    fn apply(&self, c: Configure) {
+        self.settings.send_modify(|s| {
+            if let Some(q) = c.quality {
+                s.quality = Some(q);
+            }
+            if let Some(f) = c.fps_milli {
+                s.fps = f64::from(f) / 1000.0;
+            }
+            if let Some(w) = c.max_width {
+                s.max_width = (w > 0).then_some(w);
+            }
+        });
+        let s = *self.settings.borrow();
+        info!(
+            quality = ?s.quality,
+            fps = s.fps,
+            max_width = ?s.max_width,
+            "the panel changed the encoding settings"
+        );
+    }
+
+    /// Sends what is already queued, then `Goodbye`, briefly.
+    async fn goodbye(&mut self, conn: &mut Conn, reason: &str) {
+        let flush = async {
+            while let Ok(f) = self.frames.try_recv() {
+                conn.feed(Message::Frame(f)).await?;
+            }
+            conn.send(Message::Goodbye {
+                reason: reason.into(),
+            })
+            .await
+        };
+        match timeout(Duration::from_secs(2), flush).await {
+            Ok(Ok(())) => info!("said goodbye to the panel"),
+            Ok(Err(e)) => warn!("could not say goodbye: {e}"),
+            Err(_) => warn!("could not say goodbye: timed out"),
+        }
+    }
+}
+
+fn heartbeat_message(echo: u64) -> Message {
+    Message::Heartbeat(Heartbeat {
+        sent_us: cctv_protocol::now_us(),
+        echo,
+    })
+}
+
+async fn send(conn: &mut Conn, message: Message) -> Result<bool, LinkError> {
+    timeout(WRITE_TIMEOUT, conn.send(message))
+        .await
+        .map_err(|_| LinkError::Timeout("sending to the panel"))??;
+    Ok(true)
+}

@@ -1,0 +1,146 @@
+//! A video file played as a camera: any file OpenCV can read, paced at the
+//! file's own frame rate, looping by default.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use opencv::core::Mat;
+use opencv::prelude::*;
+use opencv::videoio::{self, VideoCapture};
+
+use super::{Picture, Source, SourceError, cv_reason};
+
+pub struct FileSource {
+    path: PathBuf,
+    capture: VideoCapture,
+    width: u32,
+    height: u32,
+    fps: f64,
+    loop_file: bool,
+    /// When the current pass over the file started, and frames grabbed in it.
+    pass_started: Instant,
+    pass_frames: u64,
+}
+
+impl FileSource {
+    pub fn open(path: &Path, loop_file: bool) -> Result<Self, SourceError> {
+        let name = format!("file:{}", path.display());
+        let fail = |reason: String| SourceError::Open {
+            source_name: name.clone(),
+            reason,
+        };
+        if !path.is_file() {
+            return Err(fail("no such file".into()));
+        }
+        if let Err(e) = std::fs::File::open(path) {
+            return Err(fail(e.to_string()));
+        }
+        let path_str = path
+            .to_str()
+            .ok_or_else(|| fail("path is not UTF-8".into()))?;
+        let capture =
+            VideoCapture::from_file(path_str, videoio::CAP_ANY).map_err(|e| fail(cv_reason(e)))?;
+        if !capture.is_opened().map_err(|e| fail(cv_reason(e)))? {
+            return Err(fail("not a video file OpenCV can read".into()));
+        }
+        let prop = |p| capture.get(p).unwrap_or(0.0);
+        let (width, height) = (
+            prop(videoio::CAP_PROP_FRAME_WIDTH),
+            prop(videoio::CAP_PROP_FRAME_HEIGHT),
+        );
+        if width < 1.0 || height < 1.0 {
+            return Err(fail("the file has no video stream".into()));
+        }
+        let fps = match prop(videoio::CAP_PROP_FPS) {
+            f if f.is_finite() && (0.5..=240.0).contains(&f) => f,
+            _ => 25.0,
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            capture,
+            width: width as u32,
+            height: height as u32,
+            fps,
+            loop_file,
+            pass_started: Instant::now(),
+            pass_frames: 0,
+        })
+    }
+
+    fn capture_error(&self, reason: String) -> SourceError {
+        SourceError::Capture {
+            source_name: self.describe(),
+            reason,
+        }
+    }
+
+    fn rewind(&mut self) -> Result<(), SourceError> {
+        // Seeking is unreliable for some codecs; reopening always works.
+        let reopened = Self::open(&self.path, self.loop_file)?;
+        self.capture = reopened.capture;
+        self.pass_started = Instant::now();
+        self.pass_frames = 0;
+        Ok(())
+    }
+}
+
+impl Source for FileSource {
+    fn describe(&self) -> String {
+        format!("file:{}", self.path.display())
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    fn native_fps(&self) -> Option<f64> {
+        Some(self.fps)
+    }
+
+    fn grab(&mut self, _target_fps: f64) -> Result<(), SourceError> {
+        let due = self.pass_started + Duration::from_secs_f64(self.pass_frames as f64 / self.fps);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        } else if now - due > Duration::from_secs(1) {
+            // Fell far behind (machine suspended, slow disk): do not race to catch up.
+            self.pass_started = now - Duration::from_secs_f64(self.pass_frames as f64 / self.fps);
+        }
+        let mut grabbed = self
+            .capture
+            .grab()
+            .map_err(|e| self.capture_error(cv_reason(e)))?;
+        if !grabbed {
+            if !self.loop_file {
+                return Err(SourceError::Ended {
+                    source_name: self.describe(),
+                });
+            }
+            if self.pass_frames == 0 {
+                return Err(self.capture_error("the file has no readable frames".into()));
+            }
+            self.rewind()?;
+            grabbed = self
+                .capture
+                .grab()
+                .map_err(|e| self.capture_error(cv_reason(e)))?;
+            if !grabbed {
+                return Err(self.capture_error("no frame after rewinding".into()));
+            }
+        }
+        self.pass_frames += 1;
+        Ok(())
+    }
+
+    fn retrieve(&mut self) -> Result<Picture, SourceError> {
+        let mut frame = Mat::default();
+        let ok = self
+            .capture
+            .retrieve(&mut frame, 0)
+            .map_err(|e| self.capture_error(cv_reason(e)))?;
+        if !ok || frame.empty() {
+            return Err(self.capture_error("could not decode a frame".into()));
+        }
+        Ok(Picture::Bgr(frame))
+    }
+}

@@ -1,0 +1,95 @@
+//! Where pictures come from: a webcam, a video file, or a synthetic test
+//! pattern. Each source paces itself at its own natural rate and hands out
+//! the latest picture on request; it never encodes or sends anything.
+
+mod file;
+mod test_pattern;
+mod webcam;
+
+use bytes::Bytes;
+use opencv::core::Mat;
+
+use crate::config::SourceSpec;
+
+pub use file::FileSource;
+pub use test_pattern::TestPattern;
+pub use webcam::WebcamSource;
+
+/// A captured picture, before encoding.
+pub enum Picture {
+    /// 8-bit BGR pixels.
+    Bgr(Mat),
+    /// A JPEG the device made itself (a webcam's MJPEG), with its size.
+    Jpeg {
+        data: Bytes,
+        width: u32,
+        height: u32,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot open {source_name}: {reason}")]
+    Open { source_name: String, reason: String },
+    #[error("{source_name} stopped delivering frames: {reason}")]
+    Capture { source_name: String, reason: String },
+    #[error("{source_name} reached its end")]
+    Ended { source_name: String },
+}
+
+/// A camera or anything that stands in for one. Not `Send`: webcams must be
+/// used on the thread that opened them, so each source lives on the capture thread.
+pub trait Source {
+    /// What this source is, for logs and errors ("file:/x/vtest.avi").
+    fn describe(&self) -> String;
+    /// Picture size, in pixels.
+    fn size(&self) -> (u32, u32);
+    /// The rate the source delivers at by itself, if it has one.
+    fn native_fps(&self) -> Option<f64>;
+    /// Blocks until the next frame is captured. `target_fps` paces sources
+    /// that have no rate of their own (the test pattern).
+    fn grab(&mut self, target_fps: f64) -> Result<(), SourceError>;
+    /// The picture of the frame last grabbed. Not called for frames that are
+    /// dropped, so dropping costs no decoding where the source can avoid it.
+    fn retrieve(&mut self) -> Result<Picture, SourceError>;
+}
+
+/// Opens the source a spec names; a missing device or unreadable file is an
+/// error that names it.
+pub fn open(
+    spec: &SourceSpec,
+    loop_file: bool,
+    label: &str,
+) -> Result<Box<dyn Source>, SourceError> {
+    Ok(match spec {
+        SourceSpec::TestPattern { width, height } => {
+            Box::new(TestPattern::new(*width, *height, label)?)
+        }
+        SourceSpec::File(path) => Box::new(FileSource::open(path, loop_file)?),
+        SourceSpec::WebcamIndex(i) => Box::new(WebcamSource::open_index(*i)?),
+        SourceSpec::WebcamPath(p) => Box::new(WebcamSource::open_path(p)?),
+    })
+}
+
+/// What the rest of the agent needs to know about an opened source.
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    pub describe: String,
+    pub size: (u32, u32),
+    pub native_fps: Option<f64>,
+}
+
+impl SourceInfo {
+    pub fn of(s: &dyn Source) -> Self {
+        Self {
+            describe: s.describe(),
+            size: s.size(),
+            native_fps: s.native_fps(),
+        }
+    }
+}
+
+/// Turns an OpenCV error into the text of a source error.
+pub(crate) fn cv_reason(e: opencv::Error) -> String {
+    e.message
+}
