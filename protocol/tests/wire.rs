@@ -379,3 +379,13 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_example_in_the_readme_is_true() {
+    let bytes = encoded(&Message::Ping { nonce: 1 });
+    let readme = include_str!("../README.md");
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let line = "43 43 54 56  01  84  00 00  00 00 00 08  00 00 00 00 00 00 00 01";
+    assert!(readme.contains(line));
+    assert_eq!(line.split_whitespace().collect::<Vec<_>>(), hex);
+}

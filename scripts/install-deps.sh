@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what building and testing need on Debian/Ubuntu: system packages
+# through apt (as root, or with sudo), and checks for the Rust toolchain.
+set -euo pipefail
+
+PACKAGES=(
+  # opencv crate: bindings are generated against the system OpenCV with libclang
+  libopencv-dev clang libclang-dev pkg-config
+  # turbojpeg crate builds libjpeg-turbo 3 with SIMD
+  cmake nasm
+  # ffprobe, used by tests to check recordings
+  ffmpeg
+  # the GUI under a virtual display, and screenshots
+  xvfb x11-apps imagemagick
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing system packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "Rust is not installed: install it from https://rustup.rs (stable, 1.95 or newer), then run this again." >&2
+  exit 1
+fi
