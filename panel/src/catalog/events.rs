@@ -1,0 +1,90 @@
+//! Camera events: the history of states and recording changes, so the
+//! history view can show when and why each camera was down.
+
+use serde::Serialize;
+
+use super::{Catalog, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Live,
+    Stalled,
+    Offline,
+    Rejected,
+    RecordingStarted,
+    RecordingStopped,
+    RecordingError,
+    DiskFull,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Live => "live",
+            EventKind::Stalled => "stalled",
+            EventKind::Offline => "offline",
+            EventKind::Rejected => "rejected",
+            EventKind::RecordingStarted => "recording_started",
+            EventKind::RecordingStopped => "recording_stopped",
+            EventKind::RecordingError => "recording_error",
+            EventKind::DiskFull => "disk_full",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
+pub struct EventRow {
+    pub id: i64,
+    pub camera_id: String,
+    pub kind: String,
+    pub at_us: i64,
+    pub detail: String,
+}
+
+impl Catalog {
+    pub async fn add_event(
+        &self,
+        camera_id: &str,
+        kind: EventKind,
+        at_us: i64,
+        detail: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO camera_events (camera_id, kind, at_us, detail) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(camera_id)
+        .bind(kind.as_str())
+        .bind(at_us)
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Events of one camera (or all) in `[from_us, to_us)`, newest first, paged.
+    pub async fn events(
+        &self,
+        camera_id: Option<&str>,
+        from_us: Option<i64>,
+        to_us: Option<i64>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<EventRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM camera_events
+             WHERE (?1 IS NULL OR camera_id = ?1)
+               AND (?2 IS NULL OR at_us >= ?2)
+               AND (?3 IS NULL OR at_us < ?3)
+             ORDER BY at_us DESC, id DESC
+             LIMIT ?4 OFFSET ?5",
+        )
+        .bind(camera_id)
+        .bind(from_us)
+        .bind(to_us)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,179 @@
+//! Recording rows: one per segment file. A row is inserted as `recording`
+//! before its file exists and becomes `complete` only after the file is
+//! finished and synced.
+
+use serde::Serialize;
+
+use super::{Catalog, CatalogError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingStatus {
+    Recording,
+    Complete,
+    Interrupted,
+}
+
+impl RecordingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingStatus::Recording => "recording",
+            RecordingStatus::Complete => "complete",
+            RecordingStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
+pub struct RecordingRow {
+    pub id: i64,
+    pub camera_id: String,
+    /// Relative to the recordings directory.
+    pub path: String,
+    pub start_us: i64,
+    pub end_us: i64,
+    pub frames: i64,
+    pub bytes: i64,
+    pub width: i64,
+    pub height: i64,
+    pub status: String,
+    pub detail: String,
+}
+
+/// A segment about to be written.
+#[derive(Debug, Clone)]
+pub struct NewRecording {
+    pub camera_id: String,
+    pub path: String,
+    pub start_us: i64,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Which recordings to list. Everything is optional.
+#[derive(Debug, Clone, Default)]
+pub struct RecordingFilter {
+    pub camera_id: Option<String>,
+    /// Recordings that end at or after this time.
+    pub from_us: Option<i64>,
+    /// Recordings that start before this time.
+    pub to_us: Option<i64>,
+    pub limit: Option<i64>,
+    pub offset: i64,
+}
+
+impl Catalog {
+    pub async fn insert_recording(&self, r: &NewRecording) -> Result<i64> {
+        let id = sqlx::query(
+            "INSERT INTO recordings (camera_id, path, start_us, end_us, width, height, status)
+             VALUES (?1, ?2, ?3, ?3, ?4, ?5, 'recording')",
+        )
+        .bind(&r.camera_id)
+        .bind(&r.path)
+        .bind(r.start_us)
+        .bind(i64::from(r.width))
+        .bind(i64::from(r.height))
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid();
+        Ok(id)
+    }
+
+    /// Closes a recording row: its final extent and status.
+    pub async fn finish_recording(
+        &self,
+        id: i64,
+        end_us: i64,
+        frames: i64,
+        bytes: i64,
+        status: RecordingStatus,
+        detail: &str,
+    ) -> Result<()> {
+        let r = sqlx::query(
+            "UPDATE recordings SET end_us = ?2, frames = ?3, bytes = ?4, status = ?5, detail = ?6
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(end_us)
+        .bind(frames)
+        .bind(bytes)
+        .bind(status.as_str())
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() != 1 {
+            return Err(CatalogError::Invalid(format!("no recording with id {id}")));
+        }
+        Ok(())
+    }
+
+    pub async fn recording(&self, id: i64) -> Result<Option<RecordingRow>> {
+        Ok(sqlx::query_as("SELECT * FROM recordings WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Recordings matching `f`, newest first.
+    pub async fn recordings(&self, f: &RecordingFilter) -> Result<Vec<RecordingRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM recordings
+             WHERE (?1 IS NULL OR camera_id = ?1)
+               AND (?2 IS NULL OR end_us >= ?2)
+               AND (?3 IS NULL OR start_us < ?3)
+             ORDER BY start_us DESC, id DESC
+             LIMIT ?4 OFFSET ?5",
+        )
+        .bind(&f.camera_id)
+        .bind(f.from_us)
+        .bind(f.to_us)
+        .bind(f.limit.unwrap_or(-1))
+        .bind(f.offset)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Rows a crash left open.
+    pub async fn open_recordings(&self) -> Result<Vec<RecordingRow>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM recordings WHERE status = 'recording' ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Finished recordings (never the ones being written), oldest first,
+    /// of one camera or all.
+    pub async fn finished_oldest_first(
+        &self,
+        camera_id: Option<&str>,
+    ) -> Result<Vec<RecordingRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM recordings
+             WHERE status != 'recording' AND (?1 IS NULL OR camera_id = ?1)
+             ORDER BY start_us, id",
+        )
+        .bind(camera_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Bytes of recordings held, of one camera or all.
+    pub async fn recorded_bytes(&self, camera_id: Option<&str>) -> Result<i64> {
+        let (b,): (i64,) = sqlx::query_as(
+            "SELECT COALESCE(SUM(bytes), 0) FROM recordings WHERE (?1 IS NULL OR camera_id = ?1)",
+        )
+        .bind(camera_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(b)
+    }
+
+    pub async fn delete_recording(&self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM recordings WHERE id = ?1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

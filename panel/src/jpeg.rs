@@ -1,0 +1,76 @@
+//! Just enough JPEG parsing to check a frame before it is shown or stored:
+//! the start marker and the size in the frame header. No pixel decoding.
+
+/// Width and height from the first SOF marker, or `None` when the bytes are
+/// not a JPEG or its header is cut short.
+pub fn dimensions(b: &[u8]) -> Option<(u16, u16)> {
+    if b.len() < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+        return None;
+    }
+    let mut at = 2;
+    loop {
+        // Markers may be padded with 0xFF bytes.
+        while *b.get(at)? == 0xFF && *b.get(at + 1)? == 0xFF {
+            at += 1;
+        }
+        if *b.get(at)? != 0xFF {
+            return None;
+        }
+        let marker = *b.get(at + 1)?;
+        match marker {
+            // Standalone markers without a length.
+            0x01 | 0xD0..=0xD7 => {
+                at += 2;
+                continue;
+            }
+            0xD9 | 0xDA => return None, // end of image or scan before any frame header
+            _ => {}
+        }
+        let len = usize::from(u16::from_be_bytes([*b.get(at + 2)?, *b.get(at + 3)?]));
+        if len < 2 {
+            return None;
+        }
+        let is_sof = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+        if is_sof {
+            let seg = b.get(at + 4..at + 2 + len)?;
+            if seg.len() < 5 {
+                return None;
+            }
+            let h = u16::from_be_bytes([seg[1], seg[2]]);
+            let w = u16::from_be_bytes([seg[3], seg[4]]);
+            return (w > 0 && h > 0).then_some((w, h));
+        }
+        at += 2 + len;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal header: SOI, an APP0 segment, SOF0 for 640x360.
+    fn header() -> Vec<u8> {
+        let mut b = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x4A, 0x46];
+        b.extend_from_slice(&[
+            0xFF, 0xC0, 0x00, 0x0B, 8, 0x01, 0x68, 0x02, 0x80, 1, 1, 0x11, 0x00,
+        ]);
+        b
+    }
+
+    #[test]
+    fn reads_the_frame_size() {
+        assert_eq!(dimensions(&header()), Some((640, 360)));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_jpeg_or_is_cut_short() {
+        assert_eq!(dimensions(b"not a jpeg"), None);
+        let h = header();
+        for cut in 0..h.len() - 1 {
+            assert_eq!(dimensions(&h[..cut]), None, "cut at {cut}");
+        }
+        let mut zero = h.clone();
+        zero[13..15].copy_from_slice(&[0, 0]);
+        assert_eq!(dimensions(&zero), None, "zero height");
+    }
+}

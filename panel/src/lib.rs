@@ -1,0 +1,4 @@
+pub mod catalog;
+pub mod jpeg;
+pub mod recorder;
+pub mod time;

@@ -1,0 +1,8 @@
+//! Recording, each camera on its own: a task per camera that writes the
+//! received JPEG frames, unchanged, into Matroska segments under
+//! `recordings/<camera>/<YYYY-MM-DD>/`, rotates them, and keeps the catalog's
+//! `recordings` rows true (file synced before a row says complete).
+
+pub mod ebml;
+pub mod mkv;
+pub mod mkv_scan;
