@@ -1,4 +1,13 @@
+//! The panel's engine: everything but the window. Agents connect to the
+//! ingest listener; each camera's frames go to its live channel (for the
+//! wall) and its recorder (for disk); the catalog indexes it all in SQLite.
+//! Dependencies point one way: gui -> engine -> protocol.
+
 pub mod catalog;
+pub mod config;
+pub mod engine;
+pub mod ingest;
 pub mod jpeg;
+pub mod live;
 pub mod recorder;
 pub mod time;

@@ -1,0 +1,126 @@
+//! The panel's settings: a TOML file with a default for every field, under
+//! the command-line flags. Checked here so the engine gets valid values.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::catalog::RecordMode;
+
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:7700";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PanelConfig {
+    /// Where agents connect.
+    pub listen: SocketAddr,
+    /// The database and other state.
+    pub data_dir: PathBuf,
+    /// Recording files.
+    pub recordings_dir: PathBuf,
+    /// How this panel names itself (in logs and, later, evidence manifests).
+    pub panel_name: String,
+    /// How often agents must send something; a camera is offline after two
+    /// intervals of silence.
+    pub heartbeat_ms: u32,
+    /// A connected camera with no frame for this long is `stalled`.
+    pub stall_after_ms: u64,
+    /// Time a new connection has to say `Hello`.
+    pub handshake_timeout_ms: u64,
+    /// Most agent connections at once (including ones still handshaking).
+    pub max_connections: usize,
+    /// Largest JPEG frame accepted, in bytes.
+    pub max_frame_bytes: u32,
+    /// Length of one recording file, in seconds.
+    pub segment_secs: u64,
+    /// Recording mode of a camera seen for the first time: "continuous" or "off".
+    pub default_record_mode: String,
+    /// Global retention: keep at most this many bytes of recordings (0: no limit).
+    pub retain_bytes: u64,
+    /// Global retention: keep recordings at most this many days (0: no limit).
+    pub retain_days: u64,
+    /// How often retention runs, in seconds.
+    pub retention_interval_secs: u64,
+    /// Stop recording when the recordings disk has less free space than this.
+    pub min_free_bytes: u64,
+}
+
+impl Default for PanelConfig {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 7700))),
+            data_dir: PathBuf::from("data"),
+            recordings_dir: PathBuf::from("recordings"),
+            panel_name: hostname(),
+            heartbeat_ms: 1000,
+            stall_after_ms: 3000,
+            handshake_timeout_ms: 5000,
+            max_connections: 1024,
+            max_frame_bytes: cctv_protocol::DEFAULT_MAX_FRAME_BYTES,
+            segment_secs: 600,
+            default_record_mode: "continuous".into(),
+            retain_bytes: 0,
+            retain_days: 0,
+            retention_interval_secs: 60,
+            min_free_bytes: 1 << 30,
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "panel".into())
+}
+
+impl PanelConfig {
+    /// Reads a TOML file; missing fields keep their defaults.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        let cfg: Self = toml::from_str(&text)
+            .map_err(|e| format!("config file {} is not valid: {e}", path.display()))?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        if self.heartbeat_ms < 100 {
+            return Err("heartbeat_ms must be at least 100".into());
+        }
+        if self.max_connections == 0 {
+            return Err("max_connections must be at least 1".into());
+        }
+        if self.segment_secs < 1 {
+            return Err("segment_secs must be at least 1".into());
+        }
+        if self.max_frame_bytes < 1024 {
+            return Err("max_frame_bytes must be at least 1024".into());
+        }
+        self.record_mode()?;
+        Ok(())
+    }
+
+    pub fn record_mode(&self) -> Result<RecordMode, String> {
+        RecordMode::parse(&self.default_record_mode).ok_or_else(|| {
+            format!(
+                "default_record_mode {:?} is not \"continuous\" or \"off\"",
+                self.default_record_mode
+            )
+        })
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("panel.db")
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(u64::from(self.heartbeat_ms))
+    }
+}

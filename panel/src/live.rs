@@ -1,0 +1,211 @@
+//! Live state of each camera, in memory: its status (state, rates, counters)
+//! and its newest frame, each in a `watch` channel so any number of
+//! consumers (wall tiles, recorders, detectors) read the latest value and a
+//! slow one only sees fewer frames. Owns the rule that one camera id has at
+//! most one live connection. Never touches the database or the disk.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+
+use crate::catalog::{CameraRow, CameraState, RecordMode};
+
+/// A frame as the wall and the recorder see it.
+#[derive(Debug, Clone)]
+pub struct LiveFrame {
+    pub seq: u64,
+    /// When the agent captured it, microseconds since the epoch.
+    pub capture_us: i64,
+    /// When the panel received it.
+    pub received_us: i64,
+    pub width: u16,
+    pub height: u16,
+    pub jpeg: Bytes,
+}
+
+/// What the operator sees about a camera.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CameraStatus {
+    pub id: String,
+    pub name: String,
+    pub state: CameraState,
+    pub since_us: i64,
+    pub detail: String,
+    pub address: String,
+    pub width: u32,
+    pub height: u32,
+    /// Frames per second received, over the last second or so.
+    pub fps: f64,
+    /// Bits per second received.
+    pub bitrate_bps: f64,
+    pub frames_received: u64,
+    /// Frames the agent numbered but never delivered (sequence gaps).
+    pub frames_missed: u64,
+    /// Frames that were not valid JPEG and were skipped.
+    pub frames_bad: u64,
+    /// Frames the recorder could not keep up with.
+    pub frames_unrecorded: u64,
+    pub last_frame_us: Option<i64>,
+    pub record_mode: RecordMode,
+    /// A segment is open and being written.
+    pub recording: bool,
+}
+
+impl CameraStatus {
+    pub fn from_row(row: &CameraRow) -> Self {
+        Self {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            state: row.state(),
+            since_us: row.state_since_us,
+            detail: row.state_detail.clone(),
+            address: row.last_address.clone(),
+            width: row.width as u32,
+            height: row.height as u32,
+            fps: 0.0,
+            bitrate_bps: 0.0,
+            frames_received: 0,
+            frames_missed: 0,
+            frames_bad: 0,
+            frames_unrecorded: 0,
+            last_frame_us: None,
+            record_mode: row.record_mode(),
+            recording: false,
+        }
+    }
+}
+
+/// Commands the engine sends down a live agent connection.
+#[derive(Debug, Clone)]
+pub enum LinkCommand {
+    Send(cctv_protocol::Message),
+    /// Close the connection with this reason (sent to the agent as `Reject`).
+    Disconnect(String),
+}
+
+/// The live connection of a camera.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub conn_id: u64,
+    pub address: String,
+    pub commands: mpsc::Sender<LinkCommand>,
+}
+
+/// Everything live about one camera.
+#[derive(Debug)]
+pub struct CameraSlot {
+    pub id: String,
+    pub status: watch::Sender<CameraStatus>,
+    pub frames: watch::Sender<Option<Arc<LiveFrame>>>,
+    pub link: Mutex<Option<Link>>,
+    /// Whether frames should go to the recorder (mode is not `off`).
+    pub record_enabled: AtomicBool,
+}
+
+impl CameraSlot {
+    pub fn status(&self) -> CameraStatus {
+        self.status.borrow().clone()
+    }
+
+    /// Changes the status; watchers are woken only if something changed.
+    pub fn update(&self, f: impl FnOnce(&mut CameraStatus)) {
+        self.status.send_if_modified(|s| {
+            let before = s.clone();
+            f(s);
+            *s != before
+        });
+    }
+
+    pub fn link(&self) -> Option<Link> {
+        self.link.lock().ok().and_then(|l| l.clone())
+    }
+}
+
+/// All cameras the engine knows, by id.
+#[derive(Debug, Default)]
+pub struct Registry {
+    slots: Mutex<HashMap<String, Arc<CameraSlot>>>,
+}
+
+impl Registry {
+    /// The slot for a camera, created from its catalog row on first use.
+    pub fn slot(&self, row: &CameraRow) -> Arc<CameraSlot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .entry(row.id.clone())
+            .or_insert_with(|| {
+                let status = CameraStatus::from_row(row);
+                Arc::new(CameraSlot {
+                    id: row.id.clone(),
+                    record_enabled: AtomicBool::new(status.record_mode != RecordMode::Off),
+                    status: watch::channel(status).0,
+                    frames: watch::channel(None).0,
+                    link: Mutex::new(None),
+                })
+            })
+            .clone()
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<CameraSlot>> {
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<CameraSlot>> {
+        let mut v: Vec<_> = self
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+
+    /// Makes `link` the camera's live connection, unless another one is live:
+    /// then returns the address of the one already there.
+    pub fn claim(&self, slot: &CameraSlot, link: Link) -> Result<(), String> {
+        let mut current = slot.link.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = current.as_ref() {
+            return Err(existing.address.clone());
+        }
+        *current = Some(link);
+        Ok(())
+    }
+
+    /// Ends the camera's live connection if it is still `conn_id`.
+    pub fn release(&self, slot: &CameraSlot, conn_id: u64) {
+        let mut current = slot.link.lock().unwrap_or_else(|p| p.into_inner());
+        if current.as_ref().is_some_and(|l| l.conn_id == conn_id) {
+            *current = None;
+        }
+    }
+
+    pub fn set_record_enabled(&self, slot: &CameraSlot, mode: RecordMode) {
+        slot.record_enabled
+            .store(mode != RecordMode::Off, Ordering::Release);
+        slot.update(|s| s.record_mode = mode);
+    }
+}
+
+/// What the engine tells its clients (the GUI, logs) as it happens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineEvent {
+    /// A camera appeared, or its state or recording changed.
+    Camera(String),
+    /// A recording segment was closed; its catalog row is final.
+    Recording { camera: String, id: i64 },
+    /// Something an operator should read.
+    Warning {
+        camera: Option<String>,
+        message: String,
+    },
+}

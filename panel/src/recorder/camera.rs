@@ -1,0 +1,228 @@
+//! The recorder of one camera: a task that takes the camera's frames from a
+//! bounded queue, writes them into segments, rotates segments by length or
+//! frame size, and closes them when the camera goes offline, recording is
+//! stopped, the disk guard trips or the panel stops. A write error ends only
+//! this camera's segment; other cameras never notice.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use super::segment::Segment;
+use crate::catalog::{Catalog, EventKind, RecordingStatus};
+use crate::live::{CameraSlot, EngineEvent, LiveFrame};
+use crate::time::now_us;
+
+/// Frames a recorder may have queued before new ones are counted as unrecorded.
+pub const QUEUE_FRAMES: usize = 64;
+/// After a write error, wait this long before trying a new segment.
+const ERROR_PAUSE: Duration = Duration::from_secs(10);
+
+pub enum RecorderMsg {
+    Frame(Arc<LiveFrame>),
+    /// Close the open segment, e.g. the camera went offline.
+    Close {
+        reason: String,
+    },
+}
+
+/// What every recorder shares.
+pub struct RecorderCtx {
+    pub catalog: Catalog,
+    pub root: PathBuf,
+    pub segment_us: i64,
+    /// Set by the disk guard when free space is too low.
+    pub disk_full: Arc<AtomicBool>,
+    pub events: broadcast::Sender<EngineEvent>,
+}
+
+pub fn spawn(
+    ctx: Arc<RecorderCtx>,
+    slot: Arc<CameraSlot>,
+) -> (mpsc::Sender<RecorderMsg>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(QUEUE_FRAMES);
+    let task = Recorder {
+        ctx,
+        slot,
+        segment: None,
+        active: false,
+        paused_until: None,
+        stopped_for_disk: false,
+    };
+    (tx, tokio::spawn(task.run(rx)))
+}
+
+struct Recorder {
+    ctx: Arc<RecorderCtx>,
+    slot: Arc<CameraSlot>,
+    segment: Option<Segment>,
+    /// Recording without a break since the last `recording_started` event.
+    active: bool,
+    paused_until: Option<Instant>,
+    stopped_for_disk: bool,
+}
+
+impl Recorder {
+    async fn run(mut self, mut rx: mpsc::Receiver<RecorderMsg>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(RecorderMsg::Frame(f)) => self.frame(&f).await,
+                    Some(RecorderMsg::Close { reason }) => self.stop(&reason).await,
+                    None => {
+                        self.stop("panel stopping").await;
+                        return;
+                    }
+                },
+                _ = tick.tick() => self.flush().await,
+            }
+        }
+    }
+
+    async fn event(&self, kind: EventKind, detail: &str) {
+        if let Err(e) = self
+            .ctx
+            .catalog
+            .add_event(&self.slot.id, kind, now_us(), detail)
+            .await
+        {
+            warn!(camera = %self.slot.id, "cannot record event: {e}");
+        }
+        let _ = self
+            .ctx
+            .events
+            .send(EngineEvent::Camera(self.slot.id.clone()));
+    }
+
+    fn set_recording(&self, on: bool) {
+        self.slot.update(|s| s.recording = on);
+    }
+
+    async fn frame(&mut self, f: &LiveFrame) {
+        if !self.slot.record_enabled.load(Ordering::Acquire) {
+            self.stop("recording stopped").await;
+            return;
+        }
+        if self.ctx.disk_full.load(Ordering::Acquire) {
+            if !self.stopped_for_disk {
+                self.stopped_for_disk = true;
+                self.close(RecordingStatus::Complete, "").await;
+                self.active = false;
+                self.set_recording(false);
+                self.event(
+                    EventKind::DiskFull,
+                    "recording paused: the recordings disk is nearly full",
+                )
+                .await;
+            }
+            return;
+        }
+        if self.stopped_for_disk {
+            self.stopped_for_disk = false;
+            info!(camera = %self.slot.id, "disk space available again; recording resumes");
+        }
+        if self.paused_until.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        self.paused_until = None;
+        if let Some(seg) = &self.segment
+            && (f.capture_us - seg.start_us >= self.ctx.segment_us
+                || (f.width, f.height) != (seg.width, seg.height))
+        {
+            self.close(RecordingStatus::Complete, "").await;
+        }
+        if self.segment.is_none() {
+            let title = format!("{} ({})", self.slot.status().name, self.slot.id);
+            match Segment::open(
+                &self.ctx.catalog,
+                &self.ctx.root,
+                &self.slot.id,
+                title,
+                f.capture_us,
+                f.width,
+                f.height,
+            )
+            .await
+            {
+                Ok(seg) => {
+                    info!(camera = %self.slot.id, path = %seg.rel_path, "recording segment opened");
+                    self.segment = Some(seg);
+                    self.set_recording(true);
+                    if !self.active {
+                        self.active = true;
+                        self.event(EventKind::RecordingStarted, "").await;
+                    }
+                }
+                Err(e) => {
+                    self.fail(&e.to_string()).await;
+                    return;
+                }
+            }
+        }
+        if let Some(seg) = self.segment.as_mut()
+            && let Err(e) = seg.push(f.capture_us, &f.jpeg).await
+        {
+            self.fail(&e.to_string()).await;
+        }
+    }
+
+    async fn flush(&mut self) {
+        if let Some(seg) = self.segment.as_mut()
+            && let Err(e) = seg.flush_if_due().await
+        {
+            self.fail(&e.to_string()).await;
+        }
+    }
+
+    /// Closes the open segment, if any, and tells the catalog.
+    async fn close(&mut self, status: RecordingStatus, detail: &str) {
+        let Some(seg) = self.segment.take() else {
+            return;
+        };
+        let row = seg.row_id;
+        match seg.close(&self.ctx.catalog, status, detail).await {
+            Ok(s) => {
+                info!(camera = %self.slot.id, frames = s.frames, bytes = s.bytes, "recording segment closed")
+            }
+            Err(e) => error!(camera = %self.slot.id, "closing a recording segment: {e}"),
+        }
+        let _ = self.ctx.events.send(EngineEvent::Recording {
+            camera: self.slot.id.clone(),
+            id: row,
+        });
+    }
+
+    /// Ends recording for now (offline, stopped, shutdown).
+    async fn stop(&mut self, reason: &str) {
+        let was_recording = self.segment.is_some();
+        self.close(RecordingStatus::Complete, "").await;
+        self.set_recording(false);
+        if self.active {
+            self.active = false;
+            if was_recording {
+                self.event(EventKind::RecordingStopped, reason).await;
+            }
+        }
+    }
+
+    /// A write or open failed: close what we have as interrupted, say so,
+    /// and pause this camera's recording for a while.
+    async fn fail(&mut self, why: &str) {
+        error!(camera = %self.slot.id, "recording failed: {why}");
+        self.close(RecordingStatus::Interrupted, why).await;
+        self.set_recording(false);
+        self.active = false;
+        self.paused_until = Some(Instant::now() + ERROR_PAUSE);
+        self.event(EventKind::RecordingError, why).await;
+        let _ = self.ctx.events.send(EngineEvent::Warning {
+            camera: Some(self.slot.id.clone()),
+            message: format!("recording failed: {why}"),
+        });
+    }
+}

@@ -1,0 +1,248 @@
+//! One open recording file and its catalog row. File I/O runs on tokio's
+//! blocking pool so a slow disk never stalls ingest. The row is inserted
+//! before the file exists and is completed only after the file is synced.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::catalog::{Catalog, NewRecording, RecordingStatus};
+use crate::recorder::mkv::{MkvMuxer, SegmentInfo, Summary};
+use crate::time::utc_day_and_stamp;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SegmentError {
+    #[error("cannot write {path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("catalog: {0}")]
+    Catalog(#[from] crate::catalog::CatalogError),
+}
+
+pub struct Segment {
+    pub row_id: i64,
+    pub rel_path: String,
+    path: PathBuf,
+    file: Option<File>,
+    mux: MkvMuxer,
+    pub start_us: i64,
+    pub width: u16,
+    pub height: u16,
+    last_write: Instant,
+    last_sync: Instant,
+}
+
+/// `<camera>/<YYYY-MM-DD>/<camera>_<YYYYMMDDTHHMMSS>.<mmm>Z.mkv`, in UTC.
+pub fn relative_path(camera_id: &str, start_us: i64, attempt: u32) -> String {
+    let (day, stamp) = utc_day_and_stamp(start_us);
+    let millis = (start_us / 1000).rem_euclid(1000);
+    let stamp = stamp.trim_end_matches('Z');
+    let suffix = if attempt == 0 {
+        String::new()
+    } else {
+        format!("-{attempt}")
+    };
+    format!("{camera_id}/{day}/{camera_id}_{stamp}.{millis:03}Z{suffix}.mkv")
+}
+
+async fn blocking<T: Send + 'static>(
+    path: &Path,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> Result<T, SegmentError> {
+    let path_s = path.display().to_string();
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(source)) => Err(SegmentError::Io {
+            path: path_s,
+            source,
+        }),
+        Err(e) => Err(SegmentError::Io {
+            path: path_s,
+            source: io::Error::other(e.to_string()),
+        }),
+    }
+}
+
+impl Segment {
+    /// Inserts the row, creates the file and writes its header.
+    pub async fn open(
+        catalog: &Catalog,
+        root: &Path,
+        camera_id: &str,
+        title: String,
+        start_us: i64,
+        width: u16,
+        height: u16,
+    ) -> Result<Self, SegmentError> {
+        // A new name if a file of the same millisecond exists (a quick reconnect).
+        let mut attempt = 0;
+        let (rel_path, path) = loop {
+            let rel = relative_path(camera_id, start_us, attempt);
+            let path = root.join(&rel);
+            if !path.exists() || attempt >= 100 {
+                break (rel, path);
+            }
+            attempt += 1;
+        };
+        let row_id = catalog
+            .insert_recording(&NewRecording {
+                camera_id: camera_id.to_string(),
+                path: rel_path.clone(),
+                start_us,
+                width: u32::from(width),
+                height: u32::from(height),
+            })
+            .await?;
+        let (mux, header) = MkvMuxer::new(&SegmentInfo {
+            title,
+            width: u32::from(width),
+            height: u32::from(height),
+            origin_us: start_us,
+        });
+        let p = path.clone();
+        let opened = blocking(&path, move || {
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = OpenOptions::new().write(true).create_new(true).open(&p)?;
+            f.write_all(&header)?;
+            Ok(f)
+        })
+        .await;
+        let file = match opened {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = catalog
+                    .finish_recording(
+                        row_id,
+                        start_us,
+                        0,
+                        0,
+                        RecordingStatus::Interrupted,
+                        &e.to_string(),
+                    )
+                    .await;
+                return Err(e);
+            }
+        };
+        Ok(Self {
+            row_id,
+            rel_path,
+            path,
+            file: Some(file),
+            mux,
+            start_us,
+            width,
+            height,
+            last_write: Instant::now(),
+            last_sync: Instant::now(),
+        })
+    }
+
+    /// Adds a frame; writes a cluster when one is complete.
+    pub async fn push(&mut self, capture_us: i64, jpeg: &[u8]) -> Result<(), SegmentError> {
+        match self.mux.push(capture_us, jpeg) {
+            Some(cluster) => self.write(cluster).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the pending cluster if it has waited for a second, so a crash
+    /// loses at most about a second even when frames trickle in.
+    pub async fn flush_if_due(&mut self) -> Result<(), SegmentError> {
+        if self.mux.has_pending() && self.last_write.elapsed().as_millis() >= 1000 {
+            if let Some(cluster) = self.mux.take_cluster() {
+                self.write(cluster).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, buf: Vec<u8>) -> Result<(), SegmentError> {
+        let sync = self.last_sync.elapsed().as_secs() >= 5;
+        let mut file = self.file.take().ok_or_else(|| SegmentError::Io {
+            path: self.path.display().to_string(),
+            source: io::Error::other("file already failed"),
+        })?;
+        let file = blocking(&self.path, move || {
+            file.write_all(&buf)?;
+            if sync {
+                file.sync_data()?;
+            }
+            Ok(file)
+        })
+        .await?;
+        self.file = Some(file);
+        self.last_write = Instant::now();
+        if sync {
+            self.last_sync = Instant::now();
+        }
+        Ok(())
+    }
+
+    pub fn frames(&self) -> u64 {
+        self.mux.frames()
+    }
+
+    pub fn last_capture_us(&self) -> i64 {
+        self.mux.last_capture_us()
+    }
+
+    /// Finishes the file (index, duration), syncs it, then marks the row.
+    pub async fn close(
+        self,
+        catalog: &Catalog,
+        status: RecordingStatus,
+        detail: &str,
+    ) -> Result<Summary, SegmentError> {
+        let closing = self.mux.finish();
+        let fallback = closing.summary;
+        let finished = match self.file {
+            Some(mut file) => {
+                blocking(&self.path, move || {
+                    let s = closing.apply(&mut file)?;
+                    file.sync_all()?;
+                    Ok(s)
+                })
+                .await
+            }
+            // A write failed earlier: make what reached the disk playable.
+            None => {
+                let path = self.path.clone();
+                blocking(&self.path, move || {
+                    super::mkv_scan::repair(&path).map_err(|e| io::Error::other(e.to_string()))
+                })
+                .await
+            }
+        };
+        let (summary, status, detail) = match &finished {
+            Ok(s) => (*s, status, detail.to_string()),
+            Err(e) => (fallback, RecordingStatus::Interrupted, e.to_string()),
+        };
+        catalog
+            .finish_recording(
+                self.row_id,
+                summary.last_us,
+                summary.frames as i64,
+                summary.bytes as i64,
+                status,
+                &detail,
+            )
+            .await?;
+        finished
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_tell_camera_and_start_time() {
+        // 2026-11-21 14:02:11.123 UTC
+        let p = relative_path("door", 1_795_269_731_123_456, 0);
+        assert_eq!(p, "door/2026-11-21/door_20261121T140211.123Z.mkv");
+        let p = relative_path("door", 1_795_269_731_123_456, 2);
+        assert_eq!(p, "door/2026-11-21/door_20261121T140211.123Z-2.mkv");
+    }
+}
