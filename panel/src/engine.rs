@@ -47,6 +47,9 @@ pub enum EngineError {
     NotLive(String),
 }
 
+/// A camera's recorder: where to send frames, and its task.
+type RecorderHandle = (mpsc::Sender<RecorderMsg>, JoinHandle<()>);
+
 /// What the engine's tasks share.
 pub struct Shared {
     pub config: PanelConfig,
@@ -58,7 +61,7 @@ pub struct Shared {
     pub tasks: TaskTracker,
     pub default_mode: RecordMode,
     recorder_ctx: Arc<RecorderCtx>,
-    recorders: std::sync::Mutex<HashMap<String, (mpsc::Sender<RecorderMsg>, JoinHandle<()>)>>,
+    recorders: std::sync::Mutex<HashMap<String, RecorderHandle>>,
     next_conn: AtomicU64,
     disk_full: Arc<AtomicBool>,
 }

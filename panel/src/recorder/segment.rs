@@ -150,10 +150,10 @@ impl Segment {
     /// Writes the pending cluster if it has waited for a second, so a crash
     /// loses at most about a second even when frames trickle in.
     pub async fn flush_if_due(&mut self) -> Result<(), SegmentError> {
-        if self.mux.has_pending() && self.last_write.elapsed().as_millis() >= 1000 {
-            if let Some(cluster) = self.mux.take_cluster() {
-                self.write(cluster).await?;
-            }
+        if self.last_write.elapsed().as_millis() >= 1000
+            && let Some(cluster) = self.mux.take_cluster()
+        {
+            self.write(cluster).await?;
         }
         Ok(())
     }
