@@ -275,6 +275,21 @@ impl Engine {
         Ok(())
     }
 
+    /// Per-camera retention limits (`None` removes a limit).
+    pub async fn set_retention(
+        &self,
+        id: &str,
+        max_bytes: Option<i64>,
+        max_days: Option<i64>,
+    ) -> Result<(), EngineError> {
+        self.slot(id)?;
+        self.shared
+            .catalog
+            .set_retention(id, max_bytes, max_days)
+            .await?;
+        Ok(())
+    }
+
     /// Applies retention now.
     pub async fn run_retention(&self) -> Result<RetentionReport, EngineError> {
         Ok(run_retention(&self.shared).await?)

@@ -89,3 +89,60 @@ async fn trim(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{CameraSettings, NewRecording, RecordMode, RecordingStatus};
+
+    #[tokio::test]
+    async fn a_day_limit_deletes_what_is_older() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open_in_memory().await.unwrap();
+        let now = 100 * DAY_US;
+        let cam = CameraSettings {
+            id: "gate".into(),
+            name: "Gate".into(),
+            address: String::new(),
+            agent_version: String::new(),
+            width: 1,
+            height: 1,
+            fps_milli: 1,
+        };
+        catalog
+            .register_camera(&cam, RecordMode::Continuous, now)
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for age_days in [30, 8, 6, 1] {
+            let start = now - age_days * DAY_US;
+            let path = format!("gate/{age_days}.mkv");
+            std::fs::create_dir_all(dir.path().join("gate")).unwrap();
+            std::fs::write(dir.path().join(&path), b"x").unwrap();
+            let id = catalog
+                .insert_recording(&NewRecording {
+                    camera_id: "gate".into(),
+                    path,
+                    start_us: start,
+                    width: 1,
+                    height: 1,
+                })
+                .await
+                .unwrap();
+            catalog
+                .finish_recording(id, start + 600_000_000, 1, 1, RecordingStatus::Complete, "")
+                .await
+                .unwrap();
+            ids.push(id);
+        }
+        let limits = Limits {
+            max_bytes: None,
+            max_days: Some(7),
+        };
+        let report = enforce(&catalog, dir.path(), limits, now).await.unwrap();
+        let deleted: Vec<i64> = report.deleted.iter().map(|r| r.id).collect();
+        assert_eq!(deleted, ids[..2].to_vec());
+        assert!(!dir.path().join("gate/30.mkv").exists());
+        assert!(dir.path().join("gate/6.mkv").exists());
+    }
+}

@@ -1,0 +1,196 @@
+//! Eight real agents stream into a headless engine on loopback; every feed
+//! is recorded on its own. One agent is killed: only its camera goes
+//! offline, the other seven keep recording without a gap.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use panel::catalog::{CameraState, RecordingFilter, RecordingRow};
+use panel::engine::Engine;
+use panel::recorder::mkv_scan;
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).await.unwrap();
+    let addr = engine.local_addr();
+
+    let video = testdata().map(|d| d.join("video/vtest.avi"));
+    if video.is_none() {
+        eprintln!("NOTE: ../shared/testdata not found; all eight agents use the test pattern");
+    }
+    let mut agents = HashMap::new();
+    for i in 0..8 {
+        let id = format!("cam{i}");
+        let source = match (&video, i % 2) {
+            (Some(v), 1) => format!("file:{}", v.display()),
+            _ => "test-pattern:320x240".to_string(),
+        };
+        agents.insert(
+            id.clone(),
+            start_agent(
+                addr,
+                &id,
+                &["--source", &source, "--width", "320", "--fps", "10"],
+            ),
+        );
+    }
+    let live_at = wait_for(Duration::from_secs(30), "8 cameras live", async || {
+        let cams = engine.cameras();
+        (cams.len() == 8
+            && cams
+                .iter()
+                .all(|c| c.state == CameraState::Live && c.recording))
+        .then(Instant::now)
+    })
+    .await;
+
+    // Watch what cam1 captures, to compare with what lands in its file.
+    let mut frames = engine.watch_frames("cam1").unwrap();
+    let mut seen_capture_us = Vec::new();
+    let watch_until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < watch_until {
+        if tokio::time::timeout(Duration::from_secs(1), frames.changed())
+            .await
+            .is_ok()
+            && let Some(f) = frames.borrow_and_update().clone()
+        {
+            seen_capture_us.push(f.capture_us);
+        }
+    }
+    assert!(
+        seen_capture_us.len() >= 20,
+        "saw {} frames",
+        seen_capture_us.len()
+    );
+
+    // Kill cam3's agent outright: no goodbye.
+    let killed_at = Instant::now();
+    drop(agents.remove("cam3"));
+    let offline_after = wait_for(Duration::from_secs(5), "cam3 offline", async || {
+        (engine.camera("cam3").unwrap().state == CameraState::Offline).then(|| killed_at.elapsed())
+    })
+    .await;
+    assert!(
+        offline_after <= Duration::from_millis(2 * 500),
+        "offline after {offline_after:?}, more than 2 heartbeats (1 s)"
+    );
+    let cam3_row: RecordingRow =
+        wait_for(Duration::from_secs(5), "cam3 segment closed", async || {
+            engine
+                .catalog()
+                .recordings(&RecordingFilter {
+                    camera_id: Some("cam3".into()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|r| r.status == "complete")
+        })
+        .await;
+    let events = engine
+        .catalog()
+        .events(Some("cam3"), None, None, 10, 0)
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "offline" && e.detail.contains("connection lost")),
+        "{events:?}"
+    );
+
+    // The other seven go on for a while.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for c in engine.cameras() {
+        if c.id != "cam3" {
+            assert_eq!(c.state, CameraState::Live, "{} is {:?}", c.id, c.state);
+            assert!(c.recording);
+        }
+    }
+    let stopped_at = Instant::now();
+    let wall = stopped_at - live_at;
+    let recordings_dir = engine.config().recordings_dir.clone();
+    let catalog_rows = engine
+        .catalog()
+        .recordings(&RecordingFilter::default())
+        .await
+        .unwrap();
+    assert!(
+        catalog_rows
+            .iter()
+            .all(|r| r.status == "recording" || r.id == cam3_row.id)
+    );
+    engine.shutdown().await;
+    drop(agents);
+
+    // Reopen the catalog the way the CLI does and check every segment.
+    let catalog = panel::catalog::Catalog::open(&dir.path().join("data/panel.db"))
+        .await
+        .unwrap();
+    let rows = catalog
+        .recordings(&RecordingFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 8, "one segment per camera: {rows:?}");
+    for r in &rows {
+        assert_eq!(r.status, "complete", "{r:?}");
+        let path = recordings_dir.join(&r.path);
+        assert!(r.path.starts_with(&format!("{0}/", r.camera_id)));
+        assert!(
+            path.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(&format!("{}_", r.camera_id))
+        );
+        let probe = ffprobe(&path);
+        assert_eq!(probe.codec, "mjpeg");
+        assert_eq!(
+            probe.frames as i64, r.frames,
+            "{}: ffprobe frames vs catalog",
+            r.camera_id
+        );
+        assert_eq!(r.bytes as u64, std::fs::metadata(&path).unwrap().len());
+        let expected_secs = if r.camera_id == "cam3" {
+            (killed_at - live_at).as_secs_f64()
+        } else {
+            wall.as_secs_f64()
+        };
+        assert!(
+            (probe.duration - expected_secs).abs() <= expected_secs * 0.05,
+            "{}: duration {:.2} s vs wall {:.2} s",
+            r.camera_id,
+            probe.duration,
+            expected_secs
+        );
+        // About 10 fps all along, and no gap in the survivors.
+        let fps = r.frames as f64 / probe.duration;
+        assert!((8.5..=11.0).contains(&fps), "{}: {fps:.1} fps", r.camera_id);
+        let gaps = probe
+            .pts
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(0.0, f64::max);
+        assert!(gaps < 0.35, "{}: a gap of {gaps:.2} s", r.camera_id);
+    }
+    // Every capture time the panel saw for cam1 is a frame time in its file.
+    let cam1 = rows.iter().find(|r| r.camera_id == "cam1").unwrap();
+    let scan = mkv_scan::scan(&recordings_dir.join(&cam1.path)).unwrap();
+    assert_eq!(scan.origin_us, cam1.start_us);
+    let times: Vec<i64> = scan.frames.iter().map(|f| scan.capture_us(f)).collect();
+    for us in &seen_capture_us {
+        assert!(
+            times.iter().any(|t| (t - us).abs() < 1000),
+            "capture time {us} not in the recording"
+        );
+    }
+    let probe = ffprobe(&recordings_dir.join(&cam1.path));
+    for (p, t) in probe.pts.iter().zip(&times) {
+        assert!((p * 1e6 - (t - cam1.start_us) as f64).abs() < 1500.0);
+    }
+}

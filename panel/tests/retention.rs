@@ -1,0 +1,85 @@
+//! Retention against real recordings: with a small byte limit the oldest
+//! segments go (file and row), the newest stay.
+
+mod support;
+
+use std::time::Duration;
+
+use panel::catalog::RecordingFilter;
+use panel::engine::Engine;
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_byte_limit_deletes_the_oldest_segments_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.segment_secs = 1;
+    let engine = Engine::start(cfg).await.unwrap();
+    let _agent = start_agent(
+        engine.local_addr(),
+        "yard",
+        &["--source", "test-pattern:320x240", "--fps", "10"],
+    );
+    let all = wait_for(
+        Duration::from_secs(40),
+        "six finished segments",
+        async || {
+            let rows = engine
+                .catalog()
+                .recordings(&RecordingFilter::default())
+                .await
+                .unwrap();
+            (rows.iter().filter(|r| r.status == "complete").count() >= 6).then_some(rows)
+        },
+    )
+    .await;
+    let finished: Vec<_> = all
+        .iter()
+        .filter(|r| r.status == "complete")
+        .cloned()
+        .collect();
+    // newest first: keep the three newest finished ones, plus the open one.
+    let open_bytes: i64 = all
+        .iter()
+        .filter(|r| r.status == "recording")
+        .map(|r| r.bytes)
+        .sum();
+    let keep: i64 = finished[..3].iter().map(|r| r.bytes).sum::<i64>() + open_bytes;
+    engine
+        .set_retention("yard", Some(keep), None)
+        .await
+        .unwrap();
+    let report = engine.run_retention().await.unwrap();
+
+    let root = engine.config().recordings_dir.clone();
+    let deleted_ids: Vec<i64> = report.deleted.iter().map(|r| r.id).collect();
+    assert!(
+        report.deleted.len() >= finished.len() - 3,
+        "{deleted_ids:?}"
+    );
+    // Oldest first: every deleted segment starts before every kept one.
+    let left = engine
+        .catalog()
+        .recordings(&RecordingFilter::default())
+        .await
+        .unwrap();
+    let newest_deleted = report.deleted.iter().map(|r| r.start_us).max().unwrap();
+    assert!(left.iter().all(|r| r.start_us > newest_deleted));
+    for r in &report.deleted {
+        assert!(!root.join(&r.path).exists(), "{} still on disk", r.path);
+        assert!(!left.iter().any(|l| l.id == r.id));
+    }
+    for r in &finished[..3] {
+        assert!(
+            left.iter().any(|l| l.id == r.id),
+            "newest segment {} was deleted",
+            r.path
+        );
+        assert!(root.join(&r.path).exists());
+    }
+    assert!(
+        left.iter().any(|r| r.status == "recording"),
+        "the segment being written is never touched"
+    );
+    engine.shutdown().await;
+}
