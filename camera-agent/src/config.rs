@@ -299,6 +299,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_in_deploy_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/agent.toml");
+        let c = AgentConfig::from_cli(cli(&["--config", path.to_str().unwrap()])).unwrap();
+        assert_eq!(c.source, SourceSpec::WebcamPath("/dev/video0".into()));
+        assert_eq!(c.camera_id, "front-door");
+    }
+
+    #[test]
     fn bad_settings_are_refused_with_a_reason() {
         let err = AgentConfig::from_cli(cli(&["--camera-id", "x"])).unwrap_err();
         assert!(err.to_string().contains("--panel"), "{err}");

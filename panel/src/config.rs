@@ -124,3 +124,30 @@ impl PanelConfig {
         Duration::from_millis(u64::from(self.heartbeat_ms))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_in_deploy_is_valid_and_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/panel.toml");
+        let cfg = PanelConfig::load(&path).unwrap();
+        let d = PanelConfig::default();
+        assert_eq!(cfg.listen, d.listen);
+        assert_eq!(cfg.heartbeat_ms, d.heartbeat_ms);
+        assert_eq!(cfg.segment_secs, d.segment_secs);
+        assert_eq!(cfg.min_free_bytes, d.min_free_bytes);
+        assert_eq!(cfg.max_frame_bytes, d.max_frame_bytes);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("p.toml");
+        std::fs::write(&p, "default_record_mode = \"sometimes\"\n").unwrap();
+        assert!(PanelConfig::load(&p).unwrap_err().contains("sometimes"));
+        std::fs::write(&p, "heartbeat = 5\n").unwrap();
+        assert!(PanelConfig::load(&p).unwrap_err().contains("heartbeat"));
+    }
+}
