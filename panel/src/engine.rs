@@ -60,6 +60,8 @@ pub struct Shared {
     /// Connection and housekeeping tasks, awaited at shutdown.
     pub tasks: TaskTracker,
     pub default_mode: RecordMode,
+    /// Connections at once, shared by every listener.
+    pub connection_permits: Arc<tokio::sync::Semaphore>,
     recorder_ctx: Arc<RecorderCtx>,
     recorders: std::sync::Mutex<HashMap<String, RecorderHandle>>,
     next_conn: AtomicU64,
@@ -85,7 +87,8 @@ impl Shared {
 /// segments to the start-up repair.
 pub struct Engine {
     shared: Arc<Shared>,
-    local_addr: SocketAddr,
+    /// Where agents connect now, and the token that stops that listener.
+    listening: std::sync::Mutex<(SocketAddr, CancellationToken)>,
     repaired: Vec<Repaired>,
 }
 
@@ -124,6 +127,7 @@ impl Engine {
         })?;
         let (events, _) = broadcast::channel(1024);
         let disk_full = Arc::new(AtomicBool::new(false));
+        let max_connections = config.max_connections;
         let shared = Arc::new(Shared {
             recorder_ctx: Arc::new(RecorderCtx {
                 catalog: catalog.clone(),
@@ -139,6 +143,7 @@ impl Engine {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             default_mode,
+            connection_permits: Arc::new(tokio::sync::Semaphore::new(max_connections)),
             recorders: Default::default(),
             next_conn: AtomicU64::new(1),
             disk_full,
@@ -146,20 +151,84 @@ impl Engine {
         for row in catalog.cameras().await? {
             shared.registry.slot(&row);
         }
-        shared
-            .tasks
-            .spawn(crate::ingest::serve(shared.clone(), listener));
+        let listen_token = shared.shutdown.child_token();
+        shared.tasks.spawn(crate::ingest::serve(
+            shared.clone(),
+            listener,
+            listen_token.clone(),
+        ));
         shared.tasks.spawn(housekeeping(shared.clone()));
         info!(listen = %local_addr, db = %shared.config.db_path().display(), recordings = %shared.config.recordings_dir.display(), "panel engine started");
         Ok(Self {
             shared,
-            local_addr,
+            listening: std::sync::Mutex::new((local_addr, listen_token)),
             repaired,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.listening.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+
+    /// Moves the listener to `addr` without a restart: the new address is
+    /// bound first (on failure nothing changes), then the old one closes.
+    /// Connected agents stay connected. Saved for the next start.
+    pub async fn listen_on(&self, addr: SocketAddr) -> Result<SocketAddr, EngineError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| EngineError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| EngineError::Bind { addr, source })?;
+        let token = self.shared.shutdown.child_token();
+        let old = {
+            let mut l = self.listening.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::replace(&mut *l, (local, token.clone()))
+        };
+        old.1.cancel();
+        self.shared
+            .tasks
+            .spawn(crate::ingest::serve(self.shared.clone(), listener, token));
+        self.shared
+            .catalog
+            .set_setting("listen", &addr.to_string())
+            .await?;
+        info!(listen = %local, "now listening here (saved for the next start)");
+        Ok(local)
+    }
+
+    /// Free bytes on the recordings disk.
+    pub fn free_bytes(&self) -> std::io::Result<u64> {
+        free_bytes(&self.shared.config.recordings_dir)
+    }
+
+    /// Saves the camera's newest frame, exactly as received, under
+    /// `data/snapshots/`; returns the file's path.
+    pub async fn snapshot(&self, id: &str) -> Result<std::path::PathBuf, EngineError> {
+        let slot = self.slot(id)?;
+        let frame = slot
+            .frames
+            .borrow()
+            .clone()
+            .ok_or_else(|| EngineError::NotLive(id.to_string()))?;
+        let dir = self.shared.config.data_dir.join("snapshots");
+        let (_, stamp) = crate::time::utc_day_and_stamp(frame.capture_us);
+        let path = dir.join(format!("{id}_{stamp}_{}.jpg", frame.seq));
+        let p = path.clone();
+        let jpeg = frame.jpeg.clone();
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(p.parent().unwrap_or(std::path::Path::new(".")))?;
+            std::fs::write(&p, &jpeg)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|r| r)
+        .map_err(|source| EngineError::Dir {
+            path: path.display().to_string(),
+            source,
+        })?;
+        info!(camera = id, path = %path.display(), "snapshot saved");
+        Ok(path)
     }
 
     pub fn config(&self) -> &PanelConfig {
@@ -297,7 +366,7 @@ impl Engine {
 
     /// Stops everything: connections close, open segments are finished as
     /// complete, the catalog is closed.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         info!("panel engine stopping");
         self.shared.shutdown.cancel();
         self.shared.tasks.close();

@@ -1,4 +1,5 @@
-//! `panel`: the control room. `panel serve` runs the engine headless;
+//! `panel`: the control room. `panel` opens the window with the engine
+//! inside; `panel serve` runs the engine headless;
 //! `panel cameras` and `panel recordings` print what the catalog holds.
 
 use std::path::PathBuf;
@@ -106,6 +107,16 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if cli.command.is_none() {
+        // The window owns its own event loop; the engine gets its own runtime.
+        return match cli.engine.config().and_then(panel::gui::run) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("panel: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -124,10 +135,7 @@ fn main() -> ExitCode {
                 limit,
                 json,
             }) => recordings(&data, camera, since, limit, json).await,
-            None => Err(
-                "the window is not available in this build yet; run `panel serve` for the headless panel"
-                    .to_string(),
-            ),
+            None => Ok(()),
         }
     });
     match result {

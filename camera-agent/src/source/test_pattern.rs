@@ -107,10 +107,17 @@ impl TestPattern {
             imgproc::LINE_8,
             0,
         )?;
-        // The clock and the frame number, large, on a dark band.
+        // The clock and the frame number, large, on a dark band, sized to fit.
         let clock = clock_text(cctv_protocol::now_us());
-        let scale = f64::from(h) / 360.0;
-        let band = Rect::new(0, h / 3 - (40.0 * scale) as i32, w, (80.0 * scale) as i32);
+        let mut base = 0;
+        let unit =
+            imgproc::get_text_size(&clock, imgproc::FONT_HERSHEY_SIMPLEX, 1.0, 2, &mut base)?;
+        let scale = (f64::from(w) * 0.9 / f64::from(unit.width.max(1))).min(f64::from(h) / 200.0);
+        let text_w = (f64::from(unit.width) * scale) as i32;
+        let text_h = (f64::from(unit.height) * scale) as i32;
+        let x = (w - text_w) / 2;
+        let y = h / 3;
+        let band = Rect::new(0, y - text_h - text_h / 2, w, text_h * 3);
         imgproc::rectangle(
             &mut self.frame,
             band,
@@ -119,26 +126,15 @@ impl TestPattern {
             imgproc::LINE_8,
             0,
         )?;
-        put(
-            &mut self.frame,
-            &clock,
-            Point::new(
-                (w / 2 - (190.0 * scale) as i32).max(2),
-                h / 3 + (8.0 * scale) as i32,
-            ),
-            1.3 * scale,
-            (2.0 * scale).max(1.0) as i32,
-        )?;
+        let thick = (scale * 2.0).round().max(1.0) as i32;
+        put(&mut self.frame, &clock, Point::new(x, y), scale, thick)?;
         let caption = format!("{}  #{}", self.label, self.count);
         put(
             &mut self.frame,
             &caption,
-            Point::new(
-                (w / 2 - (190.0 * scale) as i32).max(2),
-                h / 3 + (32.0 * scale) as i32,
-            ),
-            0.6 * scale,
-            1,
+            Point::new(x, y + text_h),
+            scale * 0.5,
+            thick.div_euclid(2).max(1),
         )?;
         Ok(())
     }

@@ -106,6 +106,27 @@ impl Catalog {
         Ok(v.and_then(|(s,)| s.parse().ok()))
     }
 
+    /// A setting changed on the panel (e.g. `listen`), kept across restarts.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>> {
+        let v: Option<(String,)> = sqlx::query_as("SELECT value FROM panel_state WHERE key = ?1")
+            .bind(format!("setting.{key}"))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(v.map(|(s,)| s))
+    }
+
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO panel_state (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(format!("setting.{key}"))
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Marks the engine stopped (a clean shutdown).
     pub async fn clear_beat(&self) -> Result<()> {
         sqlx::query("DELETE FROM panel_state WHERE key = 'heartbeat_us'")

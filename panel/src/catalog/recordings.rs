@@ -107,6 +107,26 @@ impl Catalog {
         Ok(())
     }
 
+    /// Progress of a segment being written, so lists show it growing.
+    pub async fn recording_progress(
+        &self,
+        id: i64,
+        end_us: i64,
+        frames: i64,
+        bytes: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE recordings SET end_us = ?2, frames = ?3, bytes = ?4 WHERE id = ?1 AND status = 'recording'",
+        )
+        .bind(id)
+        .bind(end_us)
+        .bind(frames)
+        .bind(bytes)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn recording(&self, id: i64) -> Result<Option<RecordingRow>> {
         Ok(sqlx::query_as("SELECT * FROM recordings WHERE id = ?1")
             .bind(id)

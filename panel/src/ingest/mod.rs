@@ -9,18 +9,18 @@ use std::time::Duration;
 
 use futures::SinkExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::engine::Shared;
 
-/// Accepts agents until shutdown.
-pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
-    let permits = Arc::new(Semaphore::new(shared.config.max_connections));
+/// Accepts agents until `stop` (shutdown, or the listener moved elsewhere).
+pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: CancellationToken) {
+    let permits = shared.connection_permits.clone();
     loop {
         let accepted = tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
+            _ = stop.cancelled() => return,
             a = listener.accept() => a,
         };
         match accepted {

@@ -173,11 +173,14 @@ impl Recorder {
     }
 
     async fn flush(&mut self) {
-        if let Some(seg) = self.segment.as_mut()
-            && let Err(e) = seg.flush_if_due().await
-        {
+        let Some(seg) = self.segment.as_mut() else {
+            return;
+        };
+        if let Err(e) = seg.flush_if_due().await {
             self.fail(&e.to_string()).await;
+            return;
         }
+        seg.report_progress(&self.ctx.catalog).await;
     }
 
     /// Closes the open segment, if any, and tells the catalog.

@@ -30,6 +30,7 @@ pub struct Segment {
     pub height: u16,
     last_write: Instant,
     last_sync: Instant,
+    last_progress: Instant,
 }
 
 /// `<camera>/<YYYY-MM-DD>/<camera>_<YYYYMMDDTHHMMSS>.<mmm>Z.mkv`, in UTC.
@@ -136,6 +137,7 @@ impl Segment {
             height,
             last_write: Instant::now(),
             last_sync: Instant::now(),
+            last_progress: Instant::now(),
         })
     }
 
@@ -178,6 +180,22 @@ impl Segment {
             self.last_sync = Instant::now();
         }
         Ok(())
+    }
+
+    /// Every ten seconds, writes how far the segment has got into its row.
+    pub async fn report_progress(&mut self, catalog: &Catalog) {
+        if self.last_progress.elapsed().as_secs() < 10 {
+            return;
+        }
+        self.last_progress = Instant::now();
+        let _ = catalog
+            .recording_progress(
+                self.row_id,
+                self.mux.last_capture_us(),
+                self.mux.frames() as i64,
+                self.mux.bytes() as i64,
+            )
+            .await;
     }
 
     pub fn frames(&self) -> u64 {

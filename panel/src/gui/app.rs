@@ -1,0 +1,530 @@
+//! The root of the window: state, messages and the one-line-per-message
+//! `update`. Screens own their views (`wall`, `history`, `playback`,
+//! `settings`); everything slow goes to the backend worker.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cctv_protocol::Configure;
+use iced::widget::image::Handle;
+use iced::widget::{button, center, column, container, opaque, row, stack, text};
+use iced::{Element, Length, Size, Subscription, Task, keyboard, window};
+
+use super::backend::{Backend, Command, Reply};
+use super::feeds::Feeds;
+use super::history::{self, History};
+use super::keys::{self, Action};
+use super::playback::{self, Player};
+use super::settings::{self, SettingsForm};
+use super::{style, wall};
+use crate::catalog::CameraState;
+use crate::engine::Engine;
+use crate::live::CameraStatus;
+
+/// Which screen fills the window.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Screen {
+    Wall,
+    Focus(String),
+    History,
+    Playback,
+    Settings,
+}
+
+/// The newest decoded picture of a camera.
+#[derive(Debug, Clone)]
+pub struct Tile {
+    pub seq: u64,
+    pub image: Handle,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// 20 times a second: statuses, new pictures, backend replies.
+    Tick,
+    Resized(Size),
+    Key(keyboard::Key, keyboard::Modifiers),
+    Action(Action),
+    Focus(String),
+    Show(Screen),
+    ToggleRecord(String),
+    Snapshot(String),
+    Quality(String, i32),
+    Fps(String, u32),
+    ConfirmQuit(bool),
+    CloseRequested,
+    History(history::Msg),
+    Player(playback::Msg),
+    Settings(settings::Msg),
+}
+
+pub struct App {
+    pub engine: Arc<Engine>,
+    backend: Backend,
+    pub cameras: Vec<CameraStatus>,
+    pub tiles: HashMap<String, Tile>,
+    pub screen: Screen,
+    pub help: bool,
+    pub confirm_quit: bool,
+    fullscreen: bool,
+    pub window: Size,
+    pub feeds: Feeds,
+    runtime: tokio::runtime::Handle,
+    /// Quality last asked of each camera (the agent does not report its own).
+    pub quality: HashMap<String, u8>,
+    pub notice: Option<(String, bool, Instant)>,
+    pub disk: Option<(i64, u64)>,
+    pub listen: std::net::SocketAddr,
+    pub history: History,
+    pub player: Option<Player>,
+    pub settings: SettingsForm,
+    last_disk: Option<Instant>,
+}
+
+impl App {
+    pub fn new(engine: Arc<Engine>, runtime: &tokio::runtime::Handle) -> Self {
+        let backend = Backend::start(engine.clone(), runtime);
+        let listen = engine.local_addr();
+        let mut app = Self {
+            engine,
+            backend,
+            cameras: Vec::new(),
+            tiles: HashMap::new(),
+            screen: Screen::Wall,
+            help: false,
+            confirm_quit: false,
+            fullscreen: false,
+            window: Size::new(1280.0, 800.0),
+            feeds: Feeds::default(),
+            runtime: runtime.clone(),
+            quality: HashMap::new(),
+            notice: None,
+            disk: None,
+            listen,
+            history: History::default(),
+            player: None,
+            settings: SettingsForm::new(listen),
+            last_disk: None,
+        };
+        app.refresh();
+        app
+    }
+
+    pub fn title(&self) -> String {
+        let live = self.live_count();
+        format!("CCTV panel: {live} of {} cameras live", self.cameras.len())
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.cameras
+            .iter()
+            .filter(|c| c.state != CameraState::Offline)
+            .count()
+    }
+
+    pub fn recording_count(&self) -> usize {
+        self.cameras.iter().filter(|c| c.recording).count()
+    }
+
+    /// Cameras in wall order: live first, then by name.
+    pub fn wall_order(&self) -> Vec<&CameraStatus> {
+        let mut v: Vec<&CameraStatus> = self.cameras.iter().collect();
+        v.sort_by_key(|c| {
+            (
+                c.state == CameraState::Offline,
+                c.name.to_lowercase(),
+                c.id.clone(),
+            )
+        });
+        v
+    }
+
+    pub fn camera(&self, id: &str) -> Option<&CameraStatus> {
+        self.cameras.iter().find(|c| c.id == id)
+    }
+
+    fn focused(&self) -> Option<String> {
+        match &self.screen {
+            Screen::Focus(id) => Some(id.clone()),
+            _ => None,
+        }
+    }
+
+    /// Reads the engine's statuses and the backend's replies.
+    pub fn refresh(&mut self) {
+        self.cameras = self.engine.cameras();
+        for reply in self.backend.drain() {
+            self.on_reply(reply);
+        }
+        let ids: Vec<String> = self.cameras.iter().map(|c| c.id.clone()).collect();
+        self.feeds.ensure(&self.engine, &ids, &self.runtime);
+        if let Some(new) = self.feeds.take_new() {
+            self.tiles = new;
+        }
+        self.feeds.widths.set_layout(
+            wall::tile_width(self.window, self.cameras.len()),
+            self.focused(),
+            wall::focus_width(self.window),
+        );
+        if self
+            .last_disk
+            .is_none_or(|t| t.elapsed() > Duration::from_secs(5))
+        {
+            self.last_disk = Some(Instant::now());
+            self.backend.send(Command::Disk);
+        }
+    }
+
+    fn on_reply(&mut self, reply: Reply) {
+        match reply {
+            Reply::Notice(n) => self.notify(n, false),
+            Reply::Error(e) => self.notify(e, true),
+            Reply::Disk {
+                recorded_bytes,
+                free_bytes,
+            } => self.disk = Some((recorded_bytes, free_bytes)),
+            Reply::Listening(addr) => {
+                self.listen = addr;
+                self.notify(format!("agents now connect to {addr}"), false);
+            }
+            Reply::History { .. } | Reply::Thumbnail(..) => {
+                let wanted = self.history.on_reply(reply);
+                for c in wanted {
+                    self.backend.send(c);
+                }
+            }
+            Reply::Opened(row, path, scan) => {
+                self.player = Some(Player::new(row, path, scan));
+                self.screen = Screen::Playback;
+                self.request_frame();
+            }
+            Reply::Frame(request, image) => {
+                if let Some(p) = self.player.as_mut() {
+                    p.on_frame(request, image);
+                }
+            }
+        }
+    }
+
+    pub fn notify(&mut self, text: String, error: bool) {
+        self.notice = Some((text, error, Instant::now()));
+    }
+
+    fn request_frame(&mut self) {
+        let width = wall::focus_width(self.window);
+        if let Some(cmd) = self.player.as_mut().and_then(|p| p.wanted_frame(width)) {
+            self.backend.send(cmd);
+        }
+    }
+
+    pub fn update(&mut self, message: Message) -> Task<Message> {
+        match message {
+            Message::Tick => self.refresh(),
+            Message::Resized(size) => self.window = size,
+            Message::Key(key, modifiers) => return self.key(&key, modifiers),
+            Message::Action(action) => return self.action(action),
+            Message::Focus(id) => self.screen = Screen::Focus(id),
+            Message::Show(screen) => return self.show(screen),
+            Message::ToggleRecord(id) => self.toggle_record(&id),
+            Message::Snapshot(id) => self.backend.send(Command::Snapshot(id)),
+            Message::Quality(id, delta) => self.change_quality(&id, delta),
+            Message::Fps(id, fps) => self.configure(
+                &id,
+                Configure {
+                    fps_milli: Some(fps * 1000),
+                    ..Default::default()
+                },
+            ),
+            Message::ConfirmQuit(yes) => return self.confirm_quit(yes),
+            Message::CloseRequested => return self.action(Action::Quit),
+            Message::History(m) => return self.history_msg(m),
+            Message::Player(m) => self.player_msg(m),
+            Message::Settings(m) => self.settings_msg(m),
+        }
+        Task::none()
+    }
+
+    fn key(&mut self, key: &keyboard::Key, modifiers: keyboard::Modifiers) -> Task<Message> {
+        match keys::action(key, modifiers) {
+            Some(a) => self.action(a),
+            None => Task::none(),
+        }
+    }
+
+    pub fn action(&mut self, action: Action) -> Task<Message> {
+        match action {
+            Action::RecordFocused => {
+                if let Some(id) = self.focused() {
+                    self.toggle_record(&id);
+                }
+            }
+            Action::QualityUp | Action::QualityDown => {
+                if let Some(id) = self.focused() {
+                    self.change_quality(&id, if action == Action::QualityUp { 10 } else { -10 });
+                }
+            }
+            Action::RecordAll => {
+                let on = self.recording_count() == 0;
+                self.backend.send(Command::SetRecordingAll(on));
+            }
+            Action::Help => self.help = !self.help,
+            Action::Fullscreen => return self.toggle_fullscreen(),
+            Action::Quit => {
+                if self.recording_count() > 0 {
+                    self.confirm_quit = true;
+                } else {
+                    return iced::exit();
+                }
+            }
+            Action::Back => {
+                if self.help || self.confirm_quit {
+                    self.help = false;
+                    self.confirm_quit = false;
+                } else {
+                    self.screen = match self.screen {
+                        Screen::Playback => Screen::History,
+                        _ => Screen::Wall,
+                    };
+                }
+            }
+            Action::Wall => self.screen = Screen::Wall,
+            Action::History => return self.show(Screen::History),
+            Action::Settings => return self.show(Screen::Settings),
+            Action::PlayNewest => {
+                if let Some(row) = self.history.newest() {
+                    self.backend.send(Command::Open(row.clone()));
+                } else {
+                    return self.show(Screen::History);
+                }
+            }
+        }
+        Task::none()
+    }
+
+    fn show(&mut self, screen: Screen) -> Task<Message> {
+        if screen == Screen::History {
+            self.backend
+                .send(Command::History(self.history.query.clone()));
+        }
+        if screen == Screen::Settings {
+            self.settings.load(&self.cameras);
+        }
+        self.screen = screen;
+        Task::none()
+    }
+
+    fn toggle_fullscreen(&mut self) -> Task<Message> {
+        self.fullscreen = !self.fullscreen;
+        let mode = if self.fullscreen {
+            window::Mode::Fullscreen
+        } else {
+            window::Mode::Windowed
+        };
+        window::latest().then(move |id| match id {
+            Some(id) => window::set_mode(id, mode),
+            None => Task::none(),
+        })
+    }
+
+    fn toggle_record(&mut self, id: &str) {
+        let on = self
+            .camera(id)
+            .is_some_and(|c| c.record_mode == crate::catalog::RecordMode::Off);
+        self.backend.send(Command::SetRecording(id.to_string(), on));
+    }
+
+    fn change_quality(&mut self, id: &str, delta: i32) {
+        let q = self.quality.get(id).copied().unwrap_or(80);
+        let q = (i32::from(q) + delta).clamp(10, 100) as u8;
+        self.quality.insert(id.to_string(), q);
+        self.configure(
+            id,
+            Configure {
+                quality: Some(q),
+                ..Default::default()
+            },
+        );
+    }
+
+    fn configure(&mut self, id: &str, c: Configure) {
+        self.backend.send(Command::Configure(id.to_string(), c));
+    }
+
+    fn confirm_quit(&mut self, yes: bool) -> Task<Message> {
+        self.confirm_quit = false;
+        if yes { iced::exit() } else { Task::none() }
+    }
+
+    fn history_msg(&mut self, m: history::Msg) -> Task<Message> {
+        for cmd in self.history.update(m) {
+            self.backend.send(cmd);
+        }
+        Task::none()
+    }
+
+    fn player_msg(&mut self, m: playback::Msg) {
+        if let Some(p) = self.player.as_mut() {
+            p.update(m, Instant::now());
+        }
+        self.request_frame();
+    }
+
+    fn settings_msg(&mut self, m: settings::Msg) {
+        match self.settings.update(m, &self.cameras) {
+            Ok(cmds) => cmds.into_iter().for_each(|c| self.backend.send(c)),
+            Err(e) => self.notify(e, true),
+        }
+    }
+
+    pub fn subscription(&self) -> Subscription<Message> {
+        let mut subs = vec![
+            // The wall's refresh rate: new pictures are picked up on this tick.
+            iced::time::every(Duration::from_millis(50)).map(|_| Message::Tick),
+            keyboard::listen().filter_map(|e| match e {
+                keyboard::Event::KeyPressed { key, modifiers, .. } => {
+                    Some(Message::Key(key, modifiers))
+                }
+                _ => None,
+            }),
+            window::resize_events().map(|(_, size)| Message::Resized(size)),
+            window::close_requests().map(|_| Message::CloseRequested),
+        ];
+        if self.player.as_ref().is_some_and(|p| p.playing) && self.screen == Screen::Playback {
+            subs.push(
+                iced::time::every(Duration::from_millis(15))
+                    .map(|_| Message::Player(playback::Msg::Tick)),
+            );
+        }
+        Subscription::batch(subs)
+    }
+
+    pub fn view(&self) -> Element<'_, Message> {
+        let screen: Element<Message> = match &self.screen {
+            Screen::Wall => wall::wall(self),
+            Screen::Focus(id) => wall::focus(self, id),
+            Screen::History => history::view(self),
+            Screen::Playback => playback::view(self),
+            Screen::Settings => settings::view(self),
+        };
+        let body = column![
+            nav(self),
+            container(screen).height(Length::Fill),
+            status_bar(self)
+        ]
+        .spacing(6)
+        .padding(6);
+        let mut layers = stack![body];
+        if self.help {
+            layers = layers.push(overlay(help_panel()));
+        }
+        if self.confirm_quit {
+            layers = layers.push(overlay(quit_panel(self.recording_count())));
+        }
+        layers.into()
+    }
+}
+
+fn nav(app: &App) -> Element<'_, Message> {
+    let tab = |label: &'static str, screen: Screen| {
+        let active = app.screen == screen
+            || (screen == Screen::Wall && matches!(app.screen, Screen::Focus(_)))
+            || (screen == Screen::History && app.screen == Screen::Playback);
+        button(text(label))
+            .style(if active {
+                button::primary
+            } else {
+                button::secondary
+            })
+            .on_press(Message::Show(screen))
+    };
+    row![
+        tab("Wall (1)", Screen::Wall),
+        tab("History (2)", Screen::History),
+        tab("Settings (3)", Screen::Settings),
+        iced::widget::space::horizontal(),
+        button(text("Help (h)"))
+            .style(button::secondary)
+            .on_press(Message::Action(Action::Help)),
+    ]
+    .spacing(6)
+    .into()
+}
+
+fn status_bar(app: &App) -> Element<'_, Message> {
+    let disk = match app.disk {
+        Some((used, free)) => format!(
+            "recordings {} · {} free",
+            style::bytes(used as f64),
+            style::bytes(free as f64)
+        ),
+        None => "disk: …".into(),
+    };
+    let mut bar = row![
+        text(format!(
+            "{} of {} cameras live",
+            app.live_count(),
+            app.cameras.len()
+        )),
+        text(format!("{} recording", app.recording_count())),
+        text(disk),
+        text(format!("agents connect to {}", app.listen)),
+    ]
+    .spacing(24);
+    if let Some((msg, error, at)) = &app.notice
+        && at.elapsed() < Duration::from_secs(8)
+    {
+        bar = bar.push(iced::widget::space::horizontal());
+        bar = bar.push(text(msg.clone()).color(if *error { style::OFFLINE } else { style::MUTED }));
+    }
+    container(bar)
+        .padding(6)
+        .width(Length::Fill)
+        .style(style::panel)
+        .into()
+}
+
+fn overlay(content: Element<'_, Message>) -> Element<'_, Message> {
+    opaque(
+        center(
+            container(content)
+                .padding(20)
+                .max_width(560)
+                .style(style::panel),
+        )
+        .style(|_| container::Style {
+            background: Some(iced::Color::from_rgba(0.0, 0.0, 0.0, 0.6).into()),
+            ..container::Style::default()
+        }),
+    )
+}
+
+fn help_panel<'a>() -> Element<'a, Message> {
+    let mut col = column![text("Keyboard shortcuts").size(22)].spacing(6);
+    for (keys, what, _) in keys::SHORTCUTS {
+        col = col.push(row![text(*keys).width(90), text(*what)].spacing(12));
+    }
+    col = col.push(row![
+        iced::widget::space::horizontal(),
+        button(text("Close (Esc)")).on_press(Message::Action(Action::Help))
+    ]);
+    col.into()
+}
+
+fn quit_panel<'a>(recording: usize) -> Element<'a, Message> {
+    column![
+        text("Quit the panel?").size(22),
+        text(format!(
+            "{recording} camera{} recording. Quitting closes the open recordings and stops recording until the panel runs again.",
+            if recording == 1 { " is" } else { "s are" }
+        )),
+        row![
+            iced::widget::space::horizontal(),
+            button(text("Keep running")).style(button::secondary).on_press(Message::ConfirmQuit(false)),
+            button(text("Quit")).style(button::danger).on_press(Message::ConfirmQuit(true)),
+        ]
+        .spacing(8),
+    ]
+    .spacing(12)
+    .into()
+}

@@ -1,0 +1,265 @@
+//! The GUI's worker: every command that touches the engine, the database or
+//! the disk runs here, on the engine's runtime, never on the UI thread.
+//! Results come back as [`Reply`] values the UI drains on its tick.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+
+use cctv_protocol::Configure;
+use iced::widget::image::Handle;
+use tokio::sync::mpsc;
+use turbojpeg::Decompressor;
+
+use super::decode::decode_to_width;
+use crate::catalog::{EventRow, RecordMode, RecordingFilter, RecordingRow};
+use crate::engine::Engine;
+use crate::recorder::mkv_scan::{self, FrameRef, Scan};
+
+/// What the UI asks for.
+#[derive(Debug, Clone)]
+pub enum Command {
+    SetRecording(String, bool),
+    SetRecordingAll(bool),
+    Configure(String, Configure),
+    Snapshot(String),
+    Rename(String, String),
+    SetMode(String, RecordMode),
+    SetRetention(String, Option<i64>, Option<i64>),
+    Listen(std::net::SocketAddr),
+    History(HistoryQuery),
+    Thumbnail(RecordingRow),
+    Open(RecordingRow),
+    Frame {
+        request: u64,
+        path: PathBuf,
+        frame: FrameRef,
+        width: u32,
+    },
+    Disk,
+}
+
+/// A page of the history browser.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HistoryQuery {
+    pub camera: Option<String>,
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    pub page: i64,
+}
+
+pub const PAGE: i64 = 25;
+
+/// What comes back.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Notice(String),
+    Error(String),
+    History {
+        query: HistoryQuery,
+        recordings: Vec<RecordingRow>,
+        events: Vec<EventRow>,
+    },
+    Thumbnail(i64, Handle),
+    Opened(RecordingRow, PathBuf, Arc<Scan>),
+    Frame(u64, Handle),
+    Disk {
+        recorded_bytes: i64,
+        free_bytes: u64,
+    },
+    Listening(std::net::SocketAddr),
+}
+
+pub struct Backend {
+    tx: mpsc::UnboundedSender<Command>,
+    rx: std_mpsc::Receiver<Reply>,
+}
+
+impl Backend {
+    /// Starts the worker on `runtime` (the engine's).
+    pub fn start(engine: Arc<Engine>, runtime: &tokio::runtime::Handle) -> Self {
+        let (tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
+        let (reply_tx, rx) = std_mpsc::channel();
+        runtime.spawn(async move {
+            while let Some(cmd) = cmd_rx.recv().await {
+                let engine = engine.clone();
+                let reply_tx = reply_tx.clone();
+                // Each command on its own task: a slow query never holds up a click.
+                tokio::spawn(async move {
+                    if let Some(reply) = run(&engine, cmd).await {
+                        let _ = reply_tx.send(reply);
+                    }
+                });
+            }
+        });
+        Self { tx, rx }
+    }
+
+    pub fn send(&self, cmd: Command) {
+        let _ = self.tx.send(cmd);
+    }
+
+    /// Replies that have arrived, without waiting.
+    pub fn drain(&self) -> Vec<Reply> {
+        self.rx.try_iter().collect()
+    }
+}
+
+fn handle_of(img: super::decode::Rgba) -> Handle {
+    Handle::from_rgba(img.width, img.height, img.pixels)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
+    let done = |r: Result<(), crate::engine::EngineError>, ok: String| {
+        Some(match r {
+            Ok(()) => Reply::Notice(ok),
+            Err(e) => Reply::Error(e.to_string()),
+        })
+    };
+    match cmd {
+        Command::SetRecording(id, on) => {
+            let what = if on { "recording" } else { "stopped recording" };
+            done(engine.set_recording(&id, on).await, format!("{id}: {what}"))
+        }
+        Command::SetRecordingAll(on) => {
+            let what = if on {
+                "all cameras recording"
+            } else {
+                "all recording stopped"
+            };
+            done(engine.set_recording_all(on).await, what.into())
+        }
+        Command::Configure(id, c) => {
+            let mut parts = Vec::new();
+            if let Some(q) = c.quality {
+                parts.push(format!("quality {q}"));
+            }
+            if let Some(f) = c.fps_milli {
+                parts.push(format!("{} fps", f as f64 / 1000.0));
+            }
+            done(
+                engine.configure(&id, c).await,
+                format!("{id}: asked for {}", parts.join(", ")),
+            )
+        }
+        Command::Snapshot(id) => Some(match engine.snapshot(&id).await {
+            Ok(path) => Reply::Notice(format!("snapshot saved: {}", path.display())),
+            Err(e) => Reply::Error(e.to_string()),
+        }),
+        Command::Rename(id, name) => done(
+            engine.rename(&id, &name).await,
+            format!("{id} renamed to {name}"),
+        ),
+        Command::SetMode(id, mode) => done(
+            engine.set_recording(&id, mode != RecordMode::Off).await,
+            format!("{id}: recording mode {}", mode.as_str()),
+        ),
+        Command::SetRetention(id, bytes, days) => done(
+            engine.set_retention(&id, bytes, days).await,
+            format!("{id}: retention saved"),
+        ),
+        Command::Listen(addr) => Some(match engine.listen_on(addr).await {
+            Ok(a) => Reply::Listening(a),
+            Err(e) => Reply::Error(e.to_string()),
+        }),
+        Command::History(query) => {
+            let catalog = engine.catalog();
+            let filter = RecordingFilter {
+                camera_id: query.camera.clone(),
+                from_us: query.from_us,
+                to_us: query.to_us,
+                limit: Some(PAGE),
+                offset: query.page * PAGE,
+            };
+            let recordings = catalog.recordings(&filter).await;
+            // Events over the time the page covers, so gaps are explained.
+            let (from, to) = match recordings.as_ref().ok().filter(|r| !r.is_empty()) {
+                Some(rows) if query.page > 0 || query.to_us.is_some() => (
+                    rows.iter().map(|r| r.start_us).min(),
+                    Some(rows.iter().map(|r| r.end_us).max().unwrap_or(0) + 1),
+                ),
+                Some(rows) => (rows.iter().map(|r| r.start_us).min(), None),
+                None => (query.from_us, query.to_us),
+            };
+            let from = match (from, query.from_us) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            let events = catalog
+                .events(query.camera.as_deref(), from, to, 200, 0)
+                .await;
+            Some(match (recordings, events) {
+                (Ok(recordings), Ok(events)) => Reply::History {
+                    query,
+                    recordings,
+                    events: events
+                        .into_iter()
+                        .filter(|e| {
+                            matches!(
+                                e.kind.as_str(),
+                                "live" | "offline" | "stalled" | "recording_error" | "disk_full"
+                            )
+                        })
+                        .collect(),
+                },
+                (Err(e), _) | (_, Err(e)) => Reply::Error(e.to_string()),
+            })
+        }
+        Command::Thumbnail(row) => {
+            let path = engine.config().recordings_dir.join(&row.path);
+            let id = row.id;
+            blocking(move || {
+                let scan = mkv_scan::scan(&path).map_err(|e| e.to_string())?;
+                let first = scan.frames.first().ok_or("no frames")?;
+                let mut f = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+                let jpeg = mkv_scan::read_frame(&mut f, first).map_err(|e| e.to_string())?;
+                let mut dec = Decompressor::new().map_err(|e| e.to_string())?;
+                decode_to_width(&mut dec, &jpeg, 96).map_err(|e| e.to_string())
+            })
+            .await
+            .ok()
+            .map(|img| Reply::Thumbnail(id, handle_of(img)))
+        }
+        Command::Open(row) => {
+            let path = engine.config().recordings_dir.join(&row.path);
+            let p = path.clone();
+            Some(
+                match blocking(move || mkv_scan::scan(&p).map_err(|e| e.to_string())).await {
+                    Ok(scan) if !scan.frames.is_empty() => Reply::Opened(row, path, Arc::new(scan)),
+                    Ok(_) => Reply::Error(format!("{} has no frames to play", row.path)),
+                    Err(e) => Reply::Error(e),
+                },
+            )
+        }
+        Command::Frame {
+            request,
+            path,
+            frame,
+            width,
+        } => blocking(move || {
+            let mut f = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+            let jpeg = mkv_scan::read_frame(&mut f, &frame).map_err(|e| e.to_string())?;
+            let mut dec = Decompressor::new().map_err(|e| e.to_string())?;
+            decode_to_width(&mut dec, &jpeg, width).map_err(|e| e.to_string())
+        })
+        .await
+        .ok()
+        .map(|img| Reply::Frame(request, handle_of(img))),
+        Command::Disk => {
+            let recorded_bytes = engine.catalog().recorded_bytes(None).await.unwrap_or(0);
+            let free_bytes = engine.free_bytes().unwrap_or(0);
+            Some(Reply::Disk {
+                recorded_bytes,
+                free_bytes,
+            })
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Keyboard shortcuts: one table that both the key handler and the help
+//! overlay read, so the help can never list a key that does nothing.
+
+use iced::keyboard::{Key, Modifiers, key::Named};
+
+/// Everything a key can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    RecordFocused,
+    QualityUp,
+    QualityDown,
+    RecordAll,
+    Help,
+    Fullscreen,
+    Quit,
+    Back,
+    Wall,
+    History,
+    Settings,
+    PlayNewest,
+}
+
+/// (keys, what they do), in the order the help shows them.
+pub const SHORTCUTS: &[(&str, &str, Action)] = &[
+    (
+        "Space",
+        "record / stop the focused camera",
+        Action::RecordFocused,
+    ),
+    (
+        "+",
+        "raise the focused camera's JPEG quality",
+        Action::QualityUp,
+    ),
+    (
+        "-",
+        "lower the focused camera's JPEG quality",
+        Action::QualityDown,
+    ),
+    ("r", "record all / stop all", Action::RecordAll),
+    ("h or ?", "show or hide this help", Action::Help),
+    ("f", "fullscreen on / off", Action::Fullscreen),
+    (
+        "q",
+        "quit (asks first while anything records)",
+        Action::Quit,
+    ),
+    ("Esc", "back to the wall, close a dialog", Action::Back),
+    ("1", "wall", Action::Wall),
+    ("2", "history", Action::History),
+    ("3", "settings", Action::Settings),
+    (
+        "p",
+        "play the newest recording in the history",
+        Action::PlayNewest,
+    ),
+];
+
+/// The action of a key press, if it has one.
+pub fn action(key: &Key, modifiers: Modifiers) -> Option<Action> {
+    if modifiers.control() || modifiers.alt() || modifiers.logo() {
+        return None;
+    }
+    match key {
+        Key::Named(Named::Space) => Some(Action::RecordFocused),
+        Key::Named(Named::Escape) => Some(Action::Back),
+        Key::Character(c) => match c.as_str() {
+            "+" | "=" => Some(Action::QualityUp),
+            "-" | "_" => Some(Action::QualityDown),
+            "r" | "R" => Some(Action::RecordAll),
+            "h" | "H" | "?" => Some(Action::Help),
+            "f" | "F" => Some(Action::Fullscreen),
+            "q" | "Q" => Some(Action::Quit),
+            "1" => Some(Action::Wall),
+            "2" => Some(Action::History),
+            "3" => Some(Action::Settings),
+            "p" | "P" => Some(Action::PlayNewest),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_shortcut_does_what_the_help_says() {
+        for (keys, _, expected) in SHORTCUTS {
+            for k in keys.split(" or ") {
+                let key = match k {
+                    "Space" => Key::Named(Named::Space),
+                    "Esc" => Key::Named(Named::Escape),
+                    c => Key::Character(c.into()),
+                };
+                assert_eq!(action(&key, Modifiers::default()), Some(*expected), "{k}");
+            }
+        }
+    }
+
+    #[test]
+    fn modified_keys_are_left_alone() {
+        assert_eq!(action(&Key::Character("q".into()), Modifiers::CTRL), None);
+        assert_eq!(
+            action(&Key::Character("x".into()), Modifiers::default()),
+            None
+        );
+    }
+}
