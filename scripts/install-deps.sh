@@ -11,7 +11,7 @@ PACKAGES=(
   # ffprobe, used by tests to check recordings
   ffmpeg
   # the GUI under a virtual display, and screenshots
-  xvfb x11-apps imagemagick
+  xvfb x11-apps imagemagick xdotool
 )
 
 missing=()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is needed, builds, and runs the panel on its embedded
-# defaults (listening on 0.0.0.0:7700, database in data/, recordings in
+# Installs what is needed, builds, and runs the panel (its window when there
+# is a display, else headless) on its embedded defaults (listening on 0.0.0.0:7700, database in data/, recordings in
 # recordings/) with three local test-pattern cameras, plus one playing
 # ../shared/testdata/video/vtest.avi when that file is there.
 # Ctrl-C stops everything cleanly.
@@ -18,7 +18,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-"$BIN/panel" serve --listen "0.0.0.0:$PORT" &
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  "$BIN/panel" --listen "0.0.0.0:$PORT" &
+else
+  echo "No display: running the headless panel (panel serve)."
+  "$BIN/panel" serve --listen "0.0.0.0:$PORT" &
+fi
 pids+=($!)
 sleep 1
 

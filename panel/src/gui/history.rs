@@ -48,8 +48,12 @@ pub enum Entry<'a> {
 }
 
 impl History {
+    /// The newest finished recording listed (or the newest at all).
     pub fn newest(&self) -> Option<&RecordingRow> {
-        self.recordings.first()
+        self.recordings
+            .iter()
+            .find(|r| r.status != "recording")
+            .or(self.recordings.first())
     }
 
     /// Recordings and events merged, newest first.

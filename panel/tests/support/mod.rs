@@ -159,3 +159,78 @@ pub fn ffprobe(path: &Path) -> Probe {
             .unwrap_or_default(),
     }
 }
+
+/// A camera speaking the protocol directly from the test: real TCP, real
+/// JPEG frames, and it can be dropped at any moment.
+pub struct FakeCamera {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeCamera {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A real JPEG of a gradient, `w`x`h`.
+pub fn test_jpeg(w: usize, h: usize, shade: u8) -> bytes::Bytes {
+    let pixels: Vec<u8> = (0..w * h)
+        .flat_map(|i| {
+            let (x, y) = (i % w, i / w);
+            [(x * 255 / w) as u8, (y * 255 / h) as u8, shade]
+        })
+        .collect();
+    let jpeg = turbojpeg::compress(
+        turbojpeg::Image {
+            pixels: pixels.as_slice(),
+            width: w,
+            pitch: w * 3,
+            height: h,
+            format: turbojpeg::PixelFormat::RGB,
+        },
+        80,
+        turbojpeg::Subsamp::Sub2x2,
+    )
+    .expect("encode a test JPEG");
+    bytes::Bytes::copy_from_slice(&jpeg)
+}
+
+impl FakeCamera {
+    /// Connects, says Hello, and streams at `fps` until dropped.
+    pub async fn start(addr: std::net::SocketAddr, id: &str, name: &str, fps: u32) -> Self {
+        use futures::{SinkExt, StreamExt};
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut conn = tokio_util::codec::Framed::new(stream, cctv_protocol::Codec::default());
+        conn.send(cctv_protocol::Message::Hello(cctv_protocol::Hello {
+            camera_id: id.into(),
+            name: name.into(),
+            agent_version: "fake".into(),
+            width: 320,
+            height: 240,
+            fps_milli: fps * 1000,
+            credentials: Default::default(),
+        }))
+        .await
+        .expect("send hello");
+        match conn.next().await {
+            Some(Ok(cctv_protocol::Message::Welcome(_))) => {}
+            other => panic!("not welcomed: {other:?}"),
+        }
+        let jpeg = test_jpeg(320, 240, (id.len() * 40) as u8);
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(1000 / u64::from(fps)));
+            for seq in 0.. {
+                tick.tick().await;
+                let frame = cctv_protocol::Message::Frame(cctv_protocol::Frame {
+                    seq,
+                    capture_us: cctv_protocol::now_us(),
+                    jpeg: jpeg.clone(),
+                });
+                if conn.send(frame).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Self { task }
+    }
+}

@@ -1,0 +1,256 @@
+//! The window's update/view logic in iced's headless simulator, against a
+//! real engine with cameras connected over loopback: what an operator sees.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use panel::catalog::CameraState;
+use panel::engine::Engine;
+use panel::gui::app::{App, Message, Screen};
+use panel::gui::history;
+use panel::gui::keys::{Action, SHORTCUTS};
+use support::*;
+
+struct World {
+    rt: tokio::runtime::Runtime,
+    engine: Arc<Engine>,
+    app: App,
+    _dir: tempfile::TempDir,
+}
+
+fn world(segment_secs: u64) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.segment_secs = segment_secs;
+    let engine = Arc::new(rt.block_on(Engine::start(cfg)).unwrap());
+    let app = App::new(engine.clone(), rt.handle());
+    World {
+        rt,
+        engine,
+        app,
+        _dir: dir,
+    }
+}
+
+impl World {
+    fn camera(&self, id: &str, name: &str) -> FakeCamera {
+        let addr = self.engine.local_addr();
+        self.rt.block_on(FakeCamera::start(addr, id, name, 10))
+    }
+
+    /// Ticks the app until `f` holds.
+    fn until(&mut self, what: &str, f: impl Fn(&App) -> bool) {
+        let start = Instant::now();
+        loop {
+            let _ = self.app.update(Message::Tick);
+            if f(&self.app) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Renders the view; runs `f` on the simulator; applies its messages.
+    fn ui<T>(&mut self, f: impl FnOnce(&mut iced_test::Simulator<'_, Message>) -> T) -> T {
+        let (out, messages) = {
+            let mut ui = iced_test::Simulator::with_size(
+                iced::Settings::default(),
+                (1280.0, 800.0),
+                self.app.view(),
+            );
+            let out = f(&mut ui);
+            (out, ui.into_messages().collect::<Vec<_>>())
+        };
+        for m in messages {
+            let _ = self.app.update(m);
+        }
+        out
+    }
+
+    fn sees(&mut self, text: &str) -> bool {
+        let t = text.to_string();
+        self.ui(move |ui| ui.find(t.as_str()).is_ok())
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.rt.block_on(self.engine.shutdown());
+    }
+}
+
+#[test]
+fn tiles_appear_turn_offline_and_show_recording() {
+    let mut w = world(600);
+    assert!(w.sees("No cameras yet"));
+    let door = w.camera("door", "Front door");
+    let _yard = w.camera("yard", "Yard");
+    w.until("two live cameras with pictures", |a| {
+        a.cameras.len() == 2
+            && a.cameras
+                .iter()
+                .all(|c| c.state == CameraState::Live && c.recording)
+            && a.tiles.len() == 2
+    });
+    assert!(w.sees("Front door"));
+    assert!(w.sees("Yard"));
+    assert!(w.sees("LIVE"));
+    assert!(w.sees("● REC"));
+    assert!(w.sees("2 of 2 cameras live"));
+    assert!(w.sees("2 recording"));
+
+    // The camera drops: its tile says OFFLINE since when, and why.
+    drop(door);
+    w.until("door offline", |a| {
+        a.camera("door")
+            .is_some_and(|c| c.state == CameraState::Offline)
+    });
+    let since = w.app.camera("door").unwrap().since_us;
+    let badge = format!("OFFLINE since {}", panel::time::local_clock(since));
+    assert!(w.sees(&badge), "no {badge:?}");
+    assert!(w.sees("1 of 2 cameras live"));
+    let reason = w.app.camera("door").unwrap().detail.clone();
+    assert!(reason.contains("connection lost"), "{reason}");
+    assert!(w.sees(&reason));
+    // Its last picture stays on the tile.
+    assert!(w.app.tiles.contains_key("door"));
+
+    // Click the live tile to focus it, stop recording, start again.
+    w.ui(|ui| ui.click("Yard").map(|_| ()).unwrap());
+    assert_eq!(w.app.screen, Screen::Focus("yard".into()));
+    assert!(w.sees("Stop recording (Space)"));
+    w.ui(|ui| ui.click("Stop recording (Space)").map(|_| ()).unwrap());
+    w.until("yard stopped", |a| {
+        a.camera("yard").is_some_and(|c| !c.recording)
+    });
+    assert!(w.sees("Record (Space)"));
+    assert!(
+        !w.sees("● REC"),
+        "no REC mark on a camera that does not record"
+    );
+    // Space records the focused camera again.
+    let _ = w.app.update(Message::Action(Action::RecordFocused));
+    w.until("yard recording", |a| {
+        a.camera("yard").is_some_and(|c| c.recording)
+    });
+    assert!(w.sees("● REC"));
+    // Esc returns to the wall.
+    let _ = w.app.update(Message::Action(Action::Back));
+    assert_eq!(w.app.screen, Screen::Wall);
+}
+
+#[test]
+fn help_overlay_lists_every_shortcut_and_quit_asks_while_recording() {
+    let mut w = world(600);
+    let _cam = w.camera("door", "Front door");
+    w.until("recording", |a| a.recording_count() == 1);
+    let _ = w.app.update(Message::Key(
+        iced::keyboard::Key::Character("h".into()),
+        iced::keyboard::Modifiers::default(),
+    ));
+    assert!(w.app.help);
+    assert!(w.sees("Keyboard shortcuts"));
+    for (keys, what, _) in SHORTCUTS {
+        assert!(w.sees(keys), "help lacks {keys}");
+        assert!(w.sees(what), "help lacks {what}");
+    }
+    w.ui(|ui| ui.click("Close (Esc)").map(|_| ()).unwrap());
+    assert!(!w.app.help);
+
+    let _ = w.app.update(Message::Action(Action::Quit));
+    assert!(w.app.confirm_quit, "quitting while recording asks first");
+    assert!(w.sees("Quit the panel?"));
+    w.ui(|ui| ui.click("Keep running").map(|_| ()).unwrap());
+    assert!(!w.app.confirm_quit);
+}
+
+#[test]
+fn history_lists_recordings_and_filters_narrow_the_list() {
+    let mut w = world(1);
+    let door = w.camera("door", "Front door");
+    let yard = w.camera("yard", "Yard");
+    std::thread::sleep(Duration::from_millis(3500));
+    drop(door);
+    drop(yard);
+    w.until("offline", |a| a.live_count() == 0);
+
+    let _ = w.app.update(Message::Show(Screen::History));
+    w.until("history loaded", |a| a.history.loaded);
+    let cams: std::collections::HashSet<String> = w
+        .app
+        .history
+        .recordings
+        .iter()
+        .map(|r| r.camera_id.clone())
+        .collect();
+    assert_eq!(cams.len(), 2, "both cameras' recordings listed");
+    assert!(w.app.history.recordings.len() >= 4);
+    // Newest first.
+    let starts: Vec<i64> = w
+        .app
+        .history
+        .recordings
+        .iter()
+        .map(|r| r.start_us)
+        .collect();
+    assert!(starts.windows(2).all(|p| p[0] >= p[1]));
+    assert!(w.sees("yard"));
+    assert!(
+        w.sees("camera offline"),
+        "offline events on the same timeline"
+    );
+
+    // Only the door.
+    let _ = w
+        .app
+        .update(Message::History(history::Msg::Camera("door".into())));
+    w.until("door only", |a| {
+        a.history.loaded && a.history.recordings.iter().all(|r| r.camera_id == "door")
+    });
+    assert!(!w.app.history.recordings.is_empty());
+    assert!(!w.sees("yard"), "the yard is filtered out");
+
+    // A range in the future: nothing.
+    let _ = w
+        .app
+        .update(Message::History(history::Msg::From("2099-01-01".into())));
+    let _ = w.app.update(Message::History(history::Msg::Apply));
+    w.until("empty", |a| a.history.recordings.is_empty());
+    assert!(w.sees("No recordings match."));
+
+    // A date that is not a date is refused with a reason.
+    let _ = w
+        .app
+        .update(Message::History(history::Msg::From("last tuesday".into())));
+    let _ = w.app.update(Message::History(history::Msg::Apply));
+    assert!(
+        w.app
+            .history
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("cannot read time")
+    );
+
+    // Back to everything, then play the newest recording.
+    let _ = w
+        .app
+        .update(Message::History(history::Msg::From(String::new())));
+    let _ = w.app.update(Message::History(history::Msg::Camera(
+        history::ALL_CAMERAS.into(),
+    )));
+    w.until("all again", |a| a.history.recordings.len() >= 4);
+    let _ = w.app.update(Message::Action(Action::PlayNewest));
+    w.until("playing", |a| {
+        a.screen == Screen::Playback && a.player.as_ref().is_some_and(|p| p.image.is_some())
+    });
+    assert!(w.sees("Pause"));
+    assert!(w.sees("Back to history (Esc)"));
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Starts the panel under a virtual display (Xvfb) with four local agents
+# (three test patterns and ../shared/testdata/video/vtest.avi), drives it
+# with the keyboard and mouse, and saves screenshots of the wall, a focused
+# camera, the help overlay, the history and playback to docs/screenshots/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cargo build -p panel -p camera-agent
+OUT=${1:-docs/screenshots}
+mkdir -p "$OUT"
+export OUT
+exec xvfb-run -a -s '-screen 0 1280x800x24' bash -c '
+set -euo pipefail
+WORK=$(mktemp -d)
+PORT=7795
+cat > "$WORK/panel.toml" <<TOML
+listen = "127.0.0.1:$PORT"
+data_dir = "$WORK/data"
+recordings_dir = "$WORK/recordings"
+segment_secs = 4
+TOML
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+target/debug/panel --config "$WORK/panel.toml" 2>"$WORK/panel.log" & pids+=($!)
+sleep 2
+A=target/debug/camera-agent
+$A --panel 127.0.0.1:$PORT --camera-id front-door --name "Front door" --source test-pattern:640x360 --fps 10 2>/dev/null & pids+=($!)
+$A --panel 127.0.0.1:$PORT --camera-id yard --name "Yard" --source test-pattern:640x360 --fps 15 2>/dev/null & pids+=($!)
+$A --panel 127.0.0.1:$PORT --camera-id garage --name "Garage" --source test-pattern:320x240 --fps 5 2>/dev/null & pids+=($!)
+VIDEO=${CCTV_TESTDATA:-../shared/testdata}/video/vtest.avi
+if [ -f "$VIDEO" ]; then
+  $A --panel 127.0.0.1:$PORT --camera-id walkway --name "Walkway" --source "file:$VIDEO" --overlay 2>/dev/null & pids+=($!)
+fi
+sleep 10
+# Stop the garage camera so the wall shows an offline tile.
+kill -TERM "${pids[3]}"
+sleep 3
+shot() { import -window root "$OUT/$1.png"; echo "wrote $OUT/$1.png"; }
+# No window manager under Xvfb: give the panel the keyboard focus ourselves.
+WIN=$(xdotool search --sync --name "CCTV panel" | head -1)
+xdotool windowfocus --sync "$WIN"
+xdotool mousemove 640 400
+shot wall
+xdotool mousemove 300 200 click 1; sleep 2; shot focus
+xdotool key Escape; sleep 0.5
+xdotool key h; sleep 1; shot help
+xdotool key Escape; xdotool key 2; sleep 3; shot history
+xdotool key p; sleep 2; shot playback
+'
