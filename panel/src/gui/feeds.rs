@@ -104,6 +104,8 @@ async fn decode_loop(
     let Ok(mut dec) = Decompressor::new() else {
         return;
     };
+    // Tiles are small: the faster chroma upsampling is not visible there.
+    let _ = dec.set_fast_upsample(true);
     loop {
         // The frame already there first, then each newer one; frames that
         // arrive during a decode are skipped, never queued.

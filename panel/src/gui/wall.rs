@@ -61,6 +61,9 @@ fn picture<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
     match app.tiles.get(&c.id) {
         Some(tile) => image(tile.image.clone())
             .content_fit(ContentFit::Contain)
+            // Pictures are decoded at about the size shown: nearest is
+            // sharp enough there and much cheaper for the software renderer.
+            .filter_method(iced::widget::image::FilterMethod::Nearest)
             .width(Length::Fill)
             .height(Length::Fill)
             .opacity(if c.state == CameraState::Live {

@@ -1,0 +1,296 @@
+//! Wall benchmark: 16 cameras of 1280x720 JPEG at 15 fps into a real panel
+//! process, with the window open (under Xvfb) and, for comparison, headless.
+//! Prints the panel's CPU and peak memory for each, and the cost of one
+//! decode at tile size next to a full-size decode.
+//!
+//! Run: `cargo bench -p panel --bench wall` (needs Xvfb and ffmpeg; uses
+//! ../shared/testdata/video/vtest.avi for realistic frames when present).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use panel::gui::decode::decode_to_width;
+use panel::gui::wall::tile_width;
+
+const CAMERAS: usize = 16;
+const FPS: u64 = 15;
+const WARMUP: Duration = Duration::from_secs(6);
+const MEASURE: Duration = Duration::from_secs(20);
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// 1280x720 JPEG frames: vtest.avi scaled up by ffmpeg, or a synthetic scene.
+fn frames(dir: &Path) -> (Vec<Bytes>, &'static str) {
+    let video = std::env::var_os("CCTV_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"))
+        .join("video/vtest.avi");
+    if video.exists() {
+        let ok = Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&video)
+            .args(["-vf", "scale=1280:720", "-frames:v", "45", "-q:v", "4"])
+            .arg(dir.join("f%03d.jpg"))
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok {
+            let mut files: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
+                .collect();
+            files.sort();
+            return (
+                files
+                    .iter()
+                    .map(|p| Bytes::from(std::fs::read(p).unwrap()))
+                    .collect(),
+                "vtest.avi scaled to 1280x720",
+            );
+        }
+    }
+    let mut out = Vec::new();
+    for k in 0..15u32 {
+        let (w, h) = (1280usize, 720usize);
+        let px: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let (x, y) = ((i % w) as u32, (i / w) as u32);
+                let n = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503) ^ k) >> 24;
+                [
+                    (x / 5) as u8 ^ n as u8,
+                    (y / 3) as u8,
+                    (x + y + k * 9) as u8,
+                ]
+            })
+            .collect();
+        let j = turbojpeg::compress(
+            turbojpeg::Image {
+                pixels: px.as_slice(),
+                width: w,
+                pitch: w * 3,
+                height: h,
+                format: turbojpeg::PixelFormat::RGB,
+            },
+            80,
+            turbojpeg::Subsamp::Sub2x2,
+        )
+        .unwrap();
+        out.push(Bytes::copy_from_slice(&j));
+    }
+    (out, "synthetic 1280x720 (no testdata)")
+}
+
+/// Milliseconds per decode of `frames` at `width` (0: full size).
+fn decode_cost(frames: &[Bytes], width: u32) -> f64 {
+    let mut dec = turbojpeg::Decompressor::new().unwrap();
+    let rounds = 200;
+    let start = Instant::now();
+    for i in 0..rounds {
+        let img = decode_to_width(&mut dec, &frames[i % frames.len()], width).unwrap();
+        std::hint::black_box(img.pixels.len());
+    }
+    start.elapsed().as_secs_f64() * 1000.0 / rounds as f64
+}
+
+/// user+sys CPU seconds of a process, from /proc.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+async fn camera(addr: std::net::SocketAddr, i: usize, frames: Vec<Bytes>, stop: Instant) -> u64 {
+    let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
+        return 0;
+    };
+    let mut conn = tokio_util::codec::Framed::new(stream, cctv_protocol::Codec::default());
+    let hello = cctv_protocol::Message::Hello(cctv_protocol::Hello {
+        camera_id: format!("cam{i:02}"),
+        name: format!("Camera {i}"),
+        agent_version: "bench".into(),
+        width: 1280,
+        height: 720,
+        fps_milli: FPS as u32 * 1000,
+        credentials: Bytes::new(),
+    });
+    if conn.send(hello).await.is_err()
+        || !matches!(
+            conn.next().await,
+            Some(Ok(cctv_protocol::Message::Welcome(_)))
+        )
+    {
+        return 0;
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(1000 / FPS));
+    let mut sent = 0;
+    while Instant::now() < stop {
+        tick.tick().await;
+        let f = cctv_protocol::Message::Frame(cctv_protocol::Frame {
+            seq: sent,
+            capture_us: cctv_protocol::now_us(),
+            jpeg: frames[(sent as usize + i * 3) % frames.len()].clone(),
+        });
+        if conn.send(f).await.is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    sent
+}
+
+struct Run {
+    cores: f64,
+    rss_mb: f64,
+    frames: u64,
+}
+
+fn run_panel(gui: bool, frames: &[Bytes], display: Option<&str>) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_panel"));
+    if !gui {
+        cmd.arg("serve");
+    }
+    cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--recordings")
+        .arg(dir.path().join("recordings"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    match display {
+        Some(d) => cmd.env("DISPLAY", d),
+        None => cmd.env_remove("DISPLAY"),
+    };
+    let panel = Kill(cmd.spawn().expect("start panel"));
+    let pid = panel.0.id();
+    std::thread::sleep(Duration::from_secs(2));
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stop = Instant::now() + WARMUP + MEASURE;
+    let tasks: Vec<_> = (0..CAMERAS)
+        .map(|i| rt.spawn(camera(addr, i, frames.to_vec(), stop)))
+        .collect();
+    std::thread::sleep(WARMUP);
+    let (c0, t0) = (cpu_secs(pid), Instant::now());
+    std::thread::sleep(MEASURE);
+    let (c1, t1) = (cpu_secs(pid), Instant::now());
+    let rss_mb = peak_rss_mb(pid);
+    let sent: u64 = rt.block_on(async {
+        let mut n = 0;
+        for t in tasks {
+            n += t.await.unwrap_or(0);
+        }
+        n
+    });
+    Run {
+        cores: (c1 - c0) / (t1 - t0).as_secs_f64(),
+        rss_mb,
+        frames: sent,
+    }
+}
+
+fn main() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (frames, source) = frames(tmp.path());
+    let avg_kb =
+        frames.iter().map(|f| f.len()).sum::<usize>() as f64 / frames.len() as f64 / 1024.0;
+    let tile = tile_width(iced::Size::new(1280.0, 800.0), CAMERAS);
+    let full = decode_cost(&frames, 0);
+    let scaled = decode_cost(&frames, tile);
+
+    // A display of our own for the window.
+    let display = ":87";
+    let xvfb = Command::new("Xvfb")
+        .args([display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(Kill)
+        .ok();
+    std::thread::sleep(Duration::from_secs(1));
+    let gui = xvfb
+        .as_ref()
+        .map(|_| run_panel(true, &frames, Some(display)));
+    let headless = run_panel(false, &frames, None);
+    drop(xvfb);
+
+    println!();
+    println!(
+        "Wall benchmark: {CAMERAS} cameras x 1280x720 @ {FPS} fps, {source}, {avg_kb:.0} KiB/frame, recording on"
+    );
+    println!(
+        "measured over {} s after {} s warm-up, on {} cores",
+        MEASURE.as_secs(),
+        WARMUP.as_secs(),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    println!();
+    println!(
+        "{:<34} {:>14} {:>14}",
+        "decode of one 1280x720 frame",
+        "full size",
+        format!("tile ({tile} px)")
+    );
+    println!(
+        "{:<34} {:>11.2} ms {:>11.2} ms   ratio {:.2}x",
+        "",
+        full,
+        scaled,
+        full / scaled
+    );
+    println!();
+    println!(
+        "{:<34} {:>14} {:>14} {:>14}",
+        "panel process", "CPU (cores)", "peak RSS", "frames sent"
+    );
+    if let Some(g) = &gui {
+        println!(
+            "{:<34} {:>14.2} {:>11.0} MB {:>14}",
+            "window open (Xvfb, tiny-skia)", g.cores, g.rss_mb, g.frames
+        );
+    } else {
+        println!("{:<34} {:>14}", "window open", "Xvfb not found: skipped");
+    }
+    println!(
+        "{:<34} {:>14.2} {:>11.0} MB {:>14}",
+        "headless (panel serve)", headless.cores, headless.rss_mb, headless.frames
+    );
+    if let Some(g) = &gui {
+        println!();
+        println!(
+            "target: the window on a 16-camera wall uses at most one core -> {:.2} cores: {}",
+            g.cores,
+            if g.cores <= 1.0 { "met" } else { "NOT met" }
+        );
+    }
+}
