@@ -45,6 +45,10 @@ pub struct PanelConfig {
     pub retention_interval_secs: u64,
     /// Stop recording when the recordings disk has less free space than this.
     pub min_free_bytes: u64,
+    /// Set when `--listen` was given: it then wins over the address saved
+    /// in the panel's settings.
+    #[serde(skip)]
+    pub listen_from_flag: bool,
 }
 
 impl Default for PanelConfig {
@@ -67,6 +71,7 @@ impl Default for PanelConfig {
             retain_days: 0,
             retention_interval_secs: 60,
             min_free_bytes: 1 << 30,
+            listen_from_flag: false,
         }
     }
 }

@@ -94,7 +94,7 @@ pub struct Engine {
 
 impl Engine {
     /// Opens the catalog, repairs interrupted segments, starts listening.
-    pub async fn start(config: PanelConfig) -> Result<Self, EngineError> {
+    pub async fn start(mut config: PanelConfig) -> Result<Self, EngineError> {
         config.check().map_err(EngineError::Config)?;
         let default_mode = config.record_mode().map_err(EngineError::Config)?;
         for dir in [&config.data_dir, &config.recordings_dir] {
@@ -104,6 +104,22 @@ impl Engine {
             })?;
         }
         let catalog = Catalog::open(&config.db_path()).await?;
+        // An address chosen in the window's settings wins over the config
+        // file, not over `--listen`.
+        if !config.listen_from_flag
+            && let Some(saved) = catalog.setting("listen").await?
+        {
+            match saved.parse() {
+                Ok(addr) => {
+                    info!(listen = %addr, "listening where the panel's settings say");
+                    config.listen = addr;
+                }
+                Err(_) => warn!(
+                    saved,
+                    "ignoring a saved listen address that is not an address"
+                ),
+            }
+        }
         let repaired = repair_open_segments(&catalog, &config.recordings_dir).await?;
         let left_live = catalog
             .mark_all_offline(now_us(), "the panel was not running")

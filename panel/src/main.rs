@@ -87,6 +87,7 @@ impl EngineArgs {
         };
         if let Some(l) = self.listen {
             cfg.listen = l;
+            cfg.listen_from_flag = true;
         }
         if let Some(d) = &self.data {
             cfg.data_dir = d.clone();

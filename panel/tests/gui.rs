@@ -254,3 +254,64 @@ fn history_lists_recordings_and_filters_narrow_the_list() {
     assert!(w.sees("Pause"));
     assert!(w.sees("Back to history (Esc)"));
 }
+
+#[test]
+fn settings_rename_and_move_the_listener_without_a_restart() {
+    use panel::gui::settings::Msg;
+    let mut w = world(600);
+    let cam = w.camera("door", "Front door");
+    w.until("live", |a| a.live_count() == 1);
+    let _ = w.app.update(Message::Show(Screen::Settings));
+    assert!(w.sees("Front door"));
+    let _ = w.app.update(Message::Settings(Msg::Name(
+        "door".into(),
+        "Main entrance".into(),
+    )));
+    let _ = w.app.update(Message::Settings(Msg::RetainDays(
+        "door".into(),
+        "30".into(),
+    )));
+    w.ui(|ui| ui.click("Save").map(|_| ()).unwrap());
+    w.until("renamed", |a| {
+        a.camera("door").is_some_and(|c| c.name == "Main entrance")
+    });
+    let row =
+        w.rt.block_on(w.engine.catalog().camera("door"))
+            .unwrap()
+            .unwrap();
+    assert_eq!(row.name, "Main entrance");
+    assert_eq!(row.retain_days, Some(30));
+
+    // A bad number is refused with a reason; nothing is saved.
+    let _ = w.app.update(Message::Settings(Msg::RetainGb(
+        "door".into(),
+        "lots".into(),
+    )));
+    let _ = w.app.update(Message::Settings(Msg::Save("door".into())));
+    assert!(
+        w.app
+            .notice
+            .as_ref()
+            .is_some_and(|(m, err, _)| *err && m.contains("GB"))
+    );
+
+    // Move the listener: the connected camera stays, a new one uses the new port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _ = w
+        .app
+        .update(Message::Settings(Msg::Listen(format!("127.0.0.1:{port}"))));
+    let _ = w.app.update(Message::Settings(Msg::ApplyListen));
+    w.until("moved", |a| a.listen.port() == port);
+    assert_eq!(w.engine.local_addr().port(), port);
+    assert!(w.sees(&format!("agents connect to 127.0.0.1:{port}")));
+    let _yard =
+        w.rt.block_on(FakeCamera::start(w.engine.local_addr(), "yard", "Yard", 10));
+    w.until("both live", |a| a.live_count() == 2);
+    let saved = w.rt.block_on(w.engine.catalog().setting("listen")).unwrap();
+    assert_eq!(saved, Some(format!("127.0.0.1:{port}")));
+    drop(cam);
+}
