@@ -45,6 +45,14 @@ pub struct PanelConfig {
     pub retention_interval_secs: u64,
     /// Stop recording when the recordings disk has less free space than this.
     pub min_free_bytes: u64,
+    /// Where exports are dispatched: `[[dispatch_targets]]` with `name` and
+    /// either `dir` (a directory, e.g. a NAS mount) or `address` (a `panel
+    /// receive`, HOST:PORT).
+    pub dispatch_targets: Vec<crate::evidence::dispatch::TargetConfig>,
+    /// Upload limit for dispatch, bytes per second (0: no limit).
+    pub dispatch_rate_limit: u64,
+    /// Export and dispatch every completed segment of every camera, from start.
+    pub auto_dispatch: bool,
     /// Set when `--listen` was given: it then wins over the address saved
     /// in the panel's settings.
     #[serde(skip)]
@@ -72,6 +80,9 @@ impl Default for PanelConfig {
             retention_interval_secs: 60,
             min_free_bytes: 1 << 30,
             listen_from_flag: false,
+            dispatch_targets: Vec::new(),
+            dispatch_rate_limit: 0,
+            auto_dispatch: false,
         }
     }
 }
@@ -109,6 +120,9 @@ impl PanelConfig {
             return Err("max_frame_bytes must be at least 1024".into());
         }
         self.record_mode()?;
+        for t in &self.dispatch_targets {
+            t.check()?;
+        }
         Ok(())
     }
 

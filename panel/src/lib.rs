@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod config;
 pub mod engine;
+pub mod evidence;
 pub mod gui;
 pub mod ingest;
 pub mod jpeg;

@@ -1,16 +1,17 @@
 //! `panel`: the control room. `panel` opens the window with the engine
-//! inside; `panel serve` runs the engine headless;
-//! `panel cameras` and `panel recordings` print what the catalog holds.
+//! inside; `panel serve` runs the engine headless; the other commands read
+//! the catalog, handle evidence (export, verify, dispatch) or run the
+//! archive end (`panel receive`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use panel::catalog::{CameraState, Catalog, RecordingFilter};
 use panel::config::PanelConfig;
 use panel::engine::Engine;
-use panel::time;
 use tracing::info;
+
+mod cli;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,6 +54,65 @@ enum Command {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+    },
+    /// Pack a camera's finished recordings in a time range into a zip with a
+    /// manifest of SHA-256 hashes, under <data>/exports/; prints its path.
+    Export {
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// The camera (every camera when left out).
+        #[arg(long)]
+        camera: Option<String>,
+        /// Recordings that end after this time (RFC 3339 or local "YYYY-MM-DD HH:MM[:SS]").
+        #[arg(long)]
+        from: Option<String>,
+        /// Recordings that start before this time.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Re-hash every file of an export against its manifest; exit status 0
+    /// only when the evidence is intact.
+    Verify {
+        /// The export zip.
+        zip: PathBuf,
+    },
+    /// List exports and their dispatches.
+    Exports {
+        #[command(flatten)]
+        data: DataArgs,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send an export to a dispatch target from the panel config (all
+    /// targets when --target is left out); waits for the acknowledgement.
+    Dispatch {
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// The export zip (under <data>/exports/).
+        export: PathBuf,
+        /// A dispatch target's name.
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// The archive end of dispatch: accept exports, verify, store in DIR and
+    /// import them into this side's catalog.
+    Receive {
+        /// Address senders connect to.
+        #[arg(long, default_value = "0.0.0.0:7710")]
+        listen: std::net::SocketAddr,
+        /// Where received exports are kept.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Catalog to import into [default: data].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Recordings directory to import into [default: recordings].
+        #[arg(long)]
+        recordings: Option<PathBuf>,
+        /// Keep the zips only; do not import.
+        #[arg(long)]
+        no_import: bool,
     },
 }
 
@@ -125,25 +185,63 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let done = |r: Result<(), String>| r.map(|()| ExitCode::SUCCESS);
     let result = runtime.block_on(async {
         match cli.command {
-            Some(Command::Serve(args)) => serve(args).await,
-            Some(Command::Cameras { data, json }) => cameras(&data, json).await,
+            Some(Command::Serve(args)) => done(serve(args).await),
+            Some(Command::Cameras { data, json }) => {
+                done(cli::catalog::cameras(&data.data, json).await)
+            }
             Some(Command::Recordings {
                 data,
                 camera,
                 since,
                 limit,
                 json,
-            }) => recordings(&data, camera, since, limit, json).await,
-            None => Ok(()),
+            }) => done(cli::catalog::recordings(&data.data, camera, since, limit, json).await),
+            Some(Command::Export {
+                engine,
+                camera,
+                from,
+                to,
+            }) => match engine.config() {
+                Ok(cfg) => done(cli::evidence::export(&cfg, camera, from, to).await),
+                Err(e) => Err(e),
+            },
+            // Exit status 1 when the evidence is not intact, 2 when it cannot be read.
+            Some(Command::Verify { zip }) => cli::evidence::verify(&zip).map(|intact| {
+                if intact {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }),
+            Some(Command::Exports { data, json }) => {
+                done(cli::evidence::exports(&data.data, json).await)
+            }
+            Some(Command::Dispatch {
+                engine,
+                export,
+                target,
+            }) => match engine.config() {
+                Ok(cfg) => done(cli::evidence::dispatch(&cfg, &export, target).await),
+                Err(e) => Err(e),
+            },
+            Some(Command::Receive {
+                listen,
+                dir,
+                data,
+                recordings,
+                no_import,
+            }) => done(cli::evidence::receive(listen, dir, data, recordings, no_import).await),
+            None => Ok(ExitCode::SUCCESS),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("panel: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }
@@ -157,7 +255,7 @@ async fn serve(args: EngineArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn wait_for_stop() {
+pub(crate) async fn wait_for_stop() {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {
@@ -170,95 +268,4 @@ async fn wait_for_stop() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
-}
-
-async fn open_catalog(data: &DataArgs) -> Result<Catalog, String> {
-    let path = data.data.join("panel.db");
-    if !path.exists() {
-        return Err(format!(
-            "no catalog at {} (has `panel serve --data {}` run yet?)",
-            path.display(),
-            data.data.display()
-        ));
-    }
-    Catalog::open(&path).await.map_err(|e| e.to_string())
-}
-
-/// A panel that has not said it is alive for this long is not running.
-const BEAT_STALE_US: i64 = 15_000_000;
-
-async fn cameras(data: &DataArgs, json: bool) -> Result<(), String> {
-    let catalog = open_catalog(data).await?;
-    let running = catalog
-        .last_beat()
-        .await
-        .map_err(|e| e.to_string())?
-        .is_some_and(|b| time::now_us() - b < BEAT_STALE_US);
-    for c in catalog.cameras().await.map_err(|e| e.to_string())? {
-        let (state, detail) = if running {
-            (c.state(), c.state_detail.clone())
-        } else {
-            (CameraState::Offline, "the panel is not running".to_string())
-        };
-        if json {
-            let v = serde_json::json!({
-                "id": c.id, "name": c.name, "state": state.as_str(), "since_us": c.state_since_us,
-                "detail": detail, "record_mode": c.record_mode, "address": c.last_address,
-                "width": c.width, "height": c.height, "fps": c.fps_milli as f64 / 1000.0,
-            });
-            println!("{v}");
-        } else {
-            println!(
-                "{:<20} {:<8} since {}  {:<24} rec:{:<10} {}x{}  {}",
-                c.id,
-                state.as_str(),
-                time::local(c.state_since_us),
-                c.name,
-                c.record_mode,
-                c.width,
-                c.height,
-                detail
-            );
-        }
-    }
-    catalog.close().await;
-    Ok(())
-}
-
-async fn recordings(
-    data: &DataArgs,
-    camera: Option<String>,
-    since: Option<String>,
-    limit: i64,
-    json: bool,
-) -> Result<(), String> {
-    let catalog = open_catalog(data).await?;
-    let from_us = since.as_deref().map(time::parse).transpose()?;
-    let rows = catalog
-        .recordings(&RecordingFilter {
-            camera_id: camera,
-            from_us,
-            limit: Some(limit),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    for r in rows {
-        if json {
-            println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
-        } else {
-            println!(
-                "{:<20} {}  {:>7.1} s  {:>6} frames  {:>8.1} MB  {:<11} {}",
-                r.camera_id,
-                time::local(r.start_us),
-                (r.end_us - r.start_us) as f64 / 1e6,
-                r.frames,
-                r.bytes as f64 / 1e6,
-                r.status,
-                r.path
-            );
-        }
-    }
-    catalog.close().await;
-    Ok(())
 }

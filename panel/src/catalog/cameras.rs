@@ -87,6 +87,7 @@ pub struct CameraRow {
     pub width: i64,
     pub height: i64,
     pub fps_milli: i64,
+    pub auto_dispatch: bool,
 }
 
 impl CameraRow {

@@ -62,6 +62,29 @@ impl Catalog {
         Ok(())
     }
 
+    /// The first event of a camera after `at_us`, if any.
+    pub async fn first_event_after(&self, camera_id: &str, at_us: i64) -> Result<Option<EventRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM camera_events WHERE camera_id = ?1 AND at_us > ?2 ORDER BY at_us, id LIMIT 1",
+        )
+        .bind(camera_id)
+        .bind(at_us)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn has_event(&self, camera_id: &str, kind: EventKind, at_us: i64) -> Result<bool> {
+        let n: (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM camera_events WHERE camera_id = ?1 AND kind = ?2 AND at_us = ?3",
+        )
+        .bind(camera_id)
+        .bind(kind.as_str())
+        .bind(at_us)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n.0 > 0)
+    }
+
     /// Events of one camera (or all) in `[from_us, to_us)`, newest first, paged.
     pub async fn events(
         &self,

@@ -5,6 +5,7 @@
 
 mod cameras;
 mod events;
+mod exports;
 mod recordings;
 
 use std::path::Path;
@@ -15,6 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use cameras::{CameraRow, CameraSettings, CameraState, RecordMode};
 pub use events::{EventKind, EventRow};
+pub use exports::{DispatchRow, ExportRow};
 pub use recordings::{NewRecording, RecordingFilter, RecordingRow, RecordingStatus};
 
 #[derive(Debug, thiserror::Error)]

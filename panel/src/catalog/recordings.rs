@@ -127,6 +127,13 @@ impl Catalog {
         Ok(())
     }
 
+    pub async fn recording_by_path(&self, path: &str) -> Result<Option<RecordingRow>> {
+        Ok(sqlx::query_as("SELECT * FROM recordings WHERE path = ?1")
+            .bind(path)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
     pub async fn recording(&self, id: i64) -> Result<Option<RecordingRow>> {
         Ok(sqlx::query_as("SELECT * FROM recordings WHERE id = ?1")
             .bind(id)

@@ -3,6 +3,8 @@
 //! retention, liveness beat), and is the one handle the CLI and the GUI use:
 //! commands in, state and events out. It runs without any window.
 
+mod evidence;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use tracing::{error, info, warn};
 
 use crate::catalog::{Catalog, CatalogError, RecordMode};
 use crate::config::PanelConfig;
+use crate::evidence::dispatch::Dispatcher;
 use crate::live::{CameraSlot, CameraStatus, EngineEvent, LinkCommand, LiveFrame, Registry};
 use crate::recorder::camera::{self as recorder, RecorderCtx, RecorderMsg};
 use crate::recorder::repair::{Repaired, repair_open_segments};
@@ -45,6 +48,10 @@ pub enum EngineError {
     UnknownCamera(String),
     #[error("camera {0} is not connected")]
     NotLive(String),
+    #[error(transparent)]
+    Export(#[from] crate::evidence::export::ExportError),
+    #[error("{0}")]
+    Dispatch(String),
 }
 
 /// A camera's recorder: where to send frames, and its task.
@@ -66,6 +73,9 @@ pub struct Shared {
     recorders: std::sync::Mutex<HashMap<String, RecorderHandle>>,
     next_conn: AtomicU64,
     disk_full: Arc<AtomicBool>,
+    pub dispatcher: Arc<Dispatcher>,
+    /// Export and dispatch every completed segment of every camera.
+    pub auto_dispatch: AtomicBool,
 }
 
 impl Shared {
@@ -144,7 +154,21 @@ impl Engine {
         let (events, _) = broadcast::channel(1024);
         let disk_full = Arc::new(AtomicBool::new(false));
         let max_connections = config.max_connections;
+        let dispatcher = Arc::new(Dispatcher {
+            catalog: catalog.clone(),
+            data_dir: config.data_dir.clone(),
+            targets: config.dispatch_targets.clone(),
+            rate: config.dispatch_rate_limit,
+            wake: tokio::sync::Notify::new(),
+            progress: Default::default(),
+        });
+        let auto = match catalog.setting("auto_dispatch").await? {
+            Some(v) => v == "on",
+            None => config.auto_dispatch,
+        };
         let shared = Arc::new(Shared {
+            dispatcher,
+            auto_dispatch: AtomicBool::new(auto),
             recorder_ctx: Arc::new(RecorderCtx {
                 catalog: catalog.clone(),
                 root: config.recordings_dir.clone(),
@@ -174,6 +198,10 @@ impl Engine {
             listen_token.clone(),
         ));
         shared.tasks.spawn(housekeeping(shared.clone()));
+        shared
+            .tasks
+            .spawn(shared.dispatcher.clone().run(shared.shutdown.child_token()));
+        shared.tasks.spawn(evidence::auto_dispatch(shared.clone()));
         info!(listen = %local_addr, db = %shared.config.db_path().display(), recordings = %shared.config.recordings_dir.display(), "panel engine started");
         Ok(Self {
             shared,

@@ -1,0 +1,271 @@
+//! `panel export`, `verify`, `exports`, `dispatch` and `receive`: evidence
+//! from the command line, for scripts and for the archive side.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use panel::catalog::Catalog;
+use panel::config::PanelConfig;
+use panel::evidence::dispatch::Dispatcher;
+use panel::evidence::export::{self, Places};
+use panel::evidence::receive::{self, Receiver};
+use panel::evidence::verify;
+use panel::time;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use super::catalog::{BEAT_STALE_US, open_catalog};
+
+/// `panel export`: prints the zip's path.
+pub async fn export(
+    cfg: &PanelConfig,
+    camera: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<(), String> {
+    let catalog = open_catalog(&cfg.data_dir).await?;
+    let from_us = from.as_deref().map(time::parse).transpose()?;
+    let to_us = to.as_deref().map(time::parse).transpose()?;
+    let rows = export::select(&catalog, camera.as_deref(), from_us, to_us)
+        .await
+        .map_err(|e| e.to_string())?;
+    let places = Places {
+        panel_name: cfg.panel_name.clone(),
+        data_dir: cfg.data_dir.clone(),
+        recordings_dir: cfg.recordings_dir.clone(),
+    };
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        c.cancel();
+    });
+    let (tx, mut rx) = tokio::sync::watch::channel(export::Progress::default());
+    let reporter = tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let p = rx.borrow_and_update().clone();
+            if p.total_bytes > 0 {
+                eprint!(
+                    "\rexporting {:>5.1}%  {}",
+                    100.0 * p.done_bytes as f64 / p.total_bytes as f64,
+                    p.file
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let result = export::export(&catalog, &places, rows, Some(tx), cancel).await;
+    let _ = reporter.await;
+    eprintln!();
+    let row = result.map_err(|e| e.to_string())?;
+    println!("{}", cfg.data_dir.join(&row.path).display());
+    catalog.close().await;
+    Ok(())
+}
+
+/// `panel verify`: exit status 0 only when the evidence is intact.
+pub fn verify(zip: &Path) -> Result<bool, String> {
+    let report = verify::verify(zip).map_err(|e| e.to_string())?;
+    let m = &report.manifest;
+    println!(
+        "export from panel {:?}, made {}, {} cameras, {} files, {} events",
+        m.panel.name,
+        m.created,
+        m.cameras.len(),
+        m.files.len(),
+        m.events.len()
+    );
+    for f in &report.intact_files {
+        println!("  ok       {f}");
+    }
+    for finding in &report.findings {
+        println!("  PROBLEM  {finding}");
+    }
+    if report.intact() {
+        println!("INTACT: every file matches its SHA-256 in the manifest.");
+    } else {
+        println!("NOT INTACT: {} problem(s) above.", report.findings.len());
+    }
+    Ok(report.intact())
+}
+
+/// `panel exports`: exports and where each has been dispatched.
+pub async fn exports(data: &Path, json: bool) -> Result<(), String> {
+    let catalog = open_catalog(data).await?;
+    let exports = catalog.exports(200).await.map_err(|e| e.to_string())?;
+    let dispatches = catalog.dispatches(1000).await.map_err(|e| e.to_string())?;
+    for e in exports {
+        let ds: Vec<_> = dispatches.iter().filter(|d| d.export_id == e.id).collect();
+        if json {
+            let v = serde_json::json!({ "export": e, "dispatches": ds });
+            println!("{v}");
+            continue;
+        }
+        println!(
+            "{:<4} {}  {:<8} {:>3} files {:>8.1} MB  {}  {}",
+            e.id,
+            time::local(e.created_us),
+            e.status,
+            e.files,
+            e.bytes as f64 / 1e6,
+            e.path,
+            if e.detail.is_empty() {
+                String::new()
+            } else {
+                format!("({})", e.detail)
+            }
+        );
+        for d in ds {
+            println!(
+                "       -> {:<12} {:<8} attempts {}  sent {:.1} MB  {}",
+                d.target,
+                d.state,
+                d.attempts,
+                d.bytes_sent as f64 / 1e6,
+                d.last_error
+            );
+        }
+    }
+    catalog.close().await;
+    Ok(())
+}
+
+/// `panel dispatch`: queues the export; if no panel is running on this
+/// catalog, sends it from here, retrying until it is acknowledged.
+pub async fn dispatch(cfg: &PanelConfig, zip: &Path, target: Option<String>) -> Result<(), String> {
+    let catalog = open_catalog(&cfg.data_dir).await?;
+    let full =
+        std::fs::canonicalize(zip).map_err(|e| format!("cannot find {}: {e}", zip.display()))?;
+    let data = std::fs::canonicalize(&cfg.data_dir).map_err(|e| e.to_string())?;
+    let rel = full
+        .strip_prefix(&data)
+        .map_err(|_| {
+            format!(
+                "{} is not an export of this panel (not under {})",
+                zip.display(),
+                data.display()
+            )
+        })?
+        .to_string_lossy()
+        .into_owned();
+    let export = catalog
+        .export_by_path(&rel)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{rel} is not in the catalog's exports"))?;
+    let targets: Vec<String> = match target {
+        Some(t) => {
+            if !cfg.dispatch_targets.iter().any(|x| x.name == t) {
+                return Err(format!(
+                    "no dispatch target named {t:?} in the panel config"
+                ));
+            }
+            vec![t]
+        }
+        None if cfg.dispatch_targets.is_empty() => {
+            return Err(
+                "no dispatch targets are configured ([[dispatch_targets]] in the panel config)"
+                    .into(),
+            );
+        }
+        None => cfg
+            .dispatch_targets
+            .iter()
+            .map(|t| t.name.clone())
+            .collect(),
+    };
+    let mut ids = Vec::new();
+    for t in &targets {
+        ids.push(
+            catalog
+                .queue_dispatch(export.id, t, time::now_us())
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let running = catalog
+        .last_beat()
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some_and(|b| time::now_us() - b < BEAT_STALE_US);
+    let dispatcher = Arc::new(Dispatcher {
+        catalog: catalog.clone(),
+        data_dir: cfg.data_dir.clone(),
+        targets: cfg.dispatch_targets.clone(),
+        rate: cfg.dispatch_rate_limit,
+        wake: Default::default(),
+        progress: Default::default(),
+    });
+    if running {
+        eprintln!("a panel is running on this catalog: it will send the export; waiting");
+    }
+    loop {
+        let mut open = 0;
+        for id in &ids {
+            let Some(d) = catalog.dispatch(*id).await.map_err(|e| e.to_string())? else {
+                continue;
+            };
+            match d.state.as_str() {
+                "done" => {}
+                "failed" => {
+                    return Err(format!("dispatch to {} failed: {}", d.target, d.last_error));
+                }
+                _ => {
+                    open += 1;
+                    if !running && d.next_attempt_us <= time::now_us() {
+                        info!(target = %d.target, attempt = d.attempts + 1, "sending {rel}");
+                        dispatcher.attempt(&d).await.map_err(|e| e.to_string())?;
+                    }
+                }
+            }
+        }
+        if open == 0 {
+            println!(
+                "{} dispatched to {} and acknowledged",
+                full.display(),
+                targets.join(", ")
+            );
+            catalog.close().await;
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Err("stopped; the dispatch stays queued and the panel will finish it".into()),
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+/// `panel receive`: the archive end.
+pub async fn receive(
+    listen: std::net::SocketAddr,
+    dir: PathBuf,
+    data: Option<PathBuf>,
+    recordings: Option<PathBuf>,
+    no_import: bool,
+) -> Result<(), String> {
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let import = if no_import {
+        None
+    } else {
+        let data = data.unwrap_or_else(|| PathBuf::from("data"));
+        let recordings = recordings.unwrap_or_else(|| PathBuf::from("recordings"));
+        std::fs::create_dir_all(&recordings).map_err(|e| e.to_string())?;
+        let catalog = Catalog::open(&data.join("panel.db"))
+            .await
+            .map_err(|e| e.to_string())?;
+        Some((catalog, recordings))
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    info!(listen = %listener.local_addr().map_err(|e| e.to_string())?, dir = %dir.display(), import = import.is_some(), "receiving exports");
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    tokio::spawn(async move {
+        super::wait_for_stop().await;
+        s.cancel();
+    });
+    receive::serve(Arc::new(Receiver { dir, import }), listener, stop).await;
+    Ok(())
+}

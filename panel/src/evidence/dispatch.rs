@@ -1,0 +1,354 @@
+//! Dispatch: sending exports to their targets (a directory such as a NAS
+//! mount, or a `panel receive` over TCP). The queue lives in the catalog, so
+//! it survives restarts; failed attempts retry with capped backoff; a
+//! dropped transfer resumes from what the target already holds. Nothing is
+//! ever deleted here: an export stays until a person removes it.
+
+use std::collections::HashMap;
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::export::sha256_file;
+use super::transfer::{Control, read_control, write_control};
+use crate::catalog::{Catalog, CatalogError, DispatchRow};
+use crate::time::now_us;
+
+/// A place exports go, from the panel config (`[[dispatch_targets]]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub name: String,
+    /// A directory (e.g. a mounted NAS path).
+    pub dir: Option<PathBuf>,
+    /// A `panel receive`, HOST:PORT.
+    pub address: Option<String>,
+}
+
+impl TargetConfig {
+    pub fn check(&self) -> Result<(), String> {
+        match (&self.dir, &self.address) {
+            (Some(_), None) | (None, Some(_)) => Ok(()),
+            _ => Err(format!(
+                "dispatch target {:?} needs exactly one of dir or address",
+                self.name
+            )),
+        }
+    }
+}
+
+/// One attempt's outcome: bytes put on the wire (or disk), and the result.
+pub struct Attempt {
+    pub sent: u64,
+    pub result: Result<(), String>,
+}
+
+/// Keeps a transfer under `rate` bytes per second (0: no limit).
+struct Pace {
+    rate: u64,
+    start: Instant,
+    sent: u64,
+}
+
+impl Pace {
+    async fn account(&mut self, n: usize) {
+        self.sent += n as u64;
+        if self.rate == 0 {
+            return;
+        }
+        let due = Duration::from_secs_f64(self.sent as f64 / self.rate as f64);
+        let elapsed = self.start.elapsed();
+        if due > elapsed {
+            tokio::time::sleep(due - elapsed).await;
+        }
+    }
+}
+
+const CHUNK: usize = 256 * 1024;
+
+/// Sends one export to one target.
+pub async fn send(
+    target: &TargetConfig,
+    zip: &Path,
+    sha256: &str,
+    rate: u64,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Attempt {
+    let name = zip
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("export.zip")
+        .to_string();
+    match (&target.dir, &target.address) {
+        (Some(dir), _) => to_dir(dir, zip, &name, sha256, rate, progress).await,
+        (None, Some(addr)) => to_remote(addr, zip, &name, sha256, rate, progress).await,
+        (None, None) => Attempt {
+            sent: 0,
+            result: Err("the target has no dir or address".into()),
+        },
+    }
+}
+
+async fn to_dir(
+    dir: &Path,
+    zip: &Path,
+    name: &str,
+    sha256: &str,
+    rate: u64,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Attempt {
+    let final_path = dir.join(name);
+    let partial = dir.join(format!(".{name}.partial"));
+    let mut sent = 0u64;
+    let result = async {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        if final_path.exists() {
+            let fp = final_path.clone();
+            if tokio::task::spawn_blocking(move || sha256_file(&fp))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .as_deref()
+                == Some(sha256)
+            {
+                return Ok(());
+            }
+        }
+        let mut src = tokio::fs::File::open(zip)
+            .await
+            .map_err(|e| format!("cannot read {}: {e}", zip.display()))?;
+        let size = src.metadata().await.map_err(|e| e.to_string())?.len();
+        let mut out = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&partial)
+            .await
+            .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
+        let mut offset = out.metadata().await.map_err(|e| e.to_string())?.len();
+        if offset > size {
+            out.set_len(0).await.map_err(|e| e.to_string())?;
+            offset = 0;
+        }
+        src.seek(SeekFrom::Start(offset))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut pace = Pace {
+            rate,
+            start: Instant::now(),
+            sent: 0,
+        };
+        let mut buf = vec![0u8; CHUNK];
+        let mut have = offset;
+        loop {
+            let n = src.read(&mut buf).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n])
+                .await
+                .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
+            sent += n as u64;
+            have += n as u64;
+            progress(have, size);
+            pace.account(n).await;
+        }
+        out.sync_all().await.map_err(|e| e.to_string())?;
+        drop(out);
+        let p = partial.clone();
+        let actual = tokio::task::spawn_blocking(move || sha256_file(&p))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        if actual != sha256 {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(format!(
+                "the copy in {} does not match (SHA-256 {actual}); removed",
+                dir.display()
+            ));
+        }
+        tokio::fs::rename(&partial, &final_path)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+    .await;
+    Attempt { sent, result }
+}
+
+async fn to_remote(
+    addr: &str,
+    zip: &Path,
+    name: &str,
+    sha256: &str,
+    rate: u64,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Attempt {
+    let mut sent = 0u64;
+    let result = async {
+        let mut src = tokio::fs::File::open(zip)
+            .await
+            .map_err(|e| format!("cannot read {}: {e}", zip.display()))?;
+        let size = src.metadata().await.map_err(|e| e.to_string())?.len();
+        let mut stream = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        .map_err(|_| format!("cannot connect to {addr}: timed out"))?
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        write_control(
+            &mut stream,
+            &Control::Offer {
+                name: name.to_string(),
+                size,
+                sha256: sha256.to_string(),
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let offset = match read_control(&mut stream).await.map_err(|e| e.to_string())? {
+            Control::Resume { offset } if offset <= size => offset,
+            Control::Refused { reason } => return Err(format!("{addr} refused: {reason}")),
+            other => return Err(format!("{addr} answered {other:?}")),
+        };
+        src.seek(SeekFrom::Start(offset))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut pace = Pace {
+            rate,
+            start: Instant::now(),
+            sent: 0,
+        };
+        let mut buf = vec![0u8; CHUNK];
+        let mut have = offset;
+        while have < size {
+            let n = src.read(&mut buf).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err(format!("{} got shorter while sending", zip.display()));
+            }
+            tokio::time::timeout(Duration::from_secs(30), stream.write_all(&buf[..n]))
+                .await
+                .map_err(|_| "sending timed out".to_string())?
+                .map_err(|e| format!("connection lost at {have} of {size} bytes: {e}"))?;
+            sent += n as u64;
+            have += n as u64;
+            progress(have, size);
+            pace.account(n).await;
+        }
+        match tokio::time::timeout(Duration::from_secs(600), read_control(&mut stream)).await {
+            Ok(Ok(Control::Ack { sha256: acked, .. })) if acked == sha256 => Ok(()),
+            Ok(Ok(Control::Refused { reason })) => Err(format!("{addr} refused: {reason}")),
+            Ok(Ok(other)) => Err(format!("{addr} answered {other:?}")),
+            Ok(Err(e)) => Err(format!("no acknowledgement from {addr}: {e}")),
+            Err(_) => Err(format!("no acknowledgement from {addr} within 10 minutes")),
+        }
+    }
+    .await;
+    Attempt { sent, result }
+}
+
+/// Capped exponential backoff for retries: 2, 4, 8 ... 300 s.
+pub fn retry_delay(attempts: i64) -> Duration {
+    Duration::from_secs(2u64.saturating_pow(attempts.clamp(1, 9) as u32).min(300))
+}
+
+/// Runs the queue: picks due transfers, sends, records the outcome.
+pub struct Dispatcher {
+    pub catalog: Catalog,
+    pub data_dir: PathBuf,
+    pub targets: Vec<TargetConfig>,
+    pub rate: u64,
+    pub wake: Notify,
+    /// Transfers in flight: dispatch id -> (bytes the target holds, total).
+    pub progress: Mutex<HashMap<i64, (u64, u64)>>,
+}
+
+impl Dispatcher {
+    pub fn target(&self, name: &str) -> Option<&TargetConfig> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            match self.catalog.due_dispatches(now_us()).await {
+                Ok(due) => {
+                    for d in due {
+                        if stop.is_cancelled() {
+                            return;
+                        }
+                        tokio::select! {
+                            _ = self.attempt(&d) => {}
+                            _ = stop.cancelled() => return,
+                        }
+                    }
+                }
+                Err(e) => warn!("cannot read the dispatch queue: {e}"),
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// One try at one transfer; the outcome goes into the catalog.
+    pub async fn attempt(&self, d: &DispatchRow) -> Result<bool, CatalogError> {
+        let give_up = |why: String| Err((why, now_us(), true));
+        let outcome;
+        let mut sent = 0;
+        match (
+            self.catalog.export(d.export_id).await?,
+            self.target(&d.target),
+        ) {
+            (None, _) => outcome = give_up(format!("export {} no longer exists", d.export_id)),
+            (_, None) => {
+                outcome = give_up(format!(
+                    "no dispatch target named {:?} in the panel config",
+                    d.target
+                ))
+            }
+            (Some(export), Some(target)) => {
+                let zip = self.data_dir.join(&export.path);
+                if !zip.exists() {
+                    outcome = give_up(format!("{} is missing", zip.display()));
+                } else {
+                    let id = d.id;
+                    let progress = |have: u64, total: u64| {
+                        if let Ok(mut p) = self.progress.lock() {
+                            p.insert(id, (have, total));
+                        }
+                    };
+                    let a = send(target, &zip, &export.sha256, self.rate, &progress).await;
+                    if let Ok(mut p) = self.progress.lock() {
+                        p.remove(&id);
+                    }
+                    sent = a.sent as i64;
+                    outcome = match a.result {
+                        Ok(()) => {
+                            info!(export = %export.path, target = %d.target, sent, "dispatched and acknowledged");
+                            Ok(now_us())
+                        }
+                        Err(e) => {
+                            let delay = retry_delay(d.attempts + 1);
+                            warn!(export = %export.path, target = %d.target, "dispatch failed, retrying in {} s: {e}", delay.as_secs());
+                            Err((e, now_us() + delay.as_micros() as i64, false))
+                        }
+                    };
+                }
+            }
+        }
+        let ok = outcome.is_ok();
+        self.catalog.dispatch_attempt(d.id, sent, outcome).await?;
+        Ok(ok)
+    }
+}

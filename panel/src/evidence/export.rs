@@ -1,0 +1,342 @@
+//! Export: recordings packed, unchanged, into one zip with a manifest of
+//! SHA-256 hashes. Streams file by file in 1 MiB chunks (memory stays flat
+//! for any size), reports progress, can be cancelled (the partial zip is
+//! removed), and logs every export in the catalog.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+use zip::write::SimpleFileOptions;
+
+use super::manifest::*;
+use crate::catalog::{Catalog, CatalogError, ExportRow, RecordingFilter, RecordingRow};
+use crate::time::{now_us, utc_day_and_stamp};
+
+const CHUNK: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("nothing to export: no finished recordings match")]
+    Nothing,
+    #[error("export cancelled; no file was kept")]
+    Cancelled,
+    #[error("cannot write the export {path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("recording {path} cannot be read: {source}")]
+    Recording { path: String, source: io::Error },
+    #[error("zip: {0}")]
+    Zip(#[from] zip::result::ZipError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+/// How far an export has got.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    pub done_bytes: u64,
+    pub total_bytes: u64,
+    pub file: String,
+}
+
+/// Where exports read from and write to, and who the panel is.
+#[derive(Debug, Clone)]
+pub struct Places {
+    pub panel_name: String,
+    pub data_dir: PathBuf,
+    pub recordings_dir: PathBuf,
+}
+
+/// Finished recordings (not the ones being written) of a camera in a range,
+/// oldest first.
+pub async fn select(
+    catalog: &Catalog,
+    camera: Option<&str>,
+    from_us: Option<i64>,
+    to_us: Option<i64>,
+) -> Result<Vec<RecordingRow>, CatalogError> {
+    let mut rows = catalog
+        .recordings(&RecordingFilter {
+            camera_id: camera.map(str::to_string),
+            from_us,
+            to_us,
+            ..Default::default()
+        })
+        .await?;
+    rows.retain(|r| r.status != "recording");
+    rows.reverse();
+    Ok(rows)
+}
+
+fn hex_sha(h: Sha256) -> String {
+    hex::encode(h.finalize())
+}
+
+/// SHA-256 of a whole file, streamed.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex_sha(h));
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+fn zip_name(cameras: &[String], from_us: i64, to_us: i64) -> String {
+    let cams = if cameras.len() <= 3 {
+        cameras.join("+")
+    } else {
+        format!("{}-cameras", cameras.len())
+    };
+    let (_, from) = utc_day_and_stamp(from_us);
+    let (_, to) = utc_day_and_stamp(to_us);
+    format!("{cams}_{from}_{to}")
+}
+
+/// Packs `rows` into `<data>/exports/<cameras>_<from>_<to>.zip`.
+pub async fn export(
+    catalog: &Catalog,
+    places: &Places,
+    rows: Vec<RecordingRow>,
+    progress: Option<watch::Sender<Progress>>,
+    cancel: CancellationToken,
+) -> Result<ExportRow, ExportError> {
+    if rows.is_empty() {
+        return Err(ExportError::Nothing);
+    }
+    let created_us = now_us();
+    let mut camera_ids: Vec<String> = rows.iter().map(|r| r.camera_id.clone()).collect();
+    camera_ids.sort();
+    camera_ids.dedup();
+    let from_us = rows.iter().map(|r| r.start_us).min().unwrap_or(0);
+    let to_us = rows.iter().map(|r| r.end_us).max().unwrap_or(0);
+    let mut cameras = Vec::new();
+    let mut events = Vec::new();
+    for id in &camera_ids {
+        let name = catalog
+            .camera(id)
+            .await?
+            .map(|c| c.name)
+            .unwrap_or_else(|| id.clone());
+        cameras.push(CameraInfo {
+            id: id.clone(),
+            name,
+        });
+        let mut evs = catalog
+            .events(Some(id), Some(from_us), Some(to_us + 1), 10_000, 0)
+            .await?;
+        evs.reverse();
+        // And what happened right after: why the last recording ends where it does.
+        evs.extend(catalog.first_event_after(id, to_us).await?);
+        events.extend(evs.into_iter().map(|e| EventEntry {
+            camera_id: e.camera_id,
+            kind: e.kind,
+            at_us: e.at_us,
+            detail: e.detail,
+        }));
+    }
+    events.sort_by_key(|e| e.at_us);
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        panel: PanelInfo {
+            name: places.panel_name.clone(),
+            version: concat!("panel ", env!("CARGO_PKG_VERSION")).into(),
+        },
+        created_us,
+        created: chrono::DateTime::from_timestamp_micros(created_us)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default(),
+        from_us,
+        to_us,
+        cameras,
+        files: Vec::new(),
+        events,
+    };
+    let dir = places.data_dir.join("exports");
+    let base = zip_name(&camera_ids, from_us, to_us);
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (c, flag) = (cancel.clone(), cancelled.clone());
+        tokio::spawn(async move {
+            c.cancelled().await;
+            flag.store(true, Ordering::Release);
+        })
+    };
+    let recordings_dir = places.recordings_dir.clone();
+    let job = tokio::task::spawn_blocking(move || {
+        write_zip(
+            &dir,
+            &base,
+            &recordings_dir,
+            &rows,
+            manifest,
+            progress,
+            &cancelled,
+        )
+    })
+    .await;
+    watcher.abort();
+    let outcome = job.map_err(|e| ExportError::Io {
+        path: "export".into(),
+        source: io::Error::other(e.to_string()),
+    })?;
+    let cams = camera_ids.join(",");
+    let (path, files, bytes, sha) = match outcome {
+        Ok(v) => v,
+        Err(e) => {
+            let status = if matches!(e, ExportError::Cancelled) {
+                "cancelled"
+            } else {
+                "failed"
+            };
+            catalog
+                .log_failed_export(created_us, &cams, status, &e.to_string())
+                .await?;
+            return Err(e);
+        }
+    };
+    let rel = path
+        .strip_prefix(&places.data_dir)
+        .unwrap_or(&path)
+        .to_string_lossy()
+        .into_owned();
+    let id = catalog
+        .insert_export(&rel, created_us, &cams, from_us, to_us, files, bytes, &sha)
+        .await?;
+    info!(path = %path.display(), files, bytes, sha256 = %sha, "export written");
+    catalog.export(id).await?.ok_or(ExportError::Nothing)
+}
+
+/// The blocking part: returns (path, files, zip bytes, zip sha256).
+fn write_zip(
+    dir: &Path,
+    base: &str,
+    recordings_dir: &Path,
+    rows: &[RecordingRow],
+    mut manifest: Manifest,
+    progress: Option<watch::Sender<Progress>>,
+    cancelled: &AtomicBool,
+) -> Result<(PathBuf, i64, i64, String), ExportError> {
+    let io_err = |path: &Path| {
+        let p = path.display().to_string();
+        move |source| ExportError::Io { path: p, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut n = 0;
+    let final_path = loop {
+        let name = if n == 0 {
+            format!("{base}.zip")
+        } else {
+            format!("{base}-{n}.zip")
+        };
+        let p = dir.join(name);
+        if !p.exists() {
+            break p;
+        }
+        n += 1;
+    };
+    let partial = final_path.with_extension("zip.partial");
+    let result = (|| {
+        let total: u64 = rows
+            .iter()
+            .map(|r| {
+                std::fs::metadata(recordings_dir.join(&r.path))
+                    .map(|m| m.len())
+                    .unwrap_or(0)
+            })
+            .sum();
+        let file = File::create(&partial).map_err(io_err(&partial))?;
+        let mut zip = zip::ZipWriter::new(BufWriter::with_capacity(CHUNK, file));
+        let mut done = 0u64;
+        let mut buf = vec![0u8; CHUNK];
+        for r in rows {
+            let src = recordings_dir.join(&r.path);
+            let rec_err = |source| ExportError::Recording {
+                path: r.path.clone(),
+                source,
+            };
+            let mut f = File::open(&src).map_err(rec_err)?;
+            let size = f.metadata().map_err(rec_err)?.len();
+            let name = format!("recordings/{}", r.path);
+            let modified = chrono::DateTime::from_timestamp_micros(r.start_us)
+                .map(|t| t.naive_utc())
+                .and_then(|t| zip::DateTime::try_from(t).ok())
+                .unwrap_or_default();
+            let options = SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored)
+                .last_modified_time(modified)
+                .large_file(size >= u32::MAX as u64);
+            zip.start_file(name.as_str(), options)?;
+            let mut h = Sha256::new();
+            loop {
+                if cancelled.load(Ordering::Acquire) {
+                    return Err(ExportError::Cancelled);
+                }
+                let k = f.read(&mut buf).map_err(rec_err)?;
+                if k == 0 {
+                    break;
+                }
+                h.update(&buf[..k]);
+                zip.write_all(&buf[..k]).map_err(io_err(&partial))?;
+                done += k as u64;
+                if let Some(p) = &progress {
+                    p.send_replace(Progress {
+                        done_bytes: done,
+                        total_bytes: total,
+                        file: r.path.clone(),
+                    });
+                }
+            }
+            manifest.files.push(FileEntry {
+                path: name,
+                camera_id: r.camera_id.clone(),
+                start_us: r.start_us,
+                end_us: r.end_us,
+                frames: r.frames,
+                bytes: size as i64,
+                sha256: hex_sha(h),
+                status: r.status.clone(),
+                width: r.width,
+                height: r.height,
+            });
+        }
+        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ExportError::Io {
+            path: MANIFEST_NAME.into(),
+            source: io::Error::other(e),
+        })?;
+        zip.start_file(
+            MANIFEST_NAME,
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated),
+        )?;
+        zip.write_all(&json).map_err(io_err(&partial))?;
+        let writer = zip.finish()?;
+        let file = writer.into_inner().map_err(|e| ExportError::Io {
+            path: partial.display().to_string(),
+            source: e.into_error(),
+        })?;
+        file.sync_all().map_err(io_err(&partial))?;
+        Ok(rows.len() as i64)
+    })();
+    match result {
+        Ok(files) => {
+            let sha = sha256_file(&partial).map_err(io_err(&partial))?;
+            let bytes = std::fs::metadata(&partial).map_err(io_err(&partial))?.len() as i64;
+            std::fs::rename(&partial, &final_path).map_err(io_err(&final_path))?;
+            Ok((final_path, files, bytes, sha))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! `manifest.json`, the inventory inside every export: who made it, which
+//! cameras, each file's time span, frame count, size and SHA-256, and the
+//! camera events in the range so a gap is explained. Also the rule for
+//! paths inside an export: relative, under `recordings/`, no `..`.
+
+use std::path::{Component, Path};
+
+use serde::{Deserialize, Serialize};
+
+pub const FORMAT: &str = "cctv-evidence/1";
+pub const MANIFEST_NAME: &str = "manifest.json";
+/// Largest manifest read from an export.
+pub const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub panel: PanelInfo,
+    pub created_us: i64,
+    /// RFC 3339, for people reading the file.
+    pub created: String,
+    pub from_us: i64,
+    pub to_us: i64,
+    pub cameras: Vec<CameraInfo>,
+    pub files: Vec<FileEntry>,
+    /// Camera events (offline, online, stalled, recording errors) in the
+    /// range, and each camera's first event after it.
+    pub events: Vec<EventEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PanelInfo {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CameraInfo {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Path inside the zip: `recordings/<camera>/<day>/<file>.mkv`.
+    pub path: String,
+    pub camera_id: String,
+    pub start_us: i64,
+    pub end_us: i64,
+    pub frames: i64,
+    pub bytes: i64,
+    pub sha256: String,
+    /// `complete` or `interrupted`.
+    pub status: String,
+    pub width: i64,
+    pub height: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventEntry {
+    pub camera_id: String,
+    pub kind: String,
+    pub at_us: i64,
+    pub detail: String,
+}
+
+/// Checks a path found inside an export. Returns the part under
+/// `recordings/`, or why it is refused.
+pub fn safe_recording_path(p: &str) -> Result<&str, String> {
+    let rest = p
+        .strip_prefix("recordings/")
+        .ok_or_else(|| format!("unsafe path {p:?}: not under recordings/"))?;
+    if p.contains('\\') || p.contains('\0') {
+        return Err(format!("unsafe path {p:?}: contains a backslash or NUL"));
+    }
+    let path = Path::new(rest);
+    if path.is_absolute() {
+        return Err(format!("unsafe path {p:?}: absolute"));
+    }
+    let mut parts = 0;
+    for c in path.components() {
+        match c {
+            Component::Normal(_) => parts += 1,
+            _ => return Err(format!("unsafe path {p:?}: contains '..' or a root")),
+        }
+    }
+    // <camera>/<day>/<file>.mkv, and the camera part must be a camera id.
+    let camera = rest.split('/').next().unwrap_or("");
+    if parts != 3 || cctv_protocol::validate_camera_id(camera).is_err() || !rest.ends_with(".mkv") {
+        return Err(format!("unsafe path {p:?}: not <camera>/<day>/<file>.mkv"));
+    }
+    Ok(rest)
+}
+
+impl Manifest {
+    /// Parses and checks a manifest: format, and every path safe.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let m: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| format!("manifest.json is not valid: {e}"))?;
+        if m.format != FORMAT {
+            return Err(format!("manifest format {:?} is not {FORMAT}", m.format));
+        }
+        for f in &m.files {
+            safe_recording_path(&f.path)?;
+            if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("manifest entry {} has no valid SHA-256", f.path));
+            }
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_that_climb_out_are_refused() {
+        for bad in [
+            "../../etc/passwd",
+            "recordings/../../etc/passwd",
+            "recordings/door/../../x.mkv",
+            "/etc/passwd",
+            "recordings//etc/passwd",
+            "recordings/door/2026-11-21/../../../x.mkv",
+            "recordings/.hidden/2026/x.mkv",
+            "recordings/door\\..\\x.mkv",
+            "recordings/door/x.mkv",
+            "recordings/door/2026-11-21/x.sh",
+        ] {
+            assert!(safe_recording_path(bad).is_err(), "{bad} accepted");
+        }
+        assert_eq!(
+            safe_recording_path("recordings/door/2026-11-21/door_20261121T140211.000Z.mkv")
+                .unwrap(),
+            "door/2026-11-21/door_20261121T140211.000Z.mkv"
+        );
+    }
+}

@@ -1,0 +1,229 @@
+//! `panel receive`: the archive end of dispatch. Accepts offered exports,
+//! resumes dropped transfers from what it already holds, writes under a
+//! temporary name, checks every byte against the sender's SHA-256 and the
+//! export against its manifest before acknowledging, then renames and
+//! (optionally) imports it into its own catalog. Bad input is refused with
+//! the reason; nothing is written outside its directories.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::fs::OpenOptions;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::export::sha256_file;
+use super::transfer::{Control, read_control, valid_name, valid_sha256, write_control};
+use super::verify;
+use crate::catalog::Catalog;
+
+/// Largest export accepted.
+pub const MAX_EXPORT_BYTES: u64 = 1 << 40;
+/// A sender silent for this long is dropped (its partial file is kept).
+const IDLE: Duration = Duration::from_secs(30);
+
+pub struct Receiver {
+    pub dir: PathBuf,
+    /// Where to import received exports: the receiving panel's catalog and recordings.
+    pub import: Option<(Catalog, PathBuf)>,
+}
+
+pub async fn serve(receiver: Arc<Receiver>, listener: TcpListener, stop: CancellationToken) {
+    let _ = std::fs::create_dir_all(receiver.dir.join(".incoming"));
+    loop {
+        let (stream, addr) = tokio::select! {
+            _ = stop.cancelled() => return,
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!("cannot accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let r = receiver.clone();
+        tokio::spawn(async move {
+            match r.handle(stream).await {
+                Ok(msg) => info!(%addr, "{msg}"),
+                Err(why) => warn!(%addr, "transfer refused or broken: {why}"),
+            }
+        });
+    }
+}
+
+impl Receiver {
+    async fn handle(&self, mut stream: TcpStream) -> Result<String, String> {
+        let offer = tokio::time::timeout(IDLE, read_control(&mut stream))
+            .await
+            .map_err(|_| "no offer within 30 s".to_string())?
+            .map_err(|e| e.to_string())?;
+        let Control::Offer { name, size, sha256 } = offer else {
+            return Err("the first message must be an offer".into());
+        };
+        let refuse = async |stream: &mut TcpStream, reason: String| {
+            let _ = write_control(
+                stream,
+                &Control::Refused {
+                    reason: reason.clone(),
+                },
+            )
+            .await;
+            Err::<String, String>(reason)
+        };
+        if !valid_name(&name) {
+            return refuse(
+                &mut stream,
+                format!("refused name {name:?}: not a plain .zip file name"),
+            )
+            .await;
+        }
+        if !valid_sha256(&sha256) {
+            return refuse(
+                &mut stream,
+                "refused: the offer's SHA-256 is not 64 hex digits".into(),
+            )
+            .await;
+        }
+        let sha256 = sha256.to_ascii_lowercase();
+        if size > MAX_EXPORT_BYTES {
+            return refuse(
+                &mut stream,
+                format!("refused: {size} bytes is over the limit"),
+            )
+            .await;
+        }
+        let final_path = self.dir.join(&name);
+        // Already here (an ack that got lost): acknowledge again.
+        if final_path.exists() && sha256_file(&final_path).ok().as_deref() == Some(sha256.as_str())
+        {
+            write_control(&mut stream, &Control::Resume { offset: size })
+                .await
+                .map_err(|e| e.to_string())?;
+            write_control(
+                &mut stream,
+                &Control::Ack {
+                    sha256,
+                    imported: 0,
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            return Ok(format!("{name} was already here"));
+        }
+        let partial = self.dir.join(".incoming").join(format!("{sha256}.partial"));
+        let mut offset = tokio::fs::metadata(&partial)
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if offset > size {
+            offset = 0;
+            let _ = tokio::fs::remove_file(&partial).await;
+        }
+        write_control(&mut stream, &Control::Resume { offset })
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&partial)
+            .await
+            .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
+        let mut have = offset;
+        let mut buf = vec![0u8; 1 << 20];
+        while have < size {
+            let want = ((size - have) as usize).min(buf.len());
+            let n = match tokio::time::timeout(IDLE, stream.read(&mut buf[..want])).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => {
+                    let _ = file.sync_data().await;
+                    return Err(format!(
+                        "truncated transfer of {name}: {have} of {size} bytes (kept to resume)"
+                    ));
+                }
+                Ok(Ok(n)) => n,
+            };
+            file.write_all(&buf[..n])
+                .await
+                .map_err(|e| format!("cannot write: {e}"))?;
+            have += n as u64;
+        }
+        file.sync_all()
+            .await
+            .map_err(|e| format!("cannot sync: {e}"))?;
+        drop(file);
+        let p = partial.clone();
+        let actual = tokio::task::spawn_blocking(move || sha256_file(&p))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        if actual != sha256 {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return refuse(
+                &mut stream,
+                format!(
+                    "refused {name}: its SHA-256 is {actual}, the offer said {sha256}; deleted"
+                ),
+            )
+            .await;
+        }
+        // The bytes are what the sender meant; now the evidence itself.
+        let p = partial.clone();
+        let report = tokio::task::spawn_blocking(move || verify::verify(&p))
+            .await
+            .map_err(|e| e.to_string())?;
+        let problem = match report {
+            Ok(r) if r.intact() => None,
+            Ok(r) => Some(
+                r.findings
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(problem) = problem {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return refuse(&mut stream, format!("refused {name}: {problem}")).await;
+        }
+        let dest = unique(&final_path);
+        tokio::fs::rename(&partial, &dest)
+            .await
+            .map_err(|e| format!("cannot place {}: {e}", dest.display()))?;
+        let mut imported = 0;
+        if let Some((catalog, recordings)) = &self.import {
+            match super::import::import(catalog, recordings, &dest).await {
+                Ok(n) => imported = n,
+                Err(e) => {
+                    warn!(file = %dest.display(), "received and verified, but not imported: {e}")
+                }
+            }
+        }
+        write_control(&mut stream, &Control::Ack { sha256, imported })
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(format!(
+            "received {} ({size} bytes, from offset {offset}), verified, {imported} recordings imported",
+            dest.display()
+        ))
+    }
+}
+
+/// `path`, or `path-1.zip`, `path-2.zip`... if taken.
+fn unique(path: &Path) -> PathBuf {
+    if !path.exists() {
+        return path.to_path_buf();
+    }
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("export")
+        .to_string();
+    (1..)
+        .map(|i| path.with_file_name(format!("{stem}-{i}.zip")))
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| path.to_path_buf())
+}

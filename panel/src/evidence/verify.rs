@@ -1,0 +1,170 @@
+//! `panel verify`: re-hashes every file of an export against its manifest
+//! and says plainly whether the evidence is intact, naming any file that
+//! differs, is missing, or should not be there.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::manifest::{MANIFEST_NAME, MAX_MANIFEST_BYTES, Manifest};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// The file's hash differs from the manifest's.
+    Differs {
+        path: String,
+        expected: String,
+        actual: String,
+    },
+    /// Listed in the manifest, absent from the zip.
+    Missing { path: String },
+    /// Present but cannot be read back (its zip checksum fails, or it is cut short).
+    Damaged { path: String, error: String },
+    /// In the zip, not in the manifest.
+    Unexpected { path: String },
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finding::Differs {
+                path,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "{path} DIFFERS from the manifest (SHA-256 {actual}, manifest says {expected})"
+            ),
+            Finding::Missing { path } => write!(f, "{path} is MISSING from the export"),
+            Finding::Damaged { path, error } => write!(f, "{path} is DAMAGED: {error}"),
+            Finding::Unexpected { path } => {
+                write!(f, "{path} is in the export but NOT in the manifest")
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Report {
+    pub manifest: Manifest,
+    /// Files whose hash matched.
+    pub intact_files: Vec<String>,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    pub fn intact(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("{0} is not a readable zip: {1}")]
+    Zip(String, zip::result::ZipError),
+    #[error("{0} has no manifest.json: it is not an export of this panel")]
+    NoManifest(String),
+    #[error("{0}")]
+    Manifest(String),
+}
+
+fn hash(r: &mut impl Read) -> io::Result<String> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex::encode(h.finalize()));
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+/// Reads and checks the manifest of an open export.
+pub fn read_manifest<R: Read + io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    name: &str,
+) -> Result<Manifest, VerifyError> {
+    let mut entry = zip
+        .by_name(MANIFEST_NAME)
+        .map_err(|_| VerifyError::NoManifest(name.to_string()))?;
+    if entry.size() > MAX_MANIFEST_BYTES {
+        return Err(VerifyError::Manifest(
+            "manifest.json is implausibly large".into(),
+        ));
+    }
+    let mut bytes = Vec::new();
+    entry
+        .by_ref()
+        .take(MAX_MANIFEST_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(|source| VerifyError::Io {
+            path: format!("{name}:{MANIFEST_NAME}"),
+            source,
+        })?;
+    Manifest::parse(&bytes).map_err(VerifyError::Manifest)
+}
+
+pub fn verify(path: &Path) -> Result<Report, VerifyError> {
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|source| VerifyError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| VerifyError::Zip(name.clone(), e))?;
+    let manifest = read_manifest(&mut zip, &name)?;
+    let mut findings = Vec::new();
+    let mut intact_files = Vec::new();
+    let listed: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    for entry in &manifest.files {
+        match zip.by_name(&entry.path) {
+            Ok(mut f) => {
+                // A changed byte usually breaks the zip's own checksum first.
+                let actual = match hash(&mut f) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        findings.push(Finding::Damaged {
+                            path: entry.path.clone(),
+                            error: e.to_string(),
+                        });
+                        continue;
+                    }
+                };
+                if actual.eq_ignore_ascii_case(&entry.sha256) {
+                    intact_files.push(entry.path.clone());
+                } else {
+                    findings.push(Finding::Differs {
+                        path: entry.path.clone(),
+                        expected: entry.sha256.clone(),
+                        actual,
+                    });
+                }
+            }
+            Err(_) => findings.push(Finding::Missing {
+                path: entry.path.clone(),
+            }),
+        }
+    }
+    let names: Vec<String> = zip
+        .file_names()
+        .map(|n| {
+            n.map(|c| c.into_owned())
+                .unwrap_or_else(|e| format!("(unreadable name: {e})"))
+        })
+        .collect();
+    for n in names {
+        if n != MANIFEST_NAME && !listed.contains(n.as_str()) {
+            findings.push(Finding::Unexpected { path: n });
+        }
+    }
+    Ok(Report {
+        manifest,
+        intact_files,
+        findings,
+    })
+}

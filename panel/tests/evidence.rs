@@ -1,0 +1,431 @@
+//! Evidence end to end: recordings from a real ingest run are exported and
+//! verified; a flipped byte is caught and named; a dispatch to a real
+//! `panel receive` survives the receiver being killed mid-transfer and the
+//! sender restarting; the archive imports what it received; hostile input
+//! to the receiver is refused and writes nothing outside its directory.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use panel::catalog::Catalog;
+use panel::engine::Engine;
+use panel::evidence::dispatch::TargetConfig;
+use panel::evidence::transfer::{Control, read_control, write_control};
+use support::*;
+use tokio_util::sync::CancellationToken;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn panel_cmd(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_panel"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run panel")
+}
+
+fn start_receiver(dir: &Path, port: u16) -> Proc {
+    let log = std::fs::File::create(dir.join("receive.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_panel"))
+        .args(["receive", "--listen", &format!("127.0.0.1:{port}"), "--dir"])
+        .arg(dir.join("inbox"))
+        .arg("--data")
+        .arg(dir.join("data"))
+        .arg("--recordings")
+        .arg(dir.join("recordings"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start panel receive");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    Proc(child)
+}
+
+/// Records two cameras for a few seconds in 1 s segments.
+async fn record(dir: &Path) -> panel::config::PanelConfig {
+    let mut cfg = config(dir);
+    cfg.segment_secs = 1;
+    let engine = Engine::start(cfg.clone()).await.unwrap();
+    let door = FakeCamera::start(engine.local_addr(), "door", "Front door", 10).await;
+    let yard = FakeCamera::start(engine.local_addr(), "yard", "Yard", 10).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    drop(door);
+    drop(yard);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    engine.shutdown().await;
+    cfg
+}
+
+/// Where a zip entry's data starts in the file.
+fn entry_data_offset(zip: &Path, name: &str) -> u64 {
+    let mut z = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
+    let e = z.by_name(name).unwrap();
+    e.data_start().expect("data offset known")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_verify_and_a_flipped_byte_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = record(dir.path()).await;
+    let data = cfg.data_dir.to_str().unwrap().to_string();
+    let recs = cfg.recordings_dir.to_str().unwrap().to_string();
+    let out = panel_cmd(&[
+        "export",
+        "--data",
+        &data,
+        "--recordings",
+        &recs,
+        "--camera",
+        "door",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let zip = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    assert!(
+        zip.starts_with(cfg.data_dir.join("exports")),
+        "{}",
+        zip.display()
+    );
+    let name = zip.file_name().unwrap().to_str().unwrap();
+    assert!(
+        name.starts_with("door_") && name.ends_with(".zip"),
+        "{name}"
+    );
+
+    let out = panel_cmd(&["verify", zip.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("INTACT"), "{text}");
+
+    // The manifest says what the catalog says, and files are unchanged.
+    let report = panel::evidence::verify::verify(&zip).unwrap();
+    let m = &report.manifest;
+    assert_eq!(m.cameras.len(), 1);
+    assert_eq!(m.cameras[0].name, "Front door");
+    let catalog = Catalog::open(&cfg.db_path()).await.unwrap();
+    let rows = panel::evidence::export::select(&catalog, Some("door"), None, None)
+        .await
+        .unwrap();
+    assert_eq!(m.files.len(), rows.len());
+    assert!(rows.len() >= 3);
+    for (f, r) in m.files.iter().zip(&rows) {
+        assert_eq!(f.path, format!("recordings/{}", r.path));
+        assert_eq!(
+            (f.start_us, f.end_us, f.frames, f.bytes),
+            (r.start_us, r.end_us, r.frames, r.bytes)
+        );
+        let on_disk =
+            panel::evidence::export::sha256_file(&cfg.recordings_dir.join(&r.path)).unwrap();
+        assert_eq!(f.sha256, on_disk);
+    }
+    assert!(
+        m.events.iter().any(|e| e.kind == "offline"),
+        "the camera's drop is in the manifest"
+    );
+    let exports = catalog.exports(10).await.unwrap();
+    assert_eq!(exports.len(), 1);
+    assert_eq!(
+        exports[0].sha256,
+        panel::evidence::export::sha256_file(&zip).unwrap()
+    );
+
+    // Flip one byte of the second file, in a copy.
+    let victim = m.files[1].path.clone();
+    let copy = dir.path().join("tampered.zip");
+    std::fs::copy(&zip, &copy).unwrap();
+    let at = entry_data_offset(&copy, &victim) + 100;
+    let mut bytes = std::fs::read(&copy).unwrap();
+    bytes[at as usize] ^= 0x01;
+    std::fs::write(&copy, &bytes).unwrap();
+    let out = panel_cmd(&["verify", copy.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("NOT INTACT"), "{text}");
+    let problem_lines: Vec<&str> = text.lines().filter(|l| l.contains("PROBLEM")).collect();
+    assert_eq!(problem_lines.len(), 1, "{text}");
+    assert!(problem_lines[0].contains(&victim), "{text}");
+    // The original is untouched and still verifies.
+    assert!(
+        panel_cmd(&["verify", zip.to_str().unwrap()])
+            .status
+            .success()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_resumes_after_the_receiver_dies_and_survives_a_sender_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    std::fs::create_dir_all(&archive).unwrap();
+    let mut cfg = record(dir.path()).await;
+    let port = free_port();
+    cfg.dispatch_targets = vec![TargetConfig {
+        name: "archive".into(),
+        dir: None,
+        address: Some(format!("127.0.0.1:{port}")),
+    }];
+
+    // Export both cameras; slow the upload so the receiver can die mid-way.
+    let engine = Engine::start(cfg.clone()).await.unwrap();
+    let rows = engine.select_recordings(None, None, None).await.unwrap();
+    let export = engine
+        .export(rows, None, CancellationToken::new())
+        .await
+        .unwrap();
+    let size = export.bytes as u64;
+    engine.shutdown().await;
+    drop(engine);
+    cfg.dispatch_rate_limit = size / 3;
+    let engine = Engine::start(cfg.clone()).await.unwrap();
+
+    let mut receiver = start_receiver(&archive, port);
+    let ids = engine.dispatch(export.id, None).await.unwrap();
+    assert_eq!(ids.len(), 1);
+    let id = ids[0];
+    wait_for(Duration::from_secs(20), "a third sent", async || {
+        engine
+            .dispatch_progress()
+            .get(&id)
+            .filter(|(have, total)| *have > total / 3)
+            .map(|_| ())
+    })
+    .await;
+    receiver.signal("KILL");
+    let _ = receiver.0.wait();
+    let partial_dir = archive.join("inbox/.incoming");
+    let kept: u64 = std::fs::read_dir(&partial_dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(
+        kept > size / 4,
+        "the receiver kept {kept} of {size} bytes to resume from"
+    );
+
+    // The sender is restarted while the dispatch is pending.
+    let catalog = engine.catalog().clone();
+    wait_for(Duration::from_secs(20), "a failed attempt", async || {
+        let d = catalog.dispatch(id).await.unwrap().unwrap();
+        (d.attempts >= 1 && d.state == "pending").then_some(())
+    })
+    .await;
+    engine.shutdown().await;
+    drop(engine);
+    let _receiver = start_receiver(&archive, port);
+    let engine = Engine::start(cfg.clone()).await.unwrap();
+    let done = wait_for(Duration::from_secs(60), "dispatch done", async || {
+        let d = engine.catalog().dispatch(id).await.unwrap().unwrap();
+        (d.state == "done").then_some(d)
+    })
+    .await;
+    assert!(
+        (done.bytes_sent as u64) < size * 3 / 2,
+        "resumed, not restarted: {} bytes sent for a {size} byte export",
+        done.bytes_sent
+    );
+    engine.shutdown().await;
+
+    // The received copy verifies, and the archive lists the recordings.
+    let received = archive
+        .join("inbox")
+        .join(Path::new(&export.path).file_name().unwrap());
+    let report = panel::evidence::verify::verify(&received).unwrap();
+    assert!(report.intact(), "{:?}", report.findings);
+    let archive_catalog = Catalog::open(&archive.join("data/panel.db")).await.unwrap();
+    let imported = archive_catalog
+        .recordings(&Default::default())
+        .await
+        .unwrap();
+    assert_eq!(imported.len() as i64, export.files);
+    for r in &imported {
+        assert!(r.detail.contains("imported from"), "{r:?}");
+        assert!(archive.join("recordings").join(&r.path).exists());
+    }
+    let cams = archive_catalog.cameras().await.unwrap();
+    assert!(cams.iter().any(|c| c.name == "Front door"));
+}
+
+/// Offers `data` under `name` with `sha` and returns the receiver's last word.
+async fn offer(addr: SocketAddr, name: &str, sha: &str, size: u64, data: &[u8]) -> Control {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    write_control(
+        &mut s,
+        &Control::Offer {
+            name: name.into(),
+            size,
+            sha256: sha.into(),
+        },
+    )
+    .await
+    .unwrap();
+    match read_control(&mut s).await {
+        Ok(Control::Resume { .. }) => {}
+        Ok(other) => return other,
+        Err(e) => panic!("{e}"),
+    }
+    use tokio::io::AsyncWriteExt;
+    let _ = s.write_all(data).await;
+    if (data.len() as u64) < size {
+        drop(s);
+        return Control::Refused {
+            reason: "(closed early by the test)".into(),
+        };
+    }
+    read_control(&mut s).await.unwrap_or(Control::Refused {
+        reason: "(no answer)".into(),
+    })
+}
+
+fn sha_of(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// Every file under `root`, relative.
+fn all_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receiver_refuses_bad_input_and_writes_nothing_outside_its_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let archive = root.path().join("a/b/archive");
+    std::fs::create_dir_all(&archive).unwrap();
+    let port = free_port();
+    let _receiver = start_receiver(&archive, port);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let before = all_files(root.path());
+
+    // A wrong hash.
+    let data = b"PK not really a zip, but the hash is the point".repeat(100);
+    let reply = offer(addr, "x.zip", &"0".repeat(64), data.len() as u64, &data).await;
+    assert!(
+        matches!(&reply, Control::Refused { reason } if reason.contains("SHA-256")),
+        "{reply:?}"
+    );
+
+    // A path in the name.
+    let reply = offer(
+        addr,
+        "../../evil.zip",
+        &sha_of(&data),
+        data.len() as u64,
+        &data,
+    )
+    .await;
+    assert!(
+        matches!(&reply, Control::Refused { reason } if reason.contains("name")),
+        "{reply:?}"
+    );
+
+    // A truncated transfer: nothing final is written.
+    let _ = offer(
+        addr,
+        "cut.zip",
+        &sha_of(&data),
+        data.len() as u64,
+        &data[..data.len() / 2],
+    )
+    .await;
+
+    // A zip whose manifest points out of the directory.
+    let mut evil = Vec::new();
+    {
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(&mut evil));
+        let payload = b"root:x:0:0::/root:/bin/sh\n";
+        let opts = zip::write::SimpleFileOptions::default();
+        z.start_file("../../etc/passwd", opts).unwrap();
+        z.write_all(payload).unwrap();
+        let manifest = serde_json::json!({
+            "format": "cctv-evidence/1",
+            "panel": {"name": "evil", "version": "0"},
+            "created_us": 0, "created": "", "from_us": 0, "to_us": 0,
+            "cameras": [{"id": "door", "name": "x"}],
+            "files": [{"path": "../../etc/passwd", "camera_id": "door", "start_us": 0, "end_us": 0,
+                       "frames": 1, "bytes": payload.len(), "sha256": sha_of(payload),
+                       "status": "complete", "width": 1, "height": 1}],
+            "events": []
+        });
+        z.start_file("manifest.json", opts).unwrap();
+        z.write_all(manifest.to_string().as_bytes()).unwrap();
+        z.finish().unwrap();
+    }
+    let reply = offer(addr, "evil.zip", &sha_of(&evil), evil.len() as u64, &evil).await;
+    assert!(
+        matches!(&reply, Control::Refused { reason } if reason.contains("unsafe path")),
+        "{reply:?}"
+    );
+
+    // Oversize control message: the connection is dropped.
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(&u32::MAX.to_be_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(matches!(s.read(&mut buf), Ok(0) | Err(_)));
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Nothing was written outside the archive directory, no export was kept,
+    // and nothing was imported.
+    let after = all_files(root.path());
+    let new: Vec<_> = after.iter().filter(|p| !before.contains(p)).collect();
+    for p in &new {
+        assert!(
+            p.starts_with("a/b/archive"),
+            "wrote {} outside the archive",
+            p.display()
+        );
+        let s = p.to_string_lossy();
+        assert!(
+            s.contains(".incoming") || s.contains("/data/") || s.ends_with("receive.log"),
+            "unexpected file {s}"
+        );
+    }
+    assert!(
+        !new.iter().any(|p| p.to_string_lossy().ends_with(".zip")),
+        "{new:?}"
+    );
+    let log = std::fs::read_to_string(archive.join("receive.log")).unwrap();
+    for reason in [
+        "SHA-256",
+        "not a plain .zip file name",
+        "truncated transfer",
+        "unsafe path",
+        "over the limit",
+    ] {
+        assert!(log.contains(reason), "no log line with {reason:?}:\n{log}");
+    }
+}
