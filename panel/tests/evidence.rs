@@ -429,3 +429,44 @@ async fn the_receiver_refuses_bad_input_and_writes_nothing_outside_its_directory
         assert!(log.contains(reason), "no log line with {reason:?}:\n{log}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_dispatch_sends_each_finished_segment_to_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let nas = dir.path().join("nas");
+    let mut cfg = config(dir.path());
+    cfg.segment_secs = 1;
+    cfg.dispatch_targets = vec![TargetConfig {
+        name: "nas".into(),
+        dir: Some(nas.clone()),
+        address: None,
+    }];
+    let engine = Engine::start(cfg).await.unwrap();
+    engine.set_auto_dispatch(true).await.unwrap();
+    let cam = FakeCamera::start(engine.local_addr(), "gate", "Gate", 10).await;
+    let done = wait_for(
+        Duration::from_secs(30),
+        "three segments dispatched",
+        async || {
+            let d = engine.catalog().dispatches(100).await.unwrap();
+            let done: Vec<_> = d.into_iter().filter(|d| d.state == "done").collect();
+            (done.len() >= 3).then_some(done)
+        },
+    )
+    .await;
+    drop(cam);
+    for d in &done {
+        let e = engine.catalog().export(d.export_id).await.unwrap().unwrap();
+        assert_eq!(e.files, 1, "one segment per export");
+        let copy = nas.join(Path::new(&e.path).file_name().unwrap());
+        assert_eq!(
+            panel::evidence::export::sha256_file(&copy).unwrap(),
+            e.sha256
+        );
+        assert!(panel::evidence::verify::verify(&copy).unwrap().intact());
+    }
+    // Off: no more.
+    engine.set_auto_dispatch(false).await.unwrap();
+    assert!(!engine.auto_dispatch());
+    engine.shutdown().await;
+}

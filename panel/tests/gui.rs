@@ -315,3 +315,84 @@ fn settings_rename_and_move_the_listener_without_a_restart() {
     assert_eq!(saved, Some(format!("127.0.0.1:{port}")));
     drop(cam);
 }
+
+#[test]
+fn export_selected_recordings_and_dispatch_them_from_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let nas = dir.path().join("nas");
+    let mut cfg = config(dir.path());
+    cfg.segment_secs = 1;
+    cfg.dispatch_targets = vec![panel::evidence::dispatch::TargetConfig {
+        name: "nas".into(),
+        dir: Some(nas.clone()),
+        address: None,
+    }];
+    let engine = Arc::new(rt.block_on(Engine::start(cfg)).unwrap());
+    let app = App::new(engine.clone(), rt.handle());
+    let mut w = World {
+        rt,
+        engine,
+        app,
+        _dir: dir,
+    };
+    let cam = w.camera("door", "Front door");
+    std::thread::sleep(Duration::from_millis(3000));
+    drop(cam);
+    w.until("offline", |a| a.live_count() == 0);
+    let _ = w.app.update(Message::Show(Screen::History));
+    w.until("history", |a| {
+        a.history
+            .recordings
+            .iter()
+            .filter(|r| r.status != "recording")
+            .count()
+            >= 2
+    });
+    let picked: Vec<i64> = w
+        .app
+        .history
+        .recordings
+        .iter()
+        .filter(|r| r.status != "recording")
+        .take(2)
+        .map(|r| r.id)
+        .collect();
+    for id in &picked {
+        let _ = w
+            .app
+            .update(Message::History(history::Msg::Select(*id, true)));
+    }
+    assert!(w.sees("Export selected (2)"));
+    w.ui(|ui| ui.click("Export selected (2)").map(|_| ()).unwrap());
+    w.until("exported", |a| {
+        a.notice
+            .as_ref()
+            .is_some_and(|(m, _, _)| m.starts_with("export written"))
+    });
+
+    // z: the exports and the dispatch queue.
+    let _ = w.app.update(Message::Action(Action::Exports));
+    w.until("listed", |a| {
+        a.evidence.loaded && a.evidence.data.exports.len() == 1
+    });
+    assert_eq!(w.app.evidence.data.exports[0].files, 2);
+    assert!(w.sees("Exports and dispatch"));
+    // s: dispatch the newest export.
+    let _ = w.app.update(Message::Action(Action::DispatchLatest));
+    w.until("dispatched", |a| {
+        a.evidence.data.dispatches.iter().any(|d| d.state == "done")
+    });
+    assert!(w.sees("done"));
+    let e = &w.app.evidence.data.exports[0];
+    assert!(
+        nas.join(std::path::Path::new(&e.path).file_name().unwrap())
+            .exists()
+    );
+    // a: auto-dispatch toggles.
+    assert!(!w.engine.auto_dispatch());
+    let _ = w.app.update(Message::Action(Action::ToggleAutoDispatch));
+    w.until("auto on", |a| {
+        a.engine.auto_dispatch() && a.evidence.data.auto_dispatch
+    });
+}

@@ -12,6 +12,7 @@ use iced::widget::{button, center, column, container, opaque, row, stack, text};
 use iced::{Element, Length, Size, Subscription, Task, keyboard, window};
 
 use super::backend::{Backend, Command, Reply};
+use super::evidence::{self, EvidenceView};
 use super::feeds::Feeds;
 use super::history::{self, History};
 use super::keys::{self, Action};
@@ -30,6 +31,7 @@ pub enum Screen {
     History,
     Playback,
     Settings,
+    Evidence,
 }
 
 /// The newest decoded picture of a camera.
@@ -57,6 +59,7 @@ pub enum Message {
     History(history::Msg),
     Player(playback::Msg),
     Settings(settings::Msg),
+    Evidence(evidence::Msg),
 }
 
 /// How often the window refreshes: new pictures, statuses, replies. 15 Hz
@@ -83,6 +86,7 @@ pub struct App {
     pub history: History,
     pub player: Option<Player>,
     pub settings: SettingsForm,
+    pub evidence: EvidenceView,
     last_disk: Option<Instant>,
 }
 
@@ -109,6 +113,7 @@ impl App {
             history: History::default(),
             player: None,
             settings: SettingsForm::new(listen),
+            evidence: EvidenceView::default(),
             last_disk: None,
         };
         app.refresh();
@@ -171,6 +176,11 @@ impl App {
             self.focused(),
             wall::focus_width(self.window),
         );
+        if self.screen == Screen::Evidence
+            && let Some(cmd) = self.evidence.refresh()
+        {
+            self.backend.send(cmd);
+        }
         if self
             .last_disk
             .is_none_or(|t| t.elapsed() > Duration::from_secs(5))
@@ -183,7 +193,12 @@ impl App {
     fn on_reply(&mut self, reply: Reply) {
         match reply {
             Reply::Notice(n) => self.notify(n, false),
-            Reply::Error(e) => self.notify(e, true),
+            Reply::Error(e) => {
+                if e.contains("export") {
+                    self.evidence.exporting = None;
+                }
+                self.notify(e, true);
+            }
             Reply::Disk {
                 recorded_bytes,
                 free_bytes,
@@ -202,6 +217,18 @@ impl App {
                 self.player = Some(Player::new(row, path, scan));
                 self.screen = Screen::Playback;
                 self.request_frame();
+            }
+            Reply::ExportProgress(done, total) => self.evidence.exporting = Some((done, total)),
+            Reply::Exported(row) => {
+                self.evidence.exporting = None;
+                self.notify(
+                    format!("export written: {} ({} files)", row.path, row.files),
+                    false,
+                );
+            }
+            Reply::Evidence(data) => {
+                self.evidence.data = data;
+                self.evidence.loaded = true;
             }
             Reply::Frame(request, image) => {
                 if let Some(p) = self.player.as_mut() {
@@ -245,6 +272,11 @@ impl App {
             Message::History(m) => return self.history_msg(m),
             Message::Player(m) => self.player_msg(m),
             Message::Settings(m) => self.settings_msg(m),
+            Message::Evidence(m) => {
+                for c in self.evidence.update(m) {
+                    self.backend.send(c);
+                }
+            }
         }
         Task::none()
     }
@@ -295,6 +327,13 @@ impl App {
             Action::Wall => self.screen = Screen::Wall,
             Action::History => return self.show(Screen::History),
             Action::Settings => return self.show(Screen::Settings),
+            Action::DispatchLatest => self.backend.send(Command::DispatchLatest),
+            Action::ToggleAutoDispatch => {
+                let on = !self.engine.auto_dispatch();
+                self.evidence.data.auto_dispatch = on;
+                self.backend.send(Command::AutoDispatch(on));
+            }
+            Action::Exports => return self.show(Screen::Evidence),
             Action::PlayNewest => {
                 if let Some(row) = self.history.newest() {
                     self.backend.send(Command::Open(row.clone()));
@@ -313,6 +352,9 @@ impl App {
         }
         if screen == Screen::Settings {
             self.settings.load(&self.cameras);
+        }
+        if screen == Screen::Evidence {
+            self.backend.send(Command::Evidence);
         }
         self.screen = screen;
         Task::none()
@@ -410,6 +452,7 @@ impl App {
             Screen::History => history::view(self),
             Screen::Playback => playback::view(self),
             Screen::Settings => settings::view(self),
+            Screen::Evidence => evidence::view(self),
         };
         let body = column![
             nav(self),
@@ -446,6 +489,7 @@ fn nav(app: &App) -> Element<'_, Message> {
         tab("Wall (1)", Screen::Wall),
         tab("History (2)", Screen::History),
         tab("Settings (3)", Screen::Settings),
+        tab("Evidence (z)", Screen::Evidence),
         iced::widget::space::horizontal(),
         button(text("Help (h)"))
             .style(button::secondary)

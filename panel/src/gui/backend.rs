@@ -12,7 +12,11 @@ use tokio::sync::mpsc;
 use turbojpeg::Decompressor;
 
 use super::decode::decode_to_width;
-use crate::catalog::{EventRow, RecordMode, RecordingFilter, RecordingRow};
+use std::collections::HashMap;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::{DispatchRow, EventRow, ExportRow, RecordMode, RecordingFilter, RecordingRow};
 use crate::engine::Engine;
 use crate::recorder::mkv_scan::{self, FrameRef, Scan};
 
@@ -37,6 +41,13 @@ pub enum Command {
         width: u32,
     },
     Disk,
+    Export(Vec<RecordingRow>),
+    CancelExport,
+    Evidence,
+    Dispatch(i64),
+    DispatchLatest,
+    AutoDispatch(bool),
+    Verify(ExportRow),
 }
 
 /// A page of the history browser.
@@ -68,6 +79,20 @@ pub enum Reply {
         free_bytes: u64,
     },
     Listening(std::net::SocketAddr),
+    ExportProgress(u64, u64),
+    Exported(ExportRow),
+    Evidence(Evidence),
+}
+
+/// The evidence screen's data.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    pub exports: Vec<ExportRow>,
+    pub dispatches: Vec<DispatchRow>,
+    /// Transfers in flight: dispatch id -> (bytes at the target, total).
+    pub progress: HashMap<i64, (u64, u64)>,
+    pub auto_dispatch: bool,
+    pub targets: Vec<String>,
 }
 
 pub struct Backend {
@@ -81,15 +106,33 @@ impl Backend {
         let (tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
         let (reply_tx, rx) = std_mpsc::channel();
         runtime.spawn(async move {
+            let export_cancel: Arc<std::sync::Mutex<Option<CancellationToken>>> =
+                Default::default();
             while let Some(cmd) = cmd_rx.recv().await {
                 let engine = engine.clone();
                 let reply_tx = reply_tx.clone();
-                // Each command on its own task: a slow query never holds up a click.
-                tokio::spawn(async move {
-                    if let Some(reply) = run(&engine, cmd).await {
-                        let _ = reply_tx.send(reply);
+                match cmd {
+                    Command::Export(rows) => {
+                        let token = CancellationToken::new();
+                        if let Ok(mut c) = export_cancel.lock() {
+                            *c = Some(token.clone());
+                        }
+                        tokio::spawn(run_export(engine, rows, reply_tx, token));
                     }
-                });
+                    Command::CancelExport => {
+                        if let Some(t) = export_cancel.lock().ok().and_then(|mut c| c.take()) {
+                            t.cancel();
+                        }
+                    }
+                    // Each command on its own task: a slow query never holds up a click.
+                    cmd => {
+                        tokio::spawn(async move {
+                            if let Some(reply) = run(&engine, cmd).await {
+                                let _ = reply_tx.send(reply);
+                            }
+                        });
+                    }
+                }
             }
         });
         Self { tx, rx }
@@ -115,6 +158,30 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| e.to_string())?
+}
+
+/// An export with its progress reported as it goes.
+async fn run_export(
+    engine: Arc<Engine>,
+    rows: Vec<RecordingRow>,
+    reply: std_mpsc::Sender<Reply>,
+    cancel: CancellationToken,
+) {
+    let (tx, mut rx) = tokio::sync::watch::channel(crate::evidence::export::Progress::default());
+    let r = reply.clone();
+    let reporter = tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let p = rx.borrow_and_update().clone();
+            let _ = r.send(Reply::ExportProgress(p.done_bytes, p.total_bytes));
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+    let result = engine.export(rows, Some(tx), cancel).await;
+    reporter.abort();
+    let _ = reply.send(match result {
+        Ok(row) => Reply::Exported(row),
+        Err(e) => Reply::Error(e.to_string()),
+    });
 }
 
 async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
@@ -253,6 +320,77 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
         .await
         .ok()
         .map(|img| Reply::Frame(request, handle_of(img))),
+        Command::Export(_) | Command::CancelExport => None,
+        Command::Evidence => {
+            let catalog = engine.catalog();
+            match (catalog.exports(100).await, catalog.dispatches(500).await) {
+                (Ok(exports), Ok(dispatches)) => Some(Reply::Evidence(Evidence {
+                    exports,
+                    dispatches,
+                    progress: engine.dispatch_progress(),
+                    auto_dispatch: engine.auto_dispatch(),
+                    targets: engine.dispatch_targets(),
+                })),
+                (Err(e), _) | (_, Err(e)) => Some(Reply::Error(e.to_string())),
+            }
+        }
+        Command::Dispatch(id) => Some(match engine.dispatch(id, None).await {
+            Ok(ids) => Reply::Notice(format!(
+                "export queued for dispatch ({} transfer(s))",
+                ids.len()
+            )),
+            Err(e) => Reply::Error(e.to_string()),
+        }),
+        Command::DispatchLatest => {
+            let latest = engine
+                .catalog()
+                .exports(20)
+                .await
+                .ok()
+                .and_then(|v| v.into_iter().find(|e| e.status == "complete"));
+            Some(match latest {
+                Some(e) => match engine.dispatch(e.id, None).await {
+                    Ok(_) => Reply::Notice(format!("dispatching {}", e.path)),
+                    Err(err) => Reply::Error(err.to_string()),
+                },
+                None => Reply::Error(
+                    "no export to dispatch yet: export recordings from the history first".into(),
+                ),
+            })
+        }
+        Command::AutoDispatch(on) => {
+            let what = if on {
+                "auto-dispatch on: each finished segment is exported and sent"
+            } else {
+                "auto-dispatch off"
+            };
+            done(engine.set_auto_dispatch(on).await, what.into())
+        }
+        Command::Verify(export) => {
+            let path = engine.config().data_dir.join(&export.path);
+            let name = export.path.clone();
+            Some(
+                match blocking(move || {
+                    crate::evidence::verify::verify(&path).map_err(|e| e.to_string())
+                })
+                .await
+                {
+                    Ok(r) if r.intact() => Reply::Notice(format!(
+                        "{name}: INTACT, {} files match",
+                        r.intact_files.len()
+                    )),
+                    Ok(r) => Reply::Error(format!(
+                        "{name}: NOT INTACT: {}",
+                        r.findings
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )),
+                    Err(e) => Reply::Error(e),
+                },
+            )
+        }
         Command::Disk => {
             let recorded_bytes = engine.catalog().recorded_bytes(None).await.unwrap_or(0);
             let free_bytes = engine.free_bytes().unwrap_or(0);

@@ -26,6 +26,8 @@ pub enum Msg {
     Apply,
     Page(i64),
     Play(RecordingRow),
+    Select(i64, bool),
+    ExportSelected,
 }
 
 #[derive(Debug, Default)]
@@ -38,6 +40,8 @@ pub struct History {
     pub recordings: Vec<RecordingRow>,
     pub events: Vec<EventRow>,
     pub loaded: bool,
+    /// Recordings ticked for export.
+    pub selected: std::collections::BTreeMap<i64, RecordingRow>,
     thumbs: HashMap<i64, Handle>,
 }
 
@@ -82,6 +86,22 @@ impl History {
                 return vec![Command::History(self.query.clone())];
             }
             Msg::Play(row) => return vec![Command::Open(row)],
+            Msg::Select(id, on) => {
+                if on {
+                    if let Some(r) = self.recordings.iter().find(|r| r.id == id) {
+                        self.selected.insert(id, r.clone());
+                    }
+                } else {
+                    self.selected.remove(&id);
+                }
+            }
+            Msg::ExportSelected => {
+                let rows: Vec<RecordingRow> =
+                    std::mem::take(&mut self.selected).into_values().collect();
+                if !rows.is_empty() {
+                    return vec![Command::Export(rows)];
+                }
+            }
         }
         Vec::new()
     }
@@ -152,26 +172,38 @@ fn recording_row<'a>(h: &'a History, r: &'a RecordingRow) -> Element<'a, Message
         "interrupted" => style::STALLED,
         _ => style::REC,
     };
+    let finished = r.status != "recording";
+    let tick = iced::widget::checkbox(h.selected.contains_key(&r.id)).on_toggle_maybe(
+        finished.then(|| {
+            let id = r.id;
+            move |on| Message::History(Msg::Select(id, on))
+        }),
+    );
     let status = if r.detail.is_empty() {
         r.status.clone()
     } else {
         format!("{}: {}", r.status, r.detail)
     };
-    button(
-        row![
-            thumb,
-            text(r.camera_id.clone()).width(130),
-            text(time::local(r.start_us)).width(170),
-            text(style::duration((r.end_us - r.start_us) as f64 / 1e6)).width(80),
-            text(style::bytes(r.bytes as f64)).width(70),
-            text(status).color(status_color),
-        ]
-        .spacing(12)
-        .align_y(Alignment::Center),
-    )
-    .style(button::text)
-    .width(Length::Fill)
-    .on_press(Message::History(Msg::Play(r.clone())))
+    row![
+        tick,
+        button(
+            row![
+                thumb,
+                text(r.camera_id.clone()).width(130),
+                text(time::local(r.start_us)).width(170),
+                text(style::duration((r.end_us - r.start_us) as f64 / 1e6)).width(80),
+                text(style::bytes(r.bytes as f64)).width(70),
+                text(status).color(status_color),
+            ]
+            .spacing(12)
+            .align_y(Alignment::Center),
+        )
+        .style(button::text)
+        .width(Length::Fill)
+        .on_press(Message::History(Msg::Play(r.clone())))
+    ]
+    .spacing(6)
+    .align_y(Alignment::Center)
     .into()
 }
 
@@ -182,7 +214,7 @@ fn event_row(e: &EventRow) -> Element<'_, Message> {
         _ => style::OFFLINE,
     };
     row![
-        container(text("")).width(96),
+        container(text("")).width(126),
         text(e.camera_id.clone()).width(130),
         text(time::local(e.at_us)).width(170),
         text(format!("camera {}", e.kind.replace('_', " "))).color(color),
@@ -211,6 +243,9 @@ pub fn view(app: &App) -> Element<'_, Message> {
             .on_submit(Message::History(Msg::Apply))
             .width(170),
         button(text("Filter")).on_press(Message::History(Msg::Apply)),
+        button(text(format!("Export selected ({})", h.selected.len()))).on_press_maybe(
+            (!h.selected.is_empty()).then_some(Message::History(Msg::ExportSelected))
+        ),
         iced::widget::space::horizontal(),
         button(text("Newer"))
             .style(button::secondary)
@@ -247,7 +282,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
     }
     col = col.push(
         row![
-            container(text("")).width(96),
+            container(text("")).width(126),
             text("Camera").width(130),
             text("Start").width(170),
             text("Length").width(80),

@@ -18,6 +18,9 @@ pub enum Action {
     History,
     Settings,
     PlayNewest,
+    DispatchLatest,
+    ToggleAutoDispatch,
+    Exports,
 }
 
 /// (keys, what they do), in the order the help shows them.
@@ -75,6 +78,9 @@ pub fn action(key: &Key, modifiers: Modifiers) -> Option<Action> {
             "2" => Some(Action::History),
             "3" => Some(Action::Settings),
             "p" | "P" => Some(Action::PlayNewest),
+            "s" | "S" => Some(Action::DispatchLatest),
+            "a" | "A" => Some(Action::ToggleAutoDispatch),
+            "z" | "Z" | "4" => Some(Action::Exports),
             _ => None,
         },
         _ => None,

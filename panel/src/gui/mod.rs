@@ -5,6 +5,7 @@
 pub mod app;
 pub mod backend;
 pub mod decode;
+pub mod evidence;
 pub mod feeds;
 pub mod history;
 pub mod keys;
