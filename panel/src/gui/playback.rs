@@ -328,7 +328,7 @@ mod tests {
         p.update(Msg::Step, t0 + Duration::from_millis(500));
         assert!(!p.playing);
         assert_eq!(p.index, 1);
-        p.update(Msg::Skip(60), t0 + Duration::from_millis(600));
+        p.update(Msg::Skip(6), t0 + Duration::from_millis(600));
         assert_eq!(p.index, 61);
         p.update(Msg::PlayPause, t0 + Duration::from_millis(600));
         p.update(Msg::Tick, t0 + Duration::from_secs(60));
