@@ -8,8 +8,8 @@ PACKAGES=(
   libopencv-dev clang libclang-dev pkg-config
   # turbojpeg crate builds libjpeg-turbo 3 with SIMD
   cmake nasm
-  # ffprobe, used by tests to check recordings
-  ffmpeg
+  # ffprobe, used by tests to check recordings; bc sums test counts
+  ffmpeg bc
   # the GUI under a virtual display, and screenshots
   xvfb x11-apps imagemagick xdotool
 )
