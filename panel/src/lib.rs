@@ -11,5 +11,6 @@ pub mod gui;
 pub mod ingest;
 pub mod jpeg;
 pub mod live;
+pub mod panorama;
 pub mod recorder;
 pub mod time;

@@ -95,6 +95,28 @@ enum Command {
         #[arg(long)]
         target: Option<String>,
     },
+    /// Stitch a panorama from a video (frames chosen automatically) or a
+    /// folder of photos; prints the image's path, or explains the failure.
+    Panorama {
+        /// A video of a camera panning.
+        #[arg(long, conflicts_with = "images", required_unless_present = "images")]
+        video: Option<PathBuf>,
+        /// A folder of overlapping photos, stitched in name order.
+        #[arg(long)]
+        images: Option<PathBuf>,
+        /// Where to write the panorama [default: <input>_panorama.jpg here].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Scans mode, for flat subjects (documents, a wall) instead of a turning camera.
+        #[arg(long)]
+        scans: bool,
+    },
+    /// (internal) Runs one stitch job in a memory-capped process.
+    #[command(hide = true)]
+    StitchWorker {
+        #[arg(long)]
+        job: PathBuf,
+    },
     /// The archive end of dispatch: accept exports, verify, store in DIR and
     /// import them into this side's catalog.
     Receive {
@@ -234,6 +256,15 @@ fn main() -> ExitCode {
                 recordings,
                 no_import,
             }) => done(cli::evidence::receive(listen, dir, data, recordings, no_import).await),
+            Some(Command::Panorama {
+                video,
+                images,
+                out,
+                scans,
+            }) => cli::panorama::run(video, images, out, scans).await,
+            Some(Command::StitchWorker { job }) => {
+                Ok(ExitCode::from(panel::panorama::worker::main(&job) as u8))
+            }
             None => Ok(ExitCode::SUCCESS),
         }
     });

@@ -2,5 +2,6 @@
 
 pub mod catalog;
 pub mod evidence;
+pub mod panorama;
 
 pub(crate) use crate::wait_for_stop;
