@@ -53,6 +53,8 @@ pub struct PanelConfig {
     pub dispatch_rate_limit: u64,
     /// Export and dispatch every completed segment of every camera, from start.
     pub auto_dispatch: bool,
+    /// The program that runs stitch jobs (`<it> stitch-worker`) [default: this panel binary].
+    pub stitch_worker: Option<PathBuf>,
     /// Set when `--listen` was given: it then wins over the address saved
     /// in the panel's settings.
     #[serde(skip)]
@@ -83,6 +85,7 @@ impl Default for PanelConfig {
             dispatch_targets: Vec::new(),
             dispatch_rate_limit: 0,
             auto_dispatch: false,
+            stitch_worker: None,
         }
     }
 }

@@ -203,6 +203,8 @@ pub enum EngineEvent {
     Camera(String),
     /// A recording segment was closed; its catalog row is final.
     Recording { camera: String, id: i64 },
+    /// A panorama attempt ended; its catalog row is final.
+    Panorama { camera: String, id: i64 },
     /// Something an operator should read.
     Warning {
         camera: Option<String>,

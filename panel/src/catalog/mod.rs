@@ -6,6 +6,7 @@
 mod cameras;
 mod events;
 mod exports;
+mod panoramas;
 mod recordings;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use cameras::{CameraRow, CameraSettings, CameraState, RecordMode};
 pub use events::{EventKind, EventRow};
 pub use exports::{DispatchRow, ExportRow};
+pub use panoramas::{PanoramaResult, PanoramaRow};
 pub use recordings::{NewRecording, RecordingFilter, RecordingRow, RecordingStatus};
 
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,9 @@
 //! commands in, state and events out. It runs without any window.
 
 mod evidence;
+mod panorama;
+
+pub use panorama::PanoramaFrom;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -76,6 +79,8 @@ pub struct Shared {
     pub dispatcher: Arc<Dispatcher>,
     /// Export and dispatch every completed segment of every camera.
     pub auto_dispatch: AtomicBool,
+    /// Panoramas being made: id -> (cancel flag, current stage).
+    pub panorama_jobs: std::sync::Mutex<HashMap<i64, (Arc<AtomicBool>, String)>>,
 }
 
 impl Shared {
@@ -131,6 +136,7 @@ impl Engine {
             }
         }
         let repaired = repair_open_segments(&catalog, &config.recordings_dir).await?;
+        catalog.fail_running_panoramas().await?;
         let left_live = catalog
             .mark_all_offline(now_us(), "the panel was not running")
             .await?;
@@ -169,6 +175,7 @@ impl Engine {
         let shared = Arc::new(Shared {
             dispatcher,
             auto_dispatch: AtomicBool::new(auto),
+            panorama_jobs: Default::default(),
             recorder_ctx: Arc::new(RecorderCtx {
                 catalog: catalog.clone(),
                 root: config.recordings_dir.clone(),

@@ -9,7 +9,7 @@ use opencv::stitching::{Stitcher, Stitcher_Mode, Stitcher_Status};
 use serde::{Deserialize, Serialize};
 
 /// Largest frame handed to the stitcher, in pixels; larger ones are scaled down.
-pub const MAX_FRAME_PIXELS: i32 = 1_300_000;
+pub const MAX_FRAME_PIXELS: i32 = 3_200_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -70,10 +70,21 @@ impl Failure {
 }
 
 fn cv(e: opencv::Error) -> Failure {
+    let first_line = e.message.lines().next().unwrap_or("").trim().to_string();
     if e.code == opencv::core::StsNoMem || e.message.to_lowercase().contains("memory") {
-        Failure::OutOfMemory(e.message)
+        // "Failed to allocate 177930425124 bytes" -> "it needed 178 GB"
+        let bytes = e
+            .message
+            .split("allocate ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse::<f64>().ok());
+        Failure::OutOfMemory(match bytes {
+            Some(b) => format!("it needed {:.0} GB", b / 1e9),
+            None => first_line,
+        })
     } else {
-        Failure::Other(e.message)
+        Failure::Other(first_line)
     }
 }
 
