@@ -24,7 +24,7 @@ fn request(source: Source, out: &Path, mode: Mode) -> Request {
     }
 }
 
-fn run(req: &Request) -> Result<panorama::Report, panorama::Failed> {
+fn run(req: &Request) -> Result<panorama::Report, Box<panorama::Failed>> {
     panorama::run(req, &Arc::new(AtomicBool::new(false)), &mut |_| {})
 }
 

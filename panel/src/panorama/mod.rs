@@ -195,14 +195,16 @@ pub fn run(
     req: &Request,
     cancel: &Arc<AtomicBool>,
     progress: &mut dyn FnMut(&str),
-) -> Result<Report, Failed> {
+) -> Result<Report, Box<Failed>> {
     let samples = samples_dir(&req.out);
-    let fail = |failure: Failure, stats: Stats, chosen: Vec<usize>, stitch_ms: u128| Failed {
-        failure,
-        samples: samples.clone(),
-        stats,
-        chosen,
-        stitch_ms,
+    let fail = |failure: Failure, stats: Stats, chosen: Vec<usize>, stitch_ms: u128| {
+        Box::new(Failed {
+            failure,
+            samples: samples.clone(),
+            stats,
+            chosen,
+            stitch_ms,
+        })
     };
     progress("selecting frames");
     let t0 = Instant::now();
@@ -267,7 +269,7 @@ pub fn run(
     for (k, (i, m)) in chosen.iter().enumerate() {
         let name = format!("frame_{k:02}_at_{i:05}.jpg");
         let ok = imgcodecs::imwrite(
-            &samples.join(&name),
+            samples.join(&name),
             m,
             &Vector::<i32>::from_slice(&[imgcodecs::IMWRITE_JPEG_QUALITY, 95]),
         )
