@@ -114,8 +114,7 @@ fn unrelated_pictures_fail_with_advice_and_samples() {
         &out,
         Mode::Panorama,
     ))
-    .err()
-    .expect("unrelated pictures must not stitch");
+    .expect_err("unrelated pictures must not stitch");
     assert_eq!(f.failure, Failure::NotEnoughOverlap);
     assert!(
         f.message()
