@@ -396,3 +396,40 @@ fn export_selected_recordings_and_dispatch_them_from_the_window() {
         a.engine.auto_dispatch() && a.evidence.data.auto_dispatch
     });
 }
+
+#[test]
+fn a_panorama_of_a_still_camera_explains_why_it_failed() {
+    let mut w = world(1);
+    let cam = w.camera("door", "Front door");
+    std::thread::sleep(Duration::from_millis(2500));
+    drop(cam);
+    w.until("offline", |a| a.live_count() == 0);
+    let _ = w.app.update(Message::Show(Screen::History));
+    w.until("history", |a| {
+        a.history
+            .recordings
+            .iter()
+            .any(|r| r.status == "complete" && r.frames > 1)
+    });
+    // The Panorama button of a finished recording.
+    let row = w
+        .app
+        .history
+        .recordings
+        .iter()
+        .find(|r| r.status == "complete" && r.frames > 1)
+        .unwrap()
+        .clone();
+    let _ = w.app.update(Message::Panorama(
+        row.camera_id.clone(),
+        panel::engine::PanoramaFrom::Recording(row.id),
+    ));
+    assert_eq!(w.app.screen, Screen::Panoramas);
+    w.until("the attempt ended", |a| {
+        a.panoramas.rows.iter().any(|r| r.status == "failed")
+    });
+    let p = w.app.panoramas.rows[0].clone();
+    assert!(p.message.contains("too few frames"), "{}", p.message);
+    assert!(w.sees(&format!("failed: {}", p.message)));
+    assert!(w.sees(&format!("tried frames: data/{}", p.path)));
+}

@@ -16,6 +16,7 @@ use super::evidence::{self, EvidenceView};
 use super::feeds::Feeds;
 use super::history::{self, History};
 use super::keys::{self, Action};
+use super::panoramas::{self, Panoramas};
 use super::playback::{self, Player};
 use super::settings::{self, SettingsForm};
 use super::{style, wall};
@@ -32,6 +33,7 @@ pub enum Screen {
     Playback,
     Settings,
     Evidence,
+    Panoramas,
 }
 
 /// The newest decoded picture of a camera.
@@ -60,6 +62,9 @@ pub enum Message {
     Player(playback::Msg),
     Settings(settings::Msg),
     Evidence(evidence::Msg),
+    Panoramas(panoramas::Msg),
+    /// Make a panorama of this camera's footage.
+    Panorama(String, crate::engine::PanoramaFrom),
 }
 
 /// How often the window refreshes: new pictures, statuses, replies. 15 Hz
@@ -87,6 +92,7 @@ pub struct App {
     pub player: Option<Player>,
     pub settings: SettingsForm,
     pub evidence: EvidenceView,
+    pub panoramas: Panoramas,
     last_disk: Option<Instant>,
 }
 
@@ -114,6 +120,7 @@ impl App {
             player: None,
             settings: SettingsForm::new(listen),
             evidence: EvidenceView::default(),
+            panoramas: Panoramas::default(),
             last_disk: None,
         };
         app.refresh();
@@ -181,6 +188,11 @@ impl App {
         {
             self.backend.send(cmd);
         }
+        if self.screen == Screen::Panoramas
+            && let Some(cmd) = self.panoramas.refresh()
+        {
+            self.backend.send(cmd);
+        }
         if self
             .last_disk
             .is_none_or(|t| t.elapsed() > Duration::from_secs(5))
@@ -225,6 +237,21 @@ impl App {
                     format!("export written: {} ({} files)", row.path, row.files),
                     false,
                 );
+            }
+            Reply::Panoramas(rows, jobs) => {
+                for c in self.panoramas.set(rows, jobs) {
+                    self.backend.send(c);
+                }
+            }
+            Reply::PanoramaThumb(id, h) => {
+                self.panoramas.thumbs.insert(id, h);
+            }
+            Reply::PanoramaImage(id, h) => {
+                if let Some((row, img)) = self.panoramas.open.as_mut()
+                    && row.id == id
+                {
+                    *img = Some(h);
+                }
             }
             Reply::Evidence(data) => {
                 self.evidence.data = data;
@@ -272,6 +299,15 @@ impl App {
             Message::History(m) => return self.history_msg(m),
             Message::Player(m) => self.player_msg(m),
             Message::Settings(m) => self.settings_msg(m),
+            Message::Panoramas(m) => {
+                for c in self.panoramas.update(m) {
+                    self.backend.send(c);
+                }
+            }
+            Message::Panorama(camera, from) => {
+                self.backend.send(Command::Panorama(camera, from));
+                return self.show(Screen::Panoramas);
+            }
             Message::Evidence(m) => {
                 for c in self.evidence.update(m) {
                     self.backend.send(c);
@@ -317,6 +353,8 @@ impl App {
                 if self.help || self.confirm_quit {
                     self.help = false;
                     self.confirm_quit = false;
+                } else if self.screen == Screen::Panoramas && self.panoramas.open.is_some() {
+                    self.panoramas.open = None;
                 } else {
                     self.screen = match self.screen {
                         Screen::Playback => Screen::History,
@@ -334,6 +372,7 @@ impl App {
                 self.backend.send(Command::AutoDispatch(on));
             }
             Action::Exports => return self.show(Screen::Evidence),
+            Action::Panoramas => return self.show(Screen::Panoramas),
             Action::PlayNewest => {
                 if let Some(row) = self.history.newest() {
                     self.backend.send(Command::Open(row.clone()));
@@ -355,6 +394,10 @@ impl App {
         }
         if screen == Screen::Evidence {
             self.backend.send(Command::Evidence);
+        }
+        if screen == Screen::Panoramas {
+            self.backend
+                .send(Command::Panoramas(self.panoramas.camera.clone()));
         }
         self.screen = screen;
         Task::none()
@@ -453,6 +496,7 @@ impl App {
             Screen::Playback => playback::view(self),
             Screen::Settings => settings::view(self),
             Screen::Evidence => evidence::view(self),
+            Screen::Panoramas => panoramas::view(self),
         };
         let body = column![
             nav(self),
@@ -490,6 +534,7 @@ fn nav(app: &App) -> Element<'_, Message> {
         tab("History (2)", Screen::History),
         tab("Settings (3)", Screen::Settings),
         tab("Evidence (z)", Screen::Evidence),
+        tab("Panoramas (5)", Screen::Panoramas),
         iced::widget::space::horizontal(),
         button(text("Help (h)"))
             .style(button::secondary)

@@ -16,7 +16,9 @@ use std::collections::HashMap;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{DispatchRow, EventRow, ExportRow, RecordMode, RecordingFilter, RecordingRow};
+use crate::catalog::{
+    DispatchRow, EventRow, ExportRow, PanoramaRow, RecordMode, RecordingFilter, RecordingRow,
+};
 use crate::engine::Engine;
 use crate::recorder::mkv_scan::{self, FrameRef, Scan};
 
@@ -48,6 +50,11 @@ pub enum Command {
     DispatchLatest,
     AutoDispatch(bool),
     Verify(ExportRow),
+    Panorama(String, crate::engine::PanoramaFrom),
+    Panoramas(Option<String>),
+    PanoramaThumb(PanoramaRow),
+    PanoramaImage(PanoramaRow),
+    CancelPanorama(i64),
 }
 
 /// A page of the history browser.
@@ -82,6 +89,9 @@ pub enum Reply {
     ExportProgress(u64, u64),
     Exported(ExportRow),
     Evidence(Evidence),
+    Panoramas(Vec<PanoramaRow>, HashMap<i64, String>),
+    PanoramaThumb(i64, Handle),
+    PanoramaImage(i64, Handle),
 }
 
 /// The evidence screen's data.
@@ -182,6 +192,18 @@ async fn run_export(
         Ok(row) => Reply::Exported(row),
         Err(e) => Reply::Error(e.to_string()),
     });
+}
+
+/// Decodes a JPEG file for the screen (`width` 0: full size).
+async fn load_jpeg(path: PathBuf, width: u32) -> Option<Handle> {
+    blocking(move || {
+        let jpeg = std::fs::read(&path).map_err(|e| e.to_string())?;
+        let mut dec = Decompressor::new().map_err(|e| e.to_string())?;
+        decode_to_width(&mut dec, &jpeg, width).map_err(|e| e.to_string())
+    })
+    .await
+    .ok()
+    .map(handle_of)
 }
 
 async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
@@ -391,6 +413,40 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
                 },
             )
         }
+        Command::Panorama(camera, from) => Some(
+            match engine
+                .panorama(&camera, from, crate::panorama::stitch::Mode::Panorama)
+                .await
+            {
+                Ok(_) => Reply::Notice(format!("{camera}: making a panorama (see Panoramas)")),
+                Err(e) => Reply::Error(e.to_string()),
+            },
+        ),
+        Command::Panoramas(camera) => Some(match engine.panoramas(camera.as_deref()).await {
+            Ok(rows) => Reply::Panoramas(rows, engine.panorama_jobs()),
+            Err(e) => Reply::Error(e.to_string()),
+        }),
+        Command::PanoramaThumb(row) | Command::PanoramaImage(row) if row.status != "complete" => {
+            None
+        }
+        Command::PanoramaThumb(row) => {
+            let path = engine.config().data_dir.join(&row.thumb_path);
+            load_jpeg(path, 0)
+                .await
+                .map(|h| Reply::PanoramaThumb(row.id, h))
+        }
+        Command::PanoramaImage(row) => {
+            let path = engine.config().data_dir.join(&row.path);
+            Some(match load_jpeg(path, 0).await {
+                Some(h) => Reply::PanoramaImage(row.id, h),
+                None => Reply::Error(format!("cannot read {}", row.path)),
+            })
+        }
+        Command::CancelPanorama(id) => Some(if engine.cancel_panorama(id) {
+            Reply::Notice("panorama cancelled".into())
+        } else {
+            Reply::Error("that panorama is no longer running".into())
+        }),
         Command::Disk => {
             let recorded_bytes = engine.catalog().recorded_bytes(None).await.unwrap_or(0);
             let free_bytes = engine.free_bytes().unwrap_or(0);

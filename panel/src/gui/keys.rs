@@ -21,6 +21,7 @@ pub enum Action {
     DispatchLatest,
     ToggleAutoDispatch,
     Exports,
+    Panoramas,
 }
 
 /// (keys, what they do), in the order the help shows them.
@@ -81,6 +82,7 @@ pub fn action(key: &Key, modifiers: Modifiers) -> Option<Action> {
             "s" | "S" => Some(Action::DispatchLatest),
             "a" | "A" => Some(Action::ToggleAutoDispatch),
             "z" | "Z" | "4" => Some(Action::Exports),
+            "5" => Some(Action::Panoramas),
             _ => None,
         },
         _ => None,

@@ -9,6 +9,7 @@ pub mod evidence;
 pub mod feeds;
 pub mod history;
 pub mod keys;
+pub mod panoramas;
 pub mod playback;
 pub mod settings;
 pub mod style;

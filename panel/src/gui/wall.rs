@@ -240,9 +240,18 @@ pub fn focus<'a>(app: &'a App, id: &'a str) -> Element<'a, Message> {
             button::primary
         })
         .on_press(Message::ToggleRecord(id.to_string())),
-        button(text("Snapshot"))
-            .style(button::secondary)
-            .on_press_maybe(on_live(Message::Snapshot(id.to_string()))),
+        row![
+            button(text("Snapshot"))
+                .style(button::secondary)
+                .on_press_maybe(on_live(Message::Snapshot(id.to_string()))),
+            button(text("Panorama of the last 30 s"))
+                .style(button::secondary)
+                .on_press_maybe(c.recording.then(|| Message::Panorama(
+                    id.to_string(),
+                    crate::engine::PanoramaFrom::LastSeconds(30)
+                ))),
+        ]
+        .spacing(6),
         row![
             text(format!("JPEG quality {quality}")).width(130),
             button(text("-"))
