@@ -19,7 +19,7 @@ use crate::time;
 #[derive(Debug, Clone)]
 pub enum Msg {
     Camera(String),
-    Open(PanoramaRow),
+    Open(Box<PanoramaRow>),
     Close,
     Cancel(i64),
 }
@@ -57,8 +57,8 @@ impl Panoramas {
                 self.refresh().into_iter().collect()
             }
             Msg::Open(row) => {
-                self.open = Some((row.clone(), None));
-                vec![Command::PanoramaImage(row)]
+                self.open = Some(((*row).clone(), None));
+                vec![Command::PanoramaImage(*row)]
             }
             Msg::Close => {
                 self.open = None;
@@ -175,7 +175,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
         .spacing(12)
         .align_y(Alignment::Center);
         if r.status == "complete" {
-            line = line.push(button(text("View")).on_press(msg(Msg::Open(r.clone()))));
+            line = line.push(button(text("View")).on_press(msg(Msg::Open(Box::new(r.clone())))));
         }
         if r.status == "running" {
             line = line.push(
