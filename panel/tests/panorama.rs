@@ -21,6 +21,7 @@ fn request(source: Source, out: &Path, mode: Mode) -> Request {
         out: out.to_path_buf(),
         worker: PathBuf::from(env!("CARGO_BIN_EXE_panel")),
         params: Default::default(),
+        every: None,
     }
 }
 

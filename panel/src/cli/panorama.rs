@@ -35,6 +35,7 @@ pub async fn run(
         out,
         worker,
         params: Default::default(),
+        every: None,
     };
     let cancel = Arc::new(AtomicBool::new(false));
     let c = cancel.clone();

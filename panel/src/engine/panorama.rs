@@ -116,6 +116,7 @@ impl Engine {
             out,
             worker,
             params: Default::default(),
+            every: None,
         };
         let camera = camera.to_string();
         info!(camera = %camera, id, source = %source, "panorama started");

@@ -42,6 +42,8 @@ pub struct Request {
     /// The `panel` binary that runs `stitch-worker`.
     pub worker: PathBuf,
     pub params: Params,
+    /// Take every n-th frame instead of choosing (for comparisons).
+    pub every: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -210,14 +212,19 @@ pub fn run(
     let t0 = Instant::now();
     let mut selector = Selector::new(req.params);
     let mut all = Vec::new();
-    let use_all = matches!(req.source, Source::Images(_));
+    let use_all = matches!(req.source, Source::Images(_)) || req.every.is_some();
+    let every = req.every.unwrap_or(1).max(1);
     let mut err = None;
+    let mut seen = 0;
     let read = for_each_frame(&req.source, &mut |i, m| {
         if cancel.load(Ordering::Acquire) {
             return false;
         }
+        seen += 1;
         if use_all {
-            all.push((i, m.clone()));
+            if i % every == 0 {
+                all.push((i, m.clone()));
+            }
         } else if let Err(e) = selector.push(i, m) {
             err = Some(e.message);
             return false;
@@ -241,9 +248,11 @@ pub fn run(
     let (chosen, stats): (Vec<(usize, Mat)>, Stats) = if use_all {
         let n = all.len();
         let mut all = all;
-        all.truncate(req.params.max_frames);
+        if req.every.is_none() {
+            all.truncate(req.params.max_frames);
+        }
         let stats = Stats {
-            seen: n,
+            seen,
             capped: n - all.len(),
             ..Stats::default()
         };
