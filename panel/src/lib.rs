@@ -13,4 +13,5 @@ pub mod jpeg;
 pub mod live;
 pub mod panorama;
 pub mod recorder;
+pub mod stats;
 pub mod time;

@@ -69,6 +69,7 @@ async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
 
     // Kill cam3's agent outright: no goodbye.
     let killed_at = Instant::now();
+    let killed_us = panel::time::now_us();
     drop(agents.remove("cam3"));
     let offline_after = wait_for(Duration::from_secs(5), "cam3 offline", async || {
         (engine.camera("cam3").unwrap().state == CameraState::Offline).then(|| killed_at.elapsed())
@@ -112,8 +113,8 @@ async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
             assert!(c.recording);
         }
     }
-    let stopped_at = Instant::now();
-    let wall = stopped_at - live_at;
+    let stopped_us = panel::time::now_us();
+    let _ = live_at;
     let recordings_dir = engine.config().recordings_dir.clone();
     let catalog_rows = engine
         .catalog()
@@ -156,11 +157,13 @@ async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
             r.camera_id
         );
         assert_eq!(r.bytes as u64, std::fs::metadata(&path).unwrap().len());
-        let expected_secs = if r.camera_id == "cam3" {
-            (killed_at - live_at).as_secs_f64()
+        // Wall time from the segment's first frame to when the camera stopped.
+        let end_us = if r.camera_id == "cam3" {
+            killed_us
         } else {
-            wall.as_secs_f64()
+            stopped_us
         };
+        let expected_secs = (end_us - r.start_us) as f64 / 1e6;
         assert!(
             (probe.duration - expected_secs).abs() <= expected_secs * 0.05,
             "{}: duration {:.2} s vs wall {:.2} s",

@@ -159,6 +159,7 @@ impl Engine {
         })?;
         let (events, _) = broadcast::channel(1024);
         let disk_full = Arc::new(AtomicBool::new(false));
+        let latency = Arc::new(crate::stats::Latency::default());
         let max_connections = config.max_connections;
         let dispatcher = Arc::new(Dispatcher {
             catalog: catalog.clone(),
@@ -182,6 +183,7 @@ impl Engine {
                 segment_us: config.segment_secs as i64 * 1_000_000,
                 disk_full: disk_full.clone(),
                 events: events.clone(),
+                latency: latency.clone(),
             }),
             config,
             catalog: catalog.clone(),
@@ -288,6 +290,11 @@ impl Engine {
 
     pub fn catalog(&self) -> &Catalog {
         &self.shared.catalog
+    }
+
+    /// Capture-to-disk latency of every frame recorded since start.
+    pub fn latency(&self) -> &crate::stats::Latency {
+        &self.shared.recorder_ctx.latency
     }
 
     /// Segments the start-up repair fixed.

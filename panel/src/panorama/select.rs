@@ -13,7 +13,9 @@ use opencv::prelude::*;
 pub struct Params {
     /// Frames are analysed at this width (pixels).
     pub analysis_width: i32,
-    /// Choose a frame before its overlap with the last chosen one falls under this.
+    /// Choose a frame before its overlap with the last chosen one falls under
+    /// this. Above 0.5, so shifts stay under half a frame, where phase
+    /// correlation is unambiguous.
     pub target_overlap: f64,
     /// Phase correlation responses under this mean "lost track".
     pub min_response: f64,
@@ -27,7 +29,7 @@ impl Default for Params {
     fn default() -> Self {
         Self {
             analysis_width: 320,
-            target_overlap: 0.5,
+            target_overlap: 0.6,
             min_response: 0.03,
             blur_ratio: 0.45,
             max_frames: 30,
@@ -68,6 +70,8 @@ pub struct Selector {
     window: Option<Mat>,
     last: Option<Analysed>,
     candidate: Option<(Analysed, f64)>,
+    /// Overlap of the previous frame with the last chosen one.
+    prev_overlap: f64,
     chosen: Vec<Chosen>,
     recent_sharpness: Vec<f64>,
     pub stats: Stats,
@@ -80,6 +84,7 @@ impl Selector {
             window: None,
             last: None,
             candidate: None,
+            prev_overlap: 1.0,
             chosen: Vec::new(),
             recent_sharpness: Vec::new(),
             stats: Stats::default(),
@@ -138,6 +143,7 @@ impl Selector {
     }
 
     fn choose(&mut self, a: Analysed, overlap: f64) {
+        self.prev_overlap = 1.0;
         self.chosen.push(Chosen {
             index: a.index,
             image: a.image.clone(),
@@ -170,7 +176,13 @@ impl Selector {
             self.choose(frame, 1.0);
             return Ok(());
         };
-        let ov = self.overlap(&last.gray, &frame.gray)?;
+        let mut ov = self.overlap(&last.gray, &frame.gray)?;
+        // A shift past half a frame wraps around and looks small again:
+        // overlap that jumps up while panning means the track is lost.
+        if ov.is_some_and(|o| o > self.prev_overlap + 0.25) {
+            ov = None;
+        }
+        self.prev_overlap = ov.unwrap_or(0.0);
         match ov {
             Some(ov) if ov >= self.params.target_overlap => {
                 if ov > 0.97 {

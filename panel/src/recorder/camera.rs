@@ -39,6 +39,8 @@ pub struct RecorderCtx {
     /// Set by the disk guard when free space is too low.
     pub disk_full: Arc<AtomicBool>,
     pub events: broadcast::Sender<EngineEvent>,
+    /// Capture-to-disk latency of every frame written.
+    pub latency: Arc<crate::stats::Latency>,
 }
 
 pub fn spawn(
@@ -165,10 +167,11 @@ impl Recorder {
                 }
             }
         }
-        if let Some(seg) = self.segment.as_mut()
-            && let Err(e) = seg.push(f.capture_us, &f.jpeg).await
-        {
-            self.fail(&e.to_string()).await;
+        if let Some(seg) = self.segment.as_mut() {
+            match seg.push(f.capture_us, &f.jpeg) {
+                Ok(written_us) => self.ctx.latency.record(written_us - f.capture_us),
+                Err(e) => self.fail(&e.to_string()).await,
+            }
         }
     }
 
@@ -176,7 +179,7 @@ impl Recorder {
         let Some(seg) = self.segment.as_mut() else {
             return;
         };
-        if let Err(e) = seg.flush_if_due().await {
+        if let Err(e) = seg.sync_if_due().await {
             self.fail(&e.to_string()).await;
             return;
         }

@@ -13,8 +13,6 @@ use super::ebml::*;
 
 /// Longest span of one cluster, in milliseconds.
 pub const CLUSTER_MAX_MS: i64 = 1000;
-/// Largest cluster kept in memory before it is written.
-const CLUSTER_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// Bytes reserved at the start of the segment for the SeekHead.
 const SEEK_HEAD_RESERVED: usize = 96;
 /// Bytes reserved in Info for the Duration element.
@@ -123,14 +121,16 @@ fn header(info: &SegmentInfo) -> (Vec<u8>, Layout) {
     (out, layout)
 }
 
-/// Builds a recording's bytes in order; the caller writes each buffer it
-/// returns, in order, to the file (so no I/O happens here and the caller
-/// chooses the thread that blocks on the disk).
+/// Builds a recording's bytes in order. Every frame is written as soon as it
+/// arrives (so it reaches the page cache at once and a crash loses nothing
+/// already received); a cluster is opened with an unknown size, and its size
+/// is patched in when the next one starts. No I/O happens here: the caller
+/// applies each [`Write`] and chooses the thread that blocks on the disk.
 pub struct MkvMuxer {
     layout: Layout,
     origin_us: i64,
-    cluster: Vec<u8>,
-    cluster_time_ms: Option<i64>,
+    /// The open cluster: its timestamp, where its size field and data start.
+    cluster: Option<OpenCluster>,
     cues: Vec<Cue>,
     /// Bytes handed out so far (the file's length once they are written).
     written: u64,
@@ -139,23 +139,47 @@ pub struct MkvMuxer {
     last_us: i64,
 }
 
-/// What remains to do to close a file: write `tail`, then [`finalize`].
+#[derive(Debug, Clone, Copy)]
+struct OpenCluster {
+    time_ms: i64,
+    size_pos: u64,
+    data_pos: u64,
+}
+
+/// What to do to the file for one frame: append `head` then the JPEG, and
+/// first patch `patch` (a finished cluster's size) if there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write1 {
+    pub patch: Option<(u64, [u8; 8])>,
+    pub head: Vec<u8>,
+}
+
+/// What remains to do to close a file: patch the last cluster's size, then [`finalize`].
 pub struct Closing {
-    pub tail: Option<Vec<u8>>,
+    pub patch: Option<(u64, [u8; 8])>,
     pub layout: Layout,
     pub cues: Vec<Cue>,
     pub duration_ms: f64,
-    /// File length after `tail` is written.
+    /// File length: everything written so far.
     pub end: u64,
     pub summary: Summary,
 }
 
+/// The 8-byte size field for a cluster spanning `data_pos..end`.
+fn size_field(data_pos: u64, end: u64) -> [u8; 8] {
+    let mut v = Vec::with_capacity(8);
+    put_size_fixed(&mut v, end - data_pos, 8);
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&v);
+    out
+}
+
 impl Closing {
-    /// Writes the tail and the index to `out`; returns the final summary.
+    /// Patches and writes the index to `out`; returns the final summary.
     pub fn apply<W: Write + Seek>(self, out: &mut W) -> io::Result<Summary> {
-        if let Some(tail) = &self.tail {
-            out.seek(SeekFrom::Start(self.end - tail.len() as u64))?;
-            out.write_all(tail)?;
+        if let Some((pos, bytes)) = self.patch {
+            out.seek(SeekFrom::Start(pos))?;
+            out.write_all(&bytes)?;
         }
         let bytes = finalize(out, &self.layout, &self.cues, self.duration_ms, self.end)?;
         Ok(Summary {
@@ -172,8 +196,7 @@ impl MkvMuxer {
         let muxer = Self {
             layout,
             origin_us: info.origin_us,
-            cluster: Vec::new(),
-            cluster_time_ms: None,
+            cluster: None,
             cues: Vec::new(),
             written: bytes.len() as u64,
             frames: 0,
@@ -183,54 +206,51 @@ impl MkvMuxer {
         (muxer, bytes)
     }
 
-    /// Adds one frame. Timestamps that go backwards are moved forward to keep
-    /// the file playable. Returns a finished cluster to write, if this frame
-    /// started a new one.
-    pub fn push(&mut self, capture_us: i64, jpeg: &[u8]) -> Option<Vec<u8>> {
+    /// Adds one frame of `len` bytes. Timestamps that go backwards are moved
+    /// forward to keep the file playable.
+    pub fn push(&mut self, capture_us: i64, len: usize) -> Write1 {
         let mut ms = (capture_us - self.origin_us).div_euclid(1000);
         if ms <= self.last_ms {
             ms = self.last_ms + 1;
         }
-        let mut done = None;
-        if let Some(start) = self.cluster_time_ms
-            && (ms - start >= CLUSTER_MAX_MS || self.cluster.len() + jpeg.len() > CLUSTER_MAX_BYTES)
-        {
-            done = self.take_cluster();
+        let mut head = Vec::with_capacity(48);
+        let mut patch = None;
+        let start_new = match self.cluster {
+            None => true,
+            Some(c) => ms - c.time_ms >= CLUSTER_MAX_MS,
+        };
+        if start_new {
+            if let Some(c) = self.cluster.take() {
+                patch = Some((c.size_pos, size_field(c.data_pos, self.written)));
+            }
+            let at = self.written;
+            put_id(&mut head, CLUSTER);
+            let size_pos = at + head.len() as u64;
+            head.extend_from_slice(&UNKNOWN_SIZE);
+            let data_pos = at + head.len() as u64;
+            put_uint(&mut head, CLUSTER_TIMESTAMP, ms as u64);
+            self.cluster = Some(OpenCluster {
+                time_ms: ms,
+                size_pos,
+                data_pos,
+            });
+            self.cues.push(Cue {
+                time_ms: ms,
+                cluster_pos: at - self.layout.segment_data_pos,
+            });
         }
-        let start = *self.cluster_time_ms.get_or_insert(ms);
-        let rel = (ms - start) as i16; // < CLUSTER_MAX_MS, fits
-        put_id(&mut self.cluster, SIMPLE_BLOCK);
-        put_size(&mut self.cluster, 4 + jpeg.len() as u64);
-        self.cluster.push(0x81); // track 1
-        self.cluster.extend_from_slice(&rel.to_be_bytes());
-        self.cluster.push(0x80); // keyframe: every JPEG stands alone
-        self.cluster.extend_from_slice(jpeg);
+        let c = self.cluster.as_ref().map_or(ms, |c| c.time_ms);
+        let rel = (ms - c) as i16; // < CLUSTER_MAX_MS, fits
+        put_id(&mut head, SIMPLE_BLOCK);
+        put_size(&mut head, 4 + len as u64);
+        head.push(0x81); // track 1
+        head.extend_from_slice(&rel.to_be_bytes());
+        head.push(0x80); // keyframe: every JPEG stands alone
+        self.written += head.len() as u64 + len as u64;
         self.frames += 1;
         self.last_ms = ms;
         self.last_us = capture_us.max(self.last_us);
-        done
-    }
-
-    /// The pending cluster, complete, to be written now.
-    pub fn take_cluster(&mut self) -> Option<Vec<u8>> {
-        let time_ms = self.cluster_time_ms.take()?;
-        let mut ts = Vec::new();
-        put_uint(&mut ts, CLUSTER_TIMESTAMP, time_ms as u64);
-        let mut whole = Vec::with_capacity(16 + ts.len() + self.cluster.len());
-        put_id(&mut whole, CLUSTER);
-        put_size(&mut whole, (ts.len() + self.cluster.len()) as u64);
-        whole.extend_from_slice(&ts);
-        whole.append(&mut self.cluster);
-        self.cues.push(Cue {
-            time_ms,
-            cluster_pos: self.written - self.layout.segment_data_pos,
-        });
-        self.written += whole.len() as u64;
-        Some(whole)
-    }
-
-    pub fn has_pending(&self) -> bool {
-        self.cluster_time_ms.is_some()
+        Write1 { patch, head }
     }
 
     pub fn frames(&self) -> u64 {
@@ -248,9 +268,12 @@ impl MkvMuxer {
 
     /// Everything needed to close the file.
     pub fn finish(mut self) -> Closing {
-        let tail = self.take_cluster();
+        let patch = self
+            .cluster
+            .take()
+            .map(|c| (c.size_pos, size_field(c.data_pos, self.written)));
         Closing {
-            tail,
+            patch,
             layout: self.layout,
             duration_ms: duration_ms(self.frames, self.last_ms),
             end: self.written,
@@ -265,6 +288,22 @@ impl MkvMuxer {
     }
 }
 
+/// Applies one frame's writes to a file opened for append-style writing.
+pub fn apply_frame<W: Write + Seek>(
+    out: &mut W,
+    w: &Write1,
+    jpeg: &[u8],
+    end: u64,
+) -> io::Result<()> {
+    if let Some((pos, bytes)) = w.patch {
+        out.seek(SeekFrom::Start(pos))?;
+        out.write_all(&bytes)?;
+        out.seek(SeekFrom::Start(end))?;
+    }
+    out.write_all(&w.head)?;
+    out.write_all(jpeg)
+}
+
 /// Writes a whole recording to `out` at once; for tests and tools.
 pub fn write_all<W: Write + Seek>(
     out: &mut W,
@@ -274,9 +313,9 @@ pub fn write_all<W: Write + Seek>(
     let (mut mux, head) = MkvMuxer::new(info);
     out.write_all(&head)?;
     for (us, jpeg) in frames {
-        if let Some(c) = mux.push(*us, jpeg) {
-            out.write_all(&c)?;
-        }
+        let end = mux.bytes();
+        let w = mux.push(*us, jpeg.len());
+        apply_frame(out, &w, jpeg, end)?;
     }
     mux.finish().apply(out)
 }

@@ -36,6 +36,8 @@ pub struct Scan {
     pub file_len: u64,
     /// The segment has a known size and an index: `finish` or `repair` ran.
     pub finalized: bool,
+    /// A cluster left open by a crash: where its size field and data start.
+    pub open_cluster: Option<(u64, u64)>,
 }
 
 impl Scan {
@@ -126,10 +128,32 @@ pub fn scan(path: &Path) -> Result<Scan, ScanError> {
         let Ok(h) = read_at(&mut f, at, 12) else {
             break;
         };
-        let Some((id, Some(size), hl)) = element(&h) else {
+        let Some((id, size, hl)) = element(&h) else {
             break;
         };
         let body_at = at + hl as u64;
+        let Some(size) = size else {
+            // A cluster still open when the writer stopped: keep its whole frames.
+            if id != CLUSTER || hl != 12 {
+                break;
+            }
+            let (cluster_ms, frames, end) =
+                open_cluster(&mut f, body_at, seg_end).map_err(io_err)?;
+            let Some(base) = cluster_ms else { break };
+            s.cues.push(Cue {
+                time_ms: base,
+                cluster_pos: at - data_pos,
+            });
+            s.frames
+                .extend(frames.into_iter().map(|(rel, pos, len)| FrameRef {
+                    time_ms: base + rel,
+                    pos,
+                    len,
+                }));
+            s.media_end = end;
+            s.open_cluster = Some((at + 4, body_at));
+            break;
+        };
         let end = body_at + size;
         if end > seg_end {
             break; // cut short by a crash
@@ -223,6 +247,46 @@ pub fn scan(path: &Path) -> Result<Scan, ScanError> {
     Ok(s)
 }
 
+/// Frames of a cluster: (relative ms, data position, length).
+type ClusterFrames = Vec<(i64, u64, u32)>;
+
+/// Walks the children of an unknown-size cluster from `at` while they are
+/// whole: (cluster timestamp, frames, end of the last whole child).
+fn open_cluster(
+    f: &mut File,
+    mut at: u64,
+    limit: u64,
+) -> io::Result<(Option<i64>, ClusterFrames, u64)> {
+    let mut cluster_ms = None;
+    let mut frames = Vec::new();
+    let mut end = at;
+    while at < limit {
+        let h = read_at(f, at, 16)?;
+        let Some((id, Some(size), hl)) = element(&h) else {
+            break;
+        };
+        let body = at + hl as u64;
+        if body + size > limit {
+            break;
+        }
+        match id {
+            CLUSTER_TIMESTAMP => {
+                cluster_ms = Some(read_uint(&h[hl..(hl + size as usize).min(h.len())]) as i64)
+            }
+            SIMPLE_BLOCK if size > 4 && h.len() >= hl + 4 && h[hl] == 0x81 => {
+                let rel = i64::from(i16::from_be_bytes([h[hl + 1], h[hl + 2]]));
+                frames.push((rel, body + 4, (size - 4) as u32));
+            }
+            // Other cluster children are skipped; anything else ends the cluster.
+            0xA0 | 0xA7 | 0xAB => {}
+            _ => break,
+        }
+        at = body + size;
+        end = at;
+    }
+    Ok((cluster_ms, frames, end))
+}
+
 /// Reads one frame's JPEG.
 pub fn read_frame(f: &mut File, frame: &FrameRef) -> io::Result<Vec<u8>> {
     let data = read_at(f, frame.pos, frame.len as usize)?;
@@ -259,6 +323,13 @@ pub fn repair(path: &Path) -> Result<Summary, ScanError> {
     }
     let mut f = OpenOptions::new().write(true).open(path).map_err(io_err)?;
     f.set_len(s.media_end).map_err(io_err)?;
+    if let Some((size_pos, data_pos)) = s.open_cluster {
+        use std::io::Write;
+        let mut size = Vec::new();
+        put_size_fixed(&mut size, s.media_end - data_pos, 8);
+        f.seek(SeekFrom::Start(size_pos)).map_err(io_err)?;
+        f.write_all(&size).map_err(io_err)?;
+    }
     let duration = duration_ms(s.frames.len() as u64, last_ms);
     summary.bytes = finalize(&mut f, &layout, &s.cues, duration, s.media_end).map_err(io_err)?;
     f.sync_all().map_err(io_err)?;
@@ -267,7 +338,7 @@ pub fn repair(path: &Path) -> Result<Summary, ScanError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::mkv::{MkvMuxer, SegmentInfo, write_all};
+    use super::super::mkv::{MkvMuxer, SegmentInfo, apply_frame, write_all};
     use super::*;
     use std::io::Write;
 
@@ -339,36 +410,48 @@ mod tests {
     }
 
     #[test]
-    fn a_crashed_file_is_repaired_to_its_last_whole_cluster() {
+    fn a_crashed_file_is_repaired_to_its_last_whole_frame() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("crash.mkv");
         let origin = 1_700_000_000_000_000;
         let (mut mux, head) = MkvMuxer::new(&info(origin));
         let mut f = File::create(&path).unwrap();
         f.write_all(&head).unwrap();
-        let mut written_frames = 0;
-        for i in 0..35 {
-            if let Some(c) = mux.push(origin + i * 100_000, &fake_jpeg(i as usize)) {
-                f.write_all(&c).unwrap();
-                written_frames = i;
+        let jpegs: Vec<Vec<u8>> = (0..35).map(fake_jpeg).collect();
+        for (i, j) in jpegs.iter().enumerate() {
+            let end = mux.bytes();
+            let w = mux.push(origin + i as i64 * 100_000, j.len());
+            if i < 34 {
+                apply_frame(&mut f, &w, j, end).unwrap();
+            } else {
+                // The process dies in the middle of writing frame 34.
+                f.write_all(&w.head).unwrap();
+                f.write_all(&j[..j.len() / 2]).unwrap();
             }
         }
-        // The process dies in the middle of writing the next cluster.
-        let partial = mux.take_cluster().unwrap();
-        f.write_all(&partial[..partial.len() / 2]).unwrap();
         drop(f);
 
         let before = scan(&path).unwrap();
         assert!(!before.finalized);
-        assert_eq!(before.frames.len() as i64, written_frames);
+        assert_eq!(
+            before.frames.len(),
+            34,
+            "every whole frame, even in the open cluster"
+        );
+        assert!(before.open_cluster.is_some());
 
         let summary = repair(&path).unwrap();
-        assert_eq!(summary.frames as i64, written_frames);
-        assert_eq!(summary.last_us, origin + (written_frames - 1) * 100_000);
+        assert_eq!(summary.frames, 34);
+        assert_eq!(summary.last_us, origin + 33 * 100_000);
         let after = scan(&path).unwrap();
         assert!(after.finalized);
-        assert_eq!(after.frames.len() as i64, written_frames);
+        assert!(after.open_cluster.is_none());
+        assert_eq!(after.frames.len(), 34);
         assert_eq!(after.file_len, summary.bytes);
+        let mut file = File::open(&path).unwrap();
+        for (fr, j) in after.frames.iter().zip(&jpegs) {
+            assert_eq!(&read_frame(&mut file, fr).unwrap(), j);
+        }
         // Repairing again changes nothing.
         assert_eq!(repair(&path).unwrap(), summary);
     }

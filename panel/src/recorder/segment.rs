@@ -3,7 +3,8 @@
 //! before the file exists and is completed only after the file is synced.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -28,7 +29,6 @@ pub struct Segment {
     pub start_us: i64,
     pub width: u16,
     pub height: u16,
-    last_write: Instant,
     last_sync: Instant,
     last_progress: Instant,
 }
@@ -135,51 +135,56 @@ impl Segment {
             start_us,
             width,
             height,
-            last_write: Instant::now(),
             last_sync: Instant::now(),
             last_progress: Instant::now(),
         })
     }
 
-    /// Adds a frame; writes a cluster when one is complete.
-    pub async fn push(&mut self, capture_us: i64, jpeg: &[u8]) -> Result<(), SegmentError> {
-        match self.mux.push(capture_us, jpeg) {
-            Some(cluster) => self.write(cluster).await,
-            None => Ok(()),
-        }
-    }
-
-    /// Writes the pending cluster if it has waited for a second, so a crash
-    /// loses at most about a second even when frames trickle in.
-    pub async fn flush_if_due(&mut self) -> Result<(), SegmentError> {
-        if self.last_write.elapsed().as_millis() >= 1000
-            && let Some(cluster) = self.mux.take_cluster()
-        {
-            self.write(cluster).await?;
-        }
-        Ok(())
-    }
-
-    async fn write(&mut self, buf: Vec<u8>) -> Result<(), SegmentError> {
-        let sync = self.last_sync.elapsed().as_secs() >= 5;
-        let mut file = self.file.take().ok_or_else(|| SegmentError::Io {
+    /// Writes a frame now: it reaches the page cache before this returns, so
+    /// a killed panel loses nothing it had received. Returns the time it was
+    /// written (microseconds since the epoch).
+    ///
+    /// The write is done on the calling task: a page-cache write of one frame
+    /// takes microseconds, far less than handing it to another thread.
+    /// Syncing to the disk, which can take long, happens in `sync_if_due`.
+    pub fn push(&mut self, capture_us: i64, jpeg: &[u8]) -> Result<i64, SegmentError> {
+        let io_err = |source| SegmentError::Io {
             path: self.path.display().to_string(),
-            source: io::Error::other("file already failed"),
-        })?;
-        let file = blocking(&self.path, move || {
-            file.write_all(&buf)?;
-            if sync {
-                file.sync_data()?;
+            source,
+        };
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io_err(io::Error::other("file already failed")))?;
+        let w = self.mux.push(capture_us, jpeg.len());
+        let result = (|| {
+            if let Some((pos, bytes)) = w.patch {
+                file.write_all_at(&bytes, pos)?;
             }
-            Ok(file)
-        })
-        .await?;
-        self.file = Some(file);
-        self.last_write = Instant::now();
-        if sync {
-            self.last_sync = Instant::now();
+            write_two(file, &w.head, jpeg)
+        })();
+        if let Err(e) = result {
+            // What reached the disk is unknown: closing repairs from the file itself.
+            self.file = None;
+            return Err(io_err(e));
         }
-        Ok(())
+        Ok(crate::time::now_us())
+    }
+
+    /// Every five seconds, asks the disk to hold what was written (off this task).
+    pub async fn sync_if_due(&mut self) -> Result<(), SegmentError> {
+        if self.last_sync.elapsed().as_secs() < 5 {
+            return Ok(());
+        }
+        self.last_sync = Instant::now();
+        let Some(file) = self.file.as_ref() else {
+            return Ok(());
+        };
+        let clone = file.try_clone().map_err(|source| SegmentError::Io {
+            path: self.path.display().to_string(),
+            source,
+        })?;
+        blocking(&self.path, move || clone.sync_data()).await
     }
 
     /// Every ten seconds, writes how far the segment has got into its row.
@@ -249,6 +254,27 @@ impl Segment {
             .await?;
         finished
     }
+}
+
+/// Appends `a` then `b`, in one system call when the kernel takes both.
+fn write_two(f: &mut File, a: &[u8], b: &[u8]) -> io::Result<()> {
+    let mut done = 0;
+    let total = a.len() + b.len();
+    while done < total {
+        let n = if done < a.len() {
+            f.write_vectored(&[IoSlice::new(&a[done..]), IoSlice::new(b)])?
+        } else {
+            f.write(&b[done - a.len()..])?
+        };
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "the disk took nothing",
+            ));
+        }
+        done += n;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
