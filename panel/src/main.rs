@@ -152,6 +152,9 @@ struct EngineArgs {
     /// TOML file with any setting (see README); flags win over it.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// On a clean stop, write the engine's counters (capture-to-disk latency) as JSON here.
+    #[arg(long, hide = true)]
+    stats: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -283,6 +286,17 @@ async fn serve(args: EngineArgs) -> Result<(), String> {
     info!(listen = %engine.local_addr(), "serving; Ctrl-C to stop");
     wait_for_stop().await;
     engine.shutdown().await;
+    if let Some(path) = &args.stats {
+        let l = engine.latency();
+        let json = serde_json::json!({
+            "frames_written": l.count(),
+            "latency_p50_ms": l.quantile_ms(0.5),
+            "latency_p99_ms": l.quantile_ms(0.99),
+            "latency_max_ms": l.quantile_ms(1.0),
+        });
+        std::fs::write(path, json.to_string())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     Ok(())
 }
 

@@ -1,0 +1,479 @@
+//! Capacity benchmark: how many cameras one panel holds. Starts a real
+//! `panel serve` (recording on) and K simulated agents on loopback pushing
+//! pre-encoded JPEG frames, and reports per (K, resolution, fps): frames
+//! sent, recorded and lost, capture-to-disk latency p50/p99, panel CPU per
+//! 1,000 frames, peak RSS, MB/s written. In the same run it measures the
+//! floor (the same bytes read from loopback sockets and appended to files by
+//! the simplest loop) and prints the panel's CPU per frame as a ratio to it.
+//!
+//! Run: `cargo bench -p panel --bench capacity` for the standard table, or
+//! `cargo bench -p panel --bench capacity -- --sweep` to find the largest K
+//! with nothing lost and p99 under 100 ms (768x576@10 and 1280x720@15).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use panel::catalog::Catalog;
+use tokio::io::AsyncWriteExt;
+
+const WARMUP: Duration = Duration::from_secs(3);
+const MEASURE: Duration = Duration::from_secs(15);
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    k: usize,
+    w: u32,
+    h: u32,
+    fps: u32,
+}
+
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let f: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (t(11) + t(12)) / 100.0
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// JPEG frames of `w`x`h`: vtest.avi through ffmpeg, or a synthetic scene.
+fn frames(dir: &Path, w: u32, h: u32) -> Vec<Bytes> {
+    let video = std::env::var_os("CCTV_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"))
+        .join("video/vtest.avi");
+    let out = dir.join(format!("{w}x{h}"));
+    std::fs::create_dir_all(&out).unwrap();
+    let ok = video.exists()
+        && Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&video)
+            .args([
+                "-vf",
+                &format!("scale={w}:{h}"),
+                "-frames:v",
+                "30",
+                "-q:v",
+                "5",
+            ])
+            .arg(out.join("f%03d.jpg"))
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+    if ok {
+        let mut files: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        return files
+            .iter()
+            .map(|p| Bytes::from(std::fs::read(p).unwrap()))
+            .collect();
+    }
+    (0..10u32)
+        .map(|k| {
+            let (w, h) = (w as usize, h as usize);
+            let px: Vec<u8> = (0..w * h)
+                .flat_map(|i| {
+                    let (x, y) = ((i % w) as u32, (i / w) as u32);
+                    let n = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503) ^ k) >> 26;
+                    [
+                        (x / 3) as u8 ^ n as u8,
+                        (y / 2) as u8,
+                        (x + y + k * 7) as u8,
+                    ]
+                })
+                .collect();
+            let j = turbojpeg::compress(
+                turbojpeg::Image {
+                    pixels: px.as_slice(),
+                    width: w,
+                    pitch: w * 3,
+                    height: h,
+                    format: turbojpeg::PixelFormat::RGB,
+                },
+                80,
+                turbojpeg::Subsamp::Sub2x2,
+            )
+            .unwrap();
+            Bytes::copy_from_slice(&j)
+        })
+        .collect()
+}
+
+/// One simulated agent: Hello (and Welcome unless `floor`), then frames at `fps`.
+async fn agent(
+    addr: std::net::SocketAddr,
+    i: usize,
+    case: Case,
+    frames: std::sync::Arc<Vec<Bytes>>,
+    stop: Instant,
+    floor: bool,
+) -> u64 {
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return 0;
+    };
+    let _ = s.set_nodelay(true);
+    let hello = cctv_protocol::encode_to_bytes(
+        &cctv_protocol::Message::Hello(cctv_protocol::Hello {
+            camera_id: format!("cam{i:03}"),
+            name: format!("Camera {i}"),
+            agent_version: "bench".into(),
+            width: case.w,
+            height: case.h,
+            fps_milli: case.fps * 1000,
+            credentials: Bytes::new(),
+        }),
+        &Default::default(),
+    )
+    .unwrap();
+    if s.write_all(&hello).await.is_err() {
+        return 0;
+    }
+    if !floor {
+        // The Welcome: read and ignore (the bench trusts the panel here).
+        let mut buf = [0u8; 256];
+        let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
+    }
+    // Spread agents over the frame interval, as real cameras would be.
+    let period = Duration::from_micros(1_000_000 / u64::from(case.fps));
+    tokio::time::sleep(period.mul_f64(i as f64 / case.k as f64)).await;
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sent = 0u64;
+    let mut head = BytesMut::with_capacity(28);
+    while Instant::now() < stop {
+        tick.tick().await;
+        let jpeg = &frames[(sent as usize + i) % frames.len()];
+        head.clear();
+        head.put_slice(&cctv_protocol::MAGIC);
+        head.put_u8(cctv_protocol::VERSION);
+        head.put_u8(cctv_protocol::MessageType::Frame.code());
+        head.put_u16(0);
+        head.put_u32(16 + jpeg.len() as u32);
+        head.put_u64(sent);
+        head.put_u64(cctv_protocol::now_us());
+        if s.write_all(&head).await.is_err() || s.write_all(jpeg).await.is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    let _ = s.shutdown().await;
+    sent
+}
+
+struct Outcome {
+    sent: u64,
+    recorded: u64,
+    p50: Option<f64>,
+    p99: Option<f64>,
+    cpu_per_1000: f64,
+    cores: f64,
+    rss_mb: f64,
+    mb_s: f64,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Drives K agents at `addr` for warm-up + measure; returns (sent in total,
+/// sent during the measurement, cpu seconds of `pid` during it).
+fn drive(
+    addr: std::net::SocketAddr,
+    case: Case,
+    frames: &[Bytes],
+    pid: u32,
+    floor: bool,
+) -> (u64, u64, f64) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let frames = std::sync::Arc::new(frames.to_vec());
+    let stop = Instant::now() + WARMUP + MEASURE;
+    let tasks: Vec<_> = (0..case.k)
+        .map(|i| rt.spawn(agent(addr, i, case, frames.clone(), stop, floor)))
+        .collect();
+    std::thread::sleep(WARMUP);
+    let c0 = cpu_secs(pid);
+    std::thread::sleep(MEASURE);
+    let c1 = cpu_secs(pid);
+    let sent: u64 = rt.block_on(async {
+        let mut n = 0;
+        for t in tasks {
+            n += t.await.unwrap_or(0);
+        }
+        n
+    });
+    let in_window = (sent as f64 * MEASURE.as_secs_f64() / (WARMUP + MEASURE).as_secs_f64()) as u64;
+    (sent, in_window, c1 - c0)
+}
+
+fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let stats = dir.path().join("stats.json");
+    let panel = Kill(
+        Command::new(env!("CARGO_BIN_EXE_panel"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+            .arg(dir.path().join("data"))
+            .arg("--recordings")
+            .arg(dir.path().join("recordings"))
+            .arg("--stats")
+            .arg(&stats)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start panel"),
+    );
+    let pid = panel.0.id();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (sent, in_window, cpu) = drive(addr, case, frames, pid, false);
+    std::thread::sleep(Duration::from_millis(1500));
+    let rss_mb = peak_rss_mb(pid);
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let mut panel = panel;
+    let _ = panel.0.wait();
+    let s: serde_json::Value = std::fs::read(&stats)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (recorded, bytes) = rt.block_on(async {
+        let c = Catalog::open(&dir.path().join("data/panel.db"))
+            .await
+            .unwrap();
+        let rows = c.recordings(&Default::default()).await.unwrap();
+        c.close().await;
+        (
+            rows.iter().map(|r| r.frames as u64).sum::<u64>(),
+            rows.iter().map(|r| r.bytes as u64).sum::<u64>(),
+        )
+    });
+    Outcome {
+        sent,
+        recorded,
+        p50: s["latency_p50_ms"].as_f64(),
+        p99: s["latency_p99_ms"].as_f64(),
+        cpu_per_1000: cpu / (in_window as f64 / 1000.0),
+        cores: cpu / MEASURE.as_secs_f64(),
+        rss_mb,
+        mb_s: bytes as f64 / 1e6 / (WARMUP + MEASURE).as_secs_f64(),
+    }
+}
+
+/// The floor: this program again, as the simplest receive-and-append loop.
+fn floor_server(port: u16, dir: &Path) {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    for (i, stream) in listener.incoming().enumerate() {
+        let Ok(mut stream) = stream else { continue };
+        let path = dir.join(format!("{i}.bin"));
+        std::thread::spawn(move || {
+            let mut file = std::fs::File::create(path).unwrap();
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 || file.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+fn run_floor(case: Case, frames: &[Bytes]) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let exe = std::env::current_exe().unwrap();
+    let server = Kill(
+        Command::new(exe)
+            .args(["--floor-server", &port.to_string()])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, in_window, cpu) = drive(addr, case, frames, server.0.id(), true);
+    cpu / (in_window as f64 / 1000.0)
+}
+
+fn fmt_ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.1}"))
+}
+
+fn row(case: Case, o: &Outcome, floor: f64) {
+    println!(
+        "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10.3} {:>8.3} {:>6.2}x {:>6.2} {:>8.0} {:>7.1}",
+        case.k,
+        format!("{}x{}", case.w, case.h),
+        case.fps,
+        o.sent,
+        o.recorded,
+        o.sent.saturating_sub(o.recorded),
+        fmt_ms(o.p50),
+        fmt_ms(o.p99),
+        o.cpu_per_1000,
+        floor,
+        o.cpu_per_1000 / floor.max(1e-9),
+        o.cores,
+        o.rss_mb,
+        o.mb_s
+    );
+}
+
+fn header() {
+    println!(
+        "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10} {:>8} {:>7} {:>6} {:>8} {:>7}",
+        "K",
+        "frame",
+        "fps",
+        "sent",
+        "recorded",
+        "lost",
+        "p50 ms",
+        "p99 ms",
+        "cpu s/1k",
+        "floor",
+        "ratio",
+        "cores",
+        "RSS MB",
+        "MB/s"
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--floor-server") {
+        floor_server(args[2].parse().unwrap(), Path::new(&args[3]));
+        return;
+    }
+    let sweep = args.iter().any(|a| a == "--sweep");
+    let tmp = tempfile::tempdir().unwrap();
+    let sets: Vec<(u32, u32)> = vec![(768, 576), (1280, 720), (1920, 1080)];
+    let frame_sets: std::collections::HashMap<(u32, u32), Vec<Bytes>> = sets
+        .iter()
+        .map(|&(w, h)| ((w, h), frames(tmp.path(), w, h)))
+        .collect();
+    for (&(w, h), f) in &frame_sets {
+        eprintln!(
+            "{w}x{h}: {} frames, {:.0} KiB each",
+            f.len(),
+            f.iter().map(|b| b.len()).sum::<usize>() as f64 / f.len() as f64 / 1024.0
+        );
+    }
+    println!();
+    println!(
+        "Capacity: panel serve with recording on, K loopback agents, {} s measured after {} s warm-up, {} cores",
+        MEASURE.as_secs(),
+        WARMUP.as_secs(),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    header();
+    let cases: Vec<Case> = if sweep {
+        Vec::new()
+    } else {
+        vec![
+            Case {
+                k: 16,
+                w: 768,
+                h: 576,
+                fps: 10,
+            },
+            Case {
+                k: 64,
+                w: 768,
+                h: 576,
+                fps: 10,
+            },
+            Case {
+                k: 16,
+                w: 1280,
+                h: 720,
+                fps: 15,
+            },
+            Case {
+                k: 8,
+                w: 1920,
+                h: 1080,
+                fps: 15,
+            },
+        ]
+    };
+    for case in cases {
+        let f = &frame_sets[&(case.w, case.h)];
+        let o = run_panel(case, f);
+        let floor = run_floor(case, f);
+        row(case, &o, floor);
+    }
+    if sweep {
+        for (w, h, fps) in [(768, 576, 10), (1280, 720, 15)] {
+            let f = &frame_sets[&(w, h)];
+            let mut best = None;
+            for k in [32, 64, 128, 192, 256, 320, 384, 448, 512] {
+                let case = Case { k, w, h, fps };
+                let o = run_panel(case, f);
+                let floor = run_floor(case, f);
+                row(case, &o, floor);
+                let ok = o.sent == o.recorded && o.p99.is_some_and(|p| p < 100.0);
+                if !ok {
+                    break;
+                }
+                best = Some((k, o.rss_mb / k as f64));
+            }
+            match best {
+                Some((k, per)) => println!(
+                    "largest K at {w}x{h}@{fps} with nothing lost and p99 < 100 ms: {k} ({per:.2} MB RSS per camera)"
+                ),
+                None => println!("{w}x{h}@{fps}: not even 32 cameras held"),
+            }
+        }
+    }
+}
