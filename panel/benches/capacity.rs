@@ -10,25 +10,20 @@
 //! `cargo bench -p panel --bench capacity -- --sweep` to find the largest K
 //! with nothing lost and p99 under 100 ms (768x576@10 and 1280x720@15).
 
+mod common;
+
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
+use common::{Kill, cpu_secs, frames, free_port, peak_rss_mb, wait_listening};
 use panel::catalog::Catalog;
 use tokio::io::AsyncWriteExt;
 
 const WARMUP: Duration = Duration::from_secs(3);
 const MEASURE: Duration = Duration::from_secs(15);
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 struct Case {
@@ -36,94 +31,6 @@ struct Case {
     w: u32,
     h: u32,
     fps: u32,
-}
-
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let f: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (t(11) + t(12)) / 100.0
-}
-
-fn peak_rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
-/// JPEG frames of `w`x`h`: vtest.avi through ffmpeg, or a synthetic scene.
-fn frames(dir: &Path, w: u32, h: u32) -> Vec<Bytes> {
-    let video = std::env::var_os("CCTV_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"))
-        .join("video/vtest.avi");
-    let out = dir.join(format!("{w}x{h}"));
-    std::fs::create_dir_all(&out).unwrap();
-    let ok = video.exists()
-        && Command::new("ffmpeg")
-            .args(["-v", "error", "-i"])
-            .arg(&video)
-            .args([
-                "-vf",
-                &format!("scale={w}:{h}"),
-                "-frames:v",
-                "30",
-                "-q:v",
-                "5",
-            ])
-            .arg(out.join("f%03d.jpg"))
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-    if ok {
-        let mut files: Vec<_> = std::fs::read_dir(&out)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        return files
-            .iter()
-            .map(|p| Bytes::from(std::fs::read(p).unwrap()))
-            .collect();
-    }
-    (0..10u32)
-        .map(|k| {
-            let (w, h) = (w as usize, h as usize);
-            let px: Vec<u8> = (0..w * h)
-                .flat_map(|i| {
-                    let (x, y) = ((i % w) as u32, (i / w) as u32);
-                    let n = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503) ^ k) >> 26;
-                    [
-                        (x / 3) as u8 ^ n as u8,
-                        (y / 2) as u8,
-                        (x + y + k * 7) as u8,
-                    ]
-                })
-                .collect();
-            let j = turbojpeg::compress(
-                turbojpeg::Image {
-                    pixels: px.as_slice(),
-                    width: w,
-                    pitch: w * 3,
-                    height: h,
-                    format: turbojpeg::PixelFormat::RGB,
-                },
-                80,
-                turbojpeg::Subsamp::Sub2x2,
-            )
-            .unwrap();
-            Bytes::copy_from_slice(&j)
-        })
-        .collect()
 }
 
 /// One simulated agent: Hello (and Welcome unless `floor`), then frames at `fps`.
@@ -198,14 +105,6 @@ struct Outcome {
     mb_s: f64,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Drives K agents at `addr` for warm-up + measure; returns (sent in total,
 /// sent during the measurement, cpu seconds of `pid` during it).
 fn drive(
@@ -260,12 +159,7 @@ fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
     );
     let pid = panel.0.id();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_listening(addr);
     let (sent, in_window, cpu) = drive(addr, case, frames, pid, false);
     std::thread::sleep(Duration::from_millis(1500));
     let rss_mb = peak_rss_mb(pid);
@@ -333,12 +227,7 @@ fn run_floor(case: Case, frames: &[Bytes]) -> f64 {
             .unwrap(),
     );
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_listening(addr);
     let (_, in_window, cpu) = drive(addr, case, frames, server.0.id(), true);
     cpu / (in_window as f64 / 1000.0)
 }
@@ -398,7 +287,7 @@ fn main() {
     let sets: Vec<(u32, u32)> = vec![(768, 576), (1280, 720), (1920, 1080)];
     let frame_sets: std::collections::HashMap<(u32, u32), Vec<Bytes>> = sets
         .iter()
-        .map(|&(w, h)| ((w, h), frames(tmp.path(), w, h)))
+        .map(|&(w, h)| ((w, h), frames(tmp.path(), w, h, 30).0))
         .collect();
     for (&(w, h), f) in &frame_sets {
         eprintln!(

@@ -6,11 +6,13 @@
 //! Run: `cargo bench -p panel --bench wall` (needs Xvfb and ffmpeg; uses
 //! ../shared/testdata/video/vtest.avi for realistic frames when present).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::{Kill, cpu_secs, frames, free_port, peak_rss_mb};
 use futures::{SinkExt, StreamExt};
 use panel::gui::decode::decode_to_width;
 use panel::gui::wall::tile_width;
@@ -19,76 +21,6 @@ const CAMERAS: usize = 16;
 const FPS: u64 = 15;
 const WARMUP: Duration = Duration::from_secs(6);
 const MEASURE: Duration = Duration::from_secs(20);
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// 1280x720 JPEG frames: vtest.avi scaled up by ffmpeg, or a synthetic scene.
-fn frames(dir: &Path) -> (Vec<Bytes>, &'static str) {
-    let video = std::env::var_os("CCTV_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"))
-        .join("video/vtest.avi");
-    if video.exists() {
-        let ok = Command::new("ffmpeg")
-            .args(["-v", "error", "-i"])
-            .arg(&video)
-            .args(["-vf", "scale=1280:720", "-frames:v", "45", "-q:v", "4"])
-            .arg(dir.join("f%03d.jpg"))
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if ok {
-            let mut files: Vec<_> = std::fs::read_dir(dir)
-                .unwrap()
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
-                .collect();
-            files.sort();
-            return (
-                files
-                    .iter()
-                    .map(|p| Bytes::from(std::fs::read(p).unwrap()))
-                    .collect(),
-                "vtest.avi scaled to 1280x720",
-            );
-        }
-    }
-    let mut out = Vec::new();
-    for k in 0..15u32 {
-        let (w, h) = (1280usize, 720usize);
-        let px: Vec<u8> = (0..w * h)
-            .flat_map(|i| {
-                let (x, y) = ((i % w) as u32, (i / w) as u32);
-                let n = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503) ^ k) >> 24;
-                [
-                    (x / 5) as u8 ^ n as u8,
-                    (y / 3) as u8,
-                    (x + y + k * 9) as u8,
-                ]
-            })
-            .collect();
-        let j = turbojpeg::compress(
-            turbojpeg::Image {
-                pixels: px.as_slice(),
-                width: w,
-                pitch: w * 3,
-                height: h,
-                format: turbojpeg::PixelFormat::RGB,
-            },
-            80,
-            turbojpeg::Subsamp::Sub2x2,
-        )
-        .unwrap();
-        out.push(Bytes::copy_from_slice(&j));
-    }
-    (out, "synthetic 1280x720 (no testdata)")
-}
 
 /// Milliseconds per decode of `frames` at `width` (0: full size).
 fn decode_cost(frames: &[Bytes], width: u32) -> f64 {
@@ -100,26 +32,6 @@ fn decode_cost(frames: &[Bytes], width: u32) -> f64 {
         std::hint::black_box(img.pixels.len());
     }
     start.elapsed().as_secs_f64() * 1000.0 / rounds as f64
-}
-
-/// user+sys CPU seconds of a process, from /proc.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
-}
-
-fn peak_rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
 }
 
 async fn camera(addr: std::net::SocketAddr, i: usize, frames: Vec<Bytes>, stop: Instant) -> u64 {
@@ -169,11 +81,7 @@ struct Run {
 
 fn run_panel(gui: bool, frames: &[Bytes], display: Option<&str>) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_panel"));
     if !gui {
         cmd.arg("serve");
@@ -219,7 +127,7 @@ fn run_panel(gui: bool, frames: &[Bytes], display: Option<&str>) -> Run {
 
 fn main() {
     let tmp = tempfile::tempdir().unwrap();
-    let (frames, source) = frames(tmp.path());
+    let (frames, source) = frames(tmp.path(), 1280, 720, 45);
     let avg_kb =
         frames.iter().map(|f| f.len()).sum::<usize>() as f64 / frames.len() as f64 / 1024.0;
     let tile = tile_width(iced::Size::new(1280.0, 800.0), CAMERAS);

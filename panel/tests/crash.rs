@@ -13,14 +13,6 @@ use std::time::{Duration, Instant};
 use panel::catalog::{Catalog, RecordingFilter};
 use support::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_panel(dir: &Path, port: u16) -> Proc {
     let cfg = dir.join("panel.toml");
     std::fs::write(

@@ -78,6 +78,15 @@ pub fn testdata() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a free port")
+        .local_addr()
+        .expect("its address")
+        .port()
+}
+
 /// A config on temporary directories, listening on a free loopback port.
 pub fn config(dir: &Path) -> PanelConfig {
     PanelConfig {
