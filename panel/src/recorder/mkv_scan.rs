@@ -41,6 +41,20 @@ pub struct Scan {
 }
 
 impl Scan {
+    /// Takes in a cluster's frames (times relative to `base` ms) ending at `end`.
+    fn add_cluster(&mut self, base: i64, cluster_pos: u64, frames: ClusterFrames, end: u64) {
+        self.cues.push(Cue {
+            time_ms: base,
+            cluster_pos,
+        });
+        self.frames.extend(frames.into_iter().map(|(rel, pos, len)| FrameRef {
+            time_ms: base + rel,
+            pos,
+            len,
+        }));
+        self.media_end = end;
+    }
+
     /// Capture time of a frame, microseconds since the epoch.
     pub fn capture_us(&self, f: &FrameRef) -> i64 {
         self.origin_us + f.time_ms * 1000
@@ -140,17 +154,7 @@ pub fn scan(path: &Path) -> Result<Scan, ScanError> {
             let (cluster_ms, frames, end) =
                 open_cluster(&mut f, body_at, seg_end).map_err(io_err)?;
             let Some(base) = cluster_ms else { break };
-            s.cues.push(Cue {
-                time_ms: base,
-                cluster_pos: at - data_pos,
-            });
-            s.frames
-                .extend(frames.into_iter().map(|(rel, pos, len)| FrameRef {
-                    time_ms: base + rel,
-                    pos,
-                    len,
-                }));
-            s.media_end = end;
+            s.add_cluster(base, at - data_pos, frames, end);
             s.open_cluster = Some((at + 4, body_at));
             break;
         };
@@ -214,17 +218,7 @@ pub fn scan(path: &Path) -> Result<Scan, ScanError> {
                     }
                 }
                 let Some(base) = cluster_ms else { break };
-                s.cues.push(Cue {
-                    time_ms: base,
-                    cluster_pos: at - data_pos,
-                });
-                s.frames
-                    .extend(frames.into_iter().map(|(rel, pos, len)| FrameRef {
-                        time_ms: base + rel,
-                        pos,
-                        len,
-                    }));
-                s.media_end = end;
+                s.add_cluster(base, at - data_pos, frames, end);
             }
             CUES => had_cues = true,
             _ => {}
