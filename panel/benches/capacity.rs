@@ -8,7 +8,8 @@
 //!
 //! Run: `cargo bench -p panel --bench capacity` for the standard table, or
 //! `cargo bench -p panel --bench capacity -- --sweep` to find the largest K
-//! with nothing lost and p99 under 100 ms (768x576@10 and 1280x720@15).
+//! with nothing lost and p99 under 100 ms (768x576@10 and 1280x720@15), or
+//! `-- --profile` to sample where the panel's CPU goes (needs `perf`).
 
 mod common;
 
@@ -232,6 +233,57 @@ fn run_floor(case: Case, frames: &[Bytes]) -> f64 {
     cpu / (in_window as f64 / 1000.0)
 }
 
+/// Samples the panel's stacks with `perf` (software clock) while K agents
+/// stream, and prints where its time goes.
+fn profile(case: Case, frames: &[Bytes]) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let panel = Kill(
+        Command::new(env!("CARGO_BIN_EXE_panel"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+            .arg(dir.path().join("data"))
+            .arg("--recordings")
+            .arg(dir.path().join("recordings"))
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start panel"),
+    );
+    let pid = panel.0.id();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_listening(addr);
+    let data = dir.path().join("perf.data");
+    let recorder = std::thread::spawn({
+        let data = data.clone();
+        move || {
+            std::thread::sleep(WARMUP);
+            Command::new("perf")
+                .args(["record", "-q", "-F", "499", "-e", "cpu-clock", "-g", "-p", &pid.to_string(), "-o"])
+                .arg(&data)
+                .args(["--", "sleep", "10"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+        }
+    });
+    let _ = drive(addr, case, frames, pid, false);
+    match recorder.join() {
+        Ok(Ok(s)) if s.success() => {
+            let out = Command::new("perf")
+                .args(["report", "--stdio", "--no-children", "--sort", "symbol", "--percent-limit", "1", "-g", "none", "-i"])
+                .arg(&data)
+                .output()
+                .expect("perf report");
+            println!("panel serve, {} cameras {}x{}@{}: where the CPU goes", case.k, case.w, case.h, case.fps);
+            for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains('%')) {
+                println!("{line}");
+            }
+        }
+        _ => println!("perf is not available (apt-get install linux-perf)"),
+    }
+}
+
 fn fmt_ms(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.1}"))
 }
@@ -283,6 +335,12 @@ fn main() {
         return;
     }
     let sweep = args.iter().any(|a| a == "--sweep");
+    if args.iter().any(|a| a == "--profile") {
+        let tmp = tempfile::tempdir().unwrap();
+        let (f, _) = frames(tmp.path(), 768, 576, 30);
+        profile(Case { k: 64, w: 768, h: 576, fps: 10 }, &f);
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let sets: Vec<(u32, u32)> = vec![(768, 576), (1280, 720), (1920, 1080)];
     let frame_sets: std::collections::HashMap<(u32, u32), Vec<Bytes>> = sets
