@@ -179,7 +179,7 @@ impl Recorder {
         let Some(seg) = self.segment.as_mut() else {
             return;
         };
-        if let Err(e) = seg.sync_if_due().await {
+        if let Err(e) = seg.sync_if_due() {
             self.fail(&e.to_string()).await;
             return;
         }

@@ -30,6 +30,8 @@ pub struct Segment {
     pub width: u16,
     pub height: u16,
     last_sync: Instant,
+    /// A sync in progress on the blocking pool.
+    syncing: Option<tokio::task::JoinHandle<io::Result<()>>>,
     last_progress: Instant,
 }
 
@@ -136,6 +138,7 @@ impl Segment {
             width,
             height,
             last_sync: Instant::now(),
+            syncing: None,
             last_progress: Instant::now(),
         })
     }
@@ -171,20 +174,32 @@ impl Segment {
         Ok(crate::time::now_us())
     }
 
-    /// Every five seconds, asks the disk to hold what was written (off this task).
-    pub async fn sync_if_due(&mut self) -> Result<(), SegmentError> {
+    /// Every five seconds, asks the disk to hold what was written. The sync
+    /// runs on the blocking pool while frames go on being written; its
+    /// outcome is checked on the next call, so a slow disk never delays a
+    /// frame and a failing one is still noticed.
+    pub fn sync_if_due(&mut self) -> Result<(), SegmentError> {
+        let io_err = |source| SegmentError::Io {
+            path: self.path.display().to_string(),
+            source,
+        };
+        match self.syncing.take_if(|job| job.is_finished()) {
+            Some(done) => {
+                if let Some(Ok(Err(e))) = futures::FutureExt::now_or_never(done) {
+                    return Err(io_err(e));
+                }
+            }
+            None if self.syncing.is_some() => return Ok(()),
+            None => {}
+        }
         if self.last_sync.elapsed().as_secs() < 5 {
             return Ok(());
         }
         self.last_sync = Instant::now();
-        let Some(file) = self.file.as_ref() else {
-            return Ok(());
-        };
-        let clone = file.try_clone().map_err(|source| SegmentError::Io {
-            path: self.path.display().to_string(),
-            source,
-        })?;
-        blocking(&self.path, move || clone.sync_data()).await
+        let Some(file) = self.file.as_ref() else { return Ok(()) };
+        let clone = file.try_clone().map_err(io_err)?;
+        self.syncing = Some(tokio::task::spawn_blocking(move || clone.sync_data()));
+        Ok(())
     }
 
     /// Every ten seconds, writes how far the segment has got into its row.
