@@ -183,7 +183,7 @@ impl Recorder {
             self.fail(&e.to_string()).await;
             return;
         }
-        seg.report_progress(&self.ctx.catalog).await;
+        seg.report_progress(&self.ctx.catalog);
     }
 
     /// Closes the open segment, if any, and tells the catalog.

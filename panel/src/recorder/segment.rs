@@ -202,20 +202,18 @@ impl Segment {
         Ok(())
     }
 
-    /// Every ten seconds, writes how far the segment has got into its row.
-    pub async fn report_progress(&mut self, catalog: &Catalog) {
+    /// Every ten seconds, writes how far the segment has got into its row,
+    /// on its own task: the recorder never waits for the database.
+    pub fn report_progress(&mut self, catalog: &Catalog) {
         if self.last_progress.elapsed().as_secs() < 10 {
             return;
         }
         self.last_progress = Instant::now();
-        let _ = catalog
-            .recording_progress(
-                self.row_id,
-                self.mux.last_capture_us(),
-                self.mux.frames() as i64,
-                self.mux.bytes() as i64,
-            )
-            .await;
+        let (catalog, id) = (catalog.clone(), self.row_id);
+        let (end, frames, bytes) = (self.mux.last_capture_us(), self.mux.frames() as i64, self.mux.bytes() as i64);
+        tokio::spawn(async move {
+            let _ = catalog.recording_progress(id, end, frames, bytes).await;
+        });
     }
 
     pub fn frames(&self) -> u64 {
