@@ -364,7 +364,15 @@ fn main() {
             .unwrap_or(0)
     );
     header();
-    let cases: Vec<Case> = if sweep {
+    // `-- --case K WxH FPS`: one case only.
+    let one = args.iter().position(|a| a == "--case").map(|i| {
+        let k = args[i + 1].parse().expect("K");
+        let (w, h) = args[i + 2].split_once('x').expect("WxH");
+        Case { k, w: w.parse().expect("W"), h: h.parse().expect("H"), fps: args[i + 3].parse().expect("FPS") }
+    });
+    let cases: Vec<Case> = if let Some(c) = one {
+        vec![c]
+    } else if sweep {
         Vec::new()
     } else {
         vec![
