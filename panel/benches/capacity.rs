@@ -259,7 +259,18 @@ fn profile(case: Case, frames: &[Bytes]) {
         move || {
             std::thread::sleep(WARMUP);
             Command::new("perf")
-                .args(["record", "-q", "-F", "499", "-e", "cpu-clock", "-g", "-p", &pid.to_string(), "-o"])
+                .args([
+                    "record",
+                    "-q",
+                    "-F",
+                    "499",
+                    "-e",
+                    "cpu-clock",
+                    "-g",
+                    "-p",
+                    &pid.to_string(),
+                    "-o",
+                ])
                 .arg(&data)
                 .args(["--", "sleep", "10"])
                 .stdout(Stdio::null())
@@ -271,12 +282,29 @@ fn profile(case: Case, frames: &[Bytes]) {
     match recorder.join() {
         Ok(Ok(s)) if s.success() => {
             let out = Command::new("perf")
-                .args(["report", "--stdio", "--no-children", "--sort", "symbol", "--percent-limit", "1", "-g", "none", "-i"])
+                .args([
+                    "report",
+                    "--stdio",
+                    "--no-children",
+                    "--sort",
+                    "symbol",
+                    "--percent-limit",
+                    "1",
+                    "-g",
+                    "none",
+                    "-i",
+                ])
                 .arg(&data)
                 .output()
                 .expect("perf report");
-            println!("panel serve, {} cameras {}x{}@{}: where the CPU goes", case.k, case.w, case.h, case.fps);
-            for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains('%')) {
+            println!(
+                "panel serve, {} cameras {}x{}@{}: where the CPU goes",
+                case.k, case.w, case.h, case.fps
+            );
+            for line in String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.contains('%'))
+            {
                 println!("{line}");
             }
         }
@@ -338,7 +366,15 @@ fn main() {
     if args.iter().any(|a| a == "--profile") {
         let tmp = tempfile::tempdir().unwrap();
         let (f, _) = frames(tmp.path(), 768, 576, 30);
-        profile(Case { k: 64, w: 768, h: 576, fps: 10 }, &f);
+        profile(
+            Case {
+                k: 64,
+                w: 768,
+                h: 576,
+                fps: 10,
+            },
+            &f,
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -368,7 +404,12 @@ fn main() {
     let one = args.iter().position(|a| a == "--case").map(|i| {
         let k = args[i + 1].parse().expect("K");
         let (w, h) = args[i + 2].split_once('x').expect("WxH");
-        Case { k, w: w.parse().expect("W"), h: h.parse().expect("H"), fps: args[i + 3].parse().expect("FPS") }
+        Case {
+            k,
+            w: w.parse().expect("W"),
+            h: h.parse().expect("H"),
+            fps: args[i + 3].parse().expect("FPS"),
+        }
     });
     let cases: Vec<Case> = if let Some(c) = one {
         vec![c]

@@ -47,11 +47,12 @@ impl Scan {
             time_ms: base,
             cluster_pos,
         });
-        self.frames.extend(frames.into_iter().map(|(rel, pos, len)| FrameRef {
-            time_ms: base + rel,
-            pos,
-            len,
-        }));
+        self.frames
+            .extend(frames.into_iter().map(|(rel, pos, len)| FrameRef {
+                time_ms: base + rel,
+                pos,
+                len,
+            }));
         self.media_end = end;
     }
 

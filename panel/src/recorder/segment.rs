@@ -202,7 +202,9 @@ impl Segment {
             return Ok(());
         }
         self.last_sync = Instant::now();
-        let Some(file) = self.file.as_ref() else { return Ok(()) };
+        let Some(file) = self.file.as_ref() else {
+            return Ok(());
+        };
         let clone = file.try_clone().map_err(io_err)?;
         self.syncing = Some(tokio::task::spawn_blocking(move || clone.sync_data()));
         Ok(())
@@ -216,7 +218,11 @@ impl Segment {
         }
         self.last_progress = Instant::now();
         let (catalog, id) = (catalog.clone(), self.row_id);
-        let (end, frames, bytes) = (self.mux.last_capture_us(), self.mux.frames() as i64, self.mux.bytes() as i64);
+        let (end, frames, bytes) = (
+            self.mux.last_capture_us(),
+            self.mux.frames() as i64,
+            self.mux.bytes() as i64,
+        );
         tokio::spawn(async move {
             let _ = catalog.recording_progress(id, end, frames, bytes).await;
         });
