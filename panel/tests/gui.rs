@@ -411,19 +411,9 @@ fn a_panorama_of_a_still_camera_explains_why_it_failed() {
             .iter()
             .any(|r| r.status == "complete" && r.frames > 1)
     });
-    // The Panorama button of a finished recording.
-    let row = w
-        .app
-        .history
-        .recordings
-        .iter()
-        .find(|r| r.status == "complete" && r.frames > 1)
-        .unwrap()
-        .clone();
-    let _ = w.app.update(Message::Panorama(
-        row.camera_id.clone(),
-        panel::engine::PanoramaFrom::Recording(row.id),
-    ));
+    // The Panorama button of the newest (finished) recording.
+    assert!(w.app.history.recordings[0].frames > 1);
+    w.ui(|ui| ui.click("Panorama").map(|_| ()).unwrap());
     assert_eq!(w.app.screen, Screen::Panoramas);
     w.until("the attempt ended", |a| {
         a.panoramas.rows.iter().any(|r| r.status == "failed")

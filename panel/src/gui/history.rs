@@ -200,7 +200,15 @@ fn recording_row<'a>(h: &'a History, r: &'a RecordingRow) -> Element<'a, Message
         )
         .style(button::text)
         .width(Length::Fill)
-        .on_press(Message::History(Msg::Play(r.clone())))
+        .on_press(Message::History(Msg::Play(r.clone()))),
+        button(text("Panorama"))
+            .style(button::secondary)
+            .on_press_maybe((finished && r.frames > 1).then(|| {
+                Message::Panorama(
+                    r.camera_id.clone(),
+                    crate::engine::PanoramaFrom::Recording(r.id),
+                )
+            })),
     ]
     .spacing(6)
     .align_y(Alignment::Center)
