@@ -282,7 +282,13 @@ pub fn view(app: &App) -> Element<'_, Message> {
     } else if h.recordings.is_empty() && h.events.is_empty() {
         text("No recordings match.").color(style::MUTED).into()
     } else {
-        scrollable(list).height(Length::Fill).into()
+        // Room on the right for the scroll bar.
+        scrollable(list.padding(iced::Padding {
+            right: 16.0,
+            ..iced::Padding::ZERO
+        }))
+        .height(Length::Fill)
+        .into()
     };
     let mut col = column![filters].spacing(10);
     if let Some(e) = &h.error {
