@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::export::sha256_file;
+use super::export::sha256_off_thread;
 use super::transfer::{Control, read_control, write_control};
 use crate::catalog::{Catalog, CatalogError, DispatchRow};
 use crate::time::now_us;
@@ -111,17 +111,8 @@ async fn to_dir(
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        if final_path.exists() {
-            let fp = final_path.clone();
-            if tokio::task::spawn_blocking(move || sha256_file(&fp))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .as_deref()
-                == Some(sha256)
-            {
-                return Ok(());
-            }
+        if final_path.exists() && sha256_off_thread(&final_path).await.as_deref() == Ok(sha256) {
+            return Ok(());
         }
         let mut src = tokio::fs::File::open(zip)
             .await
@@ -138,36 +129,12 @@ async fn to_dir(
             out.set_len(0).await.map_err(|e| e.to_string())?;
             offset = 0;
         }
-        src.seek(SeekFrom::Start(offset))
+        copy_paced(&mut src, &mut out, offset, size, rate, progress, &mut sent)
             .await
-            .map_err(|e| e.to_string())?;
-        let mut pace = Pace {
-            rate,
-            start: Instant::now(),
-            sent: 0,
-        };
-        let mut buf = vec![0u8; CHUNK];
-        let mut have = offset;
-        loop {
-            let n = src.read(&mut buf).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                break;
-            }
-            out.write_all(&buf[..n])
-                .await
-                .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
-            sent += n as u64;
-            have += n as u64;
-            progress(have, size);
-            pace.account(n).await;
-        }
+            .map_err(|e| format!("writing {}: {e}", partial.display()))?;
         out.sync_all().await.map_err(|e| e.to_string())?;
         drop(out);
-        let p = partial.clone();
-        let actual = tokio::task::spawn_blocking(move || sha256_file(&p))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let actual = sha256_off_thread(&partial).await?;
         if actual != sha256 {
             let _ = tokio::fs::remove_file(&partial).await;
             return Err(format!(
@@ -220,30 +187,17 @@ async fn to_remote(
             Control::Refused { reason } => return Err(format!("{addr} refused: {reason}")),
             other => return Err(format!("{addr} answered {other:?}")),
         };
-        src.seek(SeekFrom::Start(offset))
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut pace = Pace {
+        copy_paced(
+            &mut src,
+            &mut stream,
+            offset,
+            size,
             rate,
-            start: Instant::now(),
-            sent: 0,
-        };
-        let mut buf = vec![0u8; CHUNK];
-        let mut have = offset;
-        while have < size {
-            let n = src.read(&mut buf).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Err(format!("{} got shorter while sending", zip.display()));
-            }
-            tokio::time::timeout(Duration::from_secs(30), stream.write_all(&buf[..n]))
-                .await
-                .map_err(|_| "sending timed out".to_string())?
-                .map_err(|e| format!("connection lost at {have} of {size} bytes: {e}"))?;
-            sent += n as u64;
-            have += n as u64;
-            progress(have, size);
-            pace.account(n).await;
-        }
+            progress,
+            &mut sent,
+        )
+        .await
+        .map_err(|e| format!("sending to {addr}: {e}"))?;
         match tokio::time::timeout(Duration::from_secs(600), read_control(&mut stream)).await {
             Ok(Ok(Control::Ack { sha256: acked, .. })) if acked == sha256 => Ok(()),
             Ok(Ok(Control::Refused { reason })) => Err(format!("{addr} refused: {reason}")),
@@ -254,6 +208,45 @@ async fn to_remote(
     }
     .await;
     Attempt { sent, result }
+}
+
+/// Copies `src[offset..size]` to `dst` in chunks, under `rate` bytes per
+/// second (0: no limit), reporting (bytes at the target, total) and adding
+/// what it wrote to `sent`. A write that stalls for 30 s fails.
+async fn copy_paced<W: AsyncWriteExt + Unpin>(
+    src: &mut tokio::fs::File,
+    dst: &mut W,
+    offset: u64,
+    size: u64,
+    rate: u64,
+    progress: &(dyn Fn(u64, u64) + Sync),
+    sent: &mut u64,
+) -> Result<(), String> {
+    src.seek(SeekFrom::Start(offset))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut pace = Pace {
+        rate,
+        start: Instant::now(),
+        sent: 0,
+    };
+    let mut buf = vec![0u8; CHUNK];
+    let mut have = offset;
+    while have < size {
+        let n = src.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("the export got shorter while sending".into());
+        }
+        tokio::time::timeout(Duration::from_secs(30), dst.write_all(&buf[..n]))
+            .await
+            .map_err(|_| format!("stalled at {have} of {size} bytes"))?
+            .map_err(|e| format!("failed at {have} of {size} bytes: {e}"))?;
+        *sent += n as u64;
+        have += n as u64;
+        progress(have, size);
+        pace.account(n).await;
+    }
+    Ok(())
 }
 
 /// Capped exponential backoff for retries: 2, 4, 8 ... 300 s.

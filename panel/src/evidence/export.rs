@@ -92,6 +92,15 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
     }
 }
 
+/// [`sha256_file`] on the blocking pool, for async callers.
+pub async fn sha256_off_thread(path: &Path) -> Result<String, String> {
+    let p = path.to_path_buf();
+    tokio::task::spawn_blocking(move || sha256_file(&p))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
 fn zip_name(cameras: &[String], from_us: i64, to_us: i64) -> String {
     let cams = if cameras.len() <= 3 {
         cameras.join("+")

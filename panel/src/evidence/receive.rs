@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::export::sha256_file;
+use super::export::sha256_off_thread;
 use super::transfer::{Control, read_control, valid_name, valid_sha256, write_control};
 use super::verify;
 use crate::catalog::Catalog;
@@ -98,7 +98,8 @@ impl Receiver {
         }
         let final_path = self.dir.join(&name);
         // Already here (an ack that got lost): acknowledge again.
-        if final_path.exists() && sha256_file(&final_path).ok().as_deref() == Some(sha256.as_str())
+        if final_path.exists()
+            && sha256_off_thread(&final_path).await.ok().as_deref() == Some(sha256.as_str())
         {
             write_control(&mut stream, &Control::Resume { offset: size })
                 .await
@@ -154,11 +155,7 @@ impl Receiver {
             .await
             .map_err(|e| format!("cannot sync: {e}"))?;
         drop(file);
-        let p = partial.clone();
-        let actual = tokio::task::spawn_blocking(move || sha256_file(&p))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let actual = sha256_off_thread(&partial).await?;
         if actual != sha256 {
             let _ = tokio::fs::remove_file(&partial).await;
             return refuse(
