@@ -6,6 +6,7 @@
 //! tokio codec in [`codec`] adapts it to sockets. The format is described for
 //! implementers in `protocol/README.md`.
 
+pub mod auth;
 pub mod codec;
 pub mod error;
 pub mod message;

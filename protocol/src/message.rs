@@ -30,6 +30,7 @@ pub enum Message {
     Reject { reason: String },
     Configure(Configure),
     Ping { nonce: u64 },
+    Challenge(Challenge),
 }
 
 /// First message on every connection, from the agent.
@@ -44,7 +45,8 @@ pub struct Hello {
     pub height: u32,
     /// Nominal frame rate in thousandths of a frame per second (29.97 fps = 29970).
     pub fps_milli: u32,
-    /// Reserved for authentication; empty when the panel asks for none.
+    /// Proof that the agent holds the camera's secret: HMAC-SHA256 over the
+    /// panel's challenge and this Hello (see `auth`). 32 bytes.
     pub credentials: Bytes,
 }
 
@@ -88,6 +90,13 @@ pub struct Configure {
     pub max_width: Option<u32>,
 }
 
+/// The panel's first message on every connection: a fresh random nonce
+/// the agent's `Hello` must prove its secret over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Challenge {
+    pub nonce: [u8; crate::auth::NONCE_LEN],
+}
+
 /// The one-byte code of each message type on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -100,6 +109,7 @@ pub enum MessageType {
     Reject = 0x82,
     Configure = 0x83,
     Ping = 0x84,
+    Challenge = 0x85,
 }
 
 impl MessageType {
@@ -113,6 +123,7 @@ impl MessageType {
             0x82 => Self::Reject,
             0x83 => Self::Configure,
             0x84 => Self::Ping,
+            0x85 => Self::Challenge,
             _ => return None,
         })
     }
@@ -144,6 +155,7 @@ impl Message {
             Message::Reject { .. } => MessageType::Reject,
             Message::Configure(_) => MessageType::Configure,
             Message::Ping { .. } => MessageType::Ping,
+            Message::Challenge(_) => MessageType::Challenge,
         }
     }
 }

@@ -328,6 +328,13 @@ fn decode_payload(message_type: MessageType, payload: Bytes) -> Result<Message, 
         MessageType::Ping => Message::Ping {
             nonce: r.u64("nonce")?,
         },
+        MessageType::Challenge => {
+            let mut nonce = [0u8; crate::auth::NONCE_LEN];
+            r.need(nonce.len(), "nonce (32 bytes)")?;
+            r.offset += nonce.len();
+            r.payload.copy_to_slice(&mut nonce);
+            Message::Challenge(Challenge { nonce })
+        }
     };
     r.finish()?;
     Ok(message)
@@ -381,7 +388,7 @@ pub fn encode(message: &Message, dst: &mut BytesMut, limits: &Limits) -> Result<
     Ok(())
 }
 
-fn encode_payload(message: &Message, dst: &mut BytesMut) -> Result<(), EncodeError> {
+pub(crate) fn encode_payload(message: &Message, dst: &mut BytesMut) -> Result<(), EncodeError> {
     match message {
         Message::Hello(h) => {
             validate_camera_id(&h.camera_id).map_err(EncodeError::Invalid)?;
@@ -434,6 +441,7 @@ fn encode_payload(message: &Message, dst: &mut BytesMut) -> Result<(), EncodeErr
             dst.put_u32(c.max_width.unwrap_or(0));
         }
         Message::Ping { nonce } => dst.put_u64(*nonce),
+        Message::Challenge(c) => dst.put_slice(&c.nonce),
     }
     Ok(())
 }

@@ -50,6 +50,9 @@ fn samples() -> Vec<Message> {
         }),
         Message::Configure(Configure::default()),
         Message::Ping { nonce: 0xdead_beef },
+        Message::Challenge(cctv_protocol::Challenge {
+            nonce: std::array::from_fn(|i| i as u8),
+        }),
     ]
 }
 
