@@ -53,6 +53,18 @@ pub struct Cli {
     /// Longest wait between reconnection attempts, in seconds [default: 5].
     #[arg(long)]
     pub max_backoff: Option<f64>,
+    /// The camera's secret, from `panel camera add` (64 hex digits). Better
+    /// kept in the config file (chmod 600) than on the command line.
+    #[arg(long, env = "CCTV_AGENT_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// The panel certificate's fingerprint (sha256:...), from `panel camera
+    /// add` or the panel's start-up log. Without it the first certificate seen
+    /// is trusted and written into the config file.
+    #[arg(long)]
+    pub panel_fingerprint: Option<String>,
+    /// Connect without TLS, to a panel set to plain_tcp (trusted LAN only).
+    #[arg(long)]
+    pub plain_tcp: bool,
     /// TOML file with any of the settings above.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -73,6 +85,18 @@ pub struct FileConfig {
     #[serde(rename = "loop")]
     pub loop_file: Option<bool>,
     pub max_backoff: Option<f64>,
+    pub secret: Option<String>,
+    pub panel_fingerprint: Option<String>,
+    pub plain_tcp: Option<bool>,
+}
+
+/// How the agent reaches the panel.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// TLS, trusting the panel's certificate by its fingerprint.
+    Tls(cctv_protocol::tls::Pin),
+    /// Plain TCP, on a trusted LAN.
+    Plain,
 }
 
 /// Where frames come from.
@@ -159,6 +183,10 @@ pub struct AgentConfig {
     pub overlay: bool,
     pub loop_file: bool,
     pub max_backoff: Duration,
+    pub secret: cctv_protocol::auth::Secret,
+    pub transport: Transport,
+    /// The config file, where a fingerprint trusted on first use is written.
+    pub config_path: Option<PathBuf>,
 }
 
 impl AgentConfig {
@@ -216,7 +244,26 @@ impl AgentConfig {
         if !(0.1..=3600.0).contains(&max_backoff) {
             bail!("max backoff {max_backoff} s is outside 0.1..3600");
         }
+        let secret = cli.secret.or(file.secret).context(
+            "no secret: run `panel camera add --id ID` on the panel and put the secret it prints \
+             in the agent's config file (secret = \"...\")",
+        )?;
+        let secret = cctv_protocol::auth::Secret::parse(&secret)
+            .map_err(|why| anyhow::anyhow!("secret: {why}"))?;
+        let plain = cli.plain_tcp || file.plain_tcp.unwrap_or(false);
+        let fingerprint = cli.panel_fingerprint.or(file.panel_fingerprint);
+        let transport = match (plain, fingerprint) {
+            (true, Some(_)) => bail!("plain_tcp and panel_fingerprint together: choose one"),
+            (true, None) => Transport::Plain,
+            (false, Some(f)) => Transport::Tls(cctv_protocol::tls::Pin::Fixed(
+                cctv_protocol::tls::Fingerprint::parse(&f).map_err(|e| anyhow::anyhow!(e))?,
+            )),
+            (false, None) => Transport::Tls(cctv_protocol::tls::Pin::FirstUse(Default::default())),
+        };
         Ok(Self {
+            secret,
+            transport,
+            config_path: cli.config.clone(),
             panel,
             camera_id,
             name,
@@ -273,7 +320,10 @@ mod tests {
         let path = dir.path().join("agent.toml");
         std::fs::write(
             &path,
-            "panel = \"10.0.0.1:7700\"\ncamera_id = \"door\"\nquality = 60\nfps = 5\nloop = false\n",
+            format!(
+                "panel = \"10.0.0.1:7700\"\ncamera_id = \"door\"\nquality = 60\nfps = 5\nloop = false\nsecret = \"{}\"\n",
+                "ab".repeat(32)
+            ),
         )
         .unwrap();
         let c = AgentConfig::from_cli(cli(&[
@@ -289,6 +339,11 @@ mod tests {
         assert_eq!(c.quality, Some(90));
         assert_eq!(c.fps, Some(5.0));
         assert!(!c.loop_file);
+        assert_eq!(c.secret.as_bytes(), &[0xab; 32]);
+        assert!(matches!(
+            c.transport,
+            Transport::Tls(cctv_protocol::tls::Pin::FirstUse(_))
+        ));
         assert_eq!(
             c.source,
             SourceSpec::TestPattern {
@@ -304,6 +359,10 @@ mod tests {
         let c = AgentConfig::from_cli(cli(&["--config", path.to_str().unwrap()])).unwrap();
         assert_eq!(c.source, SourceSpec::WebcamPath("/dev/video0".into()));
         assert_eq!(c.camera_id, "front-door");
+        assert!(matches!(
+            c.transport,
+            Transport::Tls(cctv_protocol::tls::Pin::Fixed(_))
+        ));
     }
 
     #[test]
@@ -323,6 +382,32 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("quality"), "{err}");
+        let err = AgentConfig::from_cli(cli(&["--panel", "h:1", "--camera-id", "x"])).unwrap_err();
+        assert!(err.to_string().contains("panel camera add"), "{err}");
+        let err = AgentConfig::from_cli(cli(&[
+            "--panel",
+            "h:1",
+            "--camera-id",
+            "x",
+            "--secret",
+            "1234",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("64 hex digits"), "{err}");
+        let secret = "0".repeat(64);
+        let err = AgentConfig::from_cli(cli(&[
+            "--panel",
+            "h:1",
+            "--camera-id",
+            "x",
+            "--secret",
+            &secret,
+            "--plain-tcp",
+            "--panel-fingerprint",
+            "sha256:00",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("choose one"), "{err}");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("agent.toml");
         std::fs::write(&path, "panle = \"typo:1\"\n").unwrap();

@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cctv_protocol::{Codec, CodecError, Configure, Frame, Heartbeat, Hello, Message};
 use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, interval, sleep, timeout};
@@ -18,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
 use crate::capture::Shared;
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, Transport};
 use crate::encode::{EncodeSettings, output_size};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,6 +32,8 @@ const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
 pub enum LinkError {
     #[error("cannot connect: {0}")]
     Connect(std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(std::io::Error),
     #[error("timed out {0}")]
     Timeout(&'static str),
     #[error("the panel refused this camera: {0}")]
@@ -59,7 +62,11 @@ pub struct Link {
     pub shutdown: CancellationToken,
 }
 
-type Conn = Framed<TcpStream, Codec>;
+/// A connection's byte stream: TLS, or plain TCP where configured.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+type Conn = Framed<Box<dyn Io>, Codec>;
 
 impl Link {
     pub async fn run(mut self) {
@@ -108,21 +115,87 @@ impl Link {
             .map_err(|_| LinkError::Timeout("connecting"))?
             .map_err(LinkError::Connect)?;
         stream.set_nodelay(true).map_err(LinkError::Connect)?;
-        let mut conn = Framed::new(stream, Codec::default());
-        conn.send(Message::Hello(self.hello())).await?;
-        let reply = timeout(HANDSHAKE_TIMEOUT, conn.next())
-            .await
-            .map_err(|_| LinkError::Timeout("waiting for the panel's welcome"))?;
-        match reply {
-            Some(Ok(Message::Welcome(w))) => {
+        let io: Box<dyn Io> = match &self.cfg.transport {
+            Transport::Plain => Box::new(stream),
+            Transport::Tls(pin) => {
+                let had_pin = pin.current().is_some();
+                let connector = tokio_rustls::TlsConnector::from(
+                    cctv_protocol::tls::client_config(pin.clone()),
+                );
+                let tls = timeout(
+                    HANDSHAKE_TIMEOUT,
+                    connector.connect(cctv_protocol::tls::panel_server_name(), stream),
+                )
+                .await
+                .map_err(|_| LinkError::Timeout("in the TLS handshake"))?
+                .map_err(LinkError::Tls)?;
+                if !had_pin && let Some(f) = pin.current() {
+                    self.trusted_first_use(f);
+                }
+                Box::new(tls)
+            }
+        };
+        let mut conn = Framed::new(io, Codec::default());
+        // Announce, answer the challenge with proof of the secret, be welcomed.
+        let hello = self.hello();
+        conn.send(Message::Hello(hello.clone())).await?;
+        let challenge = match self.reply(&mut conn).await? {
+            Message::Challenge(c) => c,
+            other => return Err(LinkError::Unexpected(other.message_type())),
+        };
+        let proven = cctv_protocol::auth::prove(&self.cfg.secret, &challenge, hello);
+        conn.send(Message::Hello(proven)).await?;
+        match self.reply(&mut conn).await? {
+            Message::Welcome(w) => {
                 info!(panel = %self.cfg.panel, version = %w.panel_version, "connected to the panel");
                 let heartbeat = Duration::from_millis(u64::from(w.heartbeat_ms).clamp(100, 60_000));
                 Ok((conn, heartbeat))
             }
+            other => Err(LinkError::Unexpected(other.message_type())),
+        }
+    }
+
+    /// The panel's next handshake message; a `Reject` is an error.
+    async fn reply(&self, conn: &mut Conn) -> Result<Message, LinkError> {
+        let reply = timeout(HANDSHAKE_TIMEOUT, conn.next())
+            .await
+            .map_err(|_| LinkError::Timeout("waiting for the panel's answer"))?;
+        match reply {
             Some(Ok(Message::Reject { reason })) => Err(LinkError::Rejected(reason)),
-            Some(Ok(other)) => Err(LinkError::Unexpected(other.message_type())),
+            Some(Ok(m)) => Ok(m),
             Some(Err(e)) => Err(e.into()),
             None => Err(LinkError::Closed),
+        }
+    }
+
+    /// Records a certificate trusted on first use in the config file, so
+    /// from now on only that certificate is accepted.
+    fn trusted_first_use(&self, f: cctv_protocol::tls::Fingerprint) {
+        let line = format!("panel_fingerprint = \"{f}\"");
+        let Some(path) = &self.cfg.config_path else {
+            warn!(fingerprint = %f, "trusting the panel's certificate for this run only; put `{line}` in the agent's config");
+            return;
+        };
+        let saved = std::fs::read_to_string(path).and_then(|text| {
+            let sep = if text.is_empty() || text.ends_with('\n') {
+                ""
+            } else {
+                "\n"
+            };
+            std::fs::write(
+                path,
+                format!(
+                    "{text}{sep}# Trusted on first use; check it against the panel's log.\n{line}\n"
+                ),
+            )
+        });
+        match saved {
+            Ok(()) => {
+                warn!(fingerprint = %f, config = %path.display(), "trusted the panel's certificate on first use and pinned it in the config")
+            }
+            Err(e) => {
+                warn!(fingerprint = %f, "trusting the panel's certificate for this run only: cannot write {}: {e}", path.display())
+            }
         }
     }
 

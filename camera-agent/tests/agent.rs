@@ -26,6 +26,7 @@ impl Drop for Agent {
 fn start_agent(port: u16, args: &[&str]) -> Agent {
     let child = Command::new(env!("CARGO_BIN_EXE_camera-agent"))
         .args(["--panel", &format!("127.0.0.1:{port}")])
+        .args(["--plain-tcp", "--secret", &SECRET.to_hex()])
         .args(args)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
@@ -36,6 +37,8 @@ fn start_agent(port: u16, args: &[&str]) -> Agent {
     Agent(child)
 }
 
+const SECRET: cctv_protocol::auth::Secret = cctv_protocol::auth::Secret::from_bytes([0x5a; 32]);
+
 fn testdata() -> Option<PathBuf> {
     let dir = std::env::var_os("CCTV_TESTDATA")
         .map(PathBuf::from)
@@ -43,17 +46,35 @@ fn testdata() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
-/// Accepts one agent, checks its `Hello` and welcomes it.
+/// Accepts one agent, checks that its `Hello` proves the secret, and
+/// welcomes it.
 async fn accept(listener: &TcpListener) -> (Conn, Hello) {
     let (stream, _) = timeout(Duration::from_secs(20), listener.accept())
         .await
         .expect("agent connects")
         .unwrap();
     let mut conn = Framed::new(stream, Codec::default());
-    let hello = match timeout(Duration::from_secs(5), conn.next()).await.unwrap() {
+    let announced = match timeout(Duration::from_secs(5), conn.next()).await.unwrap() {
         Some(Ok(Message::Hello(h))) => h,
         other => panic!("expected Hello, got {other:?}"),
     };
+    let server = cctv_protocol::auth::ServerHandshake::new(rand_nonce());
+    conn.send(server.challenge()).await.unwrap();
+    let answer = timeout(Duration::from_secs(5), conn.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let hello = server
+        .check(
+            answer,
+            |id| {
+                assert_eq!(id, announced.camera_id);
+                cctv_protocol::auth::CameraKey::Known(SECRET)
+            },
+            &mut Default::default(),
+        )
+        .expect("the agent proves the secret");
     conn.send(Message::Welcome(Welcome {
         panel_version: "test receiver".into(),
         heartbeat_ms: 1000,
@@ -61,6 +82,11 @@ async fn accept(listener: &TcpListener) -> (Conn, Hello) {
     .await
     .unwrap();
     (conn, hello)
+}
+
+fn rand_nonce() -> [u8; 32] {
+    let t = Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id());
+    std::array::from_fn(|i| (t >> (i % 16 * 8)) as u8 ^ i as u8)
 }
 
 async fn next_frame(conn: &mut Conn) -> Frame {
@@ -316,6 +342,9 @@ fn a_missing_file_is_a_clear_error_naming_it() {
             "127.0.0.1:9",
             "--camera-id",
             "x",
+            "--plain-tcp",
+            "--secret",
+            &SECRET.to_hex(),
             "--source",
             "file:/no/such/video.avi",
         ])

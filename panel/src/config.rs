@@ -33,6 +33,18 @@ pub struct PanelConfig {
     pub max_connections: usize,
     /// Largest JPEG frame accepted, in bytes.
     pub max_frame_bytes: u32,
+    /// Largest picture accepted, in pixels (width x height from the JPEG
+    /// header, checked before anything is decoded).
+    pub max_pixels: u64,
+    /// Connection attempts one address may make at once before it is held
+    /// to `connects_per_minute_per_ip`.
+    pub connect_burst_per_ip: u32,
+    /// Sustained connection attempts one address may make per minute.
+    pub connects_per_minute_per_ip: u32,
+    /// Agents connect over TLS (the default). `true` allows plain TCP
+    /// instead, for a trusted LAN only: video and handshakes are then in
+    /// the clear.
+    pub plain_tcp: bool,
     /// Length of one recording file, in seconds.
     pub segment_secs: u64,
     /// Recording mode of a camera seen for the first time: "continuous" or "off".
@@ -75,6 +87,10 @@ impl Default for PanelConfig {
             handshake_timeout_ms: 5000,
             max_connections: 1024,
             max_frame_bytes: cctv_protocol::DEFAULT_MAX_FRAME_BYTES,
+            max_pixels: 40_000_000,
+            connect_burst_per_ip: 32,
+            connects_per_minute_per_ip: 60,
+            plain_tcp: false,
             segment_secs: 600,
             default_record_mode: "continuous".into(),
             retain_bytes: 0,
@@ -121,6 +137,14 @@ impl PanelConfig {
         }
         if self.max_frame_bytes < 1024 {
             return Err("max_frame_bytes must be at least 1024".into());
+        }
+        if self.max_pixels < 16 * 16 {
+            return Err("max_pixels must be at least 256".into());
+        }
+        if self.connect_burst_per_ip == 0 || self.connects_per_minute_per_ip == 0 {
+            return Err(
+                "connect_burst_per_ip and connects_per_minute_per_ip must be at least 1".into(),
+            );
         }
         self.record_mode()?;
         for t in &self.dispatch_targets {

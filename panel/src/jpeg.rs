@@ -44,9 +44,46 @@ pub fn dimensions(b: &[u8]) -> Option<(u16, u16)> {
     }
 }
 
+/// Whether the image ends with the end-of-image marker (`FF D9`), allowing
+/// for a little padding after it as some webcams send. A frame cut short in
+/// transit or by the camera fails this.
+pub fn has_end(b: &[u8]) -> bool {
+    let tail = &b[b.len().saturating_sub(64)..];
+    tail.windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
+/// Checks a received frame before anything decodes it: a JPEG start, a
+/// frame header within `max_pixels`, an end marker. Returns its size, or
+/// why it is refused.
+pub fn check(b: &[u8], max_pixels: u64) -> Result<(u16, u16), String> {
+    let (w, h) = dimensions(b).ok_or("not a JPEG (no start or frame header)")?;
+    if u64::from(w) * u64::from(h) > max_pixels {
+        return Err(format!("{w}x{h} is over the limit of {max_pixels} pixels"));
+    }
+    if !has_end(b) {
+        return Err("truncated JPEG (no end marker)".into());
+    }
+    Ok((w, h))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_header_is_refused_before_any_decoding() {
+        let mut h = header();
+        h[13..17].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
+        h.extend_from_slice(&[0xFF, 0xD9]);
+        assert_eq!(dimensions(&h), Some((65535, 65535)));
+        let err = check(&h, 40_000_000).unwrap_err();
+        assert!(err.contains("65535x65535 is over the limit"), "{err}");
+        let mut ok = header();
+        ok.extend_from_slice(&[0xFF, 0xD9]);
+        assert_eq!(check(&ok, 40_000_000), Ok((640, 360)));
+        let err = check(&header(), 40_000_000).unwrap_err();
+        assert!(err.contains("truncated"), "{err}");
+    }
 
     /// A minimal header: SOI, an APP0 segment, SOF0 for 640x360.
     fn header() -> Vec<u8> {

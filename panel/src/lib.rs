@@ -15,3 +15,4 @@ pub mod panorama;
 pub mod recorder;
 pub mod stats;
 pub mod time;
+pub mod tls;

@@ -205,6 +205,12 @@ pub enum EngineEvent {
     Recording { camera: String, id: i64 },
     /// A panorama attempt ended; its catalog row is final.
     Panorama { camera: String, id: i64 },
+    /// A connection was refused (wrong secret, unknown camera, not TLS, ...).
+    Refused {
+        address: String,
+        claimed: Option<String>,
+        reason: String,
+    },
     /// Something an operator should read.
     Warning {
         camera: Option<String>,

@@ -38,6 +38,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Who may connect: issue a camera's secret, or revoke it.
+    #[command(subcommand)]
+    Camera(CameraCommand),
+    /// Connections the panel refused (wrong secret, unknown camera, not TLS,
+    /// replays, rate limit), newest first.
+    Refused {
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// At most this many rows.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// List recordings, newest first.
     Recordings {
         #[command(flatten)]
@@ -138,6 +153,35 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum CameraCommand {
+    /// Make a camera's secret (creating the camera) and print the agent's
+    /// settings: camera id, secret, and the panel's certificate fingerprint.
+    Add {
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// The camera id the agent will use.
+        #[arg(long)]
+        id: String,
+        /// What people call the camera.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Replace a secret the camera already has (the old one stops working).
+        #[arg(long)]
+        replace: bool,
+        /// Also print `panel = ADDR` for the agent, HOST:PORT as the agent reaches the panel.
+        #[arg(long)]
+        panel: Option<String>,
+    },
+    /// Revoke a camera's secret; a running panel cuts the agent off at once.
+    Revoke {
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// The camera id.
+        id: String,
+    },
+}
+
 #[derive(Debug, Args, Default, Clone)]
 struct EngineArgs {
     /// Address agents connect to [default: 0.0.0.0:7700].
@@ -217,6 +261,28 @@ fn main() -> ExitCode {
             Some(Command::Cameras { data, json }) => {
                 done(cli::catalog::cameras(&data.data, json).await)
             }
+            Some(Command::Camera(CameraCommand::Add {
+                engine,
+                id,
+                name,
+                replace,
+                panel,
+            })) => match engine.config() {
+                Ok(cfg) => done(cli::auth::add(&cfg, &id, &name, replace, panel.as_deref()).await),
+                Err(e) => Err(e),
+            },
+            Some(Command::Camera(CameraCommand::Revoke { engine, id })) => match engine.config() {
+                Ok(cfg) => done(cli::auth::revoke(&cfg, &id).await),
+                Err(e) => Err(e),
+            },
+            Some(Command::Refused {
+                engine,
+                limit,
+                json,
+            }) => match engine.config() {
+                Ok(cfg) => done(cli::auth::refused(&cfg, limit, json).await),
+                Err(e) => Err(e),
+            },
             Some(Command::Recordings {
                 data,
                 camera,

@@ -48,17 +48,13 @@ async fn sigkill_mid_recording_loses_almost_nothing_and_is_repaired() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Credentials are issued before the panel starts, as an installer would.
+    let data = dir.path().join("data");
+    let alpha = enroll_cli(&data, addr, "alpha");
+    let beta = enroll_cli(&data, addr, "beta");
     let mut panel = start_panel(dir.path(), port);
-    let _a = start_agent(
-        addr,
-        "alpha",
-        &["--source", "test-pattern:320x240", "--fps", "10"],
-    );
-    let _b = start_agent(
-        addr,
-        "beta",
-        &["--source", "test-pattern:320x240", "--fps", "10"],
-    );
+    let _a = start_agent(&alpha, &["--source", "test-pattern:320x240", "--fps", "10"]);
+    let _b = start_agent(&beta, &["--source", "test-pattern:320x240", "--fps", "10"]);
 
     let db = dir.path().join("data/panel.db");
     wait_for(Duration::from_secs(30), "the catalog", async || {

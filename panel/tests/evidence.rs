@@ -56,8 +56,8 @@ async fn record(dir: &Path) -> panel::config::PanelConfig {
     let mut cfg = config(dir);
     cfg.segment_secs = 1;
     let engine = Engine::start(cfg.clone()).await.unwrap();
-    let door = FakeCamera::start(engine.local_addr(), "door", "Front door", 10).await;
-    let yard = FakeCamera::start(engine.local_addr(), "yard", "Yard", 10).await;
+    let door = FakeCamera::start(&enroll(&engine, "door", "Front door").await, 10).await;
+    let yard = FakeCamera::start(&enroll(&engine, "yard", "Yard").await, 10).await;
     tokio::time::sleep(Duration::from_millis(3500)).await;
     drop(door);
     drop(yard);
@@ -435,7 +435,7 @@ async fn auto_dispatch_sends_each_finished_segment_to_a_directory() {
     }];
     let engine = Engine::start(cfg).await.unwrap();
     engine.set_auto_dispatch(true).await.unwrap();
-    let cam = FakeCamera::start(engine.local_addr(), "gate", "Gate", 10).await;
+    let cam = FakeCamera::start(&enroll(&engine, "gate", "Gate").await, 10).await;
     let done = wait_for(
         Duration::from_secs(30),
         "three segments dispatched",

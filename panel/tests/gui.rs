@@ -37,8 +37,10 @@ fn world(segment_secs: u64) -> World {
 
 impl World {
     fn camera(&self, id: &str, name: &str) -> FakeCamera {
-        let addr = self.engine.local_addr();
-        self.rt.block_on(FakeCamera::start(addr, id, name, 10))
+        self.rt.block_on(async {
+            let creds = enroll(&self.engine, id, name).await;
+            FakeCamera::start(&creds, 10).await
+        })
     }
 
     /// Ticks the app until `f` holds.
@@ -308,8 +310,7 @@ fn settings_rename_and_move_the_listener_without_a_restart() {
     w.until("moved", |a| a.listen.port() == port);
     assert_eq!(w.engine.local_addr().port(), port);
     assert!(w.sees(&format!("agents connect to 127.0.0.1:{port}")));
-    let _yard =
-        w.rt.block_on(FakeCamera::start(w.engine.local_addr(), "yard", "Yard", 10));
+    let _yard = w.camera("yard", "Yard");
     w.until("both live", |a| a.live_count() == 2);
     let saved = w.rt.block_on(w.engine.catalog().setting("listen")).unwrap();
     assert_eq!(saved, Some(format!("127.0.0.1:{port}")));

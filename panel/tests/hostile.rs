@@ -66,9 +66,9 @@ async fn hostile_peers_are_dropped_and_cameras_unaffected() {
     cfg.max_frame_bytes = 1 << 20;
     let engine = Engine::start(cfg).await.unwrap();
     let addr = engine.local_addr();
+    let steady = enroll(&engine, "steady", "").await;
     let _agent = start_agent(
-        addr,
-        "steady",
+        &steady,
         &["--source", "test-pattern:320x240", "--fps", "10"],
     );
     wait_for(Duration::from_secs(30), "the camera live", async || {

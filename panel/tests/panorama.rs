@@ -190,8 +190,7 @@ async fn a_panorama_from_a_cameras_recording_through_the_engine() {
     let engine = Engine::start(cfg.clone()).await.unwrap();
     let clip = data.join("video/pan_winter_854x480.mp4");
     let agent = start_agent(
-        engine.local_addr(),
-        "hilltop",
+        &enroll(&engine, "hilltop", "").await,
         &[
             "--source",
             &format!("file:{}", clip.display()),

@@ -16,7 +16,6 @@ use support::*;
 async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::start(config(dir.path())).await.unwrap();
-    let addr = engine.local_addr();
 
     let video = testdata().map(|d| d.join("video/vtest.avi"));
     if video.is_none() {
@@ -32,8 +31,7 @@ async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
         agents.insert(
             id.clone(),
             start_agent(
-                addr,
-                &id,
+                &enroll(&engine, &id, "").await,
                 &["--source", &source, "--width", "320", "--fps", "10"],
             ),
         );

@@ -16,8 +16,7 @@ async fn a_byte_limit_deletes_the_oldest_segments_first() {
     cfg.segment_secs = 1;
     let engine = Engine::start(cfg).await.unwrap();
     let _agent = start_agent(
-        engine.local_addr(),
-        "yard",
+        &enroll(&engine, "yard", "").await,
         &["--source", "test-pattern:320x240", "--fps", "10"],
     );
     let all = wait_for(

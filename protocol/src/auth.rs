@@ -28,7 +28,7 @@ const DOMAIN: &[u8] = b"CCTV hello v1";
 pub struct Secret([u8; SECRET_LEN]);
 
 impl Secret {
-    pub fn from_bytes(b: [u8; SECRET_LEN]) -> Self {
+    pub const fn from_bytes(b: [u8; SECRET_LEN]) -> Self {
         Self(b)
     }
 
@@ -90,7 +90,9 @@ fn mac(secret: &Secret, nonce: &[u8; NONCE_LEN], hello: &Hello) -> Hmac<Sha256> 
 
 /// The agent's side: fills in `hello.credentials` for this challenge.
 pub fn prove(secret: &Secret, challenge: &Challenge, mut hello: Hello) -> Hello {
-    let proof = mac(secret, &challenge.nonce, &hello).finalize().into_bytes();
+    let proof = mac(secret, &challenge.nonce, &hello)
+        .finalize()
+        .into_bytes();
     hello.credentials = Bytes::copy_from_slice(&proof);
     hello
 }

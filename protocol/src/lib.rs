@@ -10,6 +10,8 @@ pub mod auth;
 pub mod codec;
 pub mod error;
 pub mod message;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod wire;
 
 pub use codec::Codec;

@@ -41,6 +41,15 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// No message over the control limit, frames included: for a peer that
+    /// has not proven who it is yet.
+    pub fn control_only() -> Self {
+        Self {
+            max_frame_bytes: DEFAULT_MAX_CONTROL_BYTES,
+            max_control_bytes: DEFAULT_MAX_CONTROL_BYTES,
+        }
+    }
+
     pub fn for_type(&self, t: MessageType) -> u32 {
         if t.is_frame() {
             self.max_frame_bytes

@@ -4,6 +4,7 @@
 //! the row second.
 
 mod cameras;
+mod credentials;
 mod events;
 mod exports;
 mod panoramas;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 pub use cameras::{CameraRow, CameraSettings, CameraState, RecordMode};
+pub use credentials::{AuthFailureRow, StoredKey};
 pub use events::{EventKind, EventRow};
 pub use exports::{DispatchRow, ExportRow};
 pub use panoramas::{PanoramaResult, PanoramaRow};

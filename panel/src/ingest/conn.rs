@@ -6,49 +6,52 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cctv_protocol::auth::{CameraKey, Secret, ServerHandshake};
 use cctv_protocol::{Codec, CodecError, Hello, Limits, Message, Welcome};
 use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::time::timeout;
+use tokio::time::{timeout, timeout_at};
 use tokio_util::codec::Framed;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
-use crate::catalog::{CameraSettings, CameraState, EventKind};
+use crate::catalog::{CameraSettings, CameraState, EventKind, StoredKey};
 use crate::engine::Shared;
 use crate::live::{CameraSlot, EngineEvent, Link, LinkCommand, LiveFrame};
 use crate::recorder::camera::RecorderMsg;
 use crate::time::now_us;
 
-type Conn = Framed<TcpStream, Codec>;
+/// A connection's byte stream: TLS, or plain TCP where configured.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+type Conn = Framed<Box<dyn Io>, Codec>;
 
 pub async fn handle(shared: Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
     let _ = stream.set_nodelay(true);
-    let limits = Limits {
+    let handshake = Duration::from_millis(shared.config.handshake_timeout_ms);
+    let deadline = tokio::time::Instant::now() + handshake;
+    let (mut conn, hello) = match timeout_at(deadline, handshake_io(&shared, stream)).await {
+        Ok(Ok(ok)) => ok,
+        Ok(Err(Refused {
+            claimed,
+            code,
+            reason,
+        })) => {
+            refused(&shared, addr, claimed.as_deref(), code, &reason).await;
+            return;
+        }
+        Err(_) => {
+            let reason = format!("no handshake within {:.1} s", handshake.as_secs_f64());
+            refused(&shared, addr, None, "timeout", &reason).await;
+            return;
+        }
+    };
+    // Authenticated: from here a frame may be as large as configured.
+    conn.codec_mut().limits = Limits {
         max_frame_bytes: shared.config.max_frame_bytes,
         ..Limits::default()
-    };
-    let mut conn = Framed::new(stream, Codec::new(limits));
-    let handshake = Duration::from_millis(shared.config.handshake_timeout_ms);
-    let hello = match timeout(handshake, conn.next()).await {
-        Ok(Some(Ok(Message::Hello(h)))) => h,
-        Err(_) => {
-            warn!(%addr, "dropped a connection: no Hello within {:.1} s", handshake.as_secs_f64());
-            return;
-        }
-        Ok(None) => {
-            debug!(%addr, "a connection closed before saying Hello");
-            return;
-        }
-        Ok(Some(Err(e))) => {
-            warn!(%addr, "dropped a connection: {e}");
-            return;
-        }
-        Ok(Some(Ok(other))) => {
-            warn!(%addr, "dropped a connection: it sent {} before Hello", other.message_type());
-            reject(&mut conn, "the first message must be Hello").await;
-            return;
-        }
     };
     let Some((slot, mut commands, conn_id)) = admit(&shared, &mut conn, &hello, addr).await else {
         return;
@@ -69,6 +72,191 @@ pub async fn handle(shared: Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
         s.bitrate_bps = 0.0;
     });
     info!(camera = %slot.id, %addr, "camera offline: {reason}");
+}
+
+/// Why a connection was refused before it became a camera.
+struct Refused {
+    claimed: Option<String>,
+    code: &'static str,
+    reason: String,
+}
+
+impl Refused {
+    fn new(claimed: Option<&str>, code: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            claimed: claimed.map(str::to_string),
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// TLS (unless plain TCP is configured), then `Hello`, `Challenge`, and a
+/// `Hello` that proves the camera's secret. Until it is proven, no message
+/// over the control-message limit is read.
+async fn handshake_io(shared: &Shared, stream: TcpStream) -> Result<(Conn, Hello), Refused> {
+    // What the peer speaks, from its first bytes (without consuming them).
+    let mut first = [0u8; 4];
+    let n = loop {
+        let n = stream
+            .peek(&mut first)
+            .await
+            .map_err(|e| Refused::new(None, "protocol", format!("connection lost: {e}")))?;
+        if n == 0 {
+            return Err(Refused::new(None, "protocol", "closed without a word"));
+        }
+        if n >= 4 || first[0] != b'C' {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let plain_agent = first[..n].starts_with(b"CCTV");
+    let io: Box<dyn Io> = match &shared.tls {
+        Some(acceptor) => {
+            if plain_agent {
+                let mut conn = Framed::new(stream, Codec::new(Limits::control_only()));
+                let reason = "plain TCP on the TLS port: this panel accepts agents over TLS only";
+                let _ = conn
+                    .send(Message::Reject {
+                        reason: format!(
+                            "{reason} (set the agent's panel_fingerprint, not plain_tcp)"
+                        ),
+                    })
+                    .await;
+                return Err(Refused::new(None, "not_tls", reason));
+            }
+            match acceptor.accept(stream).await {
+                Ok(s) => Box::new(s),
+                Err(e) => {
+                    return Err(Refused::new(
+                        None,
+                        "tls",
+                        format!("TLS handshake failed: {e}"),
+                    ));
+                }
+            }
+        }
+        None => {
+            if first[0] == 0x16 {
+                return Err(Refused::new(
+                    None,
+                    "tls",
+                    "a TLS client on the plain-TCP port (set plain_tcp on the agent too, or turn TLS back on)",
+                ));
+            }
+            Box::new(stream)
+        }
+    };
+    let mut conn = Framed::new(io, Codec::new(Limits::control_only()));
+    let announced = match conn.next().await {
+        Some(Ok(Message::Hello(h))) => h,
+        Some(Ok(other)) => {
+            let why = format!("it sent {} before Hello", other.message_type());
+            reject(&mut conn, "the first message must be Hello").await;
+            return Err(Refused::new(None, "protocol", why));
+        }
+        Some(Err(e)) => return Err(Refused::new(None, "protocol", e.to_string())),
+        None => return Err(Refused::new(None, "protocol", "closed before saying Hello")),
+    };
+    let claimed = announced.camera_id.clone();
+    let mut nonce = [0u8; cctv_protocol::auth::NONCE_LEN];
+    rand::fill(&mut nonce);
+    let server = ServerHandshake::new(nonce);
+    let key = match shared.catalog.camera_key(&claimed).await {
+        Ok(StoredKey::Valid(s)) => CameraKey::Known(Secret::from_bytes(s)),
+        Ok(StoredKey::Revoked) => CameraKey::Revoked,
+        Ok(StoredKey::None) => CameraKey::Unknown,
+        Err(e) => {
+            reject(
+                &mut conn,
+                "the panel cannot check credentials (database error)",
+            )
+            .await;
+            return Err(Refused::new(Some(&claimed), "database", e.to_string()));
+        }
+    };
+    if let Err(e) = conn.send(server.challenge()).await {
+        return Err(Refused::new(
+            Some(&claimed),
+            "protocol",
+            format!("connection lost: {e}"),
+        ));
+    }
+    let answer = match conn.next().await {
+        Some(Ok(m)) => m,
+        Some(Err(e)) => return Err(Refused::new(Some(&claimed), "protocol", e.to_string())),
+        None => {
+            return Err(Refused::new(
+                Some(&claimed),
+                "protocol",
+                "closed instead of answering the challenge",
+            ));
+        }
+    };
+    let checked = {
+        let mut replays = shared.replays.lock().unwrap_or_else(|p| p.into_inner());
+        server.check(
+            answer,
+            |id| {
+                if id == claimed {
+                    key
+                } else {
+                    CameraKey::Unknown
+                }
+            },
+            &mut replays,
+        )
+    };
+    match checked {
+        Ok(hello) => Ok((conn, hello)),
+        Err((id, why)) => {
+            let reason = why.to_string();
+            reject(&mut conn, &reason).await;
+            Err(Refused::new(
+                Some(id.as_deref().unwrap_or(&claimed)),
+                why.code(),
+                reason,
+            ))
+        }
+    }
+}
+
+/// Logs and records a refused connection; a known camera also gets it in
+/// its history.
+pub(super) async fn refused(
+    shared: &Shared,
+    addr: SocketAddr,
+    claimed: Option<&str>,
+    code: &str,
+    reason: &str,
+) {
+    warn!(%addr, claimed = claimed.unwrap_or("-"), code, "refused a connection: {reason}");
+    let now = now_us();
+    if let Err(e) = shared
+        .catalog
+        .add_auth_failure(now, &addr.to_string(), claimed, code, reason)
+        .await
+    {
+        warn!("cannot record a refused connection: {e}");
+    }
+    if let Some(id) = claimed
+        && shared.registry.get(id).is_some()
+    {
+        let _ = shared
+            .catalog
+            .add_event(
+                id,
+                EventKind::Rejected,
+                now,
+                &format!("{reason}; attempt from {addr}"),
+            )
+            .await;
+    }
+    let _ = shared.events.send(EngineEvent::Refused {
+        address: addr.to_string(),
+        claimed: claimed.map(str::to_string),
+        reason: reason.to_string(),
+    });
 }
 
 async fn reject(conn: &mut Conn, reason: &str) {
@@ -291,12 +479,19 @@ impl<'a> Session<'a> {
     }
 
     async fn frame(&mut self, f: cctv_protocol::Frame) {
-        let Some((width, height)) = crate::jpeg::dimensions(&f.jpeg) else {
-            self.bad += 1;
-            if self.bad.is_power_of_two() {
-                warn!(camera = %self.slot.id, seq = f.seq, bad = self.bad, "skipped a frame that is not a valid JPEG");
+        // The header is read before anything is decoded; a frame that is not
+        // a JPEG, or claims more pixels than allowed, is counted and skipped:
+        // the tile keeps its last picture and the recording its last frame.
+        let checked = crate::jpeg::check(&f.jpeg, self.shared.config.max_pixels);
+        let (width, height) = match checked {
+            Ok(size) => size,
+            Err(why) => {
+                self.bad += 1;
+                if self.bad.is_power_of_two() {
+                    warn!(camera = %self.slot.id, seq = f.seq, bad = self.bad, "skipped a frame: {why}");
+                }
+                return;
             }
-            return;
         };
         if let Some(prev) = self.last_seq
             && f.seq > prev + 1

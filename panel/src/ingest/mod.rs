@@ -3,6 +3,7 @@
 //! A bad peer costs only its own connection.
 
 mod conn;
+pub mod rate;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,21 +25,47 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: Cancellatio
             a = listener.accept() => a,
         };
         match accepted {
-            Ok((stream, addr)) => match permits.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    let shared2 = shared.clone();
-                    shared.tasks.spawn(async move {
-                        conn::handle(shared2, stream, addr).await;
-                        drop(permit);
-                    });
+            Ok((stream, addr)) => {
+                let verdict = shared
+                    .rate
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .check(addr.ip(), std::time::Instant::now());
+                if let rate::Verdict::Refuse { report } = verdict {
+                    // Closed at once, unread: a flood costs one accept each.
+                    drop(stream);
+                    if let Some(n) = report {
+                        let reason = format!(
+                            "{n} connection(s) from {} refused: over {} per minute",
+                            addr.ip(),
+                            shared.config.connects_per_minute_per_ip
+                        );
+                        let shared2 = shared.clone();
+                        shared.tasks.spawn(async move {
+                            conn::refused(&shared2, addr, None, "rate_limited", &reason).await;
+                        });
+                    }
+                    continue;
                 }
-                Err(_) => {
-                    warn!(%addr, limit = shared.config.max_connections, "refused a connection: too many connections");
-                    shared
-                        .tasks
-                        .spawn(refuse(stream, "the panel has too many connections"));
+                match permits.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let shared2 = shared.clone();
+                        shared.tasks.spawn(async move {
+                            conn::handle(shared2, stream, addr).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(_) => {
+                        warn!(%addr, limit = shared.config.max_connections, "refused a connection: too many connections");
+                        // A TLS client could not read a plain refusal.
+                        if shared.tls.is_none() {
+                            shared
+                                .tasks
+                                .spawn(refuse(stream, "the panel has too many connections"));
+                        }
+                    }
                 }
-            },
+            }
             Err(e) => {
                 // Out of file descriptors and the like: wait instead of spinning.
                 warn!("cannot accept a connection: {e}");

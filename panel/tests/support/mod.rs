@@ -51,16 +51,84 @@ pub fn agent_binary() -> PathBuf {
     path
 }
 
-pub fn start_agent(panel: std::net::SocketAddr, id: &str, args: &[&str]) -> Proc {
+/// What an agent needs to reach a panel: its address, the camera's secret,
+/// and the panel certificate's fingerprint (`None`: plain TCP).
+#[derive(Debug, Clone)]
+pub struct Creds {
+    pub addr: std::net::SocketAddr,
+    pub id: String,
+    pub secret: cctv_protocol::auth::Secret,
+    pub fingerprint: Option<cctv_protocol::tls::Fingerprint>,
+}
+
+impl Creds {
+    /// The agent's flags for these credentials.
+    pub fn agent_args(&self) -> Vec<String> {
+        let mut a = vec![
+            "--panel".to_string(),
+            self.addr.to_string(),
+            "--camera-id".into(),
+            self.id.clone(),
+            "--secret".into(),
+            self.secret.to_hex(),
+        ];
+        match self.fingerprint {
+            Some(f) => a.extend(["--panel-fingerprint".to_string(), f.to_string()]),
+            None => a.push("--plain-tcp".into()),
+        }
+        a
+    }
+}
+
+/// Issues credentials for `id` on a running engine.
+pub async fn enroll(engine: &panel::engine::Engine, id: &str, name: &str) -> Creds {
+    let secret = engine
+        .add_camera(id, name, false)
+        .await
+        .expect("add camera");
+    Creds {
+        addr: engine.local_addr(),
+        id: id.into(),
+        secret,
+        fingerprint: engine.fingerprint(),
+    }
+}
+
+/// Issues credentials with `panel camera add`, as an installer would, and
+/// reads them back from what it prints.
+pub fn enroll_cli(data: &Path, addr: std::net::SocketAddr, id: &str) -> Creds {
+    let out = Command::new(env!("CARGO_BIN_EXE_panel"))
+        .args(["camera", "add", "--id", id, "--name", id, "--data"])
+        .arg(data)
+        .output()
+        .expect("run panel camera add");
+    assert!(
+        out.status.success(),
+        "panel camera add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    #[derive(serde::Deserialize)]
+    struct Printed {
+        camera_id: String,
+        secret: String,
+        panel_fingerprint: Option<String>,
+    }
+    let p: Printed = toml::from_str(&String::from_utf8_lossy(&out.stdout)).expect("valid TOML");
+    assert_eq!(p.camera_id, id);
+    Creds {
+        addr,
+        id: id.into(),
+        secret: cctv_protocol::auth::Secret::parse(&p.secret).unwrap(),
+        fingerprint: p
+            .panel_fingerprint
+            .map(|f| cctv_protocol::tls::Fingerprint::parse(&f).unwrap()),
+    }
+}
+
+pub fn start_agent(creds: &Creds, args: &[&str]) -> Proc {
     let child = Command::new(agent_binary())
-        .args([
-            "--panel",
-            &panel.to_string(),
-            "--camera-id",
-            id,
-            "--max-backoff",
-            "1",
-        ])
+        .args(creds.agent_args())
+        .args(["--max-backoff", "1"])
         .args(args)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -204,28 +272,77 @@ pub fn test_jpeg(w: usize, h: usize, shade: u8) -> bytes::Bytes {
     bytes::Bytes::copy_from_slice(&jpeg)
 }
 
-impl FakeCamera {
-    /// Connects, says Hello, and streams at `fps` until dropped.
-    pub async fn start(addr: std::net::SocketAddr, id: &str, name: &str, fps: u32) -> Self {
-        use futures::{SinkExt, StreamExt};
-        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let mut conn = tokio_util::codec::Framed::new(stream, cctv_protocol::Codec::default());
-        conn.send(cctv_protocol::Message::Hello(cctv_protocol::Hello {
-            camera_id: id.into(),
-            name: name.into(),
-            agent_version: "fake".into(),
-            width: 320,
-            height: 240,
-            fps_milli: fps * 1000,
-            credentials: Default::default(),
-        }))
+/// A connection to the panel as an agent makes it: TLS with the pinned
+/// certificate (or plain TCP), then the challenge answered.
+pub type AgentConn = tokio_util::codec::Framed<Box<dyn AgentIo>, cctv_protocol::Codec>;
+pub trait AgentIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> AgentIo for T {}
+
+/// Opens the transport only (TLS when the panel has a fingerprint).
+pub async fn open_transport(creds: &Creds) -> std::io::Result<AgentConn> {
+    let stream = tokio::net::TcpStream::connect(creds.addr).await?;
+    let io: Box<dyn AgentIo> = match creds.fingerprint {
+        Some(f) => {
+            let connector = tokio_rustls::TlsConnector::from(cctv_protocol::tls::client_config(
+                cctv_protocol::tls::Pin::Fixed(f),
+            ));
+            Box::new(
+                connector
+                    .connect(cctv_protocol::tls::panel_server_name(), stream)
+                    .await?,
+            )
+        }
+        None => Box::new(stream),
+    };
+    Ok(tokio_util::codec::Framed::new(
+        io,
+        cctv_protocol::Codec::default(),
+    ))
+}
+
+/// Says Hello, answers the challenge with `secret`, and returns the
+/// panel's answer (`Welcome` or `Reject`) with the connection.
+pub async fn handshake(
+    creds: &Creds,
+    secret: &cctv_protocol::auth::Secret,
+) -> (AgentConn, cctv_protocol::Message) {
+    use futures::{SinkExt, StreamExt};
+    let mut conn = open_transport(creds).await.expect("connect");
+    let hello = cctv_protocol::Hello {
+        camera_id: creds.id.clone(),
+        name: creds.id.clone(),
+        agent_version: "fake".into(),
+        width: 320,
+        height: 240,
+        fps_milli: 10_000,
+        credentials: Default::default(),
+    };
+    conn.send(cctv_protocol::Message::Hello(hello.clone()))
         .await
         .expect("send hello");
-        match conn.next().await {
-            Some(Ok(cctv_protocol::Message::Welcome(_))) => {}
-            other => panic!("not welcomed: {other:?}"),
-        }
-        let jpeg = test_jpeg(320, 240, (id.len() * 40) as u8);
+    let challenge = match conn.next().await {
+        Some(Ok(cctv_protocol::Message::Challenge(c))) => c,
+        Some(Ok(other)) => return (conn, other),
+        other => panic!("no challenge: {other:?}"),
+    };
+    let proven = cctv_protocol::auth::prove(secret, &challenge, hello);
+    conn.send(cctv_protocol::Message::Hello(proven))
+        .await
+        .expect("send proof");
+    let answer = conn.next().await.expect("an answer").expect("a message");
+    (conn, answer)
+}
+
+impl FakeCamera {
+    /// Connects as `creds`, and streams at `fps` until dropped.
+    pub async fn start(creds: &Creds, fps: u32) -> Self {
+        use futures::SinkExt;
+        let (mut conn, answer) = handshake(creds, &creds.secret).await;
+        assert!(
+            matches!(answer, cctv_protocol::Message::Welcome(_)),
+            "not welcomed: {answer:?}"
+        );
+        let jpeg = test_jpeg(320, 240, (creds.id.len() * 40) as u8);
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(1000 / u64::from(fps)));
             for seq in 0.. {

@@ -1,0 +1,93 @@
+//! `panel camera add | revoke` and `panel refused`: who may connect, and
+//! who tried and was turned away.
+
+use panel::config::PanelConfig;
+use panel::time;
+
+use super::catalog::open_catalog;
+
+/// Issues a camera's secret and prints the agent's settings, once.
+pub async fn add(
+    cfg: &PanelConfig,
+    id: &str,
+    name: &str,
+    replace: bool,
+    panel_addr: Option<&str>,
+) -> Result<(), String> {
+    cctv_protocol::validate_camera_id(id).map_err(|e| format!("{e}: {id:?}"))?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
+    let catalog = panel::catalog::Catalog::open(&cfg.db_path())
+        .await
+        .map_err(|e| e.to_string())?;
+    let fingerprint = if cfg.plain_tcp {
+        None
+    } else {
+        Some(
+            panel::tls::load_or_create(&cfg.data_dir)
+                .map_err(|e| e.to_string())?
+                .fingerprint,
+        )
+    };
+    let secret = panel::engine::new_secret();
+    catalog
+        .add_credentials(id, name, secret.as_bytes(), replace, time::now_us())
+        .await
+        .map_err(|e| e.to_string())?;
+    catalog.close().await;
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    println!("# camera-agent settings for camera {id}; paste them into the agent's config file.");
+    println!("# The secret is shown only this once. Keep the file private (chmod 600).");
+    if let Some(p) = panel_addr {
+        println!("panel = {}", quote(p));
+    }
+    println!("camera_id = {}", quote(id));
+    if !name.is_empty() {
+        println!("name = {}", quote(name));
+    }
+    println!("secret = {}", quote(&secret.to_hex()));
+    match fingerprint {
+        Some(f) => println!("panel_fingerprint = {}", quote(&f.to_string())),
+        None => println!("plain_tcp = true"),
+    }
+    Ok(())
+}
+
+pub async fn revoke(cfg: &PanelConfig, id: &str) -> Result<(), String> {
+    let catalog = open_catalog(&cfg.data_dir).await?;
+    let done = catalog
+        .revoke_credentials(id, time::now_us())
+        .await
+        .map_err(|e| e.to_string())?;
+    catalog.close().await;
+    if !done {
+        return Err(format!("camera {id} has no valid credentials to revoke"));
+    }
+    println!("revoked camera {id}: a running panel cuts it off within a second");
+    Ok(())
+}
+
+/// Refused connections, newest first.
+pub async fn refused(cfg: &PanelConfig, limit: i64, json: bool) -> Result<(), String> {
+    let catalog = open_catalog(&cfg.data_dir).await?;
+    let rows = catalog
+        .auth_failures(limit)
+        .await
+        .map_err(|e| e.to_string())?;
+    catalog.close().await;
+    for r in rows {
+        if json {
+            println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
+        } else {
+            println!(
+                "{}  {:<22} {:<16} {:<14} {}",
+                time::local(r.at_us),
+                r.address,
+                r.claimed_id.as_deref().unwrap_or("-"),
+                r.code,
+                r.reason
+            );
+        }
+    }
+    Ok(())
+}
