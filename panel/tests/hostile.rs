@@ -64,6 +64,9 @@ async fn hostile_peers_are_dropped_and_cameras_unaffected() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
     cfg.max_frame_bytes = 1 << 20;
+    // Plain TCP, so the hostile bytes reach the protocol decoder itself
+    // (over TLS they would fail the TLS handshake first; tests/siege.rs).
+    cfg.plain_tcp = true;
     let engine = Engine::start(cfg).await.unwrap();
     let addr = engine.local_addr();
     let steady = enroll(&engine, "steady", "").await;
@@ -118,32 +121,33 @@ async fn hostile_peers_are_dropped_and_cameras_unaffected() {
     });
     hostile.await.unwrap();
 
-    // A hijack attempt: the same camera id while the real one is live.
-    let mut dup = TcpStream::connect(addr).unwrap();
-    let hello = cctv_protocol::encode_to_bytes(
-        &cctv_protocol::Message::Hello(cctv_protocol::Hello {
-            camera_id: "steady".into(),
-            name: "impostor".into(),
-            agent_version: "x".into(),
-            width: 1,
-            height: 1,
-            fps_milli: 1000,
-            credentials: Default::default(),
-        }),
-        &Default::default(),
-    )
-    .unwrap();
-    dup.write_all(&hello).unwrap();
-    dup.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    let mut reply = Vec::new();
-    let _ = dup.read_to_end(&mut reply);
-    let msg = cctv_protocol::decode_exact(reply.into(), &Default::default()).unwrap();
-    match msg {
+    // A hijack attempt without the secret: refused before anything else.
+    let wrong = cctv_protocol::auth::Secret::from_bytes([1; 32]);
+    let (_, answer) = handshake(&steady, &wrong).await;
+    assert_eq!(
+        answer,
+        cctv_protocol::Message::Reject {
+            reason: "wrong secret for this camera id".into()
+        }
+    );
+    // Even with the secret, a second connection cannot take a live camera over.
+    let (_, answer) = handshake(&steady, &steady.secret).await;
+    match answer {
         cctv_protocol::Message::Reject { reason } => {
             assert!(reason.contains("already live"), "{reason}")
         }
         other => panic!("expected Reject, got {other:?}"),
     }
+    // A frame header claiming 1 MiB before the camera proved who it is:
+    // more than an unproven peer may send (8 KiB), though within the 1 MiB cap.
+    let mut early = Vec::from(*b"CCTV");
+    early.extend_from_slice(&[1, 0x02, 0, 0]);
+    early.extend_from_slice(&(1u32 << 20).to_be_bytes());
+    let refused_early =
+        tokio::task::spawn_blocking(move || closed_after(addr, &early, Duration::from_secs(3)))
+            .await
+            .unwrap();
+    assert!(refused_early, "a large frame before the handshake");
 
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = engine.camera("steady").unwrap();
@@ -168,11 +172,85 @@ async fn hostile_peers_are_dropped_and_cameras_unaffected() {
     for reason in [
         "bad magic",
         "over the limit",
-        "no Hello within",
+        "no handshake within",
         "Frame before Hello",
         "refused a second connection",
+        "wrong secret for this camera id",
     ] {
         assert!(log.contains(reason), "no log line with {reason:?}:\n{log}");
     }
     engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_pictures_are_counted_and_skipped_not_shown_or_recorded() {
+    use futures::SinkExt;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).await.unwrap();
+    let cam = enroll(&engine, "lobby", "").await;
+    let (mut conn, answer) = handshake(&cam, &cam.secret).await;
+    assert!(matches!(answer, cctv_protocol::Message::Welcome(_)));
+    let good = test_jpeg(320, 240, 10);
+    // A 65535x65535 frame header in an otherwise tiny JPEG.
+    let mut huge = good.to_vec();
+    let sof = huge
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC0])
+        .expect("a baseline frame header");
+    huge[sof + 5..sof + 9].copy_from_slice(&[0xFF; 4]);
+    let truncated = good.slice(..good.len() / 2);
+    let not_jpeg = bytes::Bytes::from_static(b"this is not a picture at all");
+    let mut sent_good = 0;
+    let mut seq = 0;
+    let mut send = async |jpeg: bytes::Bytes| {
+        conn.send(cctv_protocol::Message::Frame(cctv_protocol::Frame {
+            seq,
+            capture_us: cctv_protocol::now_us(),
+            jpeg,
+        }))
+        .await
+        .unwrap();
+        seq += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for _ in 0..5 {
+        send(good.clone()).await;
+        sent_good += 1;
+    }
+    send(bytes::Bytes::from(huge)).await;
+    send(truncated).await;
+    send(not_jpeg).await;
+    for _ in 0..5 {
+        send(good.clone()).await;
+        sent_good += 1;
+    }
+    let status = wait_for(Duration::from_secs(5), "all frames counted", async || {
+        engine
+            .camera("lobby")
+            .filter(|c| c.frames_received + c.frames_bad == 13)
+    })
+    .await;
+    assert_eq!(status.frames_bad, 3);
+    assert_eq!(status.frames_received, sent_good);
+    assert_eq!(status.state, CameraState::Live);
+    // The tile shows the newest good picture.
+    let shown = engine
+        .watch_frames("lobby")
+        .unwrap()
+        .borrow()
+        .clone()
+        .unwrap();
+    assert_eq!(shown.seq, 12);
+    assert_eq!(shown.jpeg, good);
+    drop(send);
+    drop(conn);
+    engine.shutdown().await;
+    let catalog = panel::catalog::Catalog::open(&engine.config().db_path())
+        .await
+        .unwrap();
+    let rows = catalog.recordings(&Default::default()).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let probe = ffprobe(&engine.config().recordings_dir.join(&rows[0].path));
+    assert_eq!(probe.frames, sent_good, "only the good frames are recorded");
+    assert_eq!((probe.width, probe.height), (320, 240));
 }

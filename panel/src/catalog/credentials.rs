@@ -39,18 +39,8 @@ impl Catalog {
         cctv_protocol::validate_camera_id(id)
             .map_err(|e| CatalogError::Invalid(format!("{e}: {id:?}")))?;
         let mut tx = self.pool.begin().await?;
-        let existing: Option<(Option<i64>,)> =
-            sqlx::query_as("SELECT revoked_us FROM camera_credentials WHERE camera_id = ?1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some((None,)) = existing
-            && !replace
-        {
-            return Err(CatalogError::Invalid(format!(
-                "camera {id} already has a secret (revoke it first, or use --replace to issue a new one)"
-            )));
-        }
+        // Writing first makes this a write transaction from the start, so it
+        // cannot fail on upgrade when another connection wrote meanwhile.
         sqlx::query(
             "INSERT INTO cameras (id, name, name_locked, state, state_since_us, first_seen_us, last_seen_us)
              VALUES (?1, CASE WHEN ?2 = '' THEN ?1 ELSE ?2 END, ?2 != '', 'offline', ?3, ?3, ?3)
@@ -63,6 +53,18 @@ impl Catalog {
         .bind(now_us)
         .execute(&mut *tx)
         .await?;
+        let existing: Option<(Option<i64>,)> =
+            sqlx::query_as("SELECT revoked_us FROM camera_credentials WHERE camera_id = ?1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some((None,)) = existing
+            && !replace
+        {
+            return Err(CatalogError::Invalid(format!(
+                "camera {id} already has a secret (revoke it first, or use --replace to issue a new one)"
+            )));
+        }
         sqlx::query(
             "INSERT INTO camera_credentials (camera_id, secret, created_us) VALUES (?1, ?2, ?3)
              ON CONFLICT (camera_id) DO UPDATE SET

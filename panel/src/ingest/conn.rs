@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use cctv_protocol::auth::{CameraKey, Secret, ServerHandshake};
 use cctv_protocol::{Codec, CodecError, Hello, Limits, Message, Welcome};
 use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, timeout_at};
@@ -116,6 +116,9 @@ async fn handshake_io(shared: &Shared, stream: TcpStream) -> Result<(Conn, Hello
             if plain_agent {
                 let mut conn = Framed::new(stream, Codec::new(Limits::control_only()));
                 let reason = "plain TCP on the TLS port: this panel accepts agents over TLS only";
+                // Read its Hello first: closing on unread bytes would reset
+                // the connection and lose the answer.
+                let _ = timeout(Duration::from_millis(500), conn.next()).await;
                 let _ = conn
                     .send(Message::Reject {
                         reason: format!(
@@ -123,6 +126,7 @@ async fn handshake_io(shared: &Shared, stream: TcpStream) -> Result<(Conn, Hello
                         ),
                     })
                     .await;
+                let _ = conn.get_mut().shutdown().await;
                 return Err(Refused::new(None, "not_tls", reason));
             }
             match acceptor.accept(stream).await {
