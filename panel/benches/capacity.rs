@@ -47,26 +47,30 @@ async fn agent(
         return 0;
     };
     let _ = s.set_nodelay(true);
-    let hello = cctv_protocol::encode_to_bytes(
-        &cctv_protocol::Message::Hello(cctv_protocol::Hello {
-            camera_id: format!("cam{i:03}"),
-            name: format!("Camera {i}"),
-            agent_version: "bench".into(),
-            width: case.w,
-            height: case.h,
-            fps_milli: case.fps * 1000,
-            credentials: Bytes::new(),
-        }),
-        &Default::default(),
-    )
-    .unwrap();
-    if s.write_all(&hello).await.is_err() {
-        return 0;
-    }
-    if !floor {
-        // The Welcome: read and ignore (the bench trusts the panel here).
-        let mut buf = [0u8; 256];
-        let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
+    let hello = cctv_protocol::Hello {
+        camera_id: format!("cam{i:03}"),
+        name: format!("Camera {i}"),
+        agent_version: "bench".into(),
+        width: case.w,
+        height: case.h,
+        fps_milli: case.fps * 1000,
+        credentials: Bytes::new(),
+    };
+    if floor {
+        // The floor server only counts bytes: no handshake.
+        let bytes = cctv_protocol::encode_to_bytes(
+            &cctv_protocol::Message::Hello(hello),
+            &Default::default(),
+        )
+        .unwrap();
+        if s.write_all(&bytes).await.is_err() {
+            return 0;
+        }
+    } else {
+        match common::handshake(s, hello).await {
+            Some(conn) => s = conn.into_inner(),
+            None => return 0,
+        }
     }
     // Spread agents over the frame interval, as real cameras would be.
     let period = Duration::from_micros(1_000_000 / u64::from(case.fps));
@@ -93,6 +97,10 @@ async fn agent(
     }
     let _ = s.shutdown().await;
     sent
+}
+
+fn camera_ids(k: usize) -> Vec<String> {
+    (0..k).map(|i| format!("cam{i:03}")).collect()
 }
 
 struct Outcome {
@@ -144,12 +152,11 @@ fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let stats = dir.path().join("stats.json");
+    let cfg = common::prepare_panel(dir.path(), port, &camera_ids(case.k));
     let panel = Kill(
         Command::new(env!("CARGO_BIN_EXE_panel"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-            .arg(dir.path().join("data"))
-            .arg("--recordings")
-            .arg(dir.path().join("recordings"))
+            .args(["serve", "--config"])
+            .arg(&cfg)
             .arg("--stats")
             .arg(&stats)
             .env("RUST_LOG", "error")
@@ -238,12 +245,11 @@ fn run_floor(case: Case, frames: &[Bytes]) -> f64 {
 fn profile(case: Case, frames: &[Bytes]) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    let cfg = common::prepare_panel(dir.path(), port, &camera_ids(case.k));
     let panel = Kill(
         Command::new(env!("CARGO_BIN_EXE_panel"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-            .arg(dir.path().join("data"))
-            .arg("--recordings")
-            .arg(dir.path().join("recordings"))
+            .args(["serve", "--config"])
+            .arg(&cfg)
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{Kill, cpu_secs, frames, free_port, peak_rss_mb};
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use panel::gui::decode::decode_to_width;
 use panel::gui::wall::tile_width;
 
@@ -38,8 +38,7 @@ async fn camera(addr: std::net::SocketAddr, i: usize, frames: Vec<Bytes>, stop: 
     let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
         return 0;
     };
-    let mut conn = tokio_util::codec::Framed::new(stream, cctv_protocol::Codec::default());
-    let hello = cctv_protocol::Message::Hello(cctv_protocol::Hello {
+    let hello = cctv_protocol::Hello {
         camera_id: format!("cam{i:02}"),
         name: format!("Camera {i}"),
         agent_version: "bench".into(),
@@ -47,15 +46,10 @@ async fn camera(addr: std::net::SocketAddr, i: usize, frames: Vec<Bytes>, stop: 
         height: 720,
         fps_milli: FPS as u32 * 1000,
         credentials: Bytes::new(),
-    });
-    if conn.send(hello).await.is_err()
-        || !matches!(
-            conn.next().await,
-            Some(Ok(cctv_protocol::Message::Welcome(_)))
-        )
-    {
+    };
+    let Some(mut conn) = common::handshake(stream, hello).await else {
         return 0;
-    }
+    };
     let mut tick = tokio::time::interval(Duration::from_millis(1000 / FPS));
     let mut sent = 0;
     while Instant::now() < stop {
@@ -86,10 +80,10 @@ fn run_panel(gui: bool, frames: &[Bytes], display: Option<&str>) -> Run {
     if !gui {
         cmd.arg("serve");
     }
-    cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
-        .arg(dir.path().join("data"))
-        .arg("--recordings")
-        .arg(dir.path().join("recordings"))
+    let ids: Vec<String> = (0..CAMERAS).map(|i| format!("cam{i:02}")).collect();
+    let cfg = common::prepare_panel(dir.path(), port, &ids);
+    cmd.arg("--config")
+        .arg(&cfg)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -242,7 +242,6 @@ async fn bad_pictures_are_counted_and_skipped_not_shown_or_recorded() {
         .unwrap();
     assert_eq!(shown.seq, 12);
     assert_eq!(shown.jpeg, good);
-    drop(send);
     drop(conn);
     engine.shutdown().await;
     let catalog = panel::catalog::Catalog::open(&engine.config().db_path())

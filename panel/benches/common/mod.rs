@@ -132,3 +132,71 @@ pub fn frames(dir: &Path, w: u32, h: u32, n: u32) -> (Vec<Bytes>, String) {
         .collect();
     (f, format!("synthetic {w}x{h} (no testdata)"))
 }
+
+/// The secret of bench camera `id`: fixed, so agents and panel agree.
+pub fn secret_for(id: &str) -> cctv_protocol::auth::Secret {
+    let mut b = [0x42u8; 32];
+    for (i, c) in id.bytes().enumerate() {
+        b[i % 32] ^= c;
+    }
+    cctv_protocol::auth::Secret::from_bytes(b)
+}
+
+/// Writes a panel config for a bench under `dir` (plain TCP: the benches
+/// measure the engine, and every simulated agent comes from one address,
+/// so the per-address limit is lifted) and issues each camera's secret.
+/// Returns the config file's path.
+pub fn prepare_panel(dir: &Path, port: u16, ids: &[String]) -> PathBuf {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let cfg = dir.join("panel.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\nrecordings_dir = \"{}\"\n\
+             plain_tcp = true\nconnect_burst_per_ip = 100000\nconnects_per_minute_per_ip = 100000\n",
+            data.display(),
+            dir.join("recordings").display()
+        ),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let catalog = panel::catalog::Catalog::open(&data.join("panel.db"))
+            .await
+            .unwrap();
+        for id in ids {
+            catalog
+                .add_credentials(id, "", secret_for(id).as_bytes(), true, 0)
+                .await
+                .unwrap();
+        }
+        catalog.close().await;
+    });
+    cfg
+}
+
+/// Hello, the challenge answered, Welcome: a bench agent's handshake.
+/// `None` if the panel refused or went away.
+pub async fn handshake(
+    stream: tokio::net::TcpStream,
+    hello: cctv_protocol::Hello,
+) -> Option<tokio_util::codec::Framed<tokio::net::TcpStream, cctv_protocol::Codec>> {
+    use cctv_protocol::Message;
+    use futures::{SinkExt, StreamExt};
+    let mut conn = tokio_util::codec::Framed::new(stream, cctv_protocol::Codec::default());
+    let secret = secret_for(&hello.camera_id);
+    conn.send(Message::Hello(hello.clone())).await.ok()?;
+    let Some(Ok(Message::Challenge(c))) = conn.next().await else {
+        return None;
+    };
+    let proven = cctv_protocol::auth::prove(&secret, &c, hello);
+    conn.send(Message::Hello(proven)).await.ok()?;
+    match conn.next().await {
+        Some(Ok(Message::Welcome(_))) => Some(conn),
+        _ => None,
+    }
+}
