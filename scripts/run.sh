@@ -2,7 +2,9 @@
 # Installs what is needed, builds, and runs the panel (its window when there
 # is a display, else headless) on its embedded defaults (listening on 0.0.0.0:7700, database in data/, recordings in
 # recordings/) with three local test-pattern cameras, plus one playing
-# ../shared/testdata/video/vtest.avi when that file is there.
+# ../shared/testdata/video/vtest.avi when that file is there. Each local
+# agent gets its own secret from `panel camera add` (kept in data/agents/)
+# and connects over TLS, pinning the panel's certificate.
 # Ctrl-C stops everything cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,17 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# Credentials for the local agents, issued afresh each run (the panel keeps
+# the secret; the agent's file gets it with the certificate's fingerprint).
+mkdir -p data/agents
+chmod 700 data/agents
+enroll() { # ID NAME
+  (umask 077 && "$BIN/panel" camera add --replace --id "$1" --name "$2" --panel "127.0.0.1:$PORT" > "data/agents/$1.toml")
+}
+enroll front-door "Front door"
+enroll yard "Yard"
+enroll garage "Garage"
+
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
   "$BIN/panel" --listen "0.0.0.0:$PORT" &
 else
@@ -27,15 +40,16 @@ fi
 pids+=($!)
 sleep 1
 
-"$BIN/camera-agent" --panel "127.0.0.1:$PORT" --camera-id front-door --name "Front door" --source test-pattern:640x360 --fps 10 --overlay &
+"$BIN/camera-agent" --config data/agents/front-door.toml --source test-pattern:640x360 --fps 10 --overlay &
 pids+=($!)
-"$BIN/camera-agent" --panel "127.0.0.1:$PORT" --camera-id yard --name "Yard" --source test-pattern:640x360 --fps 15 &
+"$BIN/camera-agent" --config data/agents/yard.toml --source test-pattern:640x360 --fps 15 &
 pids+=($!)
-"$BIN/camera-agent" --panel "127.0.0.1:$PORT" --camera-id garage --name "Garage" --source test-pattern:320x240 --fps 5 &
+"$BIN/camera-agent" --config data/agents/garage.toml --source test-pattern:320x240 --fps 5 &
 pids+=($!)
 VIDEO=${CCTV_TESTDATA:-../shared/testdata}/video/vtest.avi
 if [ -f "$VIDEO" ]; then
-  "$BIN/camera-agent" --panel "127.0.0.1:$PORT" --camera-id walkway --name "Walkway" --source "file:$VIDEO" --overlay &
+  enroll walkway "Walkway"
+  "$BIN/camera-agent" --config data/agents/walkway.toml --source "file:$VIDEO" --overlay &
   pids+=($!)
 fi
 
