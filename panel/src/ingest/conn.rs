@@ -60,6 +60,8 @@ pub async fn handle(shared: Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
     let reason = Session::new(&shared, &slot, recorder.clone())
         .run(&mut conn, &mut commands)
         .await;
+    // A clean close (TLS close_notify), so the agent sees an end, not a cut.
+    let _ = timeout(Duration::from_millis(500), conn.get_mut().shutdown()).await;
     shared.registry.release(&slot, conn_id);
     let _ = recorder
         .send(RecorderMsg::Close {
