@@ -424,3 +424,31 @@ fn a_panorama_of_a_still_camera_explains_why_it_failed() {
     assert!(w.sees(&format!("failed: {}", p.message)));
     assert!(w.sees(&format!("tried frames: data/{}", p.path)));
 }
+
+#[test]
+fn a_refused_connection_is_announced_and_listed_in_settings() {
+    let mut w = world(600);
+    let door = w.rt.block_on(enroll(&w.engine, "door", "Front door"));
+    let _ = w.app.update(Message::Show(Screen::Settings));
+    w.until("the first look at refusals", |a| a.refused_seen.is_some());
+    assert!(w.sees("None."));
+    let fp = w.engine.fingerprint().unwrap().to_string();
+    assert!(w.sees(&format!(
+        "Agents connect over TLS. Certificate fingerprint (pin it in each agent): {fp}"
+    )));
+    // Somebody tries the door camera with a wrong secret.
+    let wrong = cctv_protocol::auth::Secret::from_bytes([3; 32]);
+    let (_, answer) = w.rt.block_on(handshake(&door, &wrong));
+    assert!(matches!(answer, cctv_protocol::Message::Reject { .. }));
+    w.until("the refusal listed", |a| {
+        a.refused.iter().any(|r| r.code == "wrong_secret")
+    });
+    assert!(w.sees("wrong secret for this camera id"));
+    let row = w.app.refused[0].clone();
+    assert!(w.sees(&row.address));
+    // And the status bar says so at once.
+    let (notice, error, _) = w.app.notice.clone().expect("a notice");
+    assert!(error, "{notice}");
+    assert!(notice.contains("refused 1 connection(s)"), "{notice}");
+    assert!(notice.contains("(door)"), "{notice}");
+}

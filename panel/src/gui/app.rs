@@ -94,6 +94,10 @@ pub struct App {
     pub evidence: EvidenceView,
     pub panoramas: Panoramas,
     last_disk: Option<Instant>,
+    /// The newest refused connections, newest first.
+    pub refused: Vec<crate::catalog::AuthFailureRow>,
+    /// Newest refusal already announced; `None` until the first look.
+    pub refused_seen: Option<i64>,
 }
 
 impl App {
@@ -122,6 +126,8 @@ impl App {
             evidence: EvidenceView::default(),
             panoramas: Panoramas::default(),
             last_disk: None,
+            refused: Vec::new(),
+            refused_seen: None,
         };
         app.refresh();
         app
@@ -199,6 +205,7 @@ impl App {
         {
             self.last_disk = Some(Instant::now());
             self.backend.send(Command::Disk);
+            self.backend.send(Command::Refused);
         }
     }
 
@@ -215,6 +222,26 @@ impl App {
                 recorded_bytes,
                 free_bytes,
             } => self.disk = Some((recorded_bytes, free_bytes)),
+            Reply::Refused(rows) => {
+                let newest = rows.first().map_or(0, |r| r.id);
+                // Announce what arrived since the last look (not the past at start).
+                if let Some(seen) = self.refused_seen
+                    && let Some(r) = rows.first().filter(|r| r.id > seen)
+                {
+                    let n = rows.iter().filter(|x| x.id > seen).count();
+                    self.notify(
+                        format!(
+                            "refused {n} connection(s); newest from {} ({}): {}",
+                            r.address,
+                            r.claimed_id.as_deref().unwrap_or("no camera id"),
+                            r.reason
+                        ),
+                        true,
+                    );
+                }
+                self.refused_seen = Some(newest.max(self.refused_seen.unwrap_or(0)));
+                self.refused = rows;
+            }
             Reply::Listening(addr) => {
                 self.listen = addr;
                 self.notify(format!("agents now connect to {addr}"), false);
@@ -391,6 +418,7 @@ impl App {
         }
         if screen == Screen::Settings {
             self.settings.load(&self.cameras);
+            self.backend.send(Command::Refused);
         }
         if screen == Screen::Evidence {
             self.backend.send(Command::Evidence);

@@ -55,6 +55,8 @@ pub enum Command {
     PanoramaThumb(PanoramaRow),
     PanoramaImage(PanoramaRow),
     CancelPanorama(i64),
+    /// The newest refused connections.
+    Refused,
 }
 
 /// A page of the history browser.
@@ -92,6 +94,7 @@ pub enum Reply {
     Panoramas(Vec<PanoramaRow>, HashMap<i64, String>),
     PanoramaThumb(i64, Handle),
     PanoramaImage(i64, Handle),
+    Refused(Vec<crate::catalog::AuthFailureRow>),
 }
 
 /// The evidence screen's data.
@@ -447,6 +450,10 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
         } else {
             Reply::Error("that panorama is no longer running".into())
         }),
+        Command::Refused => match engine.catalog().auth_failures(50).await {
+            Ok(rows) => Some(Reply::Refused(rows)),
+            Err(e) => Some(Reply::Error(e.to_string())),
+        },
         Command::Disk => {
             let recorded_bytes = engine.catalog().recorded_bytes(None).await.unwrap_or(0);
             let free_bytes = engine.free_bytes().unwrap_or(0);

@@ -187,5 +187,53 @@ pub fn view(app: &App) -> Element<'_, Message> {
             .color(style::MUTED),
     ]
     .spacing(8);
-    scrollable(column![list, listen].spacing(24).width(Length::Fill)).into()
+    scrollable(
+        column![list, listen, security(app)]
+            .spacing(24)
+            .width(Length::Fill),
+    )
+    .into()
+}
+
+/// How agents are let in, and who was turned away.
+fn security(app: &App) -> Element<'_, Message> {
+    let transport = match app.engine.fingerprint() {
+        Some(f) => text(format!(
+            "Agents connect over TLS. Certificate fingerprint (pin it in each agent): {f}"
+        )),
+        None => text(
+            "PLAIN TCP: agents connect without encryption (plain_tcp = true). Video and handshakes can be read on the network.",
+        )
+        .color(style::OFFLINE),
+    };
+    let mut list = column![
+        text("Who may connect").size(20),
+        transport,
+        text("Add a camera with `panel camera add --id ID --name NAME`; cut one off with `panel camera revoke ID`.")
+            .color(style::MUTED),
+        text(format!("Refused connections (newest {} shown)", app.refused.len())).size(16),
+        row![
+            text("When").width(170),
+            text("From").width(170),
+            text("Claimed camera").width(130),
+            text("Reason"),
+        ]
+        .spacing(10),
+    ]
+    .spacing(8);
+    if app.refused.is_empty() {
+        list = list.push(text("None.").color(style::MUTED));
+    }
+    for r in &app.refused {
+        list = list.push(
+            row![
+                text(crate::time::local(r.at_us)).width(170),
+                text(r.address.clone()).width(170),
+                text(r.claimed_id.clone().unwrap_or_else(|| "-".into())).width(130),
+                text(r.reason.clone()).color(style::OFFLINE),
+            ]
+            .spacing(10),
+        );
+    }
+    list.into()
 }
