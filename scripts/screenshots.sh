@@ -26,13 +26,20 @@ trap cleanup EXIT
 target/debug/panel --config "$WORK/panel.toml" 2>"$WORK/panel.log" & pids+=($!)
 sleep 2
 A=target/debug/camera-agent
-$A --panel 127.0.0.1:$PORT --camera-id front-door --name "Front door" --source test-pattern:640x360 --fps 10 2>/dev/null & pids+=($!)
-$A --panel 127.0.0.1:$PORT --camera-id yard --name "Yard" --source test-pattern:640x360 --fps 15 2>/dev/null & pids+=($!)
-$A --panel 127.0.0.1:$PORT --camera-id garage --name "Garage" --source test-pattern:320x240 --fps 5 2>/dev/null & pids+=($!)
+agent() { # ID NAME SOURCE [more flags]
+  local id=$1 name=$2; shift 2
+  target/debug/panel camera add --data "$WORK/data" --id "$id" --name "$name" --panel "127.0.0.1:$PORT" > "$WORK/$id.toml"
+  $A --config "$WORK/$id.toml" --source "$@" 2>/dev/null & pids+=($!)
+}
+agent front-door "Front door" test-pattern:640x360 --fps 10
+agent yard "Yard" test-pattern:640x360 --fps 15
+agent garage "Garage" test-pattern:320x240 --fps 5
 VIDEO=${CCTV_TESTDATA:-../shared/testdata}/video/vtest.avi
 if [ -f "$VIDEO" ]; then
-  $A --panel 127.0.0.1:$PORT --camera-id walkway --name "Walkway" --source "file:$VIDEO" --overlay 2>/dev/null & pids+=($!)
+  agent walkway "Walkway" "file:$VIDEO" --overlay
 fi
+# An impostor: the yard camera id with a wrong secret, refused every time it tries.
+$A --config "$WORK/yard.toml" --secret "$(printf "0%.0s" $(seq 64))" --source test-pattern 2>/dev/null & pids+=($!)
 sleep 10
 # Stop the garage camera so the wall shows an offline tile.
 kill -TERM "${pids[3]}"
@@ -48,4 +55,5 @@ xdotool key Escape; sleep 0.5
 xdotool key h; sleep 1; shot help
 xdotool key Escape; xdotool key 2; sleep 3; shot history
 xdotool key p; sleep 2; shot playback
+xdotool key Escape; xdotool key 3; sleep 2; shot settings
 '

@@ -197,14 +197,18 @@ pub fn view(app: &App) -> Element<'_, Message> {
 
 /// How agents are let in, and who was turned away.
 fn security(app: &App) -> Element<'_, Message> {
-    let transport = match app.engine.fingerprint() {
-        Some(f) => text(format!(
-            "Agents connect over TLS. Certificate fingerprint (pin it in each agent): {f}"
-        )),
+    let transport: Element<'_, Message> = match app.engine.fingerprint() {
+        Some(f) => column![
+            text("Agents connect over TLS. Each agent pins this certificate fingerprint:"),
+            text(f.to_string()).font(iced::Font::MONOSPACE),
+        ]
+        .spacing(4)
+        .into(),
         None => text(
             "PLAIN TCP: agents connect without encryption (plain_tcp = true). Video and handshakes can be read on the network.",
         )
-        .color(style::OFFLINE),
+        .color(style::OFFLINE)
+        .into(),
     };
     let mut list = column![
         text("Who may connect").size(20),
