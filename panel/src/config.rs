@@ -185,6 +185,10 @@ mod tests {
         assert_eq!(cfg.segment_secs, d.segment_secs);
         assert_eq!(cfg.min_free_bytes, d.min_free_bytes);
         assert_eq!(cfg.max_frame_bytes, d.max_frame_bytes);
+        assert_eq!(cfg.max_pixels, d.max_pixels);
+        assert_eq!(cfg.connect_burst_per_ip, d.connect_burst_per_ip);
+        assert_eq!(cfg.connects_per_minute_per_ip, d.connects_per_minute_per_ip);
+        assert_eq!(cfg.plain_tcp, d.plain_tcp);
     }
 
     #[test]
