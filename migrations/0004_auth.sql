@@ -20,3 +20,13 @@ CREATE TABLE auth_failures (
     reason     TEXT NOT NULL          -- in words, as logged
 );
 CREATE INDEX auth_failures_by_time ON auth_failures (at_us);
+
+-- Panels allowed to send exports here when this machine runs `panel
+-- receive` (`panel sender add`). Same scheme as cameras: a secret each,
+-- proven over a nonce, never sent.
+CREATE TABLE dispatch_senders (
+    id         TEXT PRIMARY KEY,
+    secret     BLOB NOT NULL CHECK (length(secret) = 32),
+    created_us INTEGER NOT NULL,
+    revoked_us INTEGER
+);

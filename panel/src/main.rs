@@ -150,7 +150,13 @@ enum Command {
         /// Keep the zips only; do not import.
         #[arg(long)]
         no_import: bool,
+        /// No TLS (trusted LAN only): senders must set plain_tcp too.
+        #[arg(long)]
+        plain_tcp: bool,
     },
+    /// Who may send exports to this machine's `panel receive`.
+    #[command(subcommand)]
+    Sender(SenderCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +184,30 @@ enum CameraCommand {
         #[command(flatten)]
         engine: EngineArgs,
         /// The camera id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SenderCommand {
+    /// Make a sending panel's secret and print its [[dispatch_targets]] entry.
+    Add {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The sender's id (letters, digits, _ . -).
+        #[arg(long)]
+        id: String,
+        /// This receiver's address as the sender reaches it, HOST:PORT.
+        #[arg(long)]
+        address: Option<String>,
+        /// The receiver runs with --plain-tcp.
+        #[arg(long)]
+        plain_tcp: bool,
+    },
+    /// Revoke a sender's secret.
+    Revoke {
+        #[command(flatten)]
+        data: DataArgs,
         id: String,
     },
 }
@@ -324,7 +354,21 @@ fn main() -> ExitCode {
                 data,
                 recordings,
                 no_import,
-            }) => done(cli::evidence::receive(listen, dir, data, recordings, no_import).await),
+                plain_tcp,
+            }) => done(
+                cli::evidence::receive(listen, dir, data, recordings, no_import, plain_tcp).await,
+            ),
+            Some(Command::Sender(SenderCommand::Add {
+                data,
+                id,
+                address,
+                plain_tcp,
+            })) => {
+                done(cli::auth::add_sender(&data.data, &id, address.as_deref(), plain_tcp).await)
+            }
+            Some(Command::Sender(SenderCommand::Revoke { data, id })) => {
+                done(cli::auth::revoke_sender(&data.data, &id).await)
+            }
             Some(Command::Panorama {
                 video,
                 images,

@@ -9,6 +9,29 @@ use cctv_protocol::tls::{Fingerprint, PANEL_NAME};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+/// A connection's byte stream: TLS, or plain TCP where configured.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
+/// Connects to `addr`: TLS trusting only `pin`, or plain TCP when `None`.
+pub async fn connect(addr: &str, pin: Option<Fingerprint>) -> std::io::Result<Box<dyn Io>> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let _ = tcp.set_nodelay(true);
+    Ok(match pin {
+        None => Box::new(tcp),
+        Some(f) => {
+            let connector = tokio_rustls::TlsConnector::from(cctv_protocol::tls::client_config(
+                cctv_protocol::tls::Pin::Fixed(f),
+            ));
+            Box::new(
+                connector
+                    .connect(cctv_protocol::tls::panel_server_name(), tcp)
+                    .await?,
+            )
+        }
+    })
+}
+
 pub struct Identity {
     pub fingerprint: Fingerprint,
     pub cert_path: PathBuf,

@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -25,6 +25,51 @@ fn panel_cmd(args: &[&str]) -> std::process::Output {
         .env("RUST_LOG", "warn")
         .output()
         .expect("run panel")
+}
+
+/// Registers a sender on the receiving side (`panel sender add`) and reads
+/// back the dispatch target it prints.
+fn add_sender(dir: &Path, port: u16, id: &str) -> TargetConfig {
+    let out = Command::new(env!("CARGO_BIN_EXE_panel"))
+        .args(["sender", "add", "--id", id, "--address"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data")
+        .arg(dir.join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    #[derive(serde::Deserialize)]
+    struct Printed {
+        dispatch_targets: Vec<TargetConfig>,
+    }
+    let p: Printed = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    p.dispatch_targets.into_iter().next().unwrap()
+}
+
+/// A connection to the receiver, past TLS and the sender's proof.
+async fn authenticated(t: &TargetConfig) -> Result<Box<dyn panel::tls::Io>, String> {
+    let (sender, secret, pin) = t.credentials()?;
+    let mut s = panel::tls::connect(t.address.as_deref().unwrap(), pin)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Control::Challenge { nonce } = read_control(&mut s).await.map_err(|e| e.to_string())?
+    else {
+        return Err("no challenge".into());
+    };
+    let nonce: [u8; 32] = hex::decode(nonce).unwrap().try_into().unwrap();
+    let proof = hex::encode(cctv_protocol::auth::sender_proof(&secret, &nonce, &sender));
+    write_control(&mut s, &Control::Hello { sender, proof })
+        .await
+        .map_err(|e| e.to_string())?;
+    match read_control(&mut s).await.map_err(|e| e.to_string())? {
+        Control::Welcome => Ok(s),
+        Control::Refused { reason } => Err(reason),
+        other => Err(format!("{other:?}")),
+    }
 }
 
 fn start_receiver(dir: &Path, port: u16) -> Proc {
@@ -172,11 +217,7 @@ async fn dispatch_resumes_after_the_receiver_dies_and_survives_a_sender_restart(
     std::fs::create_dir_all(&archive).unwrap();
     let mut cfg = record(dir.path()).await;
     let port = free_port();
-    cfg.dispatch_targets = vec![TargetConfig {
-        name: "archive".into(),
-        dir: None,
-        address: Some(format!("127.0.0.1:{port}")),
-    }];
+    cfg.dispatch_targets = vec![add_sender(&archive, port, "hq")];
 
     // Export both cameras; slow the upload so the receiver can die mid-way.
     let engine = Engine::start(cfg.clone()).await.unwrap();
@@ -259,8 +300,8 @@ async fn dispatch_resumes_after_the_receiver_dies_and_survives_a_sender_restart(
 }
 
 /// Offers `data` under `name` with `sha` and returns the receiver's last word.
-async fn offer(addr: SocketAddr, name: &str, sha: &str, size: u64, data: &[u8]) -> Control {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+async fn offer(t: &TargetConfig, name: &str, sha: &str, size: u64, data: &[u8]) -> Control {
+    let mut s = authenticated(t).await.unwrap();
     write_control(
         &mut s,
         &Control::Offer {
@@ -318,9 +359,10 @@ async fn the_receiver_refuses_bad_input_and_writes_nothing_outside_its_directory
     let archive = root.path().join("a/b/archive");
     std::fs::create_dir_all(&archive).unwrap();
     let port = free_port();
-    let _receiver = start_receiver(&archive, port);
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let before = all_files(root.path());
+    let hq = add_sender(&archive, port, "hq");
+    let _receiver = start_receiver(&archive, port);
+    let addr = &hq;
 
     // A wrong hash.
     let data = b"PK not really a zip, but the hash is the point".repeat(100);
@@ -383,11 +425,45 @@ async fn the_receiver_refuses_bad_input_and_writes_nothing_outside_its_directory
     );
 
     // Oversize control message: the connection is dropped.
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.write_all(&u32::MAX.to_be_bytes()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut buf = [0u8; 16];
-    assert!(matches!(s.read(&mut buf), Ok(0) | Err(_)));
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = authenticated(&hq).await.unwrap();
+        s.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+        s.flush().await.unwrap();
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    }
+
+    // Senders that cannot prove who they are get nowhere.
+    let wrong = TargetConfig {
+        secret: Some("11".repeat(32)),
+        ..hq.clone()
+    };
+    assert_eq!(
+        authenticated(&wrong).await.err().as_deref(),
+        Some("wrong secret for this sender")
+    );
+    let stranger = TargetConfig {
+        sender_id: Some("stranger".into()),
+        ..hq.clone()
+    };
+    let refused = authenticated(&stranger).await.err().unwrap();
+    assert!(refused.contains("unknown sender"), "{refused}");
+    // Plain TCP to the TLS port: not even a challenge.
+    let plain = TargetConfig {
+        fingerprint: None,
+        plain_tcp: true,
+        ..hq.clone()
+    };
+    assert!(authenticated(&plain).await.is_err());
+    // A certificate other than the pinned one: the sender stops itself.
+    let elsewhere = TargetConfig {
+        fingerprint: Some(format!("sha256:{}", "00".repeat(32))),
+        ..hq.clone()
+    };
+    let err = authenticated(&elsewhere).await.err().unwrap();
+    assert!(err.contains("not the pinned"), "{err}");
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Nothing was written outside the archive directory, no export was kept,
@@ -417,6 +493,9 @@ async fn the_receiver_refuses_bad_input_and_writes_nothing_outside_its_directory
         "truncated transfer",
         "unsafe path",
         "over the limit",
+        "wrong secret for this sender",
+        "unknown sender",
+        "TLS handshake failed",
     ] {
         assert!(log.contains(reason), "no log line with {reason:?}:\n{log}");
     }
@@ -431,7 +510,7 @@ async fn auto_dispatch_sends_each_finished_segment_to_a_directory() {
     cfg.dispatch_targets = vec![TargetConfig {
         name: "nas".into(),
         dir: Some(nas.clone()),
-        address: None,
+        ..Default::default()
     }];
     let engine = Engine::start(cfg).await.unwrap();
     engine.set_auto_dispatch(true).await.unwrap();

@@ -327,7 +327,7 @@ fn export_selected_recordings_and_dispatch_them_from_the_window() {
     cfg.dispatch_targets = vec![panel::evidence::dispatch::TargetConfig {
         name: "nas".into(),
         dir: Some(nas.clone()),
-        address: None,
+        ..Default::default()
     }];
     let engine = Arc::new(rt.block_on(Engine::start(cfg)).unwrap());
     let app = App::new(engine.clone(), rt.handle());

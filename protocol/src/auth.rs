@@ -97,6 +97,33 @@ pub fn prove(secret: &Secret, challenge: &Challenge, mut hello: Hello) -> Hello 
     hello
 }
 
+/// The proof a panel sending evidence gives `panel receive`: HMAC-SHA256
+/// of its secret over "CCTV dispatch v1", the receiver's nonce and the
+/// sender's id.
+pub fn sender_proof(secret: &Secret, nonce: &[u8; NONCE_LEN], sender: &str) -> [u8; PROOF_LEN] {
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes a key of any length");
+    m.update(b"CCTV dispatch v1");
+    m.update(nonce);
+    m.update(sender.as_bytes());
+    m.finalize().into_bytes().into()
+}
+
+/// Checks a sender's proof in constant time.
+pub fn check_sender_proof(
+    secret: &Secret,
+    nonce: &[u8; NONCE_LEN],
+    sender: &str,
+    proof: &[u8],
+) -> bool {
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes a key of any length");
+    m.update(b"CCTV dispatch v1");
+    m.update(nonce);
+    m.update(sender.as_bytes());
+    m.verify_slice(proof).is_ok()
+}
+
 /// What the panel knows of a claimed camera id.
 #[derive(Debug, Clone)]
 pub enum CameraKey {
@@ -154,11 +181,11 @@ impl ReplayGuard {
         }
     }
 
-    fn contains(&self, proof: &[u8]) -> bool {
+    pub fn contains(&self, proof: &[u8]) -> bool {
         <[u8; PROOF_LEN]>::try_from(proof).is_ok_and(|p| self.seen.contains(&p))
     }
 
-    fn remember(&mut self, proof: &[u8]) {
+    pub fn remember(&mut self, proof: &[u8]) {
         let Ok(p) = <[u8; PROOF_LEN]>::try_from(proof) else {
             return;
         };
@@ -327,6 +354,22 @@ mod tests {
         assert!(Secret::parse("abc").is_err());
         assert!(Secret::parse(&"g".repeat(64)).is_err());
         assert_eq!(format!("{s:?}"), "Secret(..)");
+    }
+
+    #[test]
+    fn a_sender_proof_checks_only_with_its_secret_nonce_and_id() {
+        let s = Secret::from_bytes([4; 32]);
+        let p = sender_proof(&s, &[1; 32], "hq");
+        assert!(check_sender_proof(&s, &[1; 32], "hq", &p));
+        assert!(!check_sender_proof(&s, &[2; 32], "hq", &p));
+        assert!(!check_sender_proof(&s, &[1; 32], "hq2", &p));
+        assert!(!check_sender_proof(
+            &Secret::from_bytes([5; 32]),
+            &[1; 32],
+            "hq",
+            &p
+        ));
+        assert!(!check_sender_proof(&s, &[1; 32], "hq", &p[..31]));
     }
 
     #[test]

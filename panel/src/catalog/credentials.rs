@@ -118,6 +118,49 @@ impl Catalog {
         .await?)
     }
 
+    /// Gives a sending panel a secret (replacing any it had).
+    pub async fn add_sender(&self, id: &str, secret: &[u8; 32], now_us: i64) -> Result<()> {
+        cctv_protocol::validate_camera_id(id)
+            .map_err(|e| CatalogError::Invalid(format!("sender id: {e}: {id:?}")))?;
+        sqlx::query(
+            "INSERT INTO dispatch_senders (id, secret, created_us) VALUES (?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET
+                secret = excluded.secret, created_us = excluded.created_us, revoked_us = NULL",
+        )
+        .bind(id)
+        .bind(&secret[..])
+        .bind(now_us)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn sender_key(&self, id: &str) -> Result<StoredKey> {
+        let row: Option<(Vec<u8>, Option<i64>)> =
+            sqlx::query_as("SELECT secret, revoked_us FROM dispatch_senders WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            None => StoredKey::None,
+            Some((_, Some(_))) => StoredKey::Revoked,
+            Some((secret, None)) => <[u8; 32]>::try_from(secret.as_slice())
+                .map(StoredKey::Valid)
+                .unwrap_or(StoredKey::None),
+        })
+    }
+
+    pub async fn revoke_sender(&self, id: &str, now_us: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE dispatch_senders SET revoked_us = ?2 WHERE id = ?1 AND revoked_us IS NULL",
+        )
+        .bind(id)
+        .bind(now_us)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     pub async fn add_auth_failure(
         &self,
         at_us: i64,

@@ -91,3 +91,58 @@ pub async fn refused(cfg: &PanelConfig, limit: i64, json: bool) -> Result<(), St
     }
     Ok(())
 }
+
+/// Lets a panel send exports to this machine's `panel receive`: makes the
+/// sender's secret and prints its `[[dispatch_targets]]` entry, once.
+pub async fn add_sender(
+    data: &std::path::Path,
+    id: &str,
+    address: Option<&str>,
+    plain_tcp: bool,
+) -> Result<(), String> {
+    std::fs::create_dir_all(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    let catalog = panel::catalog::Catalog::open(&data.join("panel.db"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let fingerprint = if plain_tcp {
+        None
+    } else {
+        Some(
+            panel::tls::load_or_create(data)
+                .map_err(|e| e.to_string())?
+                .fingerprint,
+        )
+    };
+    let secret = panel::engine::new_secret();
+    catalog
+        .add_sender(id, secret.as_bytes(), time::now_us())
+        .await
+        .map_err(|e| e.to_string())?;
+    catalog.close().await;
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    println!("# For the sending panel's config; the secret is shown only this once.");
+    println!("[[dispatch_targets]]");
+    println!("name = {}", quote("archive"));
+    println!("address = {}", quote(address.unwrap_or("THIS-HOST:7710")));
+    println!("sender_id = {}", quote(id));
+    println!("secret = {}", quote(&secret.to_hex()));
+    match fingerprint {
+        Some(f) => println!("fingerprint = {}", quote(&f.to_string())),
+        None => println!("plain_tcp = true"),
+    }
+    Ok(())
+}
+
+pub async fn revoke_sender(data: &std::path::Path, id: &str) -> Result<(), String> {
+    let catalog = open_catalog(data).await?;
+    let done = catalog
+        .revoke_sender(id, time::now_us())
+        .await
+        .map_err(|e| e.to_string())?;
+    catalog.close().await;
+    if !done {
+        return Err(format!("sender {id} has no valid secret to revoke"));
+    }
+    println!("revoked sender {id}");
+    Ok(())
+}

@@ -13,7 +13,7 @@ use panel::evidence::receive::{self, Receiver};
 use panel::evidence::verify;
 use panel::time;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::catalog::{BEAT_STALE_US, open_catalog};
 
@@ -243,18 +243,28 @@ pub async fn receive(
     data: Option<PathBuf>,
     recordings: Option<PathBuf>,
     no_import: bool,
+    plain_tcp: bool,
 ) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let data = data.unwrap_or_else(|| PathBuf::from("data"));
+    std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    let catalog = Catalog::open(&data.join("panel.db"))
+        .await
+        .map_err(|e| e.to_string())?;
     let import = if no_import {
         None
     } else {
-        let data = data.unwrap_or_else(|| PathBuf::from("data"));
         let recordings = recordings.unwrap_or_else(|| PathBuf::from("recordings"));
         std::fs::create_dir_all(&recordings).map_err(|e| e.to_string())?;
-        let catalog = Catalog::open(&data.join("panel.db"))
-            .await
-            .map_err(|e| e.to_string())?;
-        Some((catalog, recordings))
+        Some(recordings)
+    };
+    let tls = if plain_tcp {
+        warn!("PLAIN TCP: senders connect without TLS; exports cross the network unencrypted");
+        None
+    } else {
+        let id = panel::tls::load_or_create(&data).map_err(|e| e.to_string())?;
+        info!(fingerprint = %id.fingerprint, "senders connect over TLS; give them this fingerprint");
+        Some(tokio_rustls::TlsAcceptor::from(id.server_config))
     };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -266,6 +276,13 @@ pub async fn receive(
         super::wait_for_stop().await;
         s.cancel();
     });
-    receive::serve(Arc::new(Receiver { dir, import }), listener, stop).await;
+    let receiver = Receiver {
+        dir,
+        catalog,
+        import,
+        tls,
+        replays: Default::default(),
+    };
+    receive::serve(Arc::new(receiver), listener, stop).await;
     Ok(())
 }

@@ -22,7 +22,7 @@ use crate::catalog::{Catalog, CatalogError, DispatchRow};
 use crate::time::now_us;
 
 /// A place exports go, from the panel config (`[[dispatch_targets]]`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     pub name: String,
@@ -30,17 +30,64 @@ pub struct TargetConfig {
     pub dir: Option<PathBuf>,
     /// A `panel receive`, HOST:PORT.
     pub address: Option<String>,
+    /// For `address`: the id and secret `panel sender add` printed on the
+    /// receiving machine, and its certificate's fingerprint.
+    #[serde(default)]
+    pub sender_id: Option<String>,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    /// For `address`: no TLS (the receiver runs with --plain-tcp; trusted LAN only).
+    #[serde(default)]
+    pub plain_tcp: bool,
 }
 
 impl TargetConfig {
     pub fn check(&self) -> Result<(), String> {
         match (&self.dir, &self.address) {
-            (Some(_), None) | (None, Some(_)) => Ok(()),
+            (Some(_), None) => Ok(()),
+            (None, Some(_)) => self.credentials().map(|_| ()),
             _ => Err(format!(
                 "dispatch target {:?} needs exactly one of dir or address",
                 self.name
             )),
         }
+    }
+
+    /// For a remote target: who we are, our secret, and the receiver's
+    /// certificate (`None` for plain TCP).
+    pub fn credentials(
+        &self,
+    ) -> Result<
+        (
+            String,
+            cctv_protocol::auth::Secret,
+            Option<cctv_protocol::tls::Fingerprint>,
+        ),
+        String,
+    > {
+        let name = &self.name;
+        let (Some(id), Some(secret)) = (&self.sender_id, &self.secret) else {
+            return Err(format!(
+                "dispatch target {name:?} needs sender_id and secret (run `panel sender add` on the receiving machine)"
+            ));
+        };
+        let secret = cctv_protocol::auth::Secret::parse(secret)
+            .map_err(|e| format!("dispatch target {name:?}: secret: {e}"))?;
+        let pin = match (&self.fingerprint, self.plain_tcp) {
+            (Some(f), false) => Some(
+                cctv_protocol::tls::Fingerprint::parse(f)
+                    .map_err(|e| format!("dispatch target {name:?}: {e}"))?,
+            ),
+            (None, true) => None,
+            _ => {
+                return Err(format!(
+                    "dispatch target {name:?} needs the receiver's fingerprint, or plain_tcp = true (not both)"
+                ));
+            }
+        };
+        Ok((id.clone(), secret, pin))
     }
 }
 
@@ -88,7 +135,7 @@ pub async fn send(
         .to_string();
     match (&target.dir, &target.address) {
         (Some(dir), _) => to_dir(dir, zip, &name, sha256, rate, progress).await,
-        (None, Some(addr)) => to_remote(addr, zip, &name, sha256, rate, progress).await,
+        (None, Some(addr)) => to_remote(target, addr, zip, &name, sha256, rate, progress).await,
         (None, None) => Attempt {
             sent: 0,
             result: Err("the target has no dir or address".into()),
@@ -152,6 +199,7 @@ async fn to_dir(
 }
 
 async fn to_remote(
+    target: &TargetConfig,
     addr: &str,
     zip: &Path,
     name: &str,
@@ -165,13 +213,37 @@ async fn to_remote(
             .await
             .map_err(|e| format!("cannot read {}: {e}", zip.display()))?;
         let size = src.metadata().await.map_err(|e| e.to_string())?.len();
-        let mut stream = tokio::time::timeout(
-            Duration::from_secs(10),
-            tokio::net::TcpStream::connect(addr),
+        let (sender, secret, pin) = target.credentials()?;
+        let mut stream =
+            tokio::time::timeout(Duration::from_secs(10), crate::tls::connect(addr, pin))
+                .await
+                .map_err(|_| format!("cannot connect to {addr}: timed out"))?
+                .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        // Prove who we are.
+        let nonce = match read_control(&mut stream).await.map_err(|e| e.to_string())? {
+            Control::Challenge { nonce } => nonce,
+            Control::Refused { reason } => return Err(format!("{addr} refused: {reason}")),
+            other => return Err(format!("{addr} answered {other:?}")),
+        };
+        let nonce: [u8; 32] = hex::decode(&nonce)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| format!("{addr} sent a challenge that is not 32 bytes of hex"))?;
+        let proof = cctv_protocol::auth::sender_proof(&secret, &nonce, &sender);
+        write_control(
+            &mut stream,
+            &Control::Hello {
+                sender,
+                proof: hex::encode(proof),
+            },
         )
         .await
-        .map_err(|_| format!("cannot connect to {addr}: timed out"))?
-        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        .map_err(|e| e.to_string())?;
+        match read_control(&mut stream).await.map_err(|e| e.to_string())? {
+            Control::Welcome => {}
+            Control::Refused { reason } => return Err(format!("{addr} refused: {reason}")),
+            other => return Err(format!("{addr} answered {other:?}")),
+        }
         write_control(
             &mut stream,
             &Control::Offer {

@@ -18,17 +18,25 @@ use tracing::{info, warn};
 use super::export::sha256_off_thread;
 use super::transfer::{Control, read_control, valid_name, valid_sha256, write_control};
 use super::verify;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, StoredKey};
+use crate::tls::Io;
 
 /// Largest export accepted.
 pub const MAX_EXPORT_BYTES: u64 = 1 << 40;
 /// A sender silent for this long is dropped (its partial file is kept).
 const IDLE: Duration = Duration::from_secs(30);
+/// Time a sender has for TLS and for proving who it is.
+const HANDSHAKE: Duration = Duration::from_secs(10);
 
 pub struct Receiver {
     pub dir: PathBuf,
-    /// Where to import received exports: the receiving panel's catalog and recordings.
-    pub import: Option<(Catalog, PathBuf)>,
+    /// Senders' secrets, refused connections, and imported recordings.
+    pub catalog: Catalog,
+    /// Where to import received exports' recordings; `None`: keep the zips only.
+    pub import: Option<PathBuf>,
+    /// TLS; `None` with --plain-tcp.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub replays: std::sync::Mutex<cctv_protocol::auth::ReplayGuard>,
 }
 
 pub async fn serve(receiver: Arc<Receiver>, listener: TcpListener, stop: CancellationToken) {
@@ -47,6 +55,23 @@ pub async fn serve(receiver: Arc<Receiver>, listener: TcpListener, stop: Cancell
         };
         let r = receiver.clone();
         tokio::spawn(async move {
+            let stream = match r.authenticate(stream).await {
+                Ok(s) => s,
+                Err((sender, code, why)) => {
+                    warn!(%addr, sender = sender.as_deref().unwrap_or("-"), "refused a sender: {why}");
+                    let _ = r
+                        .catalog
+                        .add_auth_failure(
+                            crate::time::now_us(),
+                            &addr.to_string(),
+                            sender.as_deref(),
+                            code,
+                            &why,
+                        )
+                        .await;
+                    return;
+                }
+            };
             match r.handle(stream).await {
                 Ok(msg) => info!(%addr, "{msg}"),
                 Err(why) => warn!(%addr, "transfer refused or broken: {why}"),
@@ -55,8 +80,87 @@ pub async fn serve(receiver: Arc<Receiver>, listener: TcpListener, stop: Cancell
     }
 }
 
+/// Why a sender was refused: the id it claimed, a code, the reason.
+type Refusal = (Option<String>, &'static str, String);
+
 impl Receiver {
-    async fn handle(&self, mut stream: TcpStream) -> Result<String, String> {
+    /// TLS (unless plain TCP), then the sender proves its secret.
+    async fn authenticate(&self, tcp: TcpStream) -> Result<Box<dyn Io>, Refusal> {
+        let mut stream: Box<dyn Io> = match &self.tls {
+            Some(acceptor) => match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => Box::new(s),
+                Ok(Err(e)) => return Err((None, "tls", format!("TLS handshake failed: {e}"))),
+                Err(_) => return Err((None, "timeout", "no TLS handshake within 10 s".into())),
+            },
+            None => Box::new(tcp),
+        };
+        let mut nonce = [0u8; 32];
+        rand::fill(&mut nonce);
+        let hello = async {
+            write_control(
+                &mut stream,
+                &Control::Challenge {
+                    nonce: hex::encode(nonce),
+                },
+            )
+            .await?;
+            read_control(&mut stream).await
+        };
+        let (sender, proof) = match tokio::time::timeout(HANDSHAKE, hello).await {
+            Ok(Ok(Control::Hello { sender, proof })) => (sender, proof),
+            Ok(Ok(_)) => return Err((None, "protocol", "the first answer must be hello".into())),
+            Ok(Err(e)) => return Err((None, "protocol", e.to_string())),
+            Err(_) => return Err((None, "timeout", "no hello within 10 s".into())),
+        };
+        let proof = hex::decode(&proof).unwrap_or_default();
+        let refuse = async |stream: &mut Box<dyn Io>, code: &'static str, reason: &str| {
+            let _ = write_control(
+                stream,
+                &Control::Refused {
+                    reason: reason.to_string(),
+                },
+            )
+            .await;
+            Err((Some(sender.clone()), code, reason.to_string()))
+        };
+        let replayed = self
+            .replays
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&proof);
+        if replayed {
+            return refuse(&mut stream, "replayed", "replayed handshake").await;
+        }
+        let secret = match self.catalog.sender_key(&sender).await {
+            Ok(StoredKey::Valid(s)) => cctv_protocol::auth::Secret::from_bytes(s),
+            Ok(StoredKey::Revoked) => {
+                return refuse(&mut stream, "revoked", "this sender was revoked").await;
+            }
+            Ok(StoredKey::None) => {
+                return refuse(
+                    &mut stream,
+                    "unknown_sender",
+                    "unknown sender (add it on the receiver with `panel sender add`)",
+                )
+                .await;
+            }
+            Err(e) => return refuse(&mut stream, "database", &e.to_string()).await,
+        };
+        if !cctv_protocol::auth::check_sender_proof(&secret, &nonce, &sender, &proof) {
+            return refuse(&mut stream, "wrong_secret", "wrong secret for this sender").await;
+        }
+        self.replays
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remember(&proof);
+        write_control(&mut stream, &Control::Welcome)
+            .await
+            .map_err(|e| (Some(sender.clone()), "protocol", e.to_string()))?;
+        info!(sender, "sender authenticated");
+        Ok(stream)
+    }
+
+    async fn handle(&self, mut stream: Box<dyn Io>) -> Result<String, String> {
         let offer = tokio::time::timeout(IDLE, read_control(&mut stream))
             .await
             .map_err(|_| "no offer within 30 s".to_string())?
@@ -64,7 +168,7 @@ impl Receiver {
         let Control::Offer { name, size, sha256 } = offer else {
             return Err("the first message must be an offer".into());
         };
-        let refuse = async |stream: &mut TcpStream, reason: String| {
+        let refuse = async |stream: &mut Box<dyn Io>, reason: String| {
             let _ = write_control(
                 stream,
                 &Control::Refused {
@@ -191,8 +295,8 @@ impl Receiver {
             .await
             .map_err(|e| format!("cannot place {}: {e}", dest.display()))?;
         let mut imported = 0;
-        if let Some((catalog, recordings)) = &self.import {
-            match super::import::import(catalog, recordings, &dest).await {
+        if let Some(recordings) = &self.import {
+            match super::import::import(&self.catalog, recordings, &dest).await {
                 Ok(n) => imported = n,
                 Err(e) => {
                     warn!(file = %dest.display(), "received and verified, but not imported: {e}")

@@ -1,7 +1,11 @@
 //! The dispatch wire format between a sending panel and `panel receive`.
 //!
 //! Control messages are a 4-byte big-endian length and a JSON object, at
-//! most 64 KiB. A transfer: the sender offers `{name, size, sha256}`, the
+//! most 64 KiB. The connection is TLS to the receiver's pinned certificate
+//! (plain TCP only where both ends allow it). The receiver opens with a
+//! `challenge` nonce; the sender answers `hello` with its id and the HMAC
+//! of its secret over the nonce; the receiver says `welcome` or refuses.
+//! A transfer: the sender offers `{name, size, sha256}`, the
 //! receiver answers with the offset it already holds (0, or more when a
 //! dropped transfer is resumed), the sender streams the remaining bytes
 //! raw, and the receiver acknowledges only after the whole file hashes to
@@ -16,6 +20,17 @@ pub const DEFAULT_PORT: u16 = 7710;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Control {
+    /// Receiver, first: prove your secret over this nonce (64 hex digits).
+    Challenge {
+        nonce: String,
+    },
+    /// Sender: who it is, and HMAC-SHA256 of its secret over the nonce.
+    Hello {
+        sender: String,
+        proof: String,
+    },
+    /// Receiver: the sender is known; make an offer.
+    Welcome,
     Offer {
         name: String,
         size: u64,

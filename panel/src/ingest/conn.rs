@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use cctv_protocol::auth::{CameraKey, Secret, ServerHandshake};
 use cctv_protocol::{Codec, CodecError, Hello, Limits, Message, Welcome};
 use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, timeout_at};
@@ -21,10 +21,7 @@ use crate::engine::Shared;
 use crate::live::{CameraSlot, EngineEvent, Link, LinkCommand, LiveFrame};
 use crate::recorder::camera::RecorderMsg;
 use crate::time::now_us;
-
-/// A connection's byte stream: TLS, or plain TCP where configured.
-pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+use crate::tls::Io;
 
 type Conn = Framed<Box<dyn Io>, Codec>;
 
