@@ -36,7 +36,13 @@ fuzz_target!(|data: &[u8]| {
     let claimed = announced.camera_id.clone();
     let result = server.check(
         answer.clone(),
-        |id| if id == claimed { key(id) } else { CameraKey::Unknown },
+        |id| {
+            if id == claimed {
+                key(id)
+            } else {
+                CameraKey::Unknown
+            }
+        },
         &mut replays,
     );
     if let Ok(hello) = &result {
