@@ -28,11 +28,16 @@ const MEASURE: Duration = Duration::from_secs(15);
 
 #[derive(Clone, Copy, Debug)]
 struct Case {
+    /// Agents connect over TLS (else plain TCP).
+    tls: bool,
     k: usize,
     w: u32,
     h: u32,
     fps: u32,
 }
+
+/// The panel's certificate, for agents of a TLS case.
+static PIN: std::sync::Mutex<Option<cctv_protocol::tls::Fingerprint>> = std::sync::Mutex::new(None);
 
 /// One simulated agent: Hello (and Welcome unless `floor`), then frames at `fps`.
 async fn agent(
@@ -43,10 +48,26 @@ async fn agent(
     stop: Instant,
     floor: bool,
 ) -> u64 {
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+    let Ok(tcp) = tokio::net::TcpStream::connect(addr).await else {
         return 0;
     };
-    let _ = s.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    let pin = *PIN.lock().unwrap();
+    let mut s: Box<dyn panel::tls::Io> = match pin.filter(|_| case.tls && !floor) {
+        None => Box::new(tcp),
+        Some(f) => {
+            let connector = tokio_rustls::TlsConnector::from(cctv_protocol::tls::client_config(
+                cctv_protocol::tls::Pin::Fixed(f),
+            ));
+            match connector
+                .connect(cctv_protocol::tls::panel_server_name(), tcp)
+                .await
+            {
+                Ok(t) => Box::new(t),
+                Err(_) => return 0,
+            }
+        }
+    };
     let hello = cctv_protocol::Hello {
         camera_id: format!("cam{i:03}"),
         name: format!("Camera {i}"),
@@ -152,7 +173,8 @@ fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let stats = dir.path().join("stats.json");
-    let cfg = common::prepare_panel(dir.path(), port, &camera_ids(case.k));
+    let (cfg, pin) = common::prepare_panel(dir.path(), port, &camera_ids(case.k), case.tls);
+    *PIN.lock().unwrap() = pin;
     let panel = Kill(
         Command::new(env!("CARGO_BIN_EXE_panel"))
             .args(["serve", "--config"])
@@ -245,7 +267,7 @@ fn run_floor(case: Case, frames: &[Bytes]) -> f64 {
 fn profile(case: Case, frames: &[Bytes]) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let cfg = common::prepare_panel(dir.path(), port, &camera_ids(case.k));
+    let (cfg, _) = common::prepare_panel(dir.path(), port, &camera_ids(case.k), false);
     let panel = Kill(
         Command::new(env!("CARGO_BIN_EXE_panel"))
             .args(["serve", "--config"])
@@ -326,7 +348,12 @@ fn row(case: Case, o: &Outcome, floor: f64) {
     println!(
         "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10.3} {:>8.3} {:>6.2}x {:>6.2} {:>8.0} {:>7.1}",
         case.k,
-        format!("{}x{}", case.w, case.h),
+        format!(
+            "{}x{}{}",
+            case.w,
+            case.h,
+            if case.tls { " tls" } else { "" }
+        ),
         case.fps,
         o.sent,
         o.recorded,
@@ -374,6 +401,7 @@ fn main() {
         let (f, _) = frames(tmp.path(), 768, 576, 30);
         profile(
             Case {
+                tls: false,
                 k: 64,
                 w: 768,
                 h: 576,
@@ -411,6 +439,7 @@ fn main() {
         let k = args[i + 1].parse().expect("K");
         let (w, h) = args[i + 2].split_once('x').expect("WxH");
         Case {
+            tls: false,
             k,
             w: w.parse().expect("W"),
             h: h.parse().expect("H"),
@@ -424,24 +453,28 @@ fn main() {
     } else {
         vec![
             Case {
+                tls: false,
                 k: 16,
                 w: 768,
                 h: 576,
                 fps: 10,
             },
             Case {
+                tls: false,
                 k: 64,
                 w: 768,
                 h: 576,
                 fps: 10,
             },
             Case {
+                tls: false,
                 k: 16,
                 w: 1280,
                 h: 720,
                 fps: 15,
             },
             Case {
+                tls: false,
                 k: 8,
                 w: 1920,
                 h: 1080,
@@ -449,18 +482,38 @@ fn main() {
             },
         ]
     };
+    // `-- --tls`: each case over plain TCP and over TLS, side by side.
+    let tls = args.iter().any(|a| a == "--tls");
     for case in cases {
         let f = &frame_sets[&(case.w, case.h)];
         let o = run_panel(case, f);
         let floor = run_floor(case, f);
         row(case, &o, floor);
+        if tls {
+            let t = run_panel(Case { tls: true, ..case }, f);
+            row(Case { tls: true, ..case }, &t, floor);
+            println!(
+                "   TLS: {:.3} cpu s per 1000 frames against {:.3} over plain TCP ({:.2}x), {:.0} MB RSS against {:.0}",
+                t.cpu_per_1000,
+                o.cpu_per_1000,
+                t.cpu_per_1000 / o.cpu_per_1000.max(1e-9),
+                t.rss_mb,
+                o.rss_mb
+            );
+        }
     }
     if sweep {
         for (w, h, fps) in [(768, 576, 10), (1280, 720, 15)] {
             let f = &frame_sets[&(w, h)];
             let mut best = None;
             for k in [32, 64, 128, 192, 256, 320, 384, 448, 512] {
-                let case = Case { k, w, h, fps };
+                let case = Case {
+                    tls: false,
+                    k,
+                    w,
+                    h,
+                    fps,
+                };
                 let o = run_panel(case, f);
                 let floor = run_floor(case, f);
                 row(case, &o, floor);

@@ -81,7 +81,7 @@ fn run_panel(gui: bool, frames: &[Bytes], display: Option<&str>) -> Run {
         cmd.arg("serve");
     }
     let ids: Vec<String> = (0..CAMERAS).map(|i| format!("cam{i:02}")).collect();
-    let cfg = common::prepare_panel(dir.path(), port, &ids);
+    let (cfg, _) = common::prepare_panel(dir.path(), port, &ids, false);
     cmd.arg("--config")
         .arg(&cfg)
         .env("RUST_LOG", "warn")

@@ -297,6 +297,11 @@ async fn no_jpeg_crosses_the_wire_in_the_clear_over_tls() {
         let mut cfg = config(dir.path());
         cfg.plain_tcp = plain;
         let engine = Engine::start(cfg).await.unwrap();
+        if plain {
+            assert!(logged(
+                "PLAIN TCP: video and camera handshakes cross the network unencrypted"
+            ));
+        }
         let mut cam = enroll(&engine, "porch", "").await;
         assert_eq!(cam.fingerprint.is_none(), plain);
         let (relay_addr, seen) = relay(engine.local_addr()).await;
@@ -330,4 +335,70 @@ async fn no_jpeg_crosses_the_wire_in_the_clear_over_tls() {
         }
         engine.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_trusts_the_first_certificate_then_only_that_one() {
+    log();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(&dir.path().join("one")))
+        .await
+        .unwrap();
+    let cam = enroll(&engine, "shed", "").await;
+    // The agent's config has no fingerprint: it trusts the first one it sees.
+    let agent_cfg = dir.path().join("agent.toml");
+    std::fs::write(
+        &agent_cfg,
+        format!(
+            "panel = \"{}\"\ncamera_id = \"shed\"\nsecret = \"{}\"\n",
+            cam.addr,
+            cam.secret.to_hex()
+        ),
+    )
+    .unwrap();
+    let start = |cfg: &std::path::Path| {
+        Proc(
+            std::process::Command::new(agent_binary())
+                .arg("--config")
+                .arg(cfg)
+                .args(["--source", "test-pattern:320x240", "--fps", "10"])
+                .args(["--max-backoff", "1"])
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let agent = start(&agent_cfg);
+    wait_for(Duration::from_secs(30), "shed live", async || {
+        engine
+            .camera("shed")
+            .filter(|c| c.state == CameraState::Live)
+    })
+    .await;
+    let written = std::fs::read_to_string(&agent_cfg).unwrap();
+    let expected = format!("panel_fingerprint = \"{}\"", engine.fingerprint().unwrap());
+    assert!(written.contains(&expected), "{written}");
+    drop(agent);
+    engine.shutdown().await;
+
+    // Another panel at the same address, with its own certificate and the
+    // same camera secret: the pinned agent will not talk to it.
+    let mut cfg = config(&dir.path().join("two"));
+    cfg.listen = cam.addr;
+    std::fs::create_dir_all(&cfg.data_dir).unwrap();
+    let catalog = panel::catalog::Catalog::open(&cfg.db_path()).await.unwrap();
+    catalog
+        .add_credentials("shed", "", cam.secret.as_bytes(), false, 0)
+        .await
+        .unwrap();
+    catalog.close().await;
+    let other = Engine::start(cfg).await.unwrap();
+    assert_ne!(other.fingerprint(), engine.fingerprint());
+    let _agent = start(&agent_cfg);
+    let row = recorded(&other, "tls").await;
+    assert!(row.reason.contains("TLS handshake failed"), "{row:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_ne!(other.camera("shed").unwrap().state, CameraState::Live);
+    other.shutdown().await;
 }

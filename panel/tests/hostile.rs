@@ -253,3 +253,86 @@ async fn bad_pictures_are_counted_and_skipped_not_shown_or_recorded() {
     assert_eq!(probe.frames, sent_good, "only the good frames are recorded");
     assert_eq!((probe.width, probe.height), (320, 240));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_cap_refuses_the_excess_until_a_place_frees_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.plain_tcp = true;
+    cfg.max_connections = 3;
+    cfg.handshake_timeout_ms = 1500;
+    let engine = Engine::start(cfg).await.unwrap();
+    let addr = engine.local_addr();
+    let cam = enroll(&engine, "hall", "").await;
+    let _hall = FakeCamera::start(&cam, 10).await;
+    // Two peers that say nothing fill the other places.
+    let quiet: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = TcpStream::connect(addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut reply = Vec::new();
+    let _ = extra.read_to_end(&mut reply);
+    let answer = cctv_protocol::decode_exact(reply.into(), &Default::default()).unwrap();
+    assert_eq!(
+        answer,
+        cctv_protocol::Message::Reject {
+            reason: "the panel has too many connections".into()
+        }
+    );
+    // The quiet ones are dropped at the handshake timeout; then there is room.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    drop(quiet);
+    let yard = enroll(&engine, "yard", "").await;
+    let (_, answer) = handshake(&yard, &yard.secret).await;
+    assert!(
+        matches!(answer, cctv_protocol::Message::Welcome(_)),
+        "{answer:?}"
+    );
+    assert_eq!(engine.camera("hall").unwrap().state, CameraState::Live);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_that_stalls_mid_frame_is_cut_off_without_disturbing_others() {
+    use futures::SinkExt;
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).await.unwrap();
+    let steady = enroll(&engine, "steady", "").await;
+    let _steady = FakeCamera::start(&steady, 10).await;
+    let stuck = enroll(&engine, "stuck", "").await;
+    let (mut conn, answer) = handshake(&stuck, &stuck.secret).await;
+    assert!(matches!(answer, cctv_protocol::Message::Welcome(_)));
+    conn.send(cctv_protocol::Message::Frame(cctv_protocol::Frame {
+        seq: 0,
+        capture_us: cctv_protocol::now_us(),
+        jpeg: test_jpeg(320, 240, 1),
+    }))
+    .await
+    .unwrap();
+    // A frame header announcing 4 MiB, 64 KiB of it, then nothing.
+    let io = conn.get_mut();
+    let mut head = Vec::from(*b"CCTV");
+    head.extend_from_slice(&[1, 0x02, 0, 0]);
+    head.extend_from_slice(&(4u32 << 20).to_be_bytes());
+    io.write_all(&head).await.unwrap();
+    io.write_all(&vec![0u8; 64 << 10]).await.unwrap();
+    io.flush().await.unwrap();
+    let stalled_at = std::time::Instant::now();
+    let cut = wait_for(Duration::from_secs(5), "stuck offline", async || {
+        engine
+            .camera("stuck")
+            .filter(|c| c.state == CameraState::Offline)
+    })
+    .await;
+    // Two heartbeats of silence (2 x 500 ms here), not longer.
+    assert!(stalled_at.elapsed() < Duration::from_millis(1800));
+    assert!(cut.detail.contains("heartbeat timeout"), "{}", cut.detail);
+    assert_eq!(cut.frames_received, 1);
+    let other = engine.camera("steady").unwrap();
+    assert_eq!(other.state, CameraState::Live);
+    assert_eq!(other.frames_missed, 0);
+    engine.shutdown().await;
+}

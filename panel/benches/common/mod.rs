@@ -142,11 +142,16 @@ pub fn secret_for(id: &str) -> cctv_protocol::auth::Secret {
     cctv_protocol::auth::Secret::from_bytes(b)
 }
 
-/// Writes a panel config for a bench under `dir` (plain TCP: the benches
-/// measure the engine, and every simulated agent comes from one address,
-/// so the per-address limit is lifted) and issues each camera's secret.
-/// Returns the config file's path.
-pub fn prepare_panel(dir: &Path, port: u16, ids: &[String]) -> PathBuf {
+/// Writes a panel config for a bench under `dir` (TLS only when `tls`;
+/// every simulated agent comes from one address, so the per-address limit
+/// is lifted) and issues each camera's secret. Returns the config file's
+/// path and, with TLS, the certificate's fingerprint.
+pub fn prepare_panel(
+    dir: &Path,
+    port: u16,
+    ids: &[String],
+    tls: bool,
+) -> (PathBuf, Option<cctv_protocol::tls::Fingerprint>) {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let cfg = dir.join("panel.toml");
@@ -154,9 +159,10 @@ pub fn prepare_panel(dir: &Path, port: u16, ids: &[String]) -> PathBuf {
         &cfg,
         format!(
             "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\nrecordings_dir = \"{}\"\n\
-             plain_tcp = true\nconnect_burst_per_ip = 100000\nconnects_per_minute_per_ip = 100000\n",
+             plain_tcp = {}\nconnect_burst_per_ip = 100000\nconnects_per_minute_per_ip = 100000\n",
             data.display(),
-            dir.join("recordings").display()
+            dir.join("recordings").display(),
+            !tls
         ),
     )
     .unwrap();
@@ -176,15 +182,16 @@ pub fn prepare_panel(dir: &Path, port: u16, ids: &[String]) -> PathBuf {
         }
         catalog.close().await;
     });
-    cfg
+    let pin = tls.then(|| panel::tls::load_or_create(&data).unwrap().fingerprint);
+    (cfg, pin)
 }
 
 /// Hello, the challenge answered, Welcome: a bench agent's handshake.
 /// `None` if the panel refused or went away.
-pub async fn handshake(
-    stream: tokio::net::TcpStream,
+pub async fn handshake<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: S,
     hello: cctv_protocol::Hello,
-) -> Option<tokio_util::codec::Framed<tokio::net::TcpStream, cctv_protocol::Codec>> {
+) -> Option<tokio_util::codec::Framed<S, cctv_protocol::Codec>> {
     use cctv_protocol::Message;
     use futures::{SinkExt, StreamExt};
     let mut conn = tokio_util::codec::Framed::new(stream, cctv_protocol::Codec::default());
