@@ -4,8 +4,7 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cctv_protocol::Message;
@@ -15,39 +14,12 @@ use panel::engine::Engine;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The engine's log lines, for every test of this binary.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Log {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn log() -> &'static Log {
-    static LOG: OnceLock<Log> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let log = Log::default();
-        let writer = log.clone();
-        tracing::subscriber::set_global_default(
-            tracing_subscriber::fmt()
-                .with_ansi(false)
-                .with_writer(move || writer.clone())
-                .with_max_level(tracing::Level::INFO)
-                .finish(),
-        )
-        .unwrap();
-        log
-    })
+    Log::global()
 }
 
 fn logged(what: &str) -> bool {
-    String::from_utf8_lossy(&log().0.lock().unwrap()).contains(what)
+    log().text().contains(what)
 }
 
 fn reason_of(m: &Message) -> &str {

@@ -6,35 +6,10 @@ mod support;
 
 use std::io::Read;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use panel::catalog::{Catalog, RecordingFilter};
 use support::*;
-
-fn start_panel(dir: &Path, port: u16) -> Proc {
-    let cfg = dir.join("panel.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{0}/data\"\nrecordings_dir = \"{0}/recordings\"\n\
-             heartbeat_ms = 500\nhandshake_timeout_ms = 1000\nmin_free_bytes = 0\n",
-            dir.display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_panel"))
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start panel");
-    Proc(child)
-}
 
 async fn rows(catalog: &Catalog) -> Vec<panel::catalog::RecordingRow> {
     catalog
@@ -52,7 +27,7 @@ async fn sigkill_mid_recording_loses_almost_nothing_and_is_repaired() {
     let data = dir.path().join("data");
     let alpha = enroll_cli(&data, addr, "alpha");
     let beta = enroll_cli(&data, addr, "beta");
-    let mut panel = start_panel(dir.path(), port);
+    let mut panel = panel_serve(dir.path(), port, "info");
     let _a = start_agent(&alpha, &["--source", "test-pattern:320x240", "--fps", "10"]);
     let _b = start_agent(&beta, &["--source", "test-pattern:320x240", "--fps", "10"]);
 
@@ -81,7 +56,7 @@ async fn sigkill_mid_recording_loses_almost_nothing_and_is_repaired() {
     assert!(left_open.iter().all(|r| r.status == "recording"));
 
     // Start again on the same directories; the agents find it by themselves.
-    let mut panel = start_panel(dir.path(), port);
+    let mut panel = panel_serve(dir.path(), port, "info");
     let repaired = wait_for(Duration::from_secs(20), "repair at start", async || {
         let r = rows(&catalog).await;
         let done: Vec<_> = r

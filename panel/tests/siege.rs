@@ -6,8 +6,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use panel::catalog::{CameraState, Catalog, RecordingFilter};
@@ -16,29 +14,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const HOSTILE: usize = 1000;
 const AT_ONCE: usize = 48;
-
-fn start_panel(dir: &Path, port: u16) -> Proc {
-    let cfg = dir.join("panel.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{0}/data\"\nrecordings_dir = \"{0}/recordings\"\n\
-             heartbeat_ms = 500\nhandshake_timeout_ms = 1000\nmin_free_bytes = 0\n",
-            dir.display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_panel"))
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start panel");
-    Proc(child)
-}
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -177,7 +152,7 @@ async fn a_thousand_hostile_connections_leave_recordings_whole_and_memory_flat()
     let cams: Vec<Creds> = (0..4)
         .map(|i| enroll_cli(&data, addr, &format!("cam{i}")))
         .collect();
-    let panel = start_panel(dir.path(), port);
+    let panel = panel_serve(dir.path(), port, "error");
     let pid = panel.0.id();
     let _agents: Vec<Proc> = cams
         .iter()

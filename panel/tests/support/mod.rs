@@ -146,6 +146,70 @@ pub fn testdata() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
+/// A real `panel serve` on `port` with state under `dir` (short heartbeat
+/// and handshake times), logging at `rust_log` to a pipe the test may read
+/// (`Proc.0.stderr`).
+pub fn panel_serve(dir: &Path, port: u16, rust_log: &str) -> Proc {
+    let cfg = dir.join("panel.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{0}/data\"\nrecordings_dir = \"{0}/recordings\"\n\
+             heartbeat_ms = 500\nhandshake_timeout_ms = 1000\nmin_free_bytes = 0\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_panel"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", rust_log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start panel");
+    Proc(child)
+}
+
+/// The log lines of every in-process engine of this test binary.
+#[derive(Clone, Default)]
+pub struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Log {
+    /// Starts capturing (once per test binary) and returns the capture.
+    pub fn global() -> &'static Log {
+        static LOG: std::sync::OnceLock<Log> = std::sync::OnceLock::new();
+        LOG.get_or_init(|| {
+            let log = Log::default();
+            let writer = log.clone();
+            tracing::subscriber::set_global_default(
+                tracing_subscriber::fmt()
+                    .with_ansi(false)
+                    .with_writer(move || writer.clone())
+                    .with_max_level(tracing::Level::INFO)
+                    .finish(),
+            )
+            .unwrap();
+            log
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
