@@ -22,6 +22,7 @@ pub const NONCE_LEN: usize = 32;
 pub const SECRET_LEN: usize = 32;
 pub const PROOF_LEN: usize = 32;
 const DOMAIN: &[u8] = b"CCTV hello v1";
+const SENDER_DOMAIN: &[u8] = b"CCTV dispatch v1";
 
 /// A camera's shared secret. Shown to people as 64 hex digits.
 #[derive(Clone, PartialEq, Eq)]
@@ -40,17 +41,8 @@ impl Secret {
     pub fn parse(text: &str) -> Result<Self, &'static str> {
         let text = text.trim();
         let text = text.strip_prefix("cctv-secret:").unwrap_or(text);
-        let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        if digits.len() != SECRET_LEN * 2 {
-            return Err("a camera secret is 64 hex digits");
-        }
-        let mut out = [0u8; SECRET_LEN];
-        for (i, pair) in digits.chunks(2).enumerate() {
-            let hi = hex_value(pair[0]).ok_or("a camera secret has only hex digits 0-9 a-f")?;
-            let lo = hex_value(pair[1]).ok_or("a camera secret has only hex digits 0-9 a-f")?;
-            out[i] = hi << 4 | lo;
-        }
-        Ok(Self(out))
+        let digits: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        parse_hex32(&digits).map(Self)
     }
 
     pub fn to_hex(&self) -> String {
@@ -64,6 +56,21 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Exactly 64 hex digits (either case) as 32 bytes.
+pub fn parse_hex32(digits: &str) -> Result<[u8; 32], &'static str> {
+    let digits = digits.as_bytes();
+    if digits.len() != 64 {
+        return Err("a camera secret is 64 hex digits");
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in digits.chunks(2).enumerate() {
+        let hi = hex_value(pair[0]).ok_or("a camera secret has only hex digits 0-9 a-f")?;
+        let lo = hex_value(pair[1]).ok_or("a camera secret has only hex digits 0-9 a-f")?;
+        out[i] = hi << 4 | lo;
+    }
+    Ok(out)
+}
+
 fn hex_value(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
@@ -73,6 +80,16 @@ fn hex_value(c: u8) -> Option<u8> {
     }
 }
 
+/// HMAC-SHA256 keyed with `secret` over `parts`, in order.
+fn keyed(secret: &Secret, parts: &[&[u8]]) -> Hmac<Sha256> {
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes a key of any length");
+    for p in parts {
+        m.update(p);
+    }
+    m
+}
+
 fn mac(secret: &Secret, nonce: &[u8; NONCE_LEN], hello: &Hello) -> Hmac<Sha256> {
     let mut unsigned = hello.clone();
     unsigned.credentials = Bytes::new();
@@ -80,12 +97,7 @@ fn mac(secret: &Secret, nonce: &[u8; NONCE_LEN], hello: &Hello) -> Hmac<Sha256> 
     // A Hello that cannot be encoded cannot be proven either; its bytes
     // (whatever was written) still go into the MAC, which then fails.
     let _ = crate::wire::encode_payload(&Message::Hello(unsigned), &mut payload);
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
-        .expect("HMAC takes a key of any length");
-    m.update(DOMAIN);
-    m.update(nonce);
-    m.update(&payload);
-    m
+    keyed(secret, &[DOMAIN, nonce, &payload])
 }
 
 /// The agent's side: fills in `hello.credentials` for this challenge.
@@ -101,12 +113,10 @@ pub fn prove(secret: &Secret, challenge: &Challenge, mut hello: Hello) -> Hello 
 /// of its secret over "CCTV dispatch v1", the receiver's nonce and the
 /// sender's id.
 pub fn sender_proof(secret: &Secret, nonce: &[u8; NONCE_LEN], sender: &str) -> [u8; PROOF_LEN] {
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
-        .expect("HMAC takes a key of any length");
-    m.update(b"CCTV dispatch v1");
-    m.update(nonce);
-    m.update(sender.as_bytes());
-    m.finalize().into_bytes().into()
+    keyed(secret, &[SENDER_DOMAIN, nonce, sender.as_bytes()])
+        .finalize()
+        .into_bytes()
+        .into()
 }
 
 /// Checks a sender's proof in constant time.
@@ -116,12 +126,9 @@ pub fn check_sender_proof(
     sender: &str,
     proof: &[u8],
 ) -> bool {
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
-        .expect("HMAC takes a key of any length");
-    m.update(b"CCTV dispatch v1");
-    m.update(nonce);
-    m.update(sender.as_bytes());
-    m.verify_slice(proof).is_ok()
+    keyed(secret, &[SENDER_DOMAIN, nonce, sender.as_bytes()])
+        .verify_slice(proof)
+        .is_ok()
 }
 
 /// What the panel knows of a claimed camera id.

@@ -33,15 +33,10 @@ impl Fingerprint {
             .strip_prefix("sha256:")
             .or_else(|| t.strip_prefix("SHA256:"))
             .unwrap_or(t);
-        let digits: String = t
-            .chars()
-            .filter(|c| !matches!(c, ':' | ' '))
-            .collect::<String>()
-            .to_ascii_lowercase();
-        let secret = crate::auth::Secret::parse(&digits).map_err(|_| {
+        let digits: String = t.chars().filter(|c| !matches!(c, ':' | ' ')).collect();
+        crate::auth::parse_hex32(&digits).map(Self).map_err(|_| {
             format!("{text:?} is not a certificate fingerprint (sha256: and 64 hex digits)")
-        })?;
-        Ok(Self(*secret.as_bytes()))
+        })
     }
 }
 

@@ -15,6 +15,19 @@ pub enum StoredKey {
     None,
 }
 
+impl StoredKey {
+    /// From a `(secret, revoked_us)` row, or its absence.
+    fn from_row(row: Option<(Vec<u8>, Option<i64>)>) -> Self {
+        match row {
+            None => Self::None,
+            Some((_, Some(_))) => Self::Revoked,
+            Some((secret, None)) => <[u8; 32]>::try_from(secret.as_slice())
+                .map(Self::Valid)
+                .unwrap_or(Self::None),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
 pub struct AuthFailureRow {
     pub id: i64,
@@ -86,14 +99,7 @@ impl Catalog {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(match row {
-            None => StoredKey::None,
-            Some((_, Some(_))) => StoredKey::Revoked,
-            Some((secret, None)) => match <[u8; 32]>::try_from(secret.as_slice()) {
-                Ok(s) => StoredKey::Valid(s),
-                Err(_) => StoredKey::None,
-            },
-        })
+        Ok(StoredKey::from_row(row))
     }
 
     /// Revokes a camera's secret. `false` if it had none to revoke.
@@ -141,13 +147,7 @@ impl Catalog {
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(match row {
-            None => StoredKey::None,
-            Some((_, Some(_))) => StoredKey::Revoked,
-            Some((secret, None)) => <[u8; 32]>::try_from(secret.as_slice())
-                .map(StoredKey::Valid)
-                .unwrap_or(StoredKey::None),
-        })
+        Ok(StoredKey::from_row(row))
     }
 
     pub async fn revoke_sender(&self, id: &str, now_us: i64) -> Result<bool> {

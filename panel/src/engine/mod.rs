@@ -3,9 +3,11 @@
 //! retention, liveness beat), and is the one handle the CLI and the GUI use:
 //! commands in, state and events out. It runs without any window.
 
+mod access;
 mod evidence;
 mod panorama;
 
+pub use access::new_secret;
 pub use panorama::PanoramaFrom;
 
 use std::collections::HashMap;
@@ -154,27 +156,7 @@ impl Engine {
                 "cameras left live by the last run are offline until they reconnect"
             );
         }
-        let (tls, fingerprint) = if config.plain_tcp {
-            for line in [
-                "PLAIN TCP: agents connect without TLS (plain_tcp = true).",
-                "PLAIN TCP: video and camera handshakes cross the network unencrypted;",
-                "PLAIN TCP: use it only on a trusted, closed LAN.",
-            ] {
-                warn!("{line}");
-            }
-            (None, None)
-        } else {
-            let id = crate::tls::load_or_create(&config.data_dir)
-                .map_err(|e| EngineError::Config(e.to_string()))?;
-            if id.created {
-                info!(cert = %id.cert_path.display(), "made the panel's TLS certificate");
-            }
-            info!(fingerprint = %id.fingerprint, "agents connect over TLS; pin this fingerprint in each agent (panel_fingerprint)");
-            (
-                Some(tokio_rustls::TlsAcceptor::from(id.server_config)),
-                Some(id.fingerprint),
-            )
-        };
+        let (tls, fingerprint) = access::transport(&config)?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -243,7 +225,9 @@ impl Engine {
             listen_token.clone(),
         ));
         shared.tasks.spawn(housekeeping(shared.clone()));
-        shared.tasks.spawn(enforce_revocations(shared.clone()));
+        shared
+            .tasks
+            .spawn(access::enforce_revocations(shared.clone()));
         shared
             .tasks
             .spawn(shared.dispatcher.clone().run(shared.shutdown.child_token()));
@@ -431,47 +415,6 @@ impl Engine {
         Ok(())
     }
 
-    /// The fingerprint agents pin; `None` when plain TCP is configured.
-    pub fn fingerprint(&self) -> Option<cctv_protocol::tls::Fingerprint> {
-        self.shared.fingerprint
-    }
-
-    /// Gives a camera a new secret (creating the camera if it is new) and
-    /// returns it: it is shown once, for the agent's config.
-    pub async fn add_camera(
-        &self,
-        id: &str,
-        name: &str,
-        replace: bool,
-    ) -> Result<cctv_protocol::auth::Secret, EngineError> {
-        let secret = new_secret();
-        self.shared
-            .catalog
-            .add_credentials(id, name, secret.as_bytes(), replace, now_us())
-            .await?;
-        if let Some(row) = self.shared.catalog.camera(id).await? {
-            let slot = self.shared.registry.slot(&row);
-            slot.update(|s| s.name = row.name.clone());
-        }
-        let _ = self.shared.events.send(EngineEvent::Camera(id.to_string()));
-        info!(camera = id, "issued credentials");
-        Ok(secret)
-    }
-
-    /// Revokes a camera's secret and cuts it off if it is live.
-    pub async fn revoke(&self, id: &str) -> Result<bool, EngineError> {
-        let revoked = self.shared.catalog.revoke_credentials(id, now_us()).await?;
-        if let Some(link) = self.shared.registry.get(id).and_then(|s| s.link()) {
-            let _ = link
-                .commands
-                .send(LinkCommand::Disconnect(
-                    "the camera's credentials were revoked".into(),
-                ))
-                .await;
-        }
-        Ok(revoked)
-    }
-
     pub async fn rename(&self, id: &str, name: &str) -> Result<(), EngineError> {
         let slot = self.slot(id)?;
         self.shared.catalog.rename_camera(id, name).await?;
@@ -547,43 +490,6 @@ fn free_bytes(path: &std::path::Path) -> std::io::Result<u64> {
 }
 
 /// Every few seconds: the liveness beat and the disk guard; retention on its interval.
-/// 32 random bytes from a cryptographically secure generator seeded by the system.
-pub fn new_secret() -> cctv_protocol::auth::Secret {
-    let mut b = [0u8; cctv_protocol::auth::SECRET_LEN];
-    rand::fill(&mut b);
-    cctv_protocol::auth::Secret::from_bytes(b)
-}
-
-/// Cuts off live cameras whose secret was revoked, also by another process
-/// (`panel camera revoke`), within a quarter of a second.
-async fn enforce_revocations(shared: Arc<Shared>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    loop {
-        tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let revoked = match shared.catalog.revoked_cameras().await {
-            Ok(r) => r,
-            Err(e) => {
-                warn!("cannot read revoked cameras: {e}");
-                continue;
-            }
-        };
-        for id in revoked {
-            if let Some(link) = shared.registry.get(&id).and_then(|s| s.link()) {
-                warn!(camera = %id, "cutting off a camera whose credentials were revoked");
-                let _ = link
-                    .commands
-                    .send(LinkCommand::Disconnect(
-                        "the camera's credentials were revoked".into(),
-                    ))
-                    .await;
-            }
-        }
-    }
-}
-
 async fn housekeeping(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     let retention_every = Duration::from_secs(shared.config.retention_interval_secs.max(1));
