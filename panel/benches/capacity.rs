@@ -19,8 +19,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
+use cctv_engine::catalog::Catalog;
 use common::{Kill, cpu_secs, frames, free_port, peak_rss_mb, wait_listening};
-use panel::catalog::Catalog;
 use tokio::io::AsyncWriteExt;
 
 const WARMUP: Duration = Duration::from_secs(3);
@@ -53,7 +53,7 @@ async fn agent(
     };
     let _ = tcp.set_nodelay(true);
     let pin = *PIN.lock().unwrap();
-    let mut s: Box<dyn panel::tls::Io> = match pin.filter(|_| case.tls && !floor) {
+    let mut s: Box<dyn cctv_engine::tls::Io> = match pin.filter(|_| case.tls && !floor) {
         None => Box::new(tcp),
         Some(f) => {
             let connector = tokio_rustls::TlsConnector::from(cctv_protocol::tls::client_config(

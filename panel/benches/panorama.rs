@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use panel::panorama::stitch::Mode;
-use panel::panorama::{self, Request, Source};
+use cctv_panorama::stitch::Mode;
+use cctv_panorama::{self as panorama, Request, Source};
 
 fn main() {
     let data = std::env::var_os("CCTV_TESTDATA")

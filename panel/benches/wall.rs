@@ -12,10 +12,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use cctv_window::decode::decode_to_width;
+use cctv_window::wall::tile_width;
 use common::{Kill, cpu_secs, frames, free_port, peak_rss_mb};
 use futures::SinkExt;
-use panel::gui::decode::decode_to_width;
-use panel::gui::wall::tile_width;
 
 const CAMERAS: usize = 16;
 const FPS: u64 = 15;

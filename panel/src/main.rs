@@ -1,262 +1,21 @@
 //! `panel`: the control room. `panel` opens the window with the engine
 //! inside; `panel serve` runs the engine headless; the other commands read
 //! the catalog, handle evidence (export, verify, dispatch) or run the
-//! archive end (`panel receive`).
+//! archive end (`panel receive`). This binary wires the crates together:
+//! the engine, the window, and the stitcher the engine makes panoramas with.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand};
-use panel::config::PanelConfig;
-use panel::engine::Engine;
+use cctv_engine::Engine;
+use cctv_engine::config::PanelConfig;
+use clap::Parser;
 use tracing::info;
 
 mod cli;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "panel",
-    version,
-    about = "CCTV control panel: ingest, recording and catalog"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-    #[command(flatten)]
-    engine: EngineArgs,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the engine without a window: ingest, recording, catalog.
-    Serve(EngineArgs),
-    /// List cameras with their state (live, stalled, offline).
-    Cameras {
-        #[command(flatten)]
-        data: DataArgs,
-        /// One JSON object per line.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Who may connect: issue a camera's secret, or revoke it.
-    #[command(subcommand)]
-    Camera(CameraCommand),
-    /// Connections the panel refused (wrong secret, unknown camera, not TLS,
-    /// replays, rate limit), newest first.
-    Refused {
-        #[command(flatten)]
-        engine: EngineArgs,
-        /// At most this many rows.
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-        /// One JSON object per line.
-        #[arg(long)]
-        json: bool,
-    },
-    /// List recordings, newest first.
-    Recordings {
-        #[command(flatten)]
-        data: DataArgs,
-        /// Only this camera.
-        #[arg(long)]
-        camera: Option<String>,
-        /// Only recordings that end after this time (RFC 3339 or local "YYYY-MM-DD HH:MM[:SS]").
-        #[arg(long)]
-        since: Option<String>,
-        /// At most this many rows.
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-        /// One JSON object per line.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Pack a camera's finished recordings in a time range into a zip with a
-    /// manifest of SHA-256 hashes, under <data>/exports/; prints its path.
-    Export {
-        #[command(flatten)]
-        engine: EngineArgs,
-        /// The camera (every camera when left out).
-        #[arg(long)]
-        camera: Option<String>,
-        /// Recordings that end after this time (RFC 3339 or local "YYYY-MM-DD HH:MM[:SS]").
-        #[arg(long)]
-        from: Option<String>,
-        /// Recordings that start before this time.
-        #[arg(long)]
-        to: Option<String>,
-    },
-    /// Re-hash every file of an export against its manifest; exit status 0
-    /// only when the evidence is intact.
-    Verify {
-        /// The export zip.
-        zip: PathBuf,
-    },
-    /// List exports and their dispatches.
-    Exports {
-        #[command(flatten)]
-        data: DataArgs,
-        /// One JSON object per line.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Send an export to a dispatch target from the panel config (all
-    /// targets when --target is left out); waits for the acknowledgement.
-    Dispatch {
-        #[command(flatten)]
-        engine: EngineArgs,
-        /// The export zip (under <data>/exports/).
-        export: PathBuf,
-        /// A dispatch target's name.
-        #[arg(long)]
-        target: Option<String>,
-    },
-    /// Stitch a panorama from a video (frames chosen automatically) or a
-    /// folder of photos; prints the image's path, or explains the failure.
-    Panorama {
-        /// A video of a camera panning.
-        #[arg(long, conflicts_with = "images", required_unless_present = "images")]
-        video: Option<PathBuf>,
-        /// A folder of overlapping photos, stitched in name order.
-        #[arg(long)]
-        images: Option<PathBuf>,
-        /// Where to write the panorama [default: <input>_panorama.jpg here].
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Scans mode, for flat subjects (documents, a wall) instead of a turning camera.
-        #[arg(long)]
-        scans: bool,
-    },
-    /// (internal) Runs one stitch job in a memory-capped process.
-    #[command(hide = true)]
-    StitchWorker {
-        #[arg(long)]
-        job: PathBuf,
-    },
-    /// The archive end of dispatch: accept exports, verify, store in DIR and
-    /// import them into this side's catalog.
-    Receive {
-        /// Address senders connect to.
-        #[arg(long, default_value = "0.0.0.0:7710")]
-        listen: std::net::SocketAddr,
-        /// Where received exports are kept.
-        #[arg(long)]
-        dir: PathBuf,
-        /// Catalog to import into [default: data].
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// Recordings directory to import into [default: recordings].
-        #[arg(long)]
-        recordings: Option<PathBuf>,
-        /// Keep the zips only; do not import.
-        #[arg(long)]
-        no_import: bool,
-        /// No TLS (trusted LAN only): senders must set plain_tcp too.
-        #[arg(long)]
-        plain_tcp: bool,
-    },
-    /// Who may send exports to this machine's `panel receive`.
-    #[command(subcommand)]
-    Sender(SenderCommand),
-}
-
-#[derive(Debug, Subcommand)]
-enum CameraCommand {
-    /// Make a camera's secret (creating the camera) and print the agent's
-    /// settings: camera id, secret, and the panel's certificate fingerprint.
-    Add {
-        #[command(flatten)]
-        engine: EngineArgs,
-        /// The camera id the agent will use.
-        #[arg(long)]
-        id: String,
-        /// What people call the camera.
-        #[arg(long, default_value = "")]
-        name: String,
-        /// Replace a secret the camera already has (the old one stops working).
-        #[arg(long)]
-        replace: bool,
-        /// Also print `panel = ADDR` for the agent, HOST:PORT as the agent reaches the panel.
-        #[arg(long)]
-        panel: Option<String>,
-    },
-    /// Revoke a camera's secret; a running panel cuts the agent off at once.
-    Revoke {
-        #[command(flatten)]
-        engine: EngineArgs,
-        /// The camera id.
-        id: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum SenderCommand {
-    /// Make a sending panel's secret and print its [[dispatch_targets]] entry.
-    Add {
-        #[command(flatten)]
-        data: DataArgs,
-        /// The sender's id (letters, digits, _ . -).
-        #[arg(long)]
-        id: String,
-        /// This receiver's address as the sender reaches it, HOST:PORT.
-        #[arg(long)]
-        address: Option<String>,
-        /// The receiver runs with --plain-tcp.
-        #[arg(long)]
-        plain_tcp: bool,
-    },
-    /// Revoke a sender's secret.
-    Revoke {
-        #[command(flatten)]
-        data: DataArgs,
-        id: String,
-    },
-}
-
-#[derive(Debug, Args, Default, Clone)]
-struct EngineArgs {
-    /// Address agents connect to [default: 0.0.0.0:7700].
-    #[arg(long)]
-    listen: Option<std::net::SocketAddr>,
-    /// Directory for the database and other state [default: data].
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// Directory for recording files [default: recordings].
-    #[arg(long)]
-    recordings: Option<PathBuf>,
-    /// TOML file with any setting (see README); flags win over it.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// On a clean stop, write the engine's counters (capture-to-disk latency) as JSON here.
-    #[arg(long, hide = true)]
-    stats: Option<PathBuf>,
-}
-
-#[derive(Debug, Args, Clone)]
-struct DataArgs {
-    /// Directory holding panel.db [default: data].
-    #[arg(long, default_value = "data")]
-    data: PathBuf,
-}
-
-impl EngineArgs {
-    fn config(&self) -> Result<PanelConfig, String> {
-        let mut cfg = match &self.config {
-            Some(p) => PanelConfig::load(p)?,
-            None => PanelConfig::default(),
-        };
-        if let Some(l) = self.listen {
-            cfg.listen = l;
-            cfg.listen_from_flag = true;
-        }
-        if let Some(d) = &self.data {
-            cfg.data_dir = d.clone();
-        }
-        if let Some(r) = &self.recordings {
-            cfg.recordings_dir = r.clone();
-        }
-        Ok(cfg)
-    }
-}
+use cli::args::{CameraCommand, Cli, Command, EngineArgs, SenderCommand};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -267,16 +26,6 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    if cli.command.is_none() {
-        // The window owns its own event loop; the engine gets its own runtime.
-        return match cli.engine.config().and_then(panel::gui::run) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("panel: {e}");
-                ExitCode::from(2)
-            }
-        };
-    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -284,103 +33,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let done = |r: Result<(), String>| r.map(|()| ExitCode::SUCCESS);
-    let result = runtime.block_on(async {
-        match cli.command {
-            Some(Command::Serve(args)) => done(serve(args).await),
-            Some(Command::Cameras { data, json }) => {
-                done(cli::catalog::cameras(&data.data, json).await)
-            }
-            Some(Command::Camera(CameraCommand::Add {
-                engine,
-                id,
-                name,
-                replace,
-                panel,
-            })) => match engine.config() {
-                Ok(cfg) => done(cli::auth::add(&cfg, &id, &name, replace, panel.as_deref()).await),
-                Err(e) => Err(e),
-            },
-            Some(Command::Camera(CameraCommand::Revoke { engine, id })) => match engine.config() {
-                Ok(cfg) => done(cli::auth::revoke(&cfg, &id).await),
-                Err(e) => Err(e),
-            },
-            Some(Command::Refused {
-                engine,
-                limit,
-                json,
-            }) => match engine.config() {
-                Ok(cfg) => done(cli::auth::refused(&cfg, limit, json).await),
-                Err(e) => Err(e),
-            },
-            Some(Command::Recordings {
-                data,
-                camera,
-                since,
-                limit,
-                json,
-            }) => done(cli::catalog::recordings(&data.data, camera, since, limit, json).await),
-            Some(Command::Export {
-                engine,
-                camera,
-                from,
-                to,
-            }) => match engine.config() {
-                Ok(cfg) => done(cli::evidence::export(&cfg, camera, from, to).await),
-                Err(e) => Err(e),
-            },
-            // Exit status 1 when the evidence is not intact, 2 when it cannot be read.
-            Some(Command::Verify { zip }) => cli::evidence::verify(&zip).map(|intact| {
-                if intact {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                }
-            }),
-            Some(Command::Exports { data, json }) => {
-                done(cli::evidence::exports(&data.data, json).await)
-            }
-            Some(Command::Dispatch {
-                engine,
-                export,
-                target,
-            }) => match engine.config() {
-                Ok(cfg) => done(cli::evidence::dispatch(&cfg, &export, target).await),
-                Err(e) => Err(e),
-            },
-            Some(Command::Receive {
-                listen,
-                dir,
-                data,
-                recordings,
-                no_import,
-                plain_tcp,
-            }) => done(
-                cli::evidence::receive(listen, dir, data, recordings, no_import, plain_tcp).await,
-            ),
-            Some(Command::Sender(SenderCommand::Add {
-                data,
-                id,
-                address,
-                plain_tcp,
-            })) => {
-                done(cli::auth::add_sender(&data.data, &id, address.as_deref(), plain_tcp).await)
-            }
-            Some(Command::Sender(SenderCommand::Revoke { data, id })) => {
-                done(cli::auth::revoke_sender(&data.data, &id).await)
-            }
-            Some(Command::Panorama {
-                video,
-                images,
-                out,
-                scans,
-            }) => cli::panorama::run(video, images, out, scans).await,
-            Some(Command::StitchWorker { job }) => {
-                Ok(ExitCode::from(panel::panorama::worker::main(&job) as u8))
-            }
-            None => Ok(ExitCode::SUCCESS),
-        }
-    });
+    let result = match cli.command {
+        None => window(&runtime, &cli.engine).map(|()| ExitCode::SUCCESS),
+        Some(command) => runtime.block_on(run(command)),
+    };
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -390,9 +46,111 @@ fn main() -> ExitCode {
     }
 }
 
+/// Starts the engine and opens the window on it (the window owns the main
+/// thread's event loop); stops the engine cleanly when the window closes.
+fn window(runtime: &tokio::runtime::Runtime, args: &EngineArgs) -> Result<(), String> {
+    if let Some(why) = cctv_window::no_display() {
+        return Err(why);
+    }
+    let engine = Arc::new(runtime.block_on(start_engine(args.config()?))?);
+    let shown = cctv_window::run(engine.clone(), runtime.handle());
+    runtime.block_on(engine.shutdown());
+    shown
+}
+
+/// The engine, with this binary's stitcher for panoramas.
+async fn start_engine(cfg: PanelConfig) -> Result<Engine, String> {
+    let worker = cfg
+        .stitch_worker
+        .clone()
+        .or_else(|| std::env::current_exe().ok())
+        .unwrap_or_else(|| PathBuf::from("panel"));
+    let stitcher = Arc::new(cctv_panorama::Stitcher { worker });
+    Engine::start_with_panoramas(cfg, stitcher)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Runs one command; its exit status.
+async fn run(command: Command) -> Result<ExitCode, String> {
+    match command {
+        Command::Serve(args) => serve(args).await?,
+        Command::Cameras { data, json } => cli::catalog::cameras(&data.data, json).await?,
+        Command::Camera(CameraCommand::Add {
+            engine,
+            id,
+            name,
+            replace,
+            panel,
+        }) => cli::auth::add(&engine.config()?, &id, &name, replace, panel.as_deref()).await?,
+        Command::Camera(CameraCommand::Revoke { engine, id }) => {
+            cli::auth::revoke(&engine.config()?, &id).await?
+        }
+        Command::Refused {
+            engine,
+            limit,
+            json,
+        } => cli::auth::refused(&engine.config()?, limit, json).await?,
+        Command::Recordings {
+            data,
+            camera,
+            since,
+            limit,
+            json,
+        } => cli::catalog::recordings(&data.data, camera, since, limit, json).await?,
+        Command::Export {
+            engine,
+            camera,
+            from,
+            to,
+        } => cli::evidence::export(&engine.config()?, camera, from, to).await?,
+        // Exit status 1 when the evidence is not intact, 2 when it cannot be read.
+        Command::Verify { zip } => {
+            let intact = cli::evidence::verify(&zip)?;
+            return Ok(if intact {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        Command::Exports { data, json } => cli::evidence::exports(&data.data, json).await?,
+        Command::Dispatch {
+            engine,
+            export,
+            target,
+        } => cli::evidence::dispatch(&engine.config()?, &export, target).await?,
+        Command::Receive {
+            listen,
+            dir,
+            data,
+            recordings,
+            no_import,
+            plain_tcp,
+        } => cli::evidence::receive(listen, dir, data, recordings, no_import, plain_tcp).await?,
+        Command::Sender(SenderCommand::Add {
+            data,
+            id,
+            address,
+            plain_tcp,
+        }) => cli::auth::add_sender(&data.data, &id, address.as_deref(), plain_tcp).await?,
+        Command::Sender(SenderCommand::Revoke { data, id }) => {
+            cli::auth::revoke_sender(&data.data, &id).await?
+        }
+        Command::Panorama {
+            video,
+            images,
+            out,
+            scans,
+        } => return cli::panorama::run(video, images, out, scans).await,
+        Command::StitchWorker { job } => {
+            return Ok(ExitCode::from(cctv_panorama::worker::main(&job) as u8));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn serve(args: EngineArgs) -> Result<(), String> {
-    let cfg = args.config()?;
-    let engine = Engine::start(cfg).await.map_err(|e| e.to_string())?;
+    let engine = start_engine(args.config()?).await?;
     info!(listen = %engine.local_addr(), "serving; Ctrl-C to stop");
     wait_for_stop().await;
     engine.shutdown().await;

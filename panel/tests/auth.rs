@@ -7,10 +7,10 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cctv_engine::Engine;
+use cctv_engine::catalog::CameraState;
 use cctv_protocol::Message;
 use futures::{SinkExt, StreamExt};
-use panel::catalog::CameraState;
-use panel::engine::Engine;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -30,7 +30,7 @@ fn reason_of(m: &Message) -> &str {
 }
 
 /// The refusal recorded for `code`, waiting briefly for it to be written.
-async fn recorded(engine: &Engine, code: &str) -> panel::catalog::AuthFailureRow {
+async fn recorded(engine: &Engine, code: &str) -> cctv_engine::catalog::AuthFailureRow {
     wait_for(
         Duration::from_secs(5),
         &format!("a refusal recorded as {code}"),
@@ -359,7 +359,9 @@ async fn an_agent_trusts_the_first_certificate_then_only_that_one() {
     let mut cfg = config(&dir.path().join("two"));
     cfg.listen = cam.addr;
     std::fs::create_dir_all(&cfg.data_dir).unwrap();
-    let catalog = panel::catalog::Catalog::open(&cfg.db_path()).await.unwrap();
+    let catalog = cctv_engine::catalog::Catalog::open(&cfg.db_path())
+        .await
+        .unwrap();
     catalog
         .add_credentials("shed", "", cam.secret.as_bytes(), false, 0)
         .await

@@ -8,10 +8,10 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use panel::catalog::{Catalog, RecordingFilter};
+use cctv_engine::catalog::{Catalog, RecordingFilter};
 use support::*;
 
-async fn rows(catalog: &Catalog) -> Vec<panel::catalog::RecordingRow> {
+async fn rows(catalog: &Catalog) -> Vec<cctv_engine::catalog::RecordingRow> {
     catalog
         .recordings(&RecordingFilter::default())
         .await
@@ -50,7 +50,7 @@ async fn sigkill_mid_recording_loses_almost_nothing_and_is_repaired() {
     tokio::time::sleep(Duration::from_secs(4)).await;
 
     panel.signal("KILL");
-    let killed_us = panel::time::now_us();
+    let killed_us = cctv_engine::time::now_us();
     let _ = panel.0.wait();
     let left_open = rows(&catalog).await;
     assert!(left_open.iter().all(|r| r.status == "recording"));

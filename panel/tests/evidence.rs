@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use panel::catalog::Catalog;
-use panel::engine::Engine;
-use panel::evidence::dispatch::TargetConfig;
-use panel::evidence::transfer::{Control, read_control, write_control};
+use cctv_engine::Engine;
+use cctv_engine::catalog::Catalog;
+use cctv_engine::evidence::dispatch::TargetConfig;
+use cctv_engine::evidence::transfer::{Control, read_control, write_control};
 use support::*;
 use tokio_util::sync::CancellationToken;
 
@@ -51,9 +51,9 @@ fn add_sender(dir: &Path, port: u16, id: &str) -> TargetConfig {
 }
 
 /// A connection to the receiver, past TLS and the sender's proof.
-async fn authenticated(t: &TargetConfig) -> Result<Box<dyn panel::tls::Io>, String> {
+async fn authenticated(t: &TargetConfig) -> Result<Box<dyn cctv_engine::tls::Io>, String> {
     let (sender, secret, pin) = t.credentials()?;
-    let mut s = panel::tls::connect(t.address.as_deref().unwrap(), pin)
+    let mut s = cctv_engine::tls::connect(t.address.as_deref().unwrap(), pin)
         .await
         .map_err(|e| e.to_string())?;
     let Control::Challenge { nonce } = read_control(&mut s).await.map_err(|e| e.to_string())?
@@ -97,7 +97,7 @@ fn start_receiver(dir: &Path, port: u16) -> Proc {
 }
 
 /// Records two cameras for a few seconds in 1 s segments.
-async fn record(dir: &Path) -> panel::config::PanelConfig {
+async fn record(dir: &Path) -> cctv_engine::config::PanelConfig {
     let mut cfg = config(dir);
     cfg.segment_secs = 1;
     let engine = Engine::start(cfg.clone()).await.unwrap();
@@ -156,12 +156,12 @@ async fn export_verify_and_a_flipped_byte_is_named() {
     assert!(text.contains("INTACT"), "{text}");
 
     // The manifest says what the catalog says, and files are unchanged.
-    let report = panel::evidence::verify::verify(&zip).unwrap();
+    let report = cctv_engine::evidence::verify::verify(&zip).unwrap();
     let m = &report.manifest;
     assert_eq!(m.cameras.len(), 1);
     assert_eq!(m.cameras[0].name, "Front door");
     let catalog = Catalog::open(&cfg.db_path()).await.unwrap();
-    let rows = panel::evidence::export::select(&catalog, Some("door"), None, None)
+    let rows = cctv_engine::evidence::export::select(&catalog, Some("door"), None, None)
         .await
         .unwrap();
     assert_eq!(m.files.len(), rows.len());
@@ -173,7 +173,7 @@ async fn export_verify_and_a_flipped_byte_is_named() {
             (r.start_us, r.end_us, r.frames, r.bytes)
         );
         let on_disk =
-            panel::evidence::export::sha256_file(&cfg.recordings_dir.join(&r.path)).unwrap();
+            cctv_engine::evidence::export::sha256_file(&cfg.recordings_dir.join(&r.path)).unwrap();
         assert_eq!(f.sha256, on_disk);
     }
     assert!(
@@ -184,7 +184,7 @@ async fn export_verify_and_a_flipped_byte_is_named() {
     assert_eq!(exports.len(), 1);
     assert_eq!(
         exports[0].sha256,
-        panel::evidence::export::sha256_file(&zip).unwrap()
+        cctv_engine::evidence::export::sha256_file(&zip).unwrap()
     );
 
     // Flip one byte of the second file, in a copy.
@@ -283,7 +283,7 @@ async fn dispatch_resumes_after_the_receiver_dies_and_survives_a_sender_restart(
     let received = archive
         .join("inbox")
         .join(Path::new(&export.path).file_name().unwrap());
-    let report = panel::evidence::verify::verify(&received).unwrap();
+    let report = cctv_engine::evidence::verify::verify(&received).unwrap();
     assert!(report.intact(), "{:?}", report.findings);
     let archive_catalog = Catalog::open(&archive.join("data/panel.db")).await.unwrap();
     let imported = archive_catalog
@@ -531,10 +531,14 @@ async fn auto_dispatch_sends_each_finished_segment_to_a_directory() {
         assert_eq!(e.files, 1, "one segment per export");
         let copy = nas.join(Path::new(&e.path).file_name().unwrap());
         assert_eq!(
-            panel::evidence::export::sha256_file(&copy).unwrap(),
+            cctv_engine::evidence::export::sha256_file(&copy).unwrap(),
             e.sha256
         );
-        assert!(panel::evidence::verify::verify(&copy).unwrap().intact());
+        assert!(
+            cctv_engine::evidence::verify::verify(&copy)
+                .unwrap()
+                .intact()
+        );
     }
     // Off: no more.
     engine.set_auto_dispatch(false).await.unwrap();

@@ -6,11 +6,11 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use panel::catalog::CameraState;
-use panel::engine::Engine;
-use panel::gui::app::{App, Message, Screen};
-use panel::gui::history;
-use panel::gui::keys::{Action, SHORTCUTS};
+use cctv_engine::Engine;
+use cctv_engine::catalog::CameraState;
+use cctv_window::app::{App, Message, Screen};
+use cctv_window::history;
+use cctv_window::keys::{Action, SHORTCUTS};
 use support::*;
 
 struct World {
@@ -25,7 +25,7 @@ fn world(segment_secs: u64) -> World {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut cfg = config(dir.path());
     cfg.segment_secs = segment_secs;
-    let engine = Arc::new(rt.block_on(Engine::start(cfg)).unwrap());
+    let engine = Arc::new(rt.block_on(start_engine(cfg)));
     let app = App::new(engine.clone(), rt.handle());
     World {
         rt,
@@ -115,7 +115,7 @@ fn tiles_appear_turn_offline_and_show_recording() {
             .is_some_and(|c| c.state == CameraState::Offline)
     });
     let since = w.app.camera("door").unwrap().since_us;
-    let badge = format!("OFFLINE since {}", panel::time::local_clock(since));
+    let badge = format!("OFFLINE since {}", cctv_engine::time::local_clock(since));
     assert!(w.sees(&badge), "no {badge:?}");
     assert!(w.sees("1 of 2 cameras live"));
     let reason = w.app.camera("door").unwrap().detail.clone();
@@ -259,7 +259,7 @@ fn history_lists_recordings_and_filters_narrow_the_list() {
 
 #[test]
 fn settings_rename_and_move_the_listener_without_a_restart() {
-    use panel::gui::settings::Msg;
+    use cctv_window::settings::Msg;
     let mut w = world(600);
     let cam = w.camera("door", "Front door");
     w.until("live", |a| a.live_count() == 1);
@@ -324,12 +324,12 @@ fn export_selected_recordings_and_dispatch_them_from_the_window() {
     let nas = dir.path().join("nas");
     let mut cfg = config(dir.path());
     cfg.segment_secs = 1;
-    cfg.dispatch_targets = vec![panel::evidence::dispatch::TargetConfig {
+    cfg.dispatch_targets = vec![cctv_engine::evidence::dispatch::TargetConfig {
         name: "nas".into(),
         dir: Some(nas.clone()),
         ..Default::default()
     }];
-    let engine = Arc::new(rt.block_on(Engine::start(cfg)).unwrap());
+    let engine = Arc::new(rt.block_on(start_engine(cfg)));
     let app = App::new(engine.clone(), rt.handle());
     let mut w = World {
         rt,

@@ -7,8 +7,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use panel::catalog::CameraState;
-use panel::engine::Engine;
+use cctv_engine::Engine;
+use cctv_engine::catalog::CameraState;
 use support::*;
 
 /// Sends `bytes`, then reports whether the panel closed the connection
@@ -214,7 +214,7 @@ async fn bad_pictures_are_counted_and_skipped_not_shown_or_recorded() {
     assert_eq!(shown.jpeg, good);
     drop(conn);
     engine.shutdown().await;
-    let catalog = panel::catalog::Catalog::open(&engine.config().db_path())
+    let catalog = cctv_engine::catalog::Catalog::open(&engine.config().db_path())
         .await
         .unwrap();
     let rows = catalog.recordings(&Default::default()).await.unwrap();

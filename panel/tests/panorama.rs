@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use panel::engine::{Engine, PanoramaFrom};
-use panel::panorama::stitch::{Failure, Mode};
-use panel::panorama::{self, Request, Source};
+use cctv_engine::PanoramaFrom;
+use cctv_panorama::stitch::{Failure, Mode};
+use cctv_panorama::{self as panorama, Request, Source};
 use support::*;
 
 fn request(source: Source, out: &Path, mode: Mode) -> Request {
@@ -185,9 +185,8 @@ fn a_winter_pan_video_becomes_a_wide_panorama_from_few_frames() {
 async fn a_panorama_from_a_cameras_recording_through_the_engine() {
     let Some(data) = testdata() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.stitch_worker = Some(PathBuf::from(env!("CARGO_BIN_EXE_panel")));
-    let engine = Engine::start(cfg.clone()).await.unwrap();
+    let cfg = config(dir.path());
+    let engine = start_engine(cfg.clone()).await;
     let clip = data.join("video/pan_winter_854x480.mp4");
     let agent = start_agent(
         &enroll(&engine, "hilltop", "").await,

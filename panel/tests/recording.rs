@@ -7,9 +7,9 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use panel::catalog::{CameraState, RecordingFilter, RecordingRow};
-use panel::engine::Engine;
-use panel::recorder::mkv_scan;
+use cctv_engine::Engine;
+use cctv_engine::catalog::{CameraState, RecordingFilter, RecordingRow};
+use cctv_mkv::scan as mkv_scan;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +67,7 @@ async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
 
     // Kill cam3's agent outright: no goodbye.
     let killed_at = Instant::now();
-    let killed_us = panel::time::now_us();
+    let killed_us = cctv_engine::time::now_us();
     drop(agents.remove("cam3"));
     let offline_after = wait_for(Duration::from_secs(5), "cam3 offline", async || {
         (engine.camera("cam3").unwrap().state == CameraState::Offline).then(|| killed_at.elapsed())
@@ -111,7 +111,7 @@ async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
             assert!(c.recording);
         }
     }
-    let stopped_us = panel::time::now_us();
+    let stopped_us = cctv_engine::time::now_us();
     let _ = live_at;
     let recordings_dir = engine.config().recordings_dir.clone();
     let catalog_rows = engine
@@ -128,7 +128,7 @@ async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
     drop(agents);
 
     // Reopen the catalog the way the CLI does and check every segment.
-    let catalog = panel::catalog::Catalog::open(&dir.path().join("data/panel.db"))
+    let catalog = cctv_engine::catalog::Catalog::open(&dir.path().join("data/panel.db"))
         .await
         .unwrap();
     let rows = catalog

@@ -5,8 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use panel::catalog::RecordingFilter;
-use panel::engine::Engine;
+use cctv_engine::Engine;
+use cctv_engine::catalog::RecordingFilter;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

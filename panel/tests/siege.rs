@@ -8,7 +8,7 @@ mod support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use panel::catalog::{CameraState, Catalog, RecordingFilter};
+use cctv_engine::catalog::{CameraState, Catalog, RecordingFilter};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -171,7 +171,7 @@ pub fn prepare_panel(
         .build()
         .unwrap();
     rt.block_on(async {
-        let catalog = panel::catalog::Catalog::open(&data.join("panel.db"))
+        let catalog = cctv_engine::catalog::Catalog::open(&data.join("panel.db"))
             .await
             .unwrap();
         for id in ids {
@@ -182,7 +182,7 @@ pub fn prepare_panel(
         }
         catalog.close().await;
     });
-    let pin = tls.then(|| panel::tls::load_or_create(&data).unwrap().fingerprint);
+    let pin = tls.then(|| cctv_engine::tls::load_or_create(&data).unwrap().fingerprint);
     (cfg, pin)
 }
 

@@ -1,8 +1,8 @@
 //! `panel camera add | revoke` and `panel refused`: who may connect, and
 //! who tried and was turned away.
 
-use panel::config::PanelConfig;
-use panel::time;
+use cctv_engine::config::PanelConfig;
+use cctv_engine::time;
 
 use super::catalog::open_catalog;
 
@@ -17,19 +17,19 @@ pub async fn add(
     cctv_protocol::validate_camera_id(id).map_err(|e| format!("{e}: {id:?}"))?;
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
-    let catalog = panel::catalog::Catalog::open(&cfg.db_path())
+    let catalog = cctv_engine::catalog::Catalog::open(&cfg.db_path())
         .await
         .map_err(|e| e.to_string())?;
     let fingerprint = if cfg.plain_tcp {
         None
     } else {
         Some(
-            panel::tls::load_or_create(&cfg.data_dir)
+            cctv_engine::tls::load_or_create(&cfg.data_dir)
                 .map_err(|e| e.to_string())?
                 .fingerprint,
         )
     };
-    let secret = panel::engine::new_secret();
+    let secret = cctv_engine::new_secret();
     catalog
         .add_credentials(id, name, secret.as_bytes(), replace, time::now_us())
         .await
@@ -101,19 +101,19 @@ pub async fn add_sender(
     plain_tcp: bool,
 ) -> Result<(), String> {
     std::fs::create_dir_all(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
-    let catalog = panel::catalog::Catalog::open(&data.join("panel.db"))
+    let catalog = cctv_engine::catalog::Catalog::open(&data.join("panel.db"))
         .await
         .map_err(|e| e.to_string())?;
     let fingerprint = if plain_tcp {
         None
     } else {
         Some(
-            panel::tls::load_or_create(data)
+            cctv_engine::tls::load_or_create(data)
                 .map_err(|e| e.to_string())?
                 .fingerprint,
         )
     };
-    let secret = panel::engine::new_secret();
+    let secret = cctv_engine::new_secret();
     catalog
         .add_sender(id, secret.as_bytes(), time::now_us())
         .await

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use panel::catalog::{CameraState, Catalog, RecordingFilter};
-use panel::time;
+use cctv_engine::catalog::{CameraState, Catalog, RecordingFilter};
+use cctv_engine::time;
 
 pub async fn open_catalog(data: &Path) -> Result<Catalog, String> {
     let path = data.join("panel.db");

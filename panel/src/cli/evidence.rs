@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use panel::catalog::Catalog;
-use panel::config::PanelConfig;
-use panel::evidence::dispatch::Dispatcher;
-use panel::evidence::export::{self, Places};
-use panel::evidence::receive::{self, Receiver};
-use panel::evidence::verify;
-use panel::time;
+use cctv_engine::catalog::Catalog;
+use cctv_engine::config::PanelConfig;
+use cctv_engine::evidence::dispatch::Dispatcher;
+use cctv_engine::evidence::export::{self, Places};
+use cctv_engine::evidence::receive::{self, Receiver};
+use cctv_engine::evidence::verify;
+use cctv_engine::time;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -262,7 +262,7 @@ pub async fn receive(
         warn!("PLAIN TCP: senders connect without TLS; exports cross the network unencrypted");
         None
     } else {
-        let id = panel::tls::load_or_create(&data).map_err(|e| e.to_string())?;
+        let id = cctv_engine::tls::load_or_create(&data).map_err(|e| e.to_string())?;
         info!(fingerprint = %id.fingerprint, "senders connect over TLS; give them this fingerprint");
         Some(tokio_rustls::TlsAcceptor::from(id.server_config))
     };

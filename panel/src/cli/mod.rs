@@ -1,5 +1,6 @@
 //! The command-line commands other than the window and `serve`.
 
+pub mod args;
 pub mod auth;
 pub mod catalog;
 pub mod evidence;

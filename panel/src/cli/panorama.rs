@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use panel::panorama::stitch::Mode;
-use panel::panorama::{self, Request, Source};
+use cctv_panorama::stitch::Mode;
+use cctv_panorama::{self as panorama, Request, Source};
 
 pub async fn run(
     video: Option<PathBuf>,

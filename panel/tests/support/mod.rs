@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use panel::config::PanelConfig;
+use cctv_engine::config::PanelConfig;
 
 /// A child process killed when the test ends, however it ends.
 pub struct Proc(pub Child);
@@ -81,7 +81,7 @@ impl Creds {
 }
 
 /// Issues credentials for `id` on a running engine.
-pub async fn enroll(engine: &panel::engine::Engine, id: &str, name: &str) -> Creds {
+pub async fn enroll(engine: &cctv_engine::Engine, id: &str, name: &str) -> Creds {
     let secret = engine
         .add_camera(id, name, false)
         .await
@@ -220,6 +220,16 @@ pub fn free_port() -> u16 {
 }
 
 /// A config on temporary directories, listening on a free loopback port.
+/// The engine as `panel` starts it: with the stitcher for panoramas.
+pub async fn start_engine(cfg: PanelConfig) -> cctv_engine::Engine {
+    let stitcher = std::sync::Arc::new(cctv_panorama::Stitcher {
+        worker: PathBuf::from(env!("CARGO_BIN_EXE_panel")),
+    });
+    cctv_engine::Engine::start_with_panoramas(cfg, stitcher)
+        .await
+        .unwrap()
+}
+
 pub fn config(dir: &Path) -> PanelConfig {
     PanelConfig {
         listen: "127.0.0.1:0".parse().unwrap(),

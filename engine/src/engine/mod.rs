@@ -1,0 +1,595 @@
+//! The engine: starts the catalog (repairing what a crash left), the ingest
+//! listener, a recorder per camera and the housekeeping (disk guard,
+//! retention, liveness beat), and is the one handle the CLI and the GUI use:
+//! commands in, state and events out. It runs without any window.
+
+mod access;
+mod evidence;
+mod panorama;
+mod queries;
+
+pub use access::new_secret;
+pub use panorama::{
+    PanoramaError, PanoramaFrom, PanoramaJob, PanoramaMade, PanoramaMaker, PanoramaNotMade,
+    StitchMode,
+};
+pub use queries::{FrameRef, History, HistoryQuery, RecordingIndex};
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use cctv_protocol::{Configure, Message};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use crate::catalog::{Catalog, CatalogError, RecordMode};
+use crate::config::PanelConfig;
+use crate::evidence::dispatch::Dispatcher;
+use crate::live::{CameraSlot, CameraStatus, EngineEvent, LinkCommand, LiveFrame, Registry};
+use crate::recorder::camera::{self as recorder, RecorderCtx, RecorderMsg};
+use crate::recorder::repair::{Repaired, repair_open_segments};
+use crate::recorder::retention::{self, RetentionReport};
+use crate::time::now_us;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot create directory {path}: {source}")]
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("no camera with id {0:?}")]
+    UnknownCamera(String),
+    #[error("camera {0} is not connected")]
+    NotLive(String),
+    #[error(transparent)]
+    Export(#[from] crate::evidence::export::ExportError),
+    #[error(transparent)]
+    Panorama(#[from] PanoramaError),
+    #[error("cannot read {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read the recording {path}: {source}")]
+    Scan {
+        path: String,
+        source: cctv_mkv::scan::ScanError,
+    },
+    #[error("{0} has no frames to play")]
+    NoFrames(String),
+    #[error(transparent)]
+    Verify(#[from] crate::evidence::verify::VerifyError),
+    #[error("a background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("no dispatch target named {name:?}; the config has: {configured}")]
+    NoSuchTarget { name: String, configured: String },
+    #[error("no dispatch targets are configured ([[dispatch_targets]] in the panel config)")]
+    NoTargets,
+}
+
+/// A camera's recorder: where to send frames, and its task.
+type RecorderHandle = (mpsc::Sender<RecorderMsg>, JoinHandle<()>);
+
+/// What the engine's tasks share.
+pub struct Shared {
+    pub config: PanelConfig,
+    pub catalog: Catalog,
+    pub registry: Registry,
+    pub events: broadcast::Sender<EngineEvent>,
+    pub shutdown: CancellationToken,
+    /// Connection and housekeeping tasks, awaited at shutdown.
+    pub tasks: TaskTracker,
+    pub default_mode: RecordMode,
+    /// Connections at once, shared by every listener.
+    pub connection_permits: Arc<tokio::sync::Semaphore>,
+    recorder_ctx: Arc<RecorderCtx>,
+    recorders: std::sync::Mutex<HashMap<String, RecorderHandle>>,
+    next_conn: AtomicU64,
+    disk_full: Arc<AtomicBool>,
+    pub dispatcher: Arc<Dispatcher>,
+    /// Export and dispatch every completed segment of every camera.
+    pub auto_dispatch: AtomicBool,
+    /// What makes panoramas, when the binary provides it.
+    panoramas: Option<Arc<dyn PanoramaMaker>>,
+    /// Panoramas being made: id -> (cancel flag, current stage).
+    pub panorama_jobs: std::sync::Mutex<HashMap<i64, (Arc<AtomicBool>, String)>>,
+    /// TLS for agents; `None` when plain TCP is configured.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The panel certificate's fingerprint, for agents to pin.
+    pub fingerprint: Option<cctv_protocol::tls::Fingerprint>,
+    /// Proofs of recent handshakes, to name replays.
+    pub replays: std::sync::Mutex<cctv_protocol::auth::ReplayGuard>,
+    /// Connection attempts per address.
+    pub rate: std::sync::Mutex<crate::ingest::rate::RateLimit>,
+}
+
+impl Shared {
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The camera's recorder, started on first use.
+    pub fn recorder_for(&self, slot: &Arc<CameraSlot>) -> mpsc::Sender<RecorderMsg> {
+        let mut map = self.recorders.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(slot.id.clone())
+            .or_insert_with(|| recorder::spawn(self.recorder_ctx.clone(), slot.clone()))
+            .0
+            .clone()
+    }
+}
+
+/// The running engine. Dropping it without [`Engine::shutdown`] leaves open
+/// segments to the start-up repair.
+pub struct Engine {
+    shared: Arc<Shared>,
+    /// Where agents connect now, and the token that stops that listener.
+    listening: std::sync::Mutex<(SocketAddr, CancellationToken)>,
+    repaired: Vec<Repaired>,
+}
+
+impl Engine {
+    /// Opens the catalog, repairs interrupted segments, starts listening.
+    /// Panoramas are not available (see [`Engine::start_with_panoramas`]).
+    pub async fn start(config: PanelConfig) -> Result<Self, EngineError> {
+        Self::start_inner(config, None).await
+    }
+
+    /// [`Engine::start`], with `maker` stitching the panoramas asked for.
+    pub async fn start_with_panoramas(
+        config: PanelConfig,
+        maker: Arc<dyn PanoramaMaker>,
+    ) -> Result<Self, EngineError> {
+        Self::start_inner(config, Some(maker)).await
+    }
+
+    async fn start_inner(
+        mut config: PanelConfig,
+        panoramas: Option<Arc<dyn PanoramaMaker>>,
+    ) -> Result<Self, EngineError> {
+        config.check().map_err(EngineError::Config)?;
+        let default_mode = config.record_mode().map_err(EngineError::Config)?;
+        for dir in [&config.data_dir, &config.recordings_dir] {
+            std::fs::create_dir_all(dir).map_err(|source| EngineError::Dir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let catalog = Catalog::open(&config.db_path()).await?;
+        // An address chosen in the window's settings wins over the config
+        // file, not over `--listen`.
+        if !config.listen_from_flag
+            && let Some(saved) = catalog.setting("listen").await?
+        {
+            match saved.parse() {
+                Ok(addr) => {
+                    info!(listen = %addr, "listening where the panel's settings say");
+                    config.listen = addr;
+                }
+                Err(_) => warn!(
+                    saved,
+                    "ignoring a saved listen address that is not an address"
+                ),
+            }
+        }
+        let repaired = repair_open_segments(&catalog, &config.recordings_dir).await?;
+        catalog.fail_running_panoramas().await?;
+        let left_live = catalog
+            .mark_all_offline(now_us(), "the panel was not running")
+            .await?;
+        if !left_live.is_empty() {
+            info!(
+                cameras = left_live.len(),
+                "cameras left live by the last run are offline until they reconnect"
+            );
+        }
+        let (tls, fingerprint) = access::transport(&config)?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| EngineError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| EngineError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let (events, _) = broadcast::channel(1024);
+        let disk_full = Arc::new(AtomicBool::new(false));
+        let latency = Arc::new(crate::stats::Latency::default());
+        let max_connections = config.max_connections;
+        let dispatcher = Arc::new(Dispatcher {
+            catalog: catalog.clone(),
+            data_dir: config.data_dir.clone(),
+            targets: config.dispatch_targets.clone(),
+            rate: config.dispatch_rate_limit,
+            wake: tokio::sync::Notify::new(),
+            progress: Default::default(),
+        });
+        let auto = match catalog.setting("auto_dispatch").await? {
+            Some(v) => v == "on",
+            None => config.auto_dispatch,
+        };
+        let shared = Arc::new(Shared {
+            tls,
+            fingerprint,
+            replays: Default::default(),
+            rate: std::sync::Mutex::new(crate::ingest::rate::RateLimit::new(
+                config.connect_burst_per_ip,
+                config.connects_per_minute_per_ip,
+            )),
+            dispatcher,
+            auto_dispatch: AtomicBool::new(auto),
+            panoramas,
+            panorama_jobs: Default::default(),
+            recorder_ctx: Arc::new(RecorderCtx {
+                catalog: catalog.clone(),
+                root: config.recordings_dir.clone(),
+                segment_us: config.segment_secs as i64 * 1_000_000,
+                disk_full: disk_full.clone(),
+                events: events.clone(),
+                latency: latency.clone(),
+            }),
+            config,
+            catalog: catalog.clone(),
+            registry: Registry::default(),
+            events,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            default_mode,
+            connection_permits: Arc::new(tokio::sync::Semaphore::new(max_connections)),
+            recorders: Default::default(),
+            next_conn: AtomicU64::new(1),
+            disk_full,
+        });
+        for row in catalog.cameras().await? {
+            shared.registry.slot(&row);
+        }
+        let listen_token = shared.shutdown.child_token();
+        shared.tasks.spawn(crate::ingest::serve(
+            shared.clone(),
+            listener,
+            listen_token.clone(),
+        ));
+        shared.tasks.spawn(housekeeping(shared.clone()));
+        shared
+            .tasks
+            .spawn(access::enforce_revocations(shared.clone()));
+        shared
+            .tasks
+            .spawn(shared.dispatcher.clone().run(shared.shutdown.child_token()));
+        shared.tasks.spawn(evidence::auto_dispatch(shared.clone()));
+        info!(listen = %local_addr, db = %shared.config.db_path().display(), recordings = %shared.config.recordings_dir.display(), "panel engine started");
+        Ok(Self {
+            shared,
+            listening: std::sync::Mutex::new((local_addr, listen_token)),
+            repaired,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listening.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+
+    /// Moves the listener to `addr` without a restart: the new address is
+    /// bound first (on failure nothing changes), then the old one closes.
+    /// Connected agents stay connected. Saved for the next start.
+    pub async fn listen_on(&self, addr: SocketAddr) -> Result<SocketAddr, EngineError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| EngineError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| EngineError::Bind { addr, source })?;
+        let token = self.shared.shutdown.child_token();
+        let old = {
+            let mut l = self.listening.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::replace(&mut *l, (local, token.clone()))
+        };
+        old.1.cancel();
+        self.shared
+            .tasks
+            .spawn(crate::ingest::serve(self.shared.clone(), listener, token));
+        self.shared
+            .catalog
+            .set_setting("listen", &addr.to_string())
+            .await?;
+        info!(listen = %local, "now listening here (saved for the next start)");
+        Ok(local)
+    }
+
+    /// Free bytes on the recordings disk.
+    pub fn free_bytes(&self) -> std::io::Result<u64> {
+        free_bytes(&self.shared.config.recordings_dir)
+    }
+
+    /// Saves the camera's newest frame, exactly as received, under
+    /// `data/snapshots/`; returns the file's path.
+    pub async fn snapshot(&self, id: &str) -> Result<std::path::PathBuf, EngineError> {
+        let slot = self.slot(id)?;
+        let frame = slot
+            .frames
+            .borrow()
+            .clone()
+            .ok_or_else(|| EngineError::NotLive(id.to_string()))?;
+        let dir = self.shared.config.data_dir.join("snapshots");
+        let (_, stamp) = crate::time::utc_day_and_stamp(frame.capture_us);
+        let path = dir.join(format!("{id}_{stamp}_{}.jpg", frame.seq));
+        let p = path.clone();
+        let jpeg = frame.jpeg.clone();
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(p.parent().unwrap_or(std::path::Path::new(".")))?;
+            std::fs::write(&p, &jpeg)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|r| r)
+        .map_err(|source| EngineError::Dir {
+            path: path.display().to_string(),
+            source,
+        })?;
+        info!(camera = id, path = %path.display(), "snapshot saved");
+        Ok(path)
+    }
+
+    pub fn config(&self) -> &PanelConfig {
+        &self.shared.config
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.shared.catalog
+    }
+
+    /// Capture-to-disk latency of every frame recorded since start.
+    pub fn latency(&self) -> &crate::stats::Latency {
+        &self.shared.recorder_ctx.latency
+    }
+
+    /// Segments the start-up repair fixed.
+    pub fn repaired(&self) -> &[Repaired] {
+        &self.repaired
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Every known camera's status, by id.
+    pub fn cameras(&self) -> Vec<CameraStatus> {
+        self.shared
+            .registry
+            .all()
+            .iter()
+            .map(|s| s.status())
+            .collect()
+    }
+
+    pub fn camera(&self, id: &str) -> Option<CameraStatus> {
+        self.shared.registry.get(id).map(|s| s.status())
+    }
+
+    /// The camera's status channel: changes as they happen.
+    pub fn watch_status(&self, id: &str) -> Option<watch::Receiver<CameraStatus>> {
+        self.shared.registry.get(id).map(|s| s.status.subscribe())
+    }
+
+    /// The camera's newest frame; a slow reader simply sees fewer frames.
+    pub fn watch_frames(&self, id: &str) -> Option<watch::Receiver<Option<Arc<LiveFrame>>>> {
+        self.shared.registry.get(id).map(|s| s.frames.subscribe())
+    }
+
+    fn slot(&self, id: &str) -> Result<Arc<CameraSlot>, EngineError> {
+        self.shared
+            .registry
+            .get(id)
+            .ok_or_else(|| EngineError::UnknownCamera(id.to_string()))
+    }
+
+    /// Starts or stops recording one camera (its mode becomes continuous or off).
+    pub async fn set_recording(&self, id: &str, on: bool) -> Result<(), EngineError> {
+        let slot = self.slot(id)?;
+        let mode = if on {
+            RecordMode::Continuous
+        } else {
+            RecordMode::Off
+        };
+        self.shared.catalog.set_record_mode(id, mode).await?;
+        self.shared.registry.set_record_enabled(&slot, mode);
+        if !on {
+            let rec = self.shared.recorder_for(&slot);
+            let _ = rec
+                .send(RecorderMsg::Close {
+                    reason: "recording stopped by the operator".into(),
+                })
+                .await;
+        }
+        info!(camera = id, mode = mode.as_str(), "recording mode changed");
+        let _ = self.shared.events.send(EngineEvent::Camera(id.to_string()));
+        Ok(())
+    }
+
+    /// Starts or stops recording every known camera.
+    pub async fn set_recording_all(&self, on: bool) -> Result<(), EngineError> {
+        for slot in self.shared.registry.all() {
+            self.set_recording(&slot.id, on).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends encoding changes to a live agent.
+    pub async fn configure(&self, id: &str, c: Configure) -> Result<(), EngineError> {
+        cctv_protocol::validate_configure(&c).map_err(|e| EngineError::Config(e.to_string()))?;
+        let link = self
+            .slot(id)?
+            .link()
+            .ok_or_else(|| EngineError::NotLive(id.to_string()))?;
+        link.commands
+            .send(LinkCommand::Send(Message::Configure(c)))
+            .await
+            .map_err(|_| EngineError::NotLive(id.to_string()))
+    }
+
+    /// Cuts a live agent off with a reason.
+    pub async fn disconnect(&self, id: &str, reason: &str) -> Result<(), EngineError> {
+        let link = self
+            .slot(id)?
+            .link()
+            .ok_or_else(|| EngineError::NotLive(id.to_string()))?;
+        let _ = link
+            .commands
+            .send(LinkCommand::Disconnect(reason.to_string()))
+            .await;
+        Ok(())
+    }
+
+    pub async fn rename(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        let slot = self.slot(id)?;
+        self.shared.catalog.rename_camera(id, name).await?;
+        slot.update(|s| s.name = name.trim().to_string());
+        let _ = self.shared.events.send(EngineEvent::Camera(id.to_string()));
+        Ok(())
+    }
+
+    /// Per-camera retention limits (`None` removes a limit).
+    pub async fn set_retention(
+        &self,
+        id: &str,
+        max_bytes: Option<i64>,
+        max_days: Option<i64>,
+    ) -> Result<(), EngineError> {
+        self.slot(id)?;
+        self.shared
+            .catalog
+            .set_retention(id, max_bytes, max_days)
+            .await?;
+        Ok(())
+    }
+
+    /// Applies retention now.
+    pub async fn run_retention(&self) -> Result<RetentionReport, EngineError> {
+        Ok(run_retention(&self.shared).await?)
+    }
+
+    /// Stops everything: connections close, open segments are finished as
+    /// complete, the catalog is closed.
+    pub async fn shutdown(&self) {
+        info!("panel engine stopping");
+        self.shared.shutdown.cancel();
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
+        let recorders: Vec<_> = {
+            let mut map = self
+                .shared
+                .recorders
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            map.drain().map(|(_, r)| r).collect()
+        };
+        for (tx, task) in recorders {
+            drop(tx);
+            let _ = task.await;
+        }
+        let _ = self.shared.catalog.clear_beat().await;
+        self.shared.catalog.close().await;
+        info!("panel engine stopped");
+    }
+}
+
+async fn run_retention(shared: &Shared) -> Result<RetentionReport, CatalogError> {
+    let limit = |v: u64| (v > 0).then_some(v as i64);
+    let global = retention::Limits {
+        max_bytes: limit(shared.config.retain_bytes),
+        max_days: limit(shared.config.retain_days),
+    };
+    retention::enforce(
+        &shared.catalog,
+        &shared.config.recordings_dir,
+        global,
+        now_us(),
+    )
+    .await
+}
+
+/// Free bytes on the file system holding `path`.
+fn free_bytes(path: &std::path::Path) -> std::io::Result<u64> {
+    let s = rustix::fs::statvfs(path)?;
+    Ok(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+/// Every few seconds: the liveness beat and the disk guard; retention on its interval.
+async fn housekeeping(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let retention_every = Duration::from_secs(shared.config.retention_interval_secs.max(1));
+    let mut last_retention = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = shared.catalog.beat(now_us()).await {
+            warn!("cannot write the liveness beat: {e}");
+        }
+        if last_retention.elapsed() >= retention_every {
+            last_retention = tokio::time::Instant::now();
+            if let Err(e) = run_retention(&shared).await {
+                error!("retention failed: {e}");
+            }
+        }
+        check_disk(&shared).await;
+    }
+}
+
+async fn check_disk(shared: &Shared) {
+    let min = shared.config.min_free_bytes;
+    let free = match free_bytes(&shared.config.recordings_dir) {
+        Ok(f) => f,
+        Err(e) => {
+            warn!("cannot read free disk space: {e}");
+            return;
+        }
+    };
+    let full = shared.disk_full.load(Ordering::Acquire);
+    if !full && free < min {
+        // Retention may make room before recording has to stop.
+        let _ = run_retention(shared).await;
+        let free = free_bytes(&shared.config.recordings_dir).unwrap_or(0);
+        if free < min {
+            shared.disk_full.store(true, Ordering::Release);
+            error!(
+                free_bytes = free,
+                min_free_bytes = min,
+                "recording stopped: the recordings disk is nearly full"
+            );
+            let _ = shared.events.send(EngineEvent::Warning {
+                camera: None,
+                message: format!(
+                    "recording stopped: only {} MB free on the recordings disk",
+                    free / 1_000_000
+                ),
+            });
+        }
+    } else if full && free > min + min / 10 {
+        shared.disk_full.store(false, Ordering::Release);
+        info!(
+            free_bytes = free,
+            "disk space available again: recording resumes"
+        );
+    }
+}

@@ -1,0 +1,314 @@
+//! The engine's panorama commands: stitch from a recording, a time range of
+//! a camera's recordings, or its last N seconds; list, cancel. The engine
+//! knows which footage and where the image goes; the stitching itself is a
+//! [`PanoramaMaker`] handed in by the binary (the `cctv-panorama` crate), so
+//! the engine links no OpenCV. The work runs on the blocking pool, never on
+//! ingest tasks.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use super::{Engine, EngineError};
+use crate::catalog::{PanoramaResult, PanoramaRow, RecordingFilter};
+use crate::live::EngineEvent;
+use crate::time::{now_us, utc_day_and_stamp};
+
+/// What footage a panorama is made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PanoramaFrom {
+    Recording(i64),
+    Range {
+        from_us: i64,
+        to_us: i64,
+    },
+    /// The last N seconds of the camera's feed (from what it recorded).
+    LastSeconds(u32),
+}
+
+/// How the stitcher models the footage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StitchMode {
+    /// A camera turning about its centre (pans, PTZ sweeps).
+    Panorama,
+    /// A flat subject under affine motion (documents, a wall).
+    Scans,
+}
+
+impl StitchMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StitchMode::Panorama => "panorama",
+            StitchMode::Scans => "scans",
+        }
+    }
+}
+
+/// A panorama to make: recording files (each with the capture-time range to
+/// use, or all of it), in time order.
+#[derive(Debug, Clone)]
+pub struct PanoramaJob {
+    pub recordings: Vec<(PathBuf, Option<(i64, i64)>)>,
+    pub mode: StitchMode,
+    /// The image to write (JPEG); its thumbnail goes beside it.
+    pub out: PathBuf,
+}
+
+/// A panorama that was made.
+#[derive(Debug, Clone)]
+pub struct PanoramaMade {
+    pub out: PathBuf,
+    pub thumb: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    pub frames_seen: usize,
+    pub frames_chosen: usize,
+    pub blurred: usize,
+    pub duplicates: usize,
+    /// How many of the chosen frames the stitcher kept.
+    pub frames_used: usize,
+    pub stitch_ms: u64,
+}
+
+/// A panorama that could not be made, in words a user can act on.
+#[derive(Debug, Clone)]
+pub struct PanoramaNotMade {
+    pub message: String,
+    /// The frames that were tried, kept for the user to look at.
+    pub samples: PathBuf,
+    pub frames_seen: usize,
+    pub frames_chosen: usize,
+    pub stitch_ms: u64,
+}
+
+/// Makes panoramas. Blocking: the engine calls it on the blocking pool.
+/// `cancel` set means stop soon; `stage` hears what it is doing.
+pub trait PanoramaMaker: Send + Sync + 'static {
+    fn make(
+        &self,
+        job: &PanoramaJob,
+        cancel: &Arc<AtomicBool>,
+        stage: &mut dyn FnMut(&str),
+    ) -> Result<PanoramaMade, PanoramaNotMade>;
+}
+
+/// Why a panorama could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum PanoramaError {
+    #[error("this panel was started without a stitcher: panoramas are not available")]
+    Unavailable,
+    #[error("camera {camera} has no recording {id}")]
+    NoSuchRecording { camera: String, id: i64 },
+    #[error("camera {0} has no recordings in that range: a panorama is made from recorded footage")]
+    NoFootage(String),
+}
+
+impl Engine {
+    /// Starts a panorama; returns its id. Progress: [`Engine::panorama_jobs`];
+    /// the end: an [`EngineEvent::Panorama`] and the catalog row.
+    pub async fn panorama(
+        &self,
+        camera: &str,
+        from: PanoramaFrom,
+        mode: StitchMode,
+    ) -> Result<i64, EngineError> {
+        let shared = self.shared.clone();
+        let maker = shared
+            .panoramas
+            .clone()
+            .ok_or(EngineError::Panorama(PanoramaError::Unavailable))?;
+        let root = &shared.config.recordings_dir;
+        let (range, label) = match from {
+            PanoramaFrom::Recording(_) => (None, String::new()),
+            PanoramaFrom::Range { from_us, to_us } => (
+                Some((from_us, to_us)),
+                format!(
+                    "{} to {}",
+                    crate::time::local(from_us),
+                    crate::time::local(to_us)
+                ),
+            ),
+            PanoramaFrom::LastSeconds(n) => {
+                let to_us = now_us();
+                (
+                    Some((to_us - i64::from(n) * 1_000_000, to_us)),
+                    format!("last {n} s"),
+                )
+            }
+        };
+        let (files, from_us, to_us, source) = match (from, range) {
+            (PanoramaFrom::Recording(id), _) => {
+                let r = shared
+                    .catalog
+                    .recording(id)
+                    .await?
+                    .filter(|r| r.camera_id == camera)
+                    .ok_or_else(|| PanoramaError::NoSuchRecording {
+                        camera: camera.to_string(),
+                        id,
+                    })?;
+                (
+                    vec![(root.join(&r.path), None)],
+                    r.start_us,
+                    r.end_us,
+                    format!("recording {id}"),
+                )
+            }
+            (_, Some((from_us, to_us))) => {
+                let rows = self.recordings_between(camera, from_us, to_us).await?;
+                (
+                    rows.into_iter()
+                        .map(|p| (p, Some((from_us, to_us))))
+                        .collect(),
+                    from_us,
+                    to_us,
+                    label,
+                )
+            }
+            (_, None) => (Vec::new(), 0, 0, label),
+        };
+        if files.is_empty() {
+            return Err(PanoramaError::NoFootage(camera.to_string()).into());
+        }
+        let id = shared
+            .catalog
+            .insert_panorama(camera, &source, from_us, to_us, mode.as_str(), now_us())
+            .await?;
+        let (_, a) = utc_day_and_stamp(from_us);
+        let (_, b) = utc_day_and_stamp(to_us);
+        let dir = shared.config.data_dir.join("panoramas").join(camera);
+        let out = dir.join(format!("{camera}_{a}_{b}_{id}.jpg"));
+        let cancel = Arc::new(AtomicBool::new(false));
+        if let Ok(mut jobs) = shared.panorama_jobs.lock() {
+            jobs.insert(id, (cancel.clone(), "starting".into()));
+        }
+        let job = PanoramaJob {
+            recordings: files,
+            mode,
+            out,
+        };
+        let camera = camera.to_string();
+        info!(camera = %camera, id, source = %source, "panorama started");
+        tokio::spawn(async move {
+            let s2 = shared.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                maker.make(&job, &cancel, &mut |stage| {
+                    if let Ok(mut jobs) = s2.panorama_jobs.lock()
+                        && let Some(j) = jobs.get_mut(&id)
+                    {
+                        j.1 = stage.to_string();
+                    }
+                })
+            })
+            .await;
+            let data = &shared.config.data_dir;
+            let rel = |p: &std::path::Path| {
+                p.strip_prefix(data)
+                    .unwrap_or(p)
+                    .to_string_lossy()
+                    .into_owned()
+            };
+            let cancelled = shared
+                .panorama_jobs
+                .lock()
+                .ok()
+                .and_then(|mut j| j.remove(&id))
+                .is_some_and(|(c, _)| c.load(Ordering::Acquire));
+            let row = match result {
+                Ok(Ok(r)) => PanoramaResult {
+                    status: "complete",
+                    message: format!(
+                        "{} of {} frames chosen ({} blurred and {} near-duplicates skipped), {} kept by the stitcher",
+                        r.frames_chosen, r.frames_seen, r.blurred, r.duplicates, r.frames_used
+                    ),
+                    path: rel(&r.out),
+                    thumb_path: rel(&r.thumb),
+                    frames_seen: r.frames_seen as i64,
+                    frames_used: r.frames_used as i64,
+                    width: i64::from(r.width),
+                    height: i64::from(r.height),
+                    stitch_ms: r.stitch_ms as i64,
+                },
+                Ok(Err(f)) => PanoramaResult {
+                    status: if cancelled { "cancelled" } else { "failed" },
+                    message: if cancelled {
+                        "cancelled".into()
+                    } else {
+                        f.message
+                    },
+                    path: rel(&f.samples),
+                    frames_seen: f.frames_seen as i64,
+                    frames_used: f.frames_chosen as i64,
+                    stitch_ms: f.stitch_ms as i64,
+                    ..Default::default()
+                },
+                Err(e) => PanoramaResult {
+                    status: "failed",
+                    message: format!("the panorama job failed: {e}"),
+                    ..Default::default()
+                },
+            };
+            if row.status == "complete" {
+                info!(camera = %camera, id, path = %row.path, "panorama made");
+            } else {
+                warn!(camera = %camera, id, "panorama {}: {}", row.status, row.message);
+            }
+            if let Err(e) = shared.catalog.finish_panorama(id, &row).await {
+                warn!("cannot record the panorama's result: {e}");
+            }
+            let _ = shared.events.send(EngineEvent::Panorama { camera, id });
+        });
+        Ok(id)
+    }
+
+    async fn recordings_between(
+        &self,
+        camera: &str,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<PathBuf>, EngineError> {
+        let mut rows = self
+            .shared
+            .catalog
+            .recordings(&RecordingFilter {
+                camera_id: Some(camera.to_string()),
+                from_us: Some(from_us),
+                to_us: Some(to_us),
+                ..Default::default()
+            })
+            .await?;
+        rows.reverse();
+        Ok(rows
+            .into_iter()
+            .filter(|r| r.frames > 0 || r.status == "recording")
+            .map(|r| self.shared.config.recordings_dir.join(r.path))
+            .collect())
+    }
+
+    /// Panoramas being made: id -> current stage.
+    pub fn panorama_jobs(&self) -> HashMap<i64, String> {
+        self.shared
+            .panorama_jobs
+            .lock()
+            .map(|j| j.iter().map(|(id, (_, s))| (*id, s.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn cancel_panorama(&self, id: i64) -> bool {
+        self.shared
+            .panorama_jobs
+            .lock()
+            .ok()
+            .and_then(|j| j.get(&id).map(|(c, _)| c.store(true, Ordering::Release)))
+            .is_some()
+    }
+
+    pub async fn panoramas(&self, camera: Option<&str>) -> Result<Vec<PanoramaRow>, EngineError> {
+        Ok(self.shared.catalog.panoramas(camera, 200).await?)
+    }
+}

@@ -1,0 +1,196 @@
+//! What a client of the engine reads: pages of history, a recording's frame
+//! index and its frames, exports and their checks, refused connections, panorama
+//! images. The window asks these of the engine instead of holding a catalog
+//! or reading recording files itself. File work runs on the blocking pool.
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use cctv_mkv::scan::{FrameRef, Scan as RecordingIndex};
+
+use super::{Engine, EngineError};
+use crate::catalog::{
+    AuthFailureRow, DispatchRow, EventRow, ExportRow, PanoramaRow, RecordingFilter, RecordingRow,
+};
+use crate::evidence::verify::{self, Report as VerifyReport};
+
+/// A page of the history: recordings newest first, `page_size` a page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryQuery {
+    pub camera: Option<String>,
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    pub page: i64,
+    pub page_size: i64,
+}
+
+impl HistoryQuery {
+    /// Recordings a page unless asked otherwise.
+    pub const PAGE: i64 = 25;
+}
+
+impl Default for HistoryQuery {
+    fn default() -> Self {
+        Self {
+            camera: None,
+            from_us: None,
+            to_us: None,
+            page: 0,
+            page_size: Self::PAGE,
+        }
+    }
+}
+
+/// The recordings of a page and the camera events over the time it covers
+/// (so that gaps between recordings are explained).
+#[derive(Debug, Clone)]
+pub struct History {
+    pub recordings: Vec<RecordingRow>,
+    pub events: Vec<EventRow>,
+}
+
+/// Event kinds that explain a gap in the recordings.
+const GAP_EVENTS: [&str; 5] = ["live", "offline", "stalled", "recording_error", "disk_full"];
+
+impl Engine {
+    pub async fn history(&self, query: &HistoryQuery) -> Result<History, EngineError> {
+        let catalog = &self.shared.catalog;
+        let recordings = catalog
+            .recordings(&RecordingFilter {
+                camera_id: query.camera.clone(),
+                from_us: query.from_us,
+                to_us: query.to_us,
+                limit: Some(query.page_size),
+                offset: query.page * query.page_size,
+            })
+            .await?;
+        let (from, to) = if recordings.is_empty() {
+            (query.from_us, query.to_us)
+        } else {
+            let from = recordings.iter().map(|r| r.start_us).min();
+            let to = (query.page > 0 || query.to_us.is_some())
+                .then(|| recordings.iter().map(|r| r.end_us).max().unwrap_or(0) + 1);
+            (from, to)
+        };
+        let from = match (from, query.from_us) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let events = catalog
+            .events(query.camera.as_deref(), from, to, 200, 0)
+            .await?
+            .into_iter()
+            .filter(|e| GAP_EVENTS.contains(&e.kind.as_str()))
+            .collect();
+        Ok(History { recordings, events })
+    }
+
+    /// The index of every frame of a recording, for playback.
+    pub async fn open_recording(
+        &self,
+        row: &RecordingRow,
+    ) -> Result<Arc<RecordingIndex>, EngineError> {
+        let path = self.shared.config.recordings_dir.join(&row.path);
+        let index = blocking(move || {
+            let scan = cctv_mkv::scan::scan(&path).map_err(|source| EngineError::Scan {
+                path: path.display().to_string(),
+                source,
+            })?;
+            if scan.frames.is_empty() {
+                return Err(EngineError::NoFrames(path.display().to_string()));
+            }
+            Ok(scan)
+        })
+        .await?;
+        Ok(Arc::new(index))
+    }
+
+    /// One frame of a recording, the JPEG exactly as recorded.
+    pub async fn recording_frame(
+        &self,
+        row: &RecordingRow,
+        frame: FrameRef,
+    ) -> Result<Vec<u8>, EngineError> {
+        let path = self.shared.config.recordings_dir.join(&row.path);
+        blocking(move || read_frame(&path, &frame)).await
+    }
+
+    /// A recording's first frame (for its thumbnail).
+    pub async fn first_frame(&self, row: &RecordingRow) -> Result<Vec<u8>, EngineError> {
+        let index = self.open_recording(row).await?;
+        let first = index.frames[0];
+        self.recording_frame(row, first).await
+    }
+
+    pub async fn exports(&self, limit: i64) -> Result<Vec<ExportRow>, EngineError> {
+        Ok(self.shared.catalog.exports(limit).await?)
+    }
+
+    pub async fn dispatches(&self, limit: i64) -> Result<Vec<DispatchRow>, EngineError> {
+        Ok(self.shared.catalog.dispatches(limit).await?)
+    }
+
+    /// The newest export that finished, if any.
+    pub async fn latest_complete_export(&self) -> Result<Option<ExportRow>, EngineError> {
+        Ok(self
+            .shared
+            .catalog
+            .exports(20)
+            .await?
+            .into_iter()
+            .find(|e| e.status == "complete"))
+    }
+
+    /// Re-hashes an export against its manifest.
+    pub async fn verify_export(&self, export: &ExportRow) -> Result<VerifyReport, EngineError> {
+        let path = self.shared.config.data_dir.join(&export.path);
+        blocking(move || verify::verify(&path).map_err(EngineError::from)).await
+    }
+
+    /// The newest refused connections.
+    pub async fn refused(&self, limit: i64) -> Result<Vec<AuthFailureRow>, EngineError> {
+        Ok(self.shared.catalog.auth_failures(limit).await?)
+    }
+
+    /// Bytes of every recording in the catalog.
+    pub async fn recorded_bytes(&self) -> Result<i64, EngineError> {
+        Ok(self.shared.catalog.recorded_bytes(None).await?)
+    }
+
+    /// A finished panorama's image, or its thumbnail (JPEG bytes).
+    pub async fn panorama_image(
+        &self,
+        row: &PanoramaRow,
+        thumbnail: bool,
+    ) -> Result<Vec<u8>, EngineError> {
+        let rel = if thumbnail {
+            &row.thumb_path
+        } else {
+            &row.path
+        };
+        let path = self.shared.config.data_dir.join(rel);
+        blocking(move || {
+            std::fs::read(&path).map_err(|source| EngineError::File {
+                path: path.display().to_string(),
+                source,
+            })
+        })
+        .await
+    }
+}
+
+fn read_frame(path: &Path, frame: &FrameRef) -> Result<Vec<u8>, EngineError> {
+    let file_error = |source| EngineError::File {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(file_error)?;
+    cctv_mkv::scan::read_frame(&mut f, frame).map_err(file_error)
+}
+
+/// Runs file work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(f).await?
+}

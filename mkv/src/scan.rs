@@ -1,0 +1,463 @@
+//! Reading our Matroska recordings back: an index of every frame (for
+//! playback, export checks and tests) and the repair of files a crash left
+//! open, so they play to their last whole frame.
+//!
+//! It trusts nothing in the file: every size is checked against the file's
+//! length, and a damaged tail ends the scan instead of failing it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use super::ebml::*;
+use super::mux::{Cue, Layout, Summary, duration_ms, finalize};
+
+/// Where one frame's JPEG sits in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRef {
+    /// Milliseconds from the first frame.
+    pub time_ms: i64,
+    pub pos: u64,
+    pub len: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    pub layout: Option<Layout>,
+    /// Capture time of timestamp 0, microseconds since the epoch.
+    pub origin_us: i64,
+    pub width: u32,
+    pub height: u32,
+    pub duration_ms: Option<f64>,
+    pub frames: Vec<FrameRef>,
+    pub cues: Vec<Cue>,
+    /// End of the last whole cluster.
+    pub media_end: u64,
+    pub file_len: u64,
+    /// The segment has a known size and an index: `finish` or `repair` ran.
+    pub finalized: bool,
+    /// A cluster left open by a crash: where its size field and data start.
+    pub open_cluster: Option<(u64, u64)>,
+}
+
+impl Scan {
+    /// Takes in a cluster's frames (times relative to `base` ms) ending at `end`.
+    fn add_cluster(&mut self, base: i64, cluster_pos: u64, frames: ClusterFrames, end: u64) {
+        self.cues.push(Cue {
+            time_ms: base,
+            cluster_pos,
+        });
+        self.frames
+            .extend(frames.into_iter().map(|(rel, pos, len)| FrameRef {
+                time_ms: base + rel,
+                pos,
+                len,
+            }));
+        self.media_end = end;
+    }
+
+    /// Capture time of a frame, microseconds since the epoch.
+    pub fn capture_us(&self, f: &FrameRef) -> i64 {
+        self.origin_us + f.time_ms * 1000
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("{path} is not a recording: {why}")]
+    NotMatroska { path: String, why: &'static str },
+}
+
+/// Reads `len` bytes at `pos`, or fewer at the end of the file.
+fn read_at(f: &mut File, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+    f.seek(SeekFrom::Start(pos))?;
+    let mut buf = Vec::with_capacity(len);
+    f.take(len as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// An element header at the start of `b`: (id, size, header length).
+fn element(b: &[u8]) -> Option<(u32, Option<u64>, usize)> {
+    let (id, il) = read_id(b)?;
+    let (size, sl) = read_size(&b[il..])?;
+    Some((id, size, il + sl))
+}
+
+/// The children of a master element's body: (id, body offset, body).
+fn children(body: &[u8]) -> Vec<(u32, usize, &[u8])> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some((id, Some(size), hl)) = element(&body[at..]) {
+        let start = at + hl;
+        let Some(end) = start
+            .checked_add(size as usize)
+            .filter(|e| *e <= body.len())
+        else {
+            break;
+        };
+        out.push((id, start, &body[start..end]));
+        at = end;
+    }
+    out
+}
+
+pub fn scan(path: &Path) -> Result<Scan, ScanError> {
+    let io_err = |source| ScanError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let not = |why| ScanError::NotMatroska {
+        path: path.display().to_string(),
+        why,
+    };
+    let mut f = File::open(path).map_err(io_err)?;
+    let file_len = f.metadata().map_err(io_err)?.len();
+    let head = read_at(&mut f, 0, 64).map_err(io_err)?;
+    let (id, size, hl) = element(&head).ok_or_else(|| not("file too short"))?;
+    if id != EBML {
+        return Err(not("no EBML header"));
+    }
+    let seg_at = hl as u64 + size.ok_or_else(|| not("bad EBML header"))?;
+    let seg_head = read_at(&mut f, seg_at, 12).map_err(io_err)?;
+    let (id, seg_size, shl) = element(&seg_head).ok_or_else(|| not("no segment"))?;
+    if id != SEGMENT || shl != 12 {
+        return Err(not("no segment"));
+    }
+    let data_pos = seg_at + 12;
+    let seg_end = seg_size.map_or(file_len, |s| (data_pos + s).min(file_len));
+
+    let mut s = Scan {
+        origin_us: 0,
+        file_len,
+        media_end: data_pos,
+        ..Default::default()
+    };
+    let mut seek_head_pos = None;
+    let mut info = None;
+    let mut tracks_pos = None;
+    let mut had_cues = false;
+    let mut at = data_pos;
+    while at < seg_end {
+        let Ok(h) = read_at(&mut f, at, 12) else {
+            break;
+        };
+        let Some((id, size, hl)) = element(&h) else {
+            break;
+        };
+        let body_at = at + hl as u64;
+        let Some(size) = size else {
+            // A cluster still open when the writer stopped: keep its whole frames.
+            if id != CLUSTER || hl != 12 {
+                break;
+            }
+            let (cluster_ms, frames, end) =
+                open_cluster(&mut f, body_at, seg_end).map_err(io_err)?;
+            let Some(base) = cluster_ms else { break };
+            s.add_cluster(base, at - data_pos, frames, end);
+            s.open_cluster = Some((at + 4, body_at));
+            break;
+        };
+        let end = body_at + size;
+        if end > seg_end {
+            break; // cut short by a crash
+        }
+        match id {
+            VOID | SEEK_HEAD if seek_head_pos.is_none() && at == data_pos => {
+                seek_head_pos = Some(at)
+            }
+            INFO => {
+                let body = read_at(&mut f, body_at, size as usize).map_err(io_err)?;
+                let mut duration_pos = None;
+                for (cid, off, b) in children(&body) {
+                    match cid {
+                        DATE_UTC if b.len() == 8 => {
+                            let ns = i64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
+                            s.origin_us = (ns + MATROSKA_EPOCH_UNIX_NS) / 1000;
+                        }
+                        DURATION if b.len() == 8 => {
+                            s.duration_ms =
+                                Some(f64::from_be_bytes(b.try_into().unwrap_or([0; 8])));
+                            duration_pos.get_or_insert(body_at + off as u64 - 3);
+                        }
+                        VOID if b.len() == 9 => {
+                            duration_pos.get_or_insert(body_at + off as u64 - 2);
+                        }
+                        _ => {}
+                    }
+                }
+                info = Some((at, duration_pos));
+            }
+            TRACKS => {
+                tracks_pos = Some(at);
+                let body = read_at(&mut f, body_at, size as usize).map_err(io_err)?;
+                for (_, _, entry) in children(&body).into_iter().filter(|c| c.0 == TRACK_ENTRY) {
+                    for (_, _, video) in children(entry).into_iter().filter(|c| c.0 == VIDEO) {
+                        for (cid, _, b) in children(video) {
+                            match cid {
+                                PIXEL_WIDTH => s.width = read_uint(b) as u32,
+                                PIXEL_HEIGHT => s.height = read_uint(b) as u32,
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+            }
+            CLUSTER => {
+                let body = read_at(&mut f, body_at, size as usize).map_err(io_err)?;
+                let mut cluster_ms = None;
+                let mut frames = Vec::new();
+                for (cid, off, b) in children(&body) {
+                    match cid {
+                        CLUSTER_TIMESTAMP => cluster_ms = Some(read_uint(b) as i64),
+                        SIMPLE_BLOCK if b.len() > 4 && b[0] == 0x81 => {
+                            let rel = i64::from(i16::from_be_bytes([b[1], b[2]]));
+                            frames.push((rel, body_at + off as u64 + 4, (b.len() - 4) as u32));
+                        }
+                        _ => {}
+                    }
+                }
+                let Some(base) = cluster_ms else { break };
+                s.add_cluster(base, at - data_pos, frames, end);
+            }
+            CUES => had_cues = true,
+            _ => {}
+        }
+        at = end;
+    }
+    if let (Some(seek_head_pos), Some((info_pos, Some(duration_pos))), Some(tracks_pos)) =
+        (seek_head_pos, info, tracks_pos)
+    {
+        s.layout = Some(Layout {
+            segment_size_pos: seg_at + 4,
+            segment_data_pos: data_pos,
+            seek_head_pos,
+            info_pos,
+            duration_pos,
+            tracks_pos,
+        });
+    }
+    s.finalized = seg_size.is_some() && (had_cues || s.frames.is_empty());
+    Ok(s)
+}
+
+/// Frames of a cluster: (relative ms, data position, length).
+type ClusterFrames = Vec<(i64, u64, u32)>;
+
+/// Walks the children of an unknown-size cluster from `at` while they are
+/// whole: (cluster timestamp, frames, end of the last whole child).
+fn open_cluster(
+    f: &mut File,
+    mut at: u64,
+    limit: u64,
+) -> io::Result<(Option<i64>, ClusterFrames, u64)> {
+    let mut cluster_ms = None;
+    let mut frames = Vec::new();
+    let mut end = at;
+    while at < limit {
+        let h = read_at(f, at, 16)?;
+        let Some((id, Some(size), hl)) = element(&h) else {
+            break;
+        };
+        let body = at + hl as u64;
+        if body + size > limit {
+            break;
+        }
+        match id {
+            CLUSTER_TIMESTAMP => {
+                cluster_ms = Some(read_uint(&h[hl..(hl + size as usize).min(h.len())]) as i64)
+            }
+            SIMPLE_BLOCK if size > 4 && h.len() >= hl + 4 && h[hl] == 0x81 => {
+                let rel = i64::from(i16::from_be_bytes([h[hl + 1], h[hl + 2]]));
+                frames.push((rel, body + 4, (size - 4) as u32));
+            }
+            // Other cluster children are skipped; anything else ends the cluster.
+            0xA0 | 0xA7 | 0xAB => {}
+            _ => break,
+        }
+        at = body + size;
+        end = at;
+    }
+    Ok((cluster_ms, frames, end))
+}
+
+/// Reads one frame's JPEG.
+pub fn read_frame(f: &mut File, frame: &FrameRef) -> io::Result<Vec<u8>> {
+    let data = read_at(f, frame.pos, frame.len as usize)?;
+    if data.len() != frame.len as usize {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "frame cut short",
+        ));
+    }
+    Ok(data)
+}
+
+/// Makes a file a crash left open playable: cuts it after the last whole
+/// cluster, writes the index, duration and segment size. Safe to run twice.
+pub fn repair(path: &Path) -> Result<Summary, ScanError> {
+    let s = scan(path)?;
+    let io_err = |source| ScanError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let layout = s.layout.ok_or_else(|| ScanError::NotMatroska {
+        path: path.display().to_string(),
+        why: "its header is incomplete",
+    })?;
+    let last_ms = s.frames.last().map_or(0, |f| f.time_ms);
+    let mut summary = Summary {
+        frames: s.frames.len() as u64,
+        first_us: s.origin_us,
+        last_us: s.origin_us + last_ms * 1000,
+        bytes: s.file_len,
+    };
+    if s.finalized {
+        return Ok(summary);
+    }
+    let mut f = OpenOptions::new().write(true).open(path).map_err(io_err)?;
+    f.set_len(s.media_end).map_err(io_err)?;
+    if let Some((size_pos, data_pos)) = s.open_cluster {
+        use std::io::Write;
+        let mut size = Vec::new();
+        put_size_fixed(&mut size, s.media_end - data_pos, 8);
+        f.seek(SeekFrom::Start(size_pos)).map_err(io_err)?;
+        f.write_all(&size).map_err(io_err)?;
+    }
+    let duration = duration_ms(s.frames.len() as u64, last_ms);
+    summary.bytes = finalize(&mut f, &layout, &s.cues, duration, s.media_end).map_err(io_err)?;
+    f.sync_all().map_err(io_err)?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::mux::{MkvMuxer, SegmentInfo, apply_frame, write_all};
+    use super::*;
+    use std::io::Write;
+
+    fn info(origin_us: i64) -> SegmentInfo {
+        SegmentInfo {
+            title: "cam".into(),
+            width: 64,
+            height: 48,
+            origin_us,
+        }
+    }
+
+    fn fake_jpeg(i: usize) -> Vec<u8> {
+        let mut j = vec![0xFF, 0xD8];
+        j.extend(std::iter::repeat_n((i % 251) as u8, 100 + i));
+        j.extend_from_slice(&[0xFF, 0xD9]);
+        j
+    }
+
+    #[test]
+    fn frames_come_back_with_their_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.mkv");
+        let origin = 1_700_000_000_000_000;
+        // Irregular intervals: 100 ms, then a 3 fps stretch, then a long gap.
+        let times: Vec<i64> = (0..30)
+            .map(|i| match i {
+                0..10 => i * 100_000,
+                10..20 => 1_000_000 + (i - 10) * 333_333,
+                _ => 10_000_000 + (i - 20) * 100_000,
+            })
+            .collect();
+        let jpegs: Vec<Vec<u8>> = (0..30).map(fake_jpeg).collect();
+        let frames: Vec<(i64, &[u8])> = times
+            .iter()
+            .zip(&jpegs)
+            .map(|(t, j)| (origin + t, j.as_slice()))
+            .collect();
+        let mut f = File::create(&path).unwrap();
+        let summary = write_all(&mut f, &info(origin), &frames).unwrap();
+        drop(f);
+        assert_eq!(summary.frames, 30);
+        assert_eq!(summary.bytes, std::fs::metadata(&path).unwrap().len());
+
+        let s = scan(&path).unwrap();
+        assert!(s.finalized);
+        assert_eq!((s.width, s.height), (64, 48));
+        assert_eq!(s.origin_us, origin);
+        assert_eq!(s.frames.len(), 30);
+        let mut file = File::open(&path).unwrap();
+        for ((fr, t), j) in s.frames.iter().zip(&times).zip(&jpegs) {
+            assert_eq!(fr.time_ms, t / 1000);
+            assert_eq!(&read_frame(&mut file, fr).unwrap(), j);
+        }
+        // 10.9 s to the last frame plus one average interval.
+        let d = s.duration_ms.unwrap();
+        assert!((d - (10_900.0 + 10_900.0 / 29.0)).abs() < 1.0, "{d}");
+        // A cue per cluster, each cluster at most 1 s long.
+        assert!(s.cues.len() >= 5, "{:?}", s.cues);
+        for fr in &s.frames {
+            let cue = s
+                .cues
+                .iter()
+                .rev()
+                .find(|c| c.time_ms <= fr.time_ms)
+                .unwrap();
+            assert!(fr.time_ms - cue.time_ms < 1000);
+        }
+    }
+
+    #[test]
+    fn a_crashed_file_is_repaired_to_its_last_whole_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crash.mkv");
+        let origin = 1_700_000_000_000_000;
+        let (mut mux, head) = MkvMuxer::new(&info(origin));
+        let mut f = File::create(&path).unwrap();
+        f.write_all(&head).unwrap();
+        let jpegs: Vec<Vec<u8>> = (0..35).map(fake_jpeg).collect();
+        for (i, j) in jpegs.iter().enumerate() {
+            let end = mux.bytes();
+            let w = mux.push(origin + i as i64 * 100_000, j.len());
+            if i < 34 {
+                apply_frame(&mut f, &w, j, end).unwrap();
+            } else {
+                // The process dies in the middle of writing frame 34.
+                f.write_all(&w.head).unwrap();
+                f.write_all(&j[..j.len() / 2]).unwrap();
+            }
+        }
+        drop(f);
+
+        let before = scan(&path).unwrap();
+        assert!(!before.finalized);
+        assert_eq!(
+            before.frames.len(),
+            34,
+            "every whole frame, even in the open cluster"
+        );
+        assert!(before.open_cluster.is_some());
+
+        let summary = repair(&path).unwrap();
+        assert_eq!(summary.frames, 34);
+        assert_eq!(summary.last_us, origin + 33 * 100_000);
+        let after = scan(&path).unwrap();
+        assert!(after.finalized);
+        assert!(after.open_cluster.is_none());
+        assert_eq!(after.frames.len(), 34);
+        assert_eq!(after.file_len, summary.bytes);
+        let mut file = File::open(&path).unwrap();
+        for (fr, j) in after.frames.iter().zip(&jpegs) {
+            assert_eq!(&read_frame(&mut file, fr).unwrap(), j);
+        }
+        // Repairing again changes nothing.
+        assert_eq!(repair(&path).unwrap(), summary);
+    }
+
+    #[test]
+    fn garbage_is_not_a_recording() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junk.mkv");
+        std::fs::write(&path, b"this is not a matroska file at all").unwrap();
+        assert!(matches!(scan(&path), Err(ScanError::NotMatroska { .. })));
+        std::fs::write(&path, b"").unwrap();
+        assert!(scan(&path).is_err());
+    }
+}

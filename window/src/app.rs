@@ -1,0 +1,545 @@
+//! The root of the window: state, messages and the one-line-per-message
+//! `update`. Screens own their views (`wall`, `history`, `playback`,
+//! `settings`); everything slow goes to the backend worker.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cctv_protocol::Configure;
+use iced::widget::image::Handle;
+use iced::widget::{column, container, stack};
+use iced::{Element, Length, Size, Subscription, Task, keyboard, window};
+
+use super::backend::{Backend, Command, Reply};
+use super::evidence::{self, EvidenceView};
+use super::feeds::Feeds;
+use super::history::{self, History};
+use super::keys::{self, Action};
+use super::panoramas::{self, Panoramas};
+use super::playback::{self, Player};
+use super::settings::{self, SettingsForm};
+use super::{chrome, wall};
+use cctv_engine::Engine;
+use cctv_engine::catalog::CameraState;
+use cctv_engine::live::CameraStatus;
+
+/// Which screen fills the window.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Screen {
+    Wall,
+    Focus(String),
+    History,
+    Playback,
+    Settings,
+    Evidence,
+    Panoramas,
+}
+
+/// The newest decoded picture of a camera.
+#[derive(Debug, Clone)]
+pub struct Tile {
+    pub seq: u64,
+    pub image: Handle,
+}
+
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// Every [`TICK`]: statuses, new pictures, backend replies.
+    Tick,
+    Resized(Size),
+    Key(keyboard::Key, keyboard::Modifiers),
+    Action(Action),
+    Focus(String),
+    Show(Screen),
+    ToggleRecord(String),
+    Snapshot(String),
+    Quality(String, i32),
+    Fps(String, u32),
+    ConfirmQuit(bool),
+    CloseRequested,
+    History(history::Msg),
+    Player(playback::Msg),
+    Settings(settings::Msg),
+    Evidence(evidence::Msg),
+    Panoramas(panoramas::Msg),
+    /// Make a panorama of this camera's footage.
+    Panorama(String, cctv_engine::PanoramaFrom),
+}
+
+/// How often the window refreshes: new pictures, statuses, replies. 15 Hz
+/// matches common camera rates and keeps a 16-camera wall under one core.
+pub const TICK: Duration = Duration::from_millis(66);
+
+pub struct App {
+    pub engine: Arc<Engine>,
+    backend: Backend,
+    pub cameras: Vec<CameraStatus>,
+    pub tiles: HashMap<String, Tile>,
+    pub screen: Screen,
+    pub help: bool,
+    pub confirm_quit: bool,
+    fullscreen: bool,
+    pub window: Size,
+    pub feeds: Feeds,
+    runtime: tokio::runtime::Handle,
+    /// Quality last asked of each camera (the agent does not report its own).
+    pub quality: HashMap<String, u8>,
+    pub notice: Option<(String, bool, Instant)>,
+    pub disk: Option<(i64, u64)>,
+    pub listen: std::net::SocketAddr,
+    pub history: History,
+    pub player: Option<Player>,
+    pub settings: SettingsForm,
+    pub evidence: EvidenceView,
+    pub panoramas: Panoramas,
+    last_disk: Option<Instant>,
+    /// The newest refused connections, newest first.
+    pub refused: Vec<cctv_engine::catalog::AuthFailureRow>,
+    /// Newest refusal already announced; `None` until the first look.
+    pub refused_seen: Option<i64>,
+}
+
+impl App {
+    pub fn new(engine: Arc<Engine>, runtime: &tokio::runtime::Handle) -> Self {
+        let backend = Backend::start(engine.clone(), runtime);
+        let listen = engine.local_addr();
+        let mut app = Self {
+            engine,
+            backend,
+            cameras: Vec::new(),
+            tiles: HashMap::new(),
+            screen: Screen::Wall,
+            help: false,
+            confirm_quit: false,
+            fullscreen: false,
+            window: Size::new(1280.0, 800.0),
+            feeds: Feeds::default(),
+            runtime: runtime.clone(),
+            quality: HashMap::new(),
+            notice: None,
+            disk: None,
+            listen,
+            history: History::default(),
+            player: None,
+            settings: SettingsForm::new(listen),
+            evidence: EvidenceView::default(),
+            panoramas: Panoramas::default(),
+            last_disk: None,
+            refused: Vec::new(),
+            refused_seen: None,
+        };
+        app.refresh();
+        app
+    }
+
+    pub fn title(&self) -> String {
+        let live = self.live_count();
+        format!("CCTV panel: {live} of {} cameras live", self.cameras.len())
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.cameras
+            .iter()
+            .filter(|c| c.state != CameraState::Offline)
+            .count()
+    }
+
+    pub fn recording_count(&self) -> usize {
+        self.cameras.iter().filter(|c| c.recording).count()
+    }
+
+    /// Cameras in wall order: live first, then by name.
+    pub fn wall_order(&self) -> Vec<&CameraStatus> {
+        let mut v: Vec<&CameraStatus> = self.cameras.iter().collect();
+        v.sort_by_key(|c| {
+            (
+                c.state == CameraState::Offline,
+                c.name.to_lowercase(),
+                c.id.clone(),
+            )
+        });
+        v
+    }
+
+    pub fn camera(&self, id: &str) -> Option<&CameraStatus> {
+        self.cameras.iter().find(|c| c.id == id)
+    }
+
+    fn focused(&self) -> Option<String> {
+        match &self.screen {
+            Screen::Focus(id) => Some(id.clone()),
+            _ => None,
+        }
+    }
+
+    /// Reads the engine's statuses and the backend's replies.
+    pub fn refresh(&mut self) {
+        self.cameras = self.engine.cameras();
+        for reply in self.backend.drain() {
+            self.on_reply(reply);
+        }
+        let ids: Vec<String> = self.cameras.iter().map(|c| c.id.clone()).collect();
+        self.feeds.ensure(&self.engine, &ids, &self.runtime);
+        if let Some(new) = self.feeds.take_new() {
+            self.tiles = new;
+        }
+        self.feeds.widths.set_layout(
+            wall::tile_width(self.window, self.cameras.len()),
+            self.focused(),
+            wall::focus_width(self.window),
+        );
+        if self.screen == Screen::Evidence
+            && let Some(cmd) = self.evidence.refresh()
+        {
+            self.backend.send(cmd);
+        }
+        if self.screen == Screen::Panoramas
+            && let Some(cmd) = self.panoramas.refresh()
+        {
+            self.backend.send(cmd);
+        }
+        if self
+            .last_disk
+            .is_none_or(|t| t.elapsed() > Duration::from_secs(5))
+        {
+            self.last_disk = Some(Instant::now());
+            self.backend.send(Command::Disk);
+            self.backend.send(Command::Refused);
+        }
+    }
+
+    fn on_reply(&mut self, reply: Reply) {
+        match reply {
+            Reply::Notice(n) => self.notify(n, false),
+            Reply::Error(e) => {
+                if e.contains("export") {
+                    self.evidence.exporting = None;
+                }
+                self.notify(e, true);
+            }
+            Reply::Disk {
+                recorded_bytes,
+                free_bytes,
+            } => self.disk = Some((recorded_bytes, free_bytes)),
+            Reply::Refused(rows) => {
+                let newest = rows.first().map_or(0, |r| r.id);
+                // Announce what arrived since the last look (not the past at start).
+                if let Some(seen) = self.refused_seen
+                    && let Some(r) = rows.first().filter(|r| r.id > seen)
+                {
+                    let n = rows.iter().filter(|x| x.id > seen).count();
+                    self.notify(
+                        format!(
+                            "refused {n} connection(s); newest from {} ({}): {}",
+                            r.address,
+                            r.claimed_id.as_deref().unwrap_or("no camera id"),
+                            r.reason
+                        ),
+                        true,
+                    );
+                }
+                self.refused_seen = Some(newest.max(self.refused_seen.unwrap_or(0)));
+                self.refused = rows;
+            }
+            Reply::Listening(addr) => {
+                self.listen = addr;
+                self.notify(format!("agents now connect to {addr}"), false);
+            }
+            Reply::History { .. } | Reply::Thumbnail(..) => {
+                let wanted = self.history.on_reply(reply);
+                for c in wanted {
+                    self.backend.send(c);
+                }
+            }
+            Reply::Opened(row, scan) => {
+                self.player = Some(Player::new(row, scan));
+                self.screen = Screen::Playback;
+                self.request_frame();
+            }
+            Reply::ExportProgress(done, total) => self.evidence.exporting = Some((done, total)),
+            Reply::Exported(row) => {
+                self.evidence.exporting = None;
+                self.notify(
+                    format!("export written: {} ({} files)", row.path, row.files),
+                    false,
+                );
+            }
+            Reply::Panoramas(rows, jobs) => {
+                for c in self.panoramas.set(rows, jobs) {
+                    self.backend.send(c);
+                }
+            }
+            Reply::PanoramaThumb(id, h) => {
+                self.panoramas.thumbs.insert(id, h);
+            }
+            Reply::PanoramaImage(id, h) => {
+                if let Some((row, img)) = self.panoramas.open.as_mut()
+                    && row.id == id
+                {
+                    *img = Some(h);
+                }
+            }
+            Reply::Evidence(data) => {
+                self.evidence.data = data;
+                self.evidence.loaded = true;
+            }
+            Reply::Frame(request, image) => {
+                if let Some(p) = self.player.as_mut() {
+                    p.on_frame(request, image);
+                }
+            }
+        }
+    }
+
+    pub fn notify(&mut self, text: String, error: bool) {
+        self.notice = Some((text, error, Instant::now()));
+    }
+
+    fn request_frame(&mut self) {
+        let width = wall::focus_width(self.window);
+        if let Some(cmd) = self.player.as_mut().and_then(|p| p.wanted_frame(width)) {
+            self.backend.send(cmd);
+        }
+    }
+
+    pub fn update(&mut self, message: Message) -> Task<Message> {
+        match message {
+            Message::Tick => self.refresh(),
+            Message::Resized(size) => self.window = size,
+            Message::Key(key, modifiers) => return self.key(&key, modifiers),
+            Message::Action(action) => return self.action(action),
+            Message::Focus(id) => self.screen = Screen::Focus(id),
+            Message::Show(screen) => return self.show(screen),
+            Message::ToggleRecord(id) => self.toggle_record(&id),
+            Message::Snapshot(id) => self.backend.send(Command::Snapshot(id)),
+            Message::Quality(id, delta) => self.change_quality(&id, delta),
+            Message::Fps(id, fps) => self.configure(
+                &id,
+                Configure {
+                    fps_milli: Some(fps * 1000),
+                    ..Default::default()
+                },
+            ),
+            Message::ConfirmQuit(yes) => return self.confirm_quit(yes),
+            Message::CloseRequested => return self.action(Action::Quit),
+            Message::History(m) => return self.history_msg(m),
+            Message::Player(m) => self.player_msg(m),
+            Message::Settings(m) => self.settings_msg(m),
+            Message::Panoramas(m) => {
+                for c in self.panoramas.update(m) {
+                    self.backend.send(c);
+                }
+            }
+            Message::Panorama(camera, from) => {
+                self.backend.send(Command::Panorama(camera, from));
+                return self.show(Screen::Panoramas);
+            }
+            Message::Evidence(m) => {
+                for c in self.evidence.update(m) {
+                    self.backend.send(c);
+                }
+            }
+        }
+        Task::none()
+    }
+
+    fn key(&mut self, key: &keyboard::Key, modifiers: keyboard::Modifiers) -> Task<Message> {
+        match keys::action(key, modifiers) {
+            Some(a) => self.action(a),
+            None => Task::none(),
+        }
+    }
+
+    pub fn action(&mut self, action: Action) -> Task<Message> {
+        match action {
+            Action::RecordFocused => {
+                if let Some(id) = self.focused() {
+                    self.toggle_record(&id);
+                }
+            }
+            Action::QualityUp | Action::QualityDown => {
+                if let Some(id) = self.focused() {
+                    self.change_quality(&id, if action == Action::QualityUp { 10 } else { -10 });
+                }
+            }
+            Action::RecordAll => {
+                let on = self.recording_count() == 0;
+                self.backend.send(Command::SetRecordingAll(on));
+            }
+            Action::Help => self.help = !self.help,
+            Action::Fullscreen => return self.toggle_fullscreen(),
+            Action::Quit => {
+                if self.recording_count() > 0 {
+                    self.confirm_quit = true;
+                } else {
+                    return iced::exit();
+                }
+            }
+            Action::Back => {
+                if self.help || self.confirm_quit {
+                    self.help = false;
+                    self.confirm_quit = false;
+                } else if self.screen == Screen::Panoramas && self.panoramas.open.is_some() {
+                    self.panoramas.open = None;
+                } else {
+                    self.screen = match self.screen {
+                        Screen::Playback => Screen::History,
+                        _ => Screen::Wall,
+                    };
+                }
+            }
+            Action::Wall => self.screen = Screen::Wall,
+            Action::History => return self.show(Screen::History),
+            Action::Settings => return self.show(Screen::Settings),
+            Action::DispatchLatest => self.backend.send(Command::DispatchLatest),
+            Action::ToggleAutoDispatch => {
+                let on = !self.engine.auto_dispatch();
+                self.evidence.data.auto_dispatch = on;
+                self.backend.send(Command::AutoDispatch(on));
+            }
+            Action::Exports => return self.show(Screen::Evidence),
+            Action::Panoramas => return self.show(Screen::Panoramas),
+            Action::PlayNewest => {
+                if let Some(row) = self.history.newest() {
+                    self.backend.send(Command::Open(row.clone()));
+                } else {
+                    return self.show(Screen::History);
+                }
+            }
+        }
+        Task::none()
+    }
+
+    fn show(&mut self, screen: Screen) -> Task<Message> {
+        if screen == Screen::History {
+            self.backend
+                .send(Command::History(self.history.query.clone()));
+        }
+        if screen == Screen::Settings {
+            self.settings.load(&self.cameras);
+            self.backend.send(Command::Refused);
+        }
+        if screen == Screen::Evidence {
+            self.backend.send(Command::Evidence);
+        }
+        if screen == Screen::Panoramas {
+            self.backend
+                .send(Command::Panoramas(self.panoramas.camera.clone()));
+        }
+        self.screen = screen;
+        Task::none()
+    }
+
+    fn toggle_fullscreen(&mut self) -> Task<Message> {
+        self.fullscreen = !self.fullscreen;
+        let mode = if self.fullscreen {
+            window::Mode::Fullscreen
+        } else {
+            window::Mode::Windowed
+        };
+        window::latest().then(move |id| match id {
+            Some(id) => window::set_mode(id, mode),
+            None => Task::none(),
+        })
+    }
+
+    fn toggle_record(&mut self, id: &str) {
+        let on = self
+            .camera(id)
+            .is_some_and(|c| c.record_mode == cctv_engine::catalog::RecordMode::Off);
+        self.backend.send(Command::SetRecording(id.to_string(), on));
+    }
+
+    fn change_quality(&mut self, id: &str, delta: i32) {
+        let q = self.quality.get(id).copied().unwrap_or(80);
+        let q = (i32::from(q) + delta).clamp(10, 100) as u8;
+        self.quality.insert(id.to_string(), q);
+        self.configure(
+            id,
+            Configure {
+                quality: Some(q),
+                ..Default::default()
+            },
+        );
+    }
+
+    fn configure(&mut self, id: &str, c: Configure) {
+        self.backend.send(Command::Configure(id.to_string(), c));
+    }
+
+    fn confirm_quit(&mut self, yes: bool) -> Task<Message> {
+        self.confirm_quit = false;
+        if yes { iced::exit() } else { Task::none() }
+    }
+
+    fn history_msg(&mut self, m: history::Msg) -> Task<Message> {
+        for cmd in self.history.update(m) {
+            self.backend.send(cmd);
+        }
+        Task::none()
+    }
+
+    fn player_msg(&mut self, m: playback::Msg) {
+        if let Some(p) = self.player.as_mut() {
+            p.update(m, Instant::now());
+        }
+        self.request_frame();
+    }
+
+    fn settings_msg(&mut self, m: settings::Msg) {
+        match self.settings.update(m, &self.cameras) {
+            Ok(cmds) => cmds.into_iter().for_each(|c| self.backend.send(c)),
+            Err(e) => self.notify(e, true),
+        }
+    }
+
+    pub fn subscription(&self) -> Subscription<Message> {
+        let mut subs = vec![
+            // The wall's refresh rate: new pictures are picked up on this tick.
+            iced::time::every(TICK).map(|_| Message::Tick),
+            keyboard::listen().filter_map(|e| match e {
+                keyboard::Event::KeyPressed { key, modifiers, .. } => {
+                    Some(Message::Key(key, modifiers))
+                }
+                _ => None,
+            }),
+            window::resize_events().map(|(_, size)| Message::Resized(size)),
+            window::close_requests().map(|_| Message::CloseRequested),
+        ];
+        if self.player.as_ref().is_some_and(|p| p.playing) && self.screen == Screen::Playback {
+            subs.push(
+                iced::time::every(Duration::from_millis(15))
+                    .map(|_| Message::Player(playback::Msg::Tick)),
+            );
+        }
+        Subscription::batch(subs)
+    }
+
+    pub fn view(&self) -> Element<'_, Message> {
+        let screen: Element<Message> = match &self.screen {
+            Screen::Wall => wall::wall(self),
+            Screen::Focus(id) => wall::focus(self, id),
+            Screen::History => history::view(self),
+            Screen::Playback => playback::view(self),
+            Screen::Settings => settings::view(self),
+            Screen::Evidence => evidence::view(self),
+            Screen::Panoramas => panoramas::view(self),
+        };
+        let body = column![
+            chrome::nav(self),
+            container(screen).height(Length::Fill),
+            chrome::status_bar(self)
+        ]
+        .spacing(6)
+        .padding(6);
+        let mut layers = stack![body];
+        if self.help {
+            layers = layers.push(chrome::overlay(chrome::help_panel()));
+        }
+        if self.confirm_quit {
+            layers = layers.push(chrome::overlay(chrome::quit_panel(self.recording_count())));
+        }
+        layers.into()
+    }
+}

@@ -1,0 +1,140 @@
+//! Live pictures for the wall: one decoder task per camera (on the engine's
+//! runtime, off the UI thread) waits on the engine's latest-frame channel,
+//! decodes only the newest frame at the size its tile is shown, and leaves
+//! the picture in a shared slot. The UI picks up whatever is newest on its
+//! tick, so 16 cameras at 15 fps cost at most one redraw per tick, and a
+//! slow decode or a slow screen only skips frames.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use iced::widget::image::Handle;
+use turbojpeg::Decompressor;
+
+use super::app::Tile;
+use super::decode::decode_to_width;
+use cctv_engine::Engine;
+
+/// How wide each camera's picture is shown, set by the UI on layout.
+#[derive(Debug, Default)]
+pub struct TileWidths {
+    grid: AtomicU32,
+    focus: Mutex<Option<(String, u32)>>,
+}
+
+impl TileWidths {
+    pub fn set_layout(&self, grid: u32, focused: Option<String>, focus_width: u32) {
+        self.grid.store(grid, Ordering::Relaxed);
+        if let Ok(mut f) = self.focus.lock() {
+            *f = focused.map(|id| (id, focus_width));
+        }
+    }
+
+    pub fn width_for(&self, id: &str) -> u32 {
+        if let Ok(f) = self.focus.lock()
+            && let Some((fid, w)) = f.as_ref()
+            && fid == id
+        {
+            return *w;
+        }
+        self.grid.load(Ordering::Relaxed).max(64)
+    }
+}
+
+/// The decoders and the pictures they leave for the UI.
+#[derive(Default)]
+pub struct Feeds {
+    pub widths: Arc<TileWidths>,
+    latest: Arc<Mutex<HashMap<String, Tile>>>,
+    /// Bumped on every new picture, so the UI copies only when something changed.
+    generation: Arc<AtomicU64>,
+    seen_generation: u64,
+    running: HashSet<String>,
+    /// Frames decoded in all, for the benchmark.
+    pub decoded: Arc<AtomicU64>,
+}
+
+impl Feeds {
+    /// Starts a decoder for each camera that has none.
+    pub fn ensure(
+        &mut self,
+        engine: &Arc<Engine>,
+        cameras: &[String],
+        runtime: &tokio::runtime::Handle,
+    ) {
+        for id in cameras {
+            if self.running.contains(id) {
+                continue;
+            }
+            let Some(rx) = engine.watch_frames(id) else {
+                continue;
+            };
+            self.running.insert(id.clone());
+            runtime.spawn(decode_loop(
+                id.clone(),
+                rx,
+                self.widths.clone(),
+                self.latest.clone(),
+                self.generation.clone(),
+                self.decoded.clone(),
+            ));
+        }
+    }
+
+    /// The pictures that changed since the last call, if any did.
+    pub fn take_new(&mut self) -> Option<HashMap<String, Tile>> {
+        let g = self.generation.load(Ordering::Acquire);
+        if g == self.seen_generation {
+            return None;
+        }
+        self.seen_generation = g;
+        self.latest.lock().ok().map(|m| m.clone())
+    }
+}
+
+async fn decode_loop(
+    camera: String,
+    mut rx: tokio::sync::watch::Receiver<Option<Arc<cctv_engine::live::LiveFrame>>>,
+    widths: Arc<TileWidths>,
+    latest: Arc<Mutex<HashMap<String, Tile>>>,
+    generation: Arc<AtomicU64>,
+    decoded: Arc<AtomicU64>,
+) {
+    let Ok(mut dec) = Decompressor::new() else {
+        return;
+    };
+    // Tiles are small: the faster chroma upsampling is not visible there.
+    let _ = dec.set_fast_upsample(true);
+    loop {
+        // The frame already there first, then each newer one; frames that
+        // arrive during a decode are skipped, never queued.
+        let frame = rx.borrow_and_update().clone();
+        if let Some(frame) = frame {
+            let width = widths.width_for(&camera);
+            let Ok((result, back)) = tokio::task::spawn_blocking(move || {
+                let r = decode_to_width(&mut dec, &frame.jpeg, width);
+                (r.map(|img| (frame.seq, img)), dec)
+            })
+            .await
+            else {
+                return;
+            };
+            dec = back;
+            if let Ok((seq, img)) = result {
+                let tile = Tile {
+                    seq,
+                    image: Handle::from_rgba(img.width, img.height, img.pixels),
+                };
+                if let Ok(mut m) = latest.lock() {
+                    m.insert(camera.clone(), tile);
+                }
+                decoded.fetch_add(1, Ordering::Relaxed);
+                generation.fetch_add(1, Ordering::Release);
+            }
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}

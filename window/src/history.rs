@@ -1,0 +1,310 @@
+//! The history browser: recordings filtered by camera and date range, newest
+//! first, a page at a time, with each camera's offline/online events on the
+//! same timeline so a gap is explained. Opening a row plays it.
+
+use std::collections::HashMap;
+
+use iced::widget::image::Handle;
+use iced::widget::{
+    button, column, container, image, pick_list, row, scrollable, text, text_input,
+};
+use iced::{Alignment, Element, Length};
+
+use super::app::{App, Message};
+use super::backend::{Command, HistoryQuery, PAGE, Reply};
+use super::style;
+use cctv_engine::catalog::{EventRow, RecordingRow};
+use cctv_engine::time;
+
+pub const ALL_CAMERAS: &str = "All cameras";
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Camera(String),
+    From(String),
+    To(String),
+    Apply,
+    Page(i64),
+    Play(RecordingRow),
+    Select(i64, bool),
+    ExportSelected,
+}
+
+#[derive(Debug, Default)]
+pub struct History {
+    pub query: HistoryQuery,
+    pub camera: Option<String>,
+    pub from: String,
+    pub to: String,
+    pub error: Option<String>,
+    pub recordings: Vec<RecordingRow>,
+    pub events: Vec<EventRow>,
+    pub loaded: bool,
+    /// Recordings ticked for export.
+    pub selected: std::collections::BTreeMap<i64, RecordingRow>,
+    thumbs: HashMap<i64, Handle>,
+}
+
+/// One line of the timeline.
+pub enum Entry<'a> {
+    Recording(&'a RecordingRow),
+    Event(&'a EventRow),
+}
+
+impl History {
+    /// The newest finished recording listed (or the newest at all).
+    pub fn newest(&self) -> Option<&RecordingRow> {
+        self.recordings
+            .iter()
+            .find(|r| r.status != "recording")
+            .or(self.recordings.first())
+    }
+
+    /// Recordings and events merged, newest first.
+    pub fn timeline(&self) -> Vec<Entry<'_>> {
+        let mut v: Vec<(i64, Entry)> = self
+            .recordings
+            .iter()
+            .map(|r| (r.start_us, Entry::Recording(r)))
+            .chain(self.events.iter().map(|e| (e.at_us, Entry::Event(e))))
+            .collect();
+        v.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
+        v.into_iter().map(|(_, e)| e).collect()
+    }
+
+    pub fn update(&mut self, m: Msg) -> Vec<Command> {
+        match m {
+            Msg::Camera(c) => {
+                self.camera = (c != ALL_CAMERAS).then_some(c);
+                return self.apply();
+            }
+            Msg::From(s) => self.from = s,
+            Msg::To(s) => self.to = s,
+            Msg::Apply => return self.apply(),
+            Msg::Page(p) => {
+                self.query.page = p.max(0);
+                return vec![Command::History(self.query.clone())];
+            }
+            Msg::Play(row) => return vec![Command::Open(row)],
+            Msg::Select(id, on) => {
+                if on {
+                    if let Some(r) = self.recordings.iter().find(|r| r.id == id) {
+                        self.selected.insert(id, r.clone());
+                    }
+                } else {
+                    self.selected.remove(&id);
+                }
+            }
+            Msg::ExportSelected => {
+                let rows: Vec<RecordingRow> =
+                    std::mem::take(&mut self.selected).into_values().collect();
+                if !rows.is_empty() {
+                    return vec![Command::Export(rows)];
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    fn apply(&mut self) -> Vec<Command> {
+        let parse = |s: &str| -> Result<Option<i64>, String> {
+            if s.trim().is_empty() {
+                Ok(None)
+            } else {
+                time::parse(s).map(Some)
+            }
+        };
+        match (parse(&self.from), parse(&self.to)) {
+            (Ok(from_us), Ok(to_us)) => {
+                self.error = None;
+                self.query = HistoryQuery {
+                    camera: self.camera.clone(),
+                    from_us,
+                    to_us,
+                    ..HistoryQuery::default()
+                };
+                vec![Command::History(self.query.clone())]
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                self.error = Some(e);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Takes a backend reply; returns thumbnails to fetch.
+    pub fn on_reply(&mut self, reply: Reply) -> Vec<Command> {
+        match reply {
+            Reply::History {
+                query,
+                recordings,
+                events,
+            } if query == self.query => {
+                self.recordings = recordings;
+                self.events = events;
+                self.loaded = true;
+                self.recordings
+                    .iter()
+                    .filter(|r| !self.thumbs.contains_key(&r.id) && r.frames > 0)
+                    .map(|r| Command::Thumbnail(r.clone()))
+                    .collect()
+            }
+            Reply::Thumbnail(id, handle) => {
+                self.thumbs.insert(id, handle);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn recording_row<'a>(h: &'a History, r: &'a RecordingRow) -> Element<'a, Message> {
+    let thumb: Element<Message> = match h.thumbs.get(&r.id) {
+        Some(t) => image(t.clone()).width(96).height(54).into(),
+        None => container(text(""))
+            .width(96)
+            .height(54)
+            .style(style::tile(false))
+            .into(),
+    };
+    let status_color = match r.status.as_str() {
+        "complete" => style::LIVE,
+        "interrupted" => style::STALLED,
+        _ => style::REC,
+    };
+    let finished = r.status != "recording";
+    let tick = iced::widget::checkbox(h.selected.contains_key(&r.id)).on_toggle_maybe(
+        finished.then(|| {
+            let id = r.id;
+            move |on| Message::History(Msg::Select(id, on))
+        }),
+    );
+    let status = if r.detail.is_empty() {
+        r.status.clone()
+    } else {
+        format!("{}: {}", r.status, r.detail)
+    };
+    row![
+        tick,
+        button(
+            row![
+                thumb,
+                text(r.camera_id.clone()).width(130),
+                text(time::local(r.start_us)).width(170),
+                text(style::duration((r.end_us - r.start_us) as f64 / 1e6)).width(80),
+                text(style::bytes(r.bytes as f64)).width(70),
+                text(status).color(status_color),
+            ]
+            .spacing(12)
+            .align_y(Alignment::Center),
+        )
+        .style(button::text)
+        .width(Length::Fill)
+        .on_press(Message::History(Msg::Play(r.clone()))),
+        button(text("Panorama"))
+            .style(button::secondary)
+            .on_press_maybe((finished && r.frames > 1).then(|| {
+                Message::Panorama(
+                    r.camera_id.clone(),
+                    cctv_engine::PanoramaFrom::Recording(r.id),
+                )
+            })),
+    ]
+    .spacing(6)
+    .align_y(Alignment::Center)
+    .into()
+}
+
+fn event_row(e: &EventRow) -> Element<'_, Message> {
+    let color = match e.kind.as_str() {
+        "live" => style::LIVE,
+        "stalled" => style::STALLED,
+        _ => style::OFFLINE,
+    };
+    row![
+        container(text("")).width(126),
+        text(e.camera_id.clone()).width(130),
+        text(time::local(e.at_us)).width(170),
+        text(format!("camera {}", e.kind.replace('_', " "))).color(color),
+        text(e.detail.clone()).color(style::MUTED),
+    ]
+    .spacing(12)
+    .padding([2, 5])
+    .into()
+}
+
+pub fn view(app: &App) -> Element<'_, Message> {
+    let h = &app.history;
+    let mut cameras = vec![ALL_CAMERAS.to_string()];
+    cameras.extend(app.cameras.iter().map(|c| c.id.clone()));
+    let selected = Some(h.camera.clone().unwrap_or_else(|| ALL_CAMERAS.to_string()));
+    let filters = row![
+        pick_list(cameras, selected, |c| Message::History(Msg::Camera(c))),
+        text("from"),
+        text_input("YYYY-MM-DD [HH:MM]", &h.from)
+            .on_input(|s| Message::History(Msg::From(s)))
+            .on_submit(Message::History(Msg::Apply))
+            .width(170),
+        text("to"),
+        text_input("YYYY-MM-DD [HH:MM]", &h.to)
+            .on_input(|s| Message::History(Msg::To(s)))
+            .on_submit(Message::History(Msg::Apply))
+            .width(170),
+        button(text("Filter")).on_press(Message::History(Msg::Apply)),
+        button(text(format!("Export selected ({})", h.selected.len()))).on_press_maybe(
+            (!h.selected.is_empty()).then_some(Message::History(Msg::ExportSelected))
+        ),
+        iced::widget::space::horizontal(),
+        button(text("Newer"))
+            .style(button::secondary)
+            .on_press_maybe(
+                (h.query.page > 0).then_some(Message::History(Msg::Page(h.query.page - 1)))
+            ),
+        text(format!("page {}", h.query.page + 1)),
+        button(text("Older"))
+            .style(button::secondary)
+            .on_press_maybe(
+                (h.recordings.len() as i64 == PAGE)
+                    .then_some(Message::History(Msg::Page(h.query.page + 1)))
+            ),
+    ]
+    .spacing(8)
+    .align_y(Alignment::Center);
+    let mut list = column![].spacing(2);
+    for entry in h.timeline() {
+        list = list.push(match entry {
+            Entry::Recording(r) => recording_row(h, r),
+            Entry::Event(e) => event_row(e),
+        });
+    }
+    let body: Element<Message> = if !h.loaded {
+        text("Loading…").into()
+    } else if h.recordings.is_empty() && h.events.is_empty() {
+        text("No recordings match.").color(style::MUTED).into()
+    } else {
+        // Room on the right for the scroll bar.
+        scrollable(list.padding(iced::Padding {
+            right: 16.0,
+            ..iced::Padding::ZERO
+        }))
+        .height(Length::Fill)
+        .into()
+    };
+    let mut col = column![filters].spacing(10);
+    if let Some(e) = &h.error {
+        col = col.push(text(e.clone()).color(style::OFFLINE));
+    }
+    col = col.push(
+        row![
+            container(text("")).width(126),
+            text("Camera").width(130),
+            text("Start").width(170),
+            text("Length").width(80),
+            text("Size").width(70),
+            text("Status"),
+        ]
+        .spacing(12)
+        .padding([0, 5]),
+    );
+    col.push(body).into()
+}

@@ -1,0 +1,243 @@
+//! Settings: per camera its name, recording mode and retention limits; for
+//! the panel, where agents connect. Applied at once, kept in the catalog.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use iced::widget::{button, column, pick_list, row, scrollable, text, text_input};
+use iced::{Alignment, Element, Length};
+
+use super::app::{App, Message};
+use super::backend::Command;
+use super::style;
+use cctv_engine::catalog::RecordMode;
+use cctv_engine::live::CameraStatus;
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Name(String, String),
+    Mode(String, ModeChoice),
+    RetainGb(String, String),
+    RetainDays(String, String),
+    Save(String),
+    Listen(String),
+    ApplyListen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModeChoice(pub RecordMode);
+
+impl std::fmt::Display for ModeChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
+const MODES: [ModeChoice; 2] = [
+    ModeChoice(RecordMode::Continuous),
+    ModeChoice(RecordMode::Off),
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct CameraForm {
+    pub name: String,
+    pub retain_gb: String,
+    pub retain_days: String,
+}
+
+#[derive(Debug, Default)]
+pub struct SettingsForm {
+    pub cameras: HashMap<String, CameraForm>,
+    pub listen: String,
+}
+
+impl SettingsForm {
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            cameras: HashMap::new(),
+            listen: listen.to_string(),
+        }
+    }
+
+    /// Fills the form for cameras it does not have yet.
+    pub fn load(&mut self, cameras: &[CameraStatus]) {
+        for c in cameras {
+            self.cameras
+                .entry(c.id.clone())
+                .or_insert_with(|| CameraForm {
+                    name: c.name.clone(),
+                    ..CameraForm::default()
+                });
+        }
+    }
+
+    pub fn update(&mut self, m: Msg, cameras: &[CameraStatus]) -> Result<Vec<Command>, String> {
+        let form = |s: &mut Self, id: &str| s.cameras.entry(id.to_string()).or_default().clone();
+        match m {
+            Msg::Name(id, v) => self.cameras.entry(id).or_default().name = v,
+            Msg::RetainGb(id, v) => self.cameras.entry(id).or_default().retain_gb = v,
+            Msg::RetainDays(id, v) => self.cameras.entry(id).or_default().retain_days = v,
+            Msg::Mode(id, mode) => return Ok(vec![Command::SetMode(id, mode.0)]),
+            Msg::Save(id) => {
+                let f = form(self, &id);
+                let number = |s: &str, what: &str| -> Result<Option<f64>, String> {
+                    let s = s.trim();
+                    if s.is_empty() {
+                        return Ok(None);
+                    }
+                    match s.parse::<f64>() {
+                        Ok(v) if v > 0.0 => Ok(Some(v)),
+                        _ => Err(format!(
+                            "{what} must be a number above 0, or empty for no limit"
+                        )),
+                    }
+                };
+                let gb = number(&f.retain_gb, "retention in GB")?;
+                let days = number(&f.retain_days, "retention in days")?;
+                let mut cmds = vec![Command::SetRetention(
+                    id.clone(),
+                    gb.map(|g| (g * 1e9) as i64),
+                    days.map(|d| d.ceil() as i64),
+                )];
+                let current = cameras.iter().find(|c| c.id == id).map(|c| c.name.as_str());
+                if current != Some(f.name.trim()) {
+                    if f.name.trim().is_empty() {
+                        return Err("a camera needs a name".into());
+                    }
+                    cmds.push(Command::Rename(id, f.name.trim().to_string()));
+                }
+                return Ok(cmds);
+            }
+            Msg::Listen(v) => self.listen = v,
+            Msg::ApplyListen => {
+                let addr: SocketAddr = self.listen.trim().parse().map_err(|_| {
+                    format!("{:?} is not an address like 0.0.0.0:7700", self.listen)
+                })?;
+                return Ok(vec![Command::Listen(addr)]);
+            }
+        }
+        Ok(Vec::new())
+    }
+}
+
+pub fn view(app: &App) -> Element<'_, Message> {
+    let s = &app.settings;
+    let msg = Message::Settings;
+    let mut list = column![
+        text("Cameras").size(20),
+        row![
+            text("Camera").width(120),
+            text("Name").width(200),
+            text("Recording").width(130),
+            text("Keep at most (GB)").width(140),
+            text("Keep (days)").width(100),
+        ]
+        .spacing(10),
+    ]
+    .spacing(8);
+    for c in &app.cameras {
+        let f = s.cameras.get(&c.id).cloned().unwrap_or_default();
+        let id = c.id.clone();
+        list = list.push(
+            row![
+                text(c.id.clone()).width(120),
+                text_input("name", &f.name)
+                    .on_input({
+                        let id = id.clone();
+                        move |v| msg(Msg::Name(id.clone(), v))
+                    })
+                    .width(200),
+                pick_list(MODES, Some(ModeChoice(c.record_mode)), {
+                    let id = id.clone();
+                    move |m| msg(Msg::Mode(id.clone(), m))
+                })
+                .width(130),
+                text_input("no limit", &f.retain_gb)
+                    .on_input({
+                        let id = id.clone();
+                        move |v| msg(Msg::RetainGb(id.clone(), v))
+                    })
+                    .width(140),
+                text_input("no limit", &f.retain_days)
+                    .on_input({
+                        let id = id.clone();
+                        move |v| msg(Msg::RetainDays(id.clone(), v))
+                    })
+                    .width(100),
+                button(text("Save")).on_press(msg(Msg::Save(id))),
+            ]
+            .spacing(10)
+            .align_y(Alignment::Center),
+        );
+    }
+    let listen = column![
+        text("Panel").size(20),
+        row![
+            text("Agents connect to").width(160),
+            text_input("0.0.0.0:7700", &s.listen)
+                .on_input(move |v| msg(Msg::Listen(v)))
+                .on_submit(msg(Msg::ApplyListen))
+                .width(200),
+            button(text("Apply")).on_press(msg(Msg::ApplyListen)),
+            text(format!("now: {}", app.listen)).color(style::MUTED),
+        ]
+        .spacing(10)
+        .align_y(Alignment::Center),
+        text("Connected cameras stay connected; new connections use the new address, also after a restart.")
+            .color(style::MUTED),
+    ]
+    .spacing(8);
+    scrollable(
+        column![list, listen, security(app)]
+            .spacing(24)
+            .width(Length::Fill),
+    )
+    .into()
+}
+
+/// How agents are let in, and who was turned away.
+fn security(app: &App) -> Element<'_, Message> {
+    let transport: Element<'_, Message> = match app.engine.fingerprint() {
+        Some(f) => column![
+            text("Agents connect over TLS. Each agent pins this certificate fingerprint:"),
+            text(f.to_string()).font(iced::Font::MONOSPACE),
+        ]
+        .spacing(4)
+        .into(),
+        None => text(
+            "PLAIN TCP: agents connect without encryption (plain_tcp = true). Video and handshakes can be read on the network.",
+        )
+        .color(style::OFFLINE)
+        .into(),
+    };
+    let mut list = column![
+        text("Who may connect").size(20),
+        transport,
+        text("Add a camera with `panel camera add --id ID --name NAME`; cut one off with `panel camera revoke ID`.")
+            .color(style::MUTED),
+        text(format!("Refused connections (newest {} shown)", app.refused.len())).size(16),
+        row![
+            text("When").width(170),
+            text("From").width(170),
+            text("Claimed camera").width(130),
+            text("Reason"),
+        ]
+        .spacing(10),
+    ]
+    .spacing(8);
+    if app.refused.is_empty() {
+        list = list.push(text("None.").color(style::MUTED));
+    }
+    for r in &app.refused {
+        list = list.push(
+            row![
+                text(cctv_engine::time::local(r.at_us)).width(170),
+                text(r.address.clone()).width(170),
+                text(r.claimed_id.clone().unwrap_or_else(|| "-".into())).width(130),
+                text(r.reason.clone()).color(style::OFFLINE),
+            ]
+            .spacing(10),
+        );
+    }
+    list.into()
+}

@@ -1,0 +1,309 @@
+//! The wall (every camera in an automatic grid) and the focused camera
+//! (large picture, details, controls). Views only: no state of their own.
+
+use iced::widget::{button, column, container, image, mouse_area, row, stack, text};
+use iced::{Alignment, ContentFit, Element, Length, Size};
+
+use super::app::{App, Message};
+use super::style;
+use cctv_engine::catalog::{CameraState, RecordMode};
+use cctv_engine::live::CameraStatus;
+use cctv_engine::time;
+
+/// Columns of the grid for `n` cameras: 1, 2x2, 3x3, 4x4, ...
+pub fn columns(n: usize) -> usize {
+    let mut c = 1;
+    while c * c < n {
+        c += 1;
+    }
+    c
+}
+
+/// Room the bars and padding take from the window.
+const CHROME_H: f32 = 110.0;
+
+/// How wide a tile's picture is for `n` cameras in a window of `size`.
+pub fn tile_width(size: Size, n: usize) -> u32 {
+    let cols = columns(n.max(1)) as f32;
+    let rows = n.max(1).div_ceil(columns(n.max(1))) as f32;
+    let w = (size.width - 12.0) / cols - 8.0;
+    let h = (size.height - CHROME_H) / rows - 8.0;
+    // Pictures keep 16:9 inside the tile; whichever side limits wins.
+    w.min(h * 16.0 / 9.0).max(64.0) as u32
+}
+
+pub fn focus_width(size: Size) -> u32 {
+    ((size.width - 340.0).min((size.height - CHROME_H) * 16.0 / 9.0)).max(160.0) as u32
+}
+
+fn state_badge(c: &CameraStatus) -> Element<'_, Message> {
+    let label = match c.state {
+        CameraState::Live => "LIVE".to_string(),
+        CameraState::Stalled => "STALLED".to_string(),
+        CameraState::Offline => format!("OFFLINE since {}", time::local_clock(c.since_us)),
+    };
+    container(text(label).size(13))
+        .padding([2, 6])
+        .style(style::badge(style::state_color(c.state)))
+        .into()
+}
+
+fn rec_badge<'a>() -> Element<'a, Message> {
+    container(text("● REC").size(13))
+        .padding([2, 6])
+        .style(style::badge(style::REC))
+        .into()
+}
+
+/// The picture of a camera: its newest frame, dimmed when offline, or a
+/// placeholder.
+fn picture<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
+    match app.tiles.get(&c.id) {
+        Some(tile) => image(tile.image.clone())
+            .content_fit(ContentFit::Contain)
+            // Pictures are decoded at about the size shown: nearest is
+            // sharp enough there and much cheaper for the software renderer.
+            .filter_method(iced::widget::image::FilterMethod::Nearest)
+            .width(Length::Fill)
+            .height(Length::Fill)
+            .opacity(if c.state == CameraState::Live {
+                1.0
+            } else {
+                0.35
+            })
+            .into(),
+        None => {
+            let msg = if c.last_frame_us.is_none()
+                && c.frames_received == 0
+                && c.state == CameraState::Offline
+            {
+                "No picture yet: this camera has not connected since the panel started"
+            } else {
+                "Waiting for a picture…"
+            };
+            container(text(msg).color(style::MUTED))
+                .center(Length::Fill)
+                .into()
+        }
+    }
+}
+
+fn tile<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
+    let mut top = row![text(c.name.clone()).size(16)]
+        .spacing(8)
+        .align_y(Alignment::Center);
+    top = top.push(iced::widget::space::horizontal());
+    if c.recording {
+        top = top.push(rec_badge());
+    }
+    let mut bottom = row![state_badge(c)].spacing(10).align_y(Alignment::Center);
+    if c.state != CameraState::Offline {
+        bottom = bottom.push(
+            text(format!(
+                "{:.1} fps · {}",
+                c.fps,
+                style::bitrate(c.bitrate_bps)
+            ))
+            .size(13),
+        );
+    }
+    let mut overlay = column![container(top).padding(6).style(style::scrim)];
+    overlay = overlay.push(iced::widget::space::vertical());
+    if c.state != CameraState::Live {
+        overlay = overlay.push(
+            container(
+                text(c.detail.clone())
+                    .size(14)
+                    .color(style::state_color(c.state)),
+            )
+            .padding(6)
+            .style(style::scrim),
+        );
+    }
+    overlay = overlay.push(container(bottom).padding(6).style(style::scrim));
+    let body = stack![picture(app, c), overlay];
+    mouse_area(
+        container(body)
+            .width(Length::Fill)
+            .height(Length::Fill)
+            .padding(2)
+            .style(style::tile(false)),
+    )
+    .on_press(Message::Focus(c.id.clone()))
+    .into()
+}
+
+pub fn wall(app: &App) -> Element<'_, Message> {
+    let cams = app.wall_order();
+    if cams.is_empty() {
+        return container(
+            column![
+                text("No cameras yet").size(26),
+                text(format!(
+                    "Start an agent on a camera host:  camera-agent --panel <this-host>:{} --camera-id front-door",
+                    app.listen.port()
+                ))
+                .color(style::MUTED),
+            ]
+            .spacing(10)
+            .align_x(Alignment::Center),
+        )
+        .center(Length::Fill)
+        .into();
+    }
+    let cols = columns(cams.len());
+    let mut grid = column![].spacing(8).height(Length::Fill);
+    for chunk in cams.chunks(cols) {
+        let mut r = row![].spacing(8).height(Length::Fill);
+        for c in chunk {
+            r = r.push(tile(app, c));
+        }
+        // Keep tiles the same size in a last, shorter row.
+        for _ in chunk.len()..cols {
+            r = r.push(iced::widget::space().width(Length::Fill));
+        }
+        grid = grid.push(r);
+    }
+    grid.into()
+}
+
+fn detail_line<'a>(label: &'a str, value: String) -> Element<'a, Message> {
+    row![text(label).width(110).color(style::MUTED), text(value)]
+        .spacing(8)
+        .into()
+}
+
+pub fn focus<'a>(app: &'a App, id: &'a str) -> Element<'a, Message> {
+    let Some(c) = app.camera(id) else {
+        return text(format!("No camera {id}")).into();
+    };
+    let recording_on = c.record_mode != RecordMode::Off;
+    let quality = app.quality.get(id).copied().unwrap_or(80);
+    let live = c.state != CameraState::Offline;
+    let on_live = |m: Message| live.then_some(m);
+    let fps_buttons = row([1u32, 5, 10, 15, 30]
+        .into_iter()
+        .map(|f| {
+            button(text(format!("{f}")))
+                .style(button::secondary)
+                .on_press_maybe(on_live(Message::Fps(id.to_string(), f)))
+                .into()
+        })
+        .collect::<Vec<_>>())
+    .spacing(4);
+    let controls = column![
+        row![
+            text(c.name.clone()).size(24),
+            iced::widget::space::horizontal(),
+            state_badge(c)
+        ]
+        .align_y(Alignment::Center),
+        detail_line("Camera id", c.id.clone()),
+        detail_line("Since", time::local(c.since_us)),
+        detail_line(
+            "Why",
+            if c.detail.is_empty() {
+                "-".into()
+            } else {
+                c.detail.clone()
+            }
+        ),
+        detail_line("Address", c.address.clone()),
+        detail_line("Picture", format!("{}x{}", c.width, c.height)),
+        detail_line(
+            "Rate",
+            format!("{:.1} fps · {}", c.fps, style::bitrate(c.bitrate_bps))
+        ),
+        detail_line(
+            "Frames",
+            format!(
+                "{} received · {} missed · {} bad · {} not recorded",
+                c.frames_received, c.frames_missed, c.frames_bad, c.frames_unrecorded
+            )
+        ),
+        detail_line(
+            "Recording",
+            format!(
+                "{}{}",
+                c.record_mode.as_str(),
+                if c.recording { " · writing now" } else { "" }
+            )
+        ),
+        button(text(if recording_on {
+            "Stop recording (Space)"
+        } else {
+            "Record (Space)"
+        }))
+        .style(if recording_on {
+            button::danger
+        } else {
+            button::primary
+        })
+        .on_press(Message::ToggleRecord(id.to_string())),
+        row![
+            button(text("Snapshot"))
+                .style(button::secondary)
+                .on_press_maybe(on_live(Message::Snapshot(id.to_string()))),
+            button(text("Panorama of the last 30 s"))
+                .style(button::secondary)
+                .on_press_maybe(c.recording.then(|| Message::Panorama(
+                    id.to_string(),
+                    cctv_engine::PanoramaFrom::LastSeconds(30)
+                ))),
+        ]
+        .spacing(6),
+        row![
+            text(format!("JPEG quality {quality}")).width(130),
+            button(text("-"))
+                .style(button::secondary)
+                .on_press_maybe(on_live(Message::Quality(id.to_string(), -10))),
+            button(text("+"))
+                .style(button::secondary)
+                .on_press_maybe(on_live(Message::Quality(id.to_string(), 10))),
+        ]
+        .spacing(4)
+        .align_y(Alignment::Center),
+        row![text("Frame rate").width(130), fps_buttons].align_y(Alignment::Center),
+        button(text("Back to the wall (Esc)"))
+            .style(button::secondary)
+            .on_press(Message::Show(super::app::Screen::Wall)),
+    ]
+    .spacing(8)
+    .width(320);
+    let mut picture_col = stack![picture(app, c)];
+    if c.recording {
+        picture_col = picture_col.push(container(rec_badge()).padding(8));
+    }
+    row![
+        container(picture_col)
+            .width(Length::Fill)
+            .height(Length::Fill)
+            .style(style::tile(true)),
+        controls
+    ]
+    .spacing(10)
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_grows_as_squares() {
+        let cols: Vec<usize> = [1, 2, 4, 5, 9, 10, 16, 17]
+            .iter()
+            .map(|n| columns(*n))
+            .collect();
+        assert_eq!(cols, [1, 2, 2, 3, 3, 4, 4, 5]);
+    }
+
+    #[test]
+    fn tiles_shrink_with_more_cameras_and_follow_the_window() {
+        let size = Size::new(1280.0, 800.0);
+        assert!(tile_width(size, 1) > tile_width(size, 4));
+        assert!(tile_width(size, 4) > tile_width(size, 16));
+        assert!(tile_width(Size::new(1920.0, 1080.0), 16) > tile_width(size, 16));
+        assert!(tile_width(size, 16) <= 320);
+    }
+}
