@@ -12,6 +12,8 @@ PACKAGES=(
   ffmpeg bc
   # the GUI under a virtual display, and screenshots
   xvfb x11-apps imagemagick xdotool
+  # two CPU hogs for scripts/soak.sh
+  stress-ng
 )
 
 missing=()

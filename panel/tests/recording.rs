@@ -67,8 +67,8 @@ async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
 
     // Kill cam3's agent outright: no goodbye.
     let killed_at = Instant::now();
-    let killed_us = cctv_engine::time::now_us();
     drop(agents.remove("cam3"));
+    let dead_us = cctv_engine::time::now_us();
     let offline_after = wait_for(Duration::from_secs(5), "cam3 offline", async || {
         (engine.camera("cam3").unwrap().state == CameraState::Offline).then(|| killed_at.elapsed())
     })
@@ -111,7 +111,6 @@ async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
             assert!(c.recording);
         }
     }
-    let stopped_us = cctv_engine::time::now_us();
     let _ = live_at;
     let recordings_dir = engine.config().recordings_dir.clone();
     let catalog_rows = engine
@@ -125,6 +124,13 @@ async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
             .all(|r| r.status == "recording" || r.id == cam3_row.id)
     );
     engine.shutdown().await;
+    // What each camera's connection delivered, counted by the panel as it
+    // arrived; the files must hold exactly that.
+    let delivered: HashMap<String, _> = engine
+        .cameras()
+        .into_iter()
+        .map(|c| (c.id.clone(), c))
+        .collect();
     drop(agents);
 
     // Reopen the catalog the way the CLI does and check every segment.
@@ -155,30 +161,32 @@ async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
             r.camera_id
         );
         assert_eq!(r.bytes as u64, std::fs::metadata(&path).unwrap().len());
-        // Wall time from the segment's first frame to when the camera stopped.
-        let end_us = if r.camera_id == "cam3" {
-            killed_us
-        } else {
-            stopped_us
-        };
-        let expected_secs = (end_us - r.start_us) as f64 / 1e6;
+        // Nothing lost between the agent and the disk: no frame the agent
+        // numbered went missing, and every frame that arrived was written
+        // (however busy the machine made the agents' own timing).
+        let status = &delivered[&r.camera_id];
+        assert_eq!(status.frames_missed, 0, "{}: frames missed", r.camera_id);
+        assert_eq!(status.frames_unrecorded, 0, "{}: unrecorded", r.camera_id);
+        assert_eq!(
+            r.frames as u64, status.frames_received,
+            "{}: frames in the file vs frames that arrived",
+            r.camera_id
+        );
+        // The file plays for as long as its frames' capture times span.
+        let span_secs = (r.end_us - r.start_us) as f64 / 1e6;
         assert!(
-            (probe.duration - expected_secs).abs() <= expected_secs * 0.05,
-            "{}: duration {:.2} s vs wall {:.2} s",
+            (probe.duration - span_secs).abs() <= 0.15,
+            "{}: duration {:.2} s vs capture times spanning {:.2} s",
             r.camera_id,
             probe.duration,
-            expected_secs
+            span_secs
         );
-        // About 10 fps all along, and no gap in the survivors.
+        // About 10 fps: the agents' rate survives the recording.
         let fps = r.frames as f64 / probe.duration;
-        assert!((8.5..=11.0).contains(&fps), "{}: {fps:.1} fps", r.camera_id);
-        let gaps = probe
-            .pts
-            .windows(2)
-            .map(|w| w[1] - w[0])
-            .fold(0.0, f64::max);
-        assert!(gaps < 0.35, "{}: a gap of {gaps:.2} s", r.camera_id);
+        assert!((6.0..=11.0).contains(&fps), "{}: {fps:.1} fps", r.camera_id);
     }
+    // cam3's segment ends with its agent: nothing after the kill.
+    assert!(cam3_row.end_us <= dead_us, "{cam3_row:?}");
     // Every capture time the panel saw for cam1 is a frame time in its file.
     let cam1 = rows.iter().find(|r| r.camera_id == "cam1").unwrap();
     let scan = mkv_scan::scan(&recordings_dir.join(&cam1.path)).unwrap();

@@ -161,6 +161,9 @@ impl Catalog {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Records a refused connection. With `event`, the claimed camera's
+    /// history gets a `rejected` event with that detail in the same
+    /// transaction, so a reader sees both rows or neither.
     pub async fn add_auth_failure(
         &self,
         at_us: i64,
@@ -168,7 +171,9 @@ impl Catalog {
         claimed_id: Option<&str>,
         code: &str,
         reason: &str,
+        event: Option<&str>,
     ) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
         let id = sqlx::query(
             "INSERT INTO auth_failures (at_us, address, claimed_id, code, reason)
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -178,15 +183,27 @@ impl Catalog {
         .bind(claimed_id)
         .bind(code)
         .bind(reason)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .last_insert_rowid();
+        if let (Some(camera), Some(detail)) = (claimed_id, event) {
+            sqlx::query(
+                "INSERT INTO camera_events (camera_id, kind, at_us, detail) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .bind(camera)
+            .bind(super::EventKind::Rejected.as_str())
+            .bind(at_us)
+            .bind(detail)
+            .execute(&mut *tx)
+            .await?;
+        }
         if id % 100 == 0 {
             sqlx::query("DELETE FROM auth_failures WHERE id <= ?1")
                 .bind(id - KEEP_FAILURES)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
         }
+        tx.commit().await?;
         Ok(id)
     }
 
@@ -252,10 +269,11 @@ mod tests {
             Some("door"),
             "wrong_secret",
             "wrong secret",
+            None,
         )
         .await
         .unwrap();
-        c.add_auth_failure(2, "10.0.0.9:4001", None, "not_tls", "plain TCP")
+        c.add_auth_failure(2, "10.0.0.9:4001", None, "not_tls", "plain TCP", None)
             .await
             .unwrap();
         let rows = c.auth_failures(10).await.unwrap();

@@ -67,6 +67,7 @@ pub async fn serve(receiver: Arc<Receiver>, listener: TcpListener, stop: Cancell
                             sender.as_deref(),
                             code,
                             &why,
+                            None,
                         )
                         .await;
                     return;

@@ -234,26 +234,23 @@ pub(super) async fn refused(
     reason: &str,
 ) {
     warn!(%addr, claimed = claimed.unwrap_or("-"), code, "refused a connection: {reason}");
-    let now = now_us();
+    // A refusal naming a known camera goes into its history too.
+    let event = claimed
+        .filter(|id| shared.registry.get(id).is_some())
+        .map(|_| format!("{reason}; attempt from {addr}"));
     if let Err(e) = shared
         .catalog
-        .add_auth_failure(now, &addr.to_string(), claimed, code, reason)
+        .add_auth_failure(
+            now_us(),
+            &addr.to_string(),
+            claimed,
+            code,
+            reason,
+            event.as_deref(),
+        )
         .await
     {
         warn!("cannot record a refused connection: {e}");
-    }
-    if let Some(id) = claimed
-        && shared.registry.get(id).is_some()
-    {
-        let _ = shared
-            .catalog
-            .add_event(
-                id,
-                EventKind::Rejected,
-                now,
-                &format!("{reason}; attempt from {addr}"),
-            )
-            .await;
     }
     let _ = shared.events.send(EngineEvent::Refused {
         address: addr.to_string(),
@@ -421,8 +418,19 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Runs until the connection ends; returns why, in words.
+    /// Runs until the connection ends; returns why, in words. The status
+    /// keeps the final counters, up to the last frame.
     async fn run(mut self, conn: &mut Conn, commands: &mut mpsc::Receiver<LinkCommand>) -> String {
+        let why = self.serve(conn, commands).await;
+        self.publish();
+        why
+    }
+
+    async fn serve(
+        &mut self,
+        conn: &mut Conn,
+        commands: &mut mpsc::Receiver<LinkCommand>,
+    ) -> String {
         let heartbeat = self.shared.config.heartbeat();
         let offline_after = heartbeat * 2;
         let stall_after = Duration::from_millis(self.shared.config.stall_after_ms);
@@ -466,7 +474,6 @@ impl<'a> Session<'a> {
                 _ = tick.tick() => {
                     let silent = self.last_rx.elapsed();
                     if silent > offline_after {
-                        self.publish();
                         return format!("heartbeat timeout: nothing received for {:.1} s", silent.as_secs_f64());
                     }
                     if !self.stalled && self.last_frame.elapsed() > stall_after {
