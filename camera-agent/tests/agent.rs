@@ -39,11 +39,26 @@ fn start_agent(port: u16, args: &[&str]) -> Agent {
 
 const SECRET: cctv_protocol::auth::Secret = cctv_protocol::auth::Secret::from_bytes([0x5a; 32]);
 
+/// `../shared/testdata` (or `$CCTV_TESTDATA`), when it is there. A test that
+/// needs it says so and passes without it on a developer's machine; under
+/// `CI=true` a missing data set fails the test instead.
 fn testdata() -> Option<PathBuf> {
     let dir = std::env::var_os("CCTV_TESTDATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"));
-    dir.is_dir().then_some(dir)
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "test data not found at {} (set CCTV_TESTDATA): under CI=true it must be there",
+        dir.display()
+    );
+    eprintln!(
+        "SKIPPED: test data not found at {} (set CCTV_TESTDATA)",
+        dir.display()
+    );
+    None
 }
 
 /// Accepts one agent, checks that its `Hello` proves the secret, and
@@ -222,10 +237,7 @@ async fn test_pattern_streams_and_obeys_configure() {
 
 #[tokio::test]
 async fn file_source_plays_at_its_rate_and_scales_down() {
-    let Some(data) = testdata() else {
-        eprintln!("SKIPPED: ../shared/testdata not found (set CCTV_TESTDATA)");
-        return;
-    };
+    let Some(data) = testdata() else { return };
     let video = data.join("video/vtest.avi");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

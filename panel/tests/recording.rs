@@ -19,7 +19,7 @@ async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
 
     let video = testdata().map(|d| d.join("video/vtest.avi"));
     if video.is_none() {
-        eprintln!("NOTE: ../shared/testdata not found; all eight agents use the test pattern");
+        eprintln!("NOTE: all eight agents use the test pattern");
     }
     let mut agents = HashMap::new();
     for i in 0..8 {

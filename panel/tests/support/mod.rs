@@ -139,11 +139,26 @@ pub fn start_agent(creds: &Creds, args: &[&str]) -> Proc {
     Proc(child)
 }
 
+/// `../shared/testdata` (or `$CCTV_TESTDATA`), when it is there. A test that
+/// needs it says so and passes without it on a developer's machine; under
+/// `CI=true` a missing data set fails the test instead.
 pub fn testdata() -> Option<PathBuf> {
     let dir = std::env::var_os("CCTV_TESTDATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"));
-    dir.is_dir().then_some(dir)
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "test data not found at {} (set CCTV_TESTDATA): under CI=true it must be there",
+        dir.display()
+    );
+    eprintln!(
+        "SKIPPED: test data not found at {} (set CCTV_TESTDATA)",
+        dir.display()
+    );
+    None
 }
 
 /// A real `panel serve` on `port` with state under `dir` (short heartbeat
