@@ -13,6 +13,15 @@ use cctv_engine::config::PanelConfig;
 use clap::Parser;
 use tracing::info;
 
+/// `println!` for the commands' output: when the reader has gone away
+/// (`panel refused --json | head -1`), the command ends quietly instead of
+/// panicking on the closed pipe.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::stdout_line(format_args!($($arg)*))
+    };
+}
+
 mod cli;
 
 use cli::args::{CameraCommand, Cli, Command, EngineArgs, SenderCommand};
@@ -180,5 +189,18 @@ pub(crate) async fn wait_for_stop() {
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+/// Writes one line to standard output; see [`say!`].
+pub(crate) fn stdout_line(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("panel: cannot write the output: {e}");
+        std::process::exit(2);
     }
 }

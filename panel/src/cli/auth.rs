@@ -36,19 +36,19 @@ pub async fn add(
         .map_err(|e| e.to_string())?;
     catalog.close().await;
     let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
-    println!("# camera-agent settings for camera {id}; paste them into the agent's config file.");
-    println!("# The secret is shown only this once. Keep the file private (chmod 600).");
+    say!("# camera-agent settings for camera {id}; paste them into the agent's config file.");
+    say!("# The secret is shown only this once. Keep the file private (chmod 600).");
     if let Some(p) = panel_addr {
-        println!("panel = {}", quote(p));
+        say!("panel = {}", quote(p));
     }
-    println!("camera_id = {}", quote(id));
+    say!("camera_id = {}", quote(id));
     if !name.is_empty() {
-        println!("name = {}", quote(name));
+        say!("name = {}", quote(name));
     }
-    println!("secret = {}", quote(&secret.to_hex()));
+    say!("secret = {}", quote(&secret.to_hex()));
     match fingerprint {
-        Some(f) => println!("panel_fingerprint = {}", quote(&f.to_string())),
-        None => println!("plain_tcp = true"),
+        Some(f) => say!("panel_fingerprint = {}", quote(&f.to_string())),
+        None => say!("plain_tcp = true"),
     }
     Ok(())
 }
@@ -63,7 +63,7 @@ pub async fn revoke(cfg: &PanelConfig, id: &str) -> Result<(), String> {
     if !done {
         return Err(format!("camera {id} has no valid credentials to revoke"));
     }
-    println!("revoked camera {id}: a running panel cuts it off within a second");
+    say!("revoked camera {id}: a running panel cuts it off within a second");
     Ok(())
 }
 
@@ -77,9 +77,9 @@ pub async fn refused(cfg: &PanelConfig, limit: i64, json: bool) -> Result<(), St
     catalog.close().await;
     for r in rows {
         if json {
-            println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
+            say!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
         } else {
-            println!(
+            say!(
                 "{}  {:<22} {:<16} {:<14} {}",
                 time::local(r.at_us),
                 r.address,
@@ -120,15 +120,15 @@ pub async fn add_sender(
         .map_err(|e| e.to_string())?;
     catalog.close().await;
     let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
-    println!("# For the sending panel's config; the secret is shown only this once.");
-    println!("[[dispatch_targets]]");
-    println!("name = {}", quote("archive"));
-    println!("address = {}", quote(address.unwrap_or("THIS-HOST:7710")));
-    println!("sender_id = {}", quote(id));
-    println!("secret = {}", quote(&secret.to_hex()));
+    say!("# For the sending panel's config; the secret is shown only this once.");
+    say!("[[dispatch_targets]]");
+    say!("name = {}", quote("archive"));
+    say!("address = {}", quote(address.unwrap_or("THIS-HOST:7710")));
+    say!("sender_id = {}", quote(id));
+    say!("secret = {}", quote(&secret.to_hex()));
     match fingerprint {
-        Some(f) => println!("fingerprint = {}", quote(&f.to_string())),
-        None => println!("plain_tcp = true"),
+        Some(f) => say!("fingerprint = {}", quote(&f.to_string())),
+        None => say!("plain_tcp = true"),
     }
     Ok(())
 }
@@ -143,6 +143,6 @@ pub async fn revoke_sender(data: &std::path::Path, id: &str) -> Result<(), Strin
     if !done {
         return Err(format!("sender {id} has no valid secret to revoke"));
     }
-    println!("revoked sender {id}");
+    say!("revoked sender {id}");
     Ok(())
 }

@@ -40,9 +40,9 @@ pub async fn cameras(data: &Path, json: bool) -> Result<(), String> {
                 "detail": detail, "record_mode": c.record_mode, "address": c.last_address,
                 "width": c.width, "height": c.height, "fps": c.fps_milli as f64 / 1000.0,
             });
-            println!("{v}");
+            say!("{v}");
         } else {
-            println!(
+            say!(
                 "{:<20} {:<8} since {}  {:<24} rec:{:<10} {}x{}  {}",
                 c.id,
                 state.as_str(),
@@ -79,9 +79,9 @@ pub async fn recordings(
         .map_err(|e| e.to_string())?;
     for r in rows {
         if json {
-            println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
+            say!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
         } else {
-            println!(
+            say!(
                 "{:<20} {}  {:>7.1} s  {:>6} frames  {:>8.1} MB  {:<11} {}",
                 r.camera_id,
                 time::local(r.start_us),

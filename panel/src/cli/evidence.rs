@@ -59,7 +59,7 @@ pub async fn export(
     let _ = reporter.await;
     eprintln!();
     let row = result.map_err(|e| e.to_string())?;
-    println!("{}", cfg.data_dir.join(&row.path).display());
+    say!("{}", cfg.data_dir.join(&row.path).display());
     catalog.close().await;
     Ok(())
 }
@@ -68,7 +68,7 @@ pub async fn export(
 pub fn verify(zip: &Path) -> Result<bool, String> {
     let report = verify::verify(zip).map_err(|e| e.to_string())?;
     let m = &report.manifest;
-    println!(
+    say!(
         "export from panel {:?}, made {}, {} cameras, {} files, {} events",
         m.panel.name,
         m.created,
@@ -77,15 +77,15 @@ pub fn verify(zip: &Path) -> Result<bool, String> {
         m.events.len()
     );
     for f in &report.intact_files {
-        println!("  ok       {f}");
+        say!("  ok       {f}");
     }
     for finding in &report.findings {
-        println!("  PROBLEM  {finding}");
+        say!("  PROBLEM  {finding}");
     }
     if report.intact() {
-        println!("INTACT: every file matches its SHA-256 in the manifest.");
+        say!("INTACT: every file matches its SHA-256 in the manifest.");
     } else {
-        println!("NOT INTACT: {} problem(s) above.", report.findings.len());
+        say!("NOT INTACT: {} problem(s) above.", report.findings.len());
     }
     Ok(report.intact())
 }
@@ -99,10 +99,10 @@ pub async fn exports(data: &Path, json: bool) -> Result<(), String> {
         let ds: Vec<_> = dispatches.iter().filter(|d| d.export_id == e.id).collect();
         if json {
             let v = serde_json::json!({ "export": e, "dispatches": ds });
-            println!("{v}");
+            say!("{v}");
             continue;
         }
-        println!(
+        say!(
             "{:<4} {}  {:<8} {:>3} files {:>8.1} MB  {}  {}",
             e.id,
             time::local(e.created_us),
@@ -117,7 +117,7 @@ pub async fn exports(data: &Path, json: bool) -> Result<(), String> {
             }
         );
         for d in ds {
-            println!(
+            say!(
                 "       -> {:<12} {:<8} attempts {}  sent {:.1} MB  {}",
                 d.target,
                 d.state,
@@ -221,7 +221,7 @@ pub async fn dispatch(cfg: &PanelConfig, zip: &Path, target: Option<String>) -> 
             }
         }
         if open == 0 {
-            println!(
+            say!(
                 "{} dispatched to {} and acknowledged",
                 full.display(),
                 targets.join(", ")

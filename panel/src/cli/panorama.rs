@@ -63,7 +63,7 @@ pub async fn run(
                 r.select_ms as f64 / 1000.0,
                 r.stitch_ms as f64 / 1000.0
             );
-            println!("{}", r.out.display());
+            say!("{}", r.out.display());
             Ok(ExitCode::SUCCESS)
         }
         Err(f) => {
