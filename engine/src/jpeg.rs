@@ -56,6 +56,9 @@ pub fn has_end(b: &[u8]) -> bool {
 /// frame header within `max_pixels`, an end marker. Returns its size, or
 /// why it is refused.
 pub fn check(b: &[u8], max_pixels: u64) -> Result<(u16, u16), String> {
+    if b.is_empty() {
+        return Err("empty frame (no picture)".into());
+    }
     let (w, h) = dimensions(b).ok_or("not a JPEG (no start or frame header)")?;
     if u64::from(w) * u64::from(h) > max_pixels {
         return Err(format!("{w}x{h} is over the limit of {max_pixels} pixels"));

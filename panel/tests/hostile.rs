@@ -155,6 +155,7 @@ async fn hostile_peers_are_dropped_and_cameras_unaffected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_pictures_are_counted_and_skipped_not_shown_or_recorded() {
     use futures::SinkExt;
+    let log = Log::global();
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::start(config(dir.path())).await.unwrap();
     let cam = enroll(&engine, "lobby", "").await;
@@ -172,7 +173,7 @@ async fn bad_pictures_are_counted_and_skipped_not_shown_or_recorded() {
     let not_jpeg = bytes::Bytes::from_static(b"this is not a picture at all");
     let mut sent_good = 0;
     let mut seq = 0;
-    let mut send = async |jpeg: bytes::Bytes| {
+    let mut send = async |jpeg: bytes::Bytes, pause: u64| {
         conn.send(cctv_protocol::Message::Frame(cctv_protocol::Frame {
             seq,
             capture_us: cctv_protocol::now_us(),
@@ -181,27 +182,34 @@ async fn bad_pictures_are_counted_and_skipped_not_shown_or_recorded() {
         .await
         .unwrap();
         seq += 1;
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     };
     for _ in 0..5 {
-        send(good.clone()).await;
+        send(good.clone(), 50).await;
         sent_good += 1;
     }
-    send(bytes::Bytes::from(huge)).await;
-    send(truncated).await;
-    send(not_jpeg).await;
+    send(bytes::Bytes::from(huge), 50).await;
+    send(truncated.clone(), 50).await;
+    send(not_jpeg, 50).await;
+    // An empty picture is one more bad picture, not a reason to hang up.
+    send(bytes::Bytes::new(), 50).await;
+    // A burst of bad pictures is counted in full but logged in one line.
+    for _ in 0..100 {
+        send(truncated.clone(), 0).await;
+    }
     for _ in 0..5 {
-        send(good.clone()).await;
+        send(good.clone(), 50).await;
         sent_good += 1;
     }
     let status = wait_for(Duration::from_secs(5), "all frames counted", async || {
         engine
             .camera("lobby")
-            .filter(|c| c.frames_received + c.frames_bad == 13)
+            .filter(|c| c.frames_received + c.frames_bad == 114)
     })
     .await;
-    assert_eq!(status.frames_bad, 3);
+    assert_eq!(status.frames_bad, 104);
     assert_eq!(status.frames_received, sent_good);
+    assert_eq!(status.frames_missed, 0, "a bad picture is no missing frame");
     assert_eq!(status.state, CameraState::Live);
     // The tile shows the newest good picture.
     let shown = engine
@@ -210,8 +218,23 @@ async fn bad_pictures_are_counted_and_skipped_not_shown_or_recorded() {
         .borrow()
         .clone()
         .unwrap();
-    assert_eq!(shown.seq, 12);
+    assert_eq!(shown.seq, 113);
     assert_eq!(shown.jpeg, good);
+    let lines: Vec<String> = log
+        .text()
+        .lines()
+        .filter(|l| l.contains("camera=lobby") && l.contains("skipped a bad picture"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one line for the first, then quiet: {lines:#?}"
+    );
+    assert!(
+        lines[0].contains("65535x65535 is over the limit"),
+        "{lines:?}"
+    );
     drop(conn);
     engine.shutdown().await;
     let catalog = cctv_engine::catalog::Catalog::open(&engine.config().db_path())

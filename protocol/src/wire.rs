@@ -283,10 +283,9 @@ fn decode_payload(message_type: MessageType, payload: Bytes) -> Result<Message, 
         MessageType::Frame => {
             let seq = r.u64("sequence number")?;
             let capture_us = r.u64("capture timestamp")?;
+            // An empty picture is a well-formed message: the receiver judges
+            // pictures (and skips an empty one like any other bad one).
             let jpeg = r.rest();
-            if jpeg.is_empty() {
-                return Err(r.err("JPEG data (empty)"));
-            }
             Message::Frame(Frame {
                 seq,
                 capture_us,
@@ -415,9 +414,6 @@ pub(crate) fn encode_payload(message: &Message, dst: &mut BytesMut) -> Result<()
             put_blob(dst, &h.credentials, MAX_CREDENTIALS_LEN, "credentials")?;
         }
         Message::Frame(f) => {
-            if f.jpeg.is_empty() {
-                return Err(EncodeError::Invalid("frame has no JPEG data"));
-            }
             dst.reserve(16 + f.jpeg.len());
             dst.put_u64(f.seq);
             dst.put_u64(f.capture_us);

@@ -1,6 +1,14 @@
 //! One agent connection: handshake (`Hello` within a time limit), claim of
 //! the camera id, then frames into the live channel and the recorder, with
 //! the watchdog that turns a silent camera `stalled` and then `offline`.
+//!
+//! One rule for bad pictures: a `Frame` whose picture is empty, not a JPEG,
+//! cut short (no end marker) or over `max_pixels` is skipped and counted in
+//! `frames_bad`; the connection stays open, the tile keeps its last picture
+//! and the recording its last frame. Bad pictures are logged at a bounded
+//! rate: the first at once, then one line per [`BAD_LOG_EVERY`] with the
+//! count since the last line. (A message that is not a well-formed `Frame`
+//! at all is a protocol error and closes the connection.)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +32,9 @@ use crate::time::now_us;
 use crate::tls::Io;
 
 type Conn = Framed<Box<dyn Io>, Codec>;
+
+/// At most one log line about bad pictures per camera this often.
+pub const BAD_LOG_EVERY: Duration = Duration::from_secs(10);
 
 pub async fn handle(shared: Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
     let _ = stream.set_nodelay(true);
@@ -385,6 +396,9 @@ struct Session<'a> {
     received: u64,
     missed: u64,
     bad: u64,
+    /// When bad pictures were last logged, and how many since.
+    bad_logged: Option<Instant>,
+    bad_unlogged: u64,
     unrecorded: u64,
     window_start: Instant,
     window_frames: u64,
@@ -411,6 +425,8 @@ impl<'a> Session<'a> {
             received: s.frames_received,
             missed: s.frames_missed,
             bad: s.frames_bad,
+            bad_logged: None,
+            bad_unlogged: 0,
             unrecorded: s.frames_unrecorded,
             window_start: now,
             window_frames: 0,
@@ -492,23 +508,21 @@ impl<'a> Session<'a> {
         // The header is read before anything is decoded; a frame that is not
         // a JPEG, or claims more pixels than allowed, is counted and skipped:
         // the tile keeps its last picture and the recording its last frame.
-        let checked = crate::jpeg::check(&f.jpeg, self.shared.config.max_pixels);
-        let (width, height) = match checked {
-            Ok(size) => size,
-            Err(why) => {
-                self.bad += 1;
-                if self.bad.is_power_of_two() {
-                    warn!(camera = %self.slot.id, seq = f.seq, bad = self.bad, "skipped a frame: {why}");
-                }
-                return;
-            }
-        };
+        // A bad picture was still delivered: it is no sequence gap.
         if let Some(prev) = self.last_seq
-            && f.seq > prev + 1
+            && f.seq > prev.saturating_add(1)
         {
             self.missed += f.seq - prev - 1;
         }
         self.last_seq = Some(f.seq);
+        let checked = crate::jpeg::check(&f.jpeg, self.shared.config.max_pixels);
+        let (width, height) = match checked {
+            Ok(size) => size,
+            Err(why) => {
+                self.bad_picture(f.seq, &why);
+                return;
+            }
+        };
         self.received += 1;
         self.window_frames += 1;
         self.window_bytes += f.jpeg.len() as u64;
@@ -537,6 +551,26 @@ impl<'a> Session<'a> {
         if self.stalled {
             self.stalled = false;
             set_state(self.shared, self.slot, CameraState::Live, "frames resumed").await;
+        }
+    }
+
+    /// Counts a bad picture; logs it unless one was logged lately.
+    fn bad_picture(&mut self, seq: u64, why: &str) {
+        self.bad += 1;
+        self.bad_unlogged += 1;
+        if self
+            .bad_logged
+            .is_none_or(|at| at.elapsed() >= BAD_LOG_EVERY)
+        {
+            warn!(
+                camera = %self.slot.id,
+                seq,
+                skipped = self.bad_unlogged,
+                total_bad = self.bad,
+                "skipped a bad picture: {why}"
+            );
+            self.bad_logged = Some(Instant::now());
+            self.bad_unlogged = 0;
         }
     }
 

@@ -234,7 +234,6 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A config on temporary directories, listening on a free loopback port.
 /// The engine as `panel` starts it: with the stitcher for panoramas.
 pub async fn start_engine(cfg: PanelConfig) -> cctv_engine::Engine {
     let stitcher = std::sync::Arc::new(cctv_panorama::Stitcher {
@@ -245,6 +244,7 @@ pub async fn start_engine(cfg: PanelConfig) -> cctv_engine::Engine {
         .unwrap()
 }
 
+/// A config on temporary directories, listening on a free loopback port.
 pub fn config(dir: &Path) -> PanelConfig {
     PanelConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
