@@ -42,23 +42,34 @@ pub struct Scan {
 
 impl Scan {
     /// Takes in a cluster's frames (times relative to `base` ms) ending at `end`.
-    fn add_cluster(&mut self, base: i64, cluster_pos: u64, frames: ClusterFrames, end: u64) {
+    fn add_cluster(
+        &mut self,
+        base: i64,
+        cluster_pos: u64,
+        frames: ClusterFrames,
+        end: u64,
+    ) -> Result<(), &'static str> {
+        if self.frames.len() + frames.len() > MAX_FRAMES {
+            return Err("more frames than any recording holds");
+        }
         self.cues.push(Cue {
             time_ms: base,
             cluster_pos,
         });
         self.frames
             .extend(frames.into_iter().map(|(rel, pos, len)| FrameRef {
-                time_ms: base + rel,
+                time_ms: base.saturating_add(rel),
                 pos,
                 len,
             }));
         self.media_end = end;
+        Ok(())
     }
 
     /// Capture time of a frame, microseconds since the epoch.
     pub fn capture_us(&self, f: &FrameRef) -> i64 {
-        self.origin_us + f.time_ms * 1000
+        self.origin_us
+            .saturating_add(f.time_ms.saturating_mul(1000))
     }
 }
 
@@ -70,8 +81,16 @@ pub enum ScanError {
     NotMatroska { path: String, why: &'static str },
 }
 
+/// Largest header element (`Info`, `Tracks`) read into memory; ours are
+/// a few hundred bytes. Clusters are walked, never read whole.
+pub const MAX_HEADER_ELEMENT: u64 = 1 << 20;
+
+/// Most frames indexed in one file: 10 hours at 100 fps (ours hold minutes).
+/// A file claiming more is refused rather than indexed without bound.
+pub const MAX_FRAMES: usize = 3_600_000;
+
 /// Reads `len` bytes at `pos`, or fewer at the end of the file.
-fn read_at(f: &mut File, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+fn read_at<F: Read + Seek>(f: &mut F, pos: u64, len: usize) -> io::Result<Vec<u8>> {
     f.seek(SeekFrom::Start(pos))?;
     let mut buf = Vec::with_capacity(len);
     f.take(len as u64).read_to_end(&mut buf)?;
@@ -108,25 +127,37 @@ pub fn scan(path: &Path) -> Result<Scan, ScanError> {
         path: path.display().to_string(),
         source,
     };
-    let not = |why| ScanError::NotMatroska {
-        path: path.display().to_string(),
-        why,
-    };
     let mut f = File::open(path).map_err(io_err)?;
     let file_len = f.metadata().map_err(io_err)?.len();
-    let head = read_at(&mut f, 0, 64).map_err(io_err)?;
+    scan_from(&mut f, file_len, &path.display().to_string())
+}
+
+/// [`scan`] over any seekable bytes (`file_len` of them), named `name` in errors.
+/// Trusts nothing: every size is checked against the length, header
+/// elements against [`MAX_HEADER_ELEMENT`], the frame count against
+/// [`MAX_FRAMES`], and time arithmetic saturates.
+pub fn scan_from<F: Read + Seek>(f: &mut F, file_len: u64, name: &str) -> Result<Scan, ScanError> {
+    let io_err = |source| ScanError::Io {
+        path: name.to_string(),
+        source,
+    };
+    let not = |why| ScanError::NotMatroska {
+        path: name.to_string(),
+        why,
+    };
+    let head = read_at(f, 0, 64).map_err(io_err)?;
     let (id, size, hl) = element(&head).ok_or_else(|| not("file too short"))?;
     if id != EBML {
         return Err(not("no EBML header"));
     }
-    let seg_at = hl as u64 + size.ok_or_else(|| not("bad EBML header"))?;
-    let seg_head = read_at(&mut f, seg_at, 12).map_err(io_err)?;
+    let seg_at = (hl as u64).saturating_add(size.ok_or_else(|| not("bad EBML header"))?);
+    let seg_head = read_at(f, seg_at, 12).map_err(io_err)?;
     let (id, seg_size, shl) = element(&seg_head).ok_or_else(|| not("no segment"))?;
     if id != SEGMENT || shl != 12 {
         return Err(not("no segment"));
     }
     let data_pos = seg_at + 12;
-    let seg_end = seg_size.map_or(file_len, |s| (data_pos + s).min(file_len));
+    let seg_end = seg_size.map_or(file_len, |s| data_pos.saturating_add(s).min(file_len));
 
     let mut s = Scan {
         origin_us: 0,
@@ -140,7 +171,7 @@ pub fn scan(path: &Path) -> Result<Scan, ScanError> {
     let mut had_cues = false;
     let mut at = data_pos;
     while at < seg_end {
-        let Ok(h) = read_at(&mut f, at, 12) else {
+        let Ok(h) = read_at(f, at, 12) else {
             break;
         };
         let Some((id, size, hl)) = element(&h) else {
@@ -153,28 +184,32 @@ pub fn scan(path: &Path) -> Result<Scan, ScanError> {
                 break;
             }
             let (cluster_ms, frames, end) =
-                open_cluster(&mut f, body_at, seg_end).map_err(io_err)?;
+                walk_cluster(f, body_at, seg_end, false).map_err(io_err)?;
             let Some(base) = cluster_ms else { break };
-            s.add_cluster(base, at - data_pos, frames, end);
+            s.add_cluster(base, at - data_pos, frames, end)
+                .map_err(not)?;
             s.open_cluster = Some((at + 4, body_at));
             break;
         };
-        let end = body_at + size;
+        let end = body_at.saturating_add(size);
         if end > seg_end {
             break; // cut short by a crash
+        }
+        if matches!(id, INFO | TRACKS) && size > MAX_HEADER_ELEMENT {
+            return Err(not("a header element larger than any recording's"));
         }
         match id {
             VOID | SEEK_HEAD if seek_head_pos.is_none() && at == data_pos => {
                 seek_head_pos = Some(at)
             }
             INFO => {
-                let body = read_at(&mut f, body_at, size as usize).map_err(io_err)?;
+                let body = read_at(f, body_at, size as usize).map_err(io_err)?;
                 let mut duration_pos = None;
                 for (cid, off, b) in children(&body) {
                     match cid {
                         DATE_UTC if b.len() == 8 => {
                             let ns = i64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
-                            s.origin_us = (ns + MATROSKA_EPOCH_UNIX_NS) / 1000;
+                            s.origin_us = ns.saturating_add(MATROSKA_EPOCH_UNIX_NS) / 1000;
                         }
                         DURATION if b.len() == 8 => {
                             s.duration_ms =
@@ -191,7 +226,7 @@ pub fn scan(path: &Path) -> Result<Scan, ScanError> {
             }
             TRACKS => {
                 tracks_pos = Some(at);
-                let body = read_at(&mut f, body_at, size as usize).map_err(io_err)?;
+                let body = read_at(f, body_at, size as usize).map_err(io_err)?;
                 for (_, _, entry) in children(&body).into_iter().filter(|c| c.0 == TRACK_ENTRY) {
                     for (_, _, video) in children(entry).into_iter().filter(|c| c.0 == VIDEO) {
                         for (cid, _, b) in children(video) {
@@ -205,21 +240,12 @@ pub fn scan(path: &Path) -> Result<Scan, ScanError> {
                 }
             }
             CLUSTER => {
-                let body = read_at(&mut f, body_at, size as usize).map_err(io_err)?;
-                let mut cluster_ms = None;
-                let mut frames = Vec::new();
-                for (cid, off, b) in children(&body) {
-                    match cid {
-                        CLUSTER_TIMESTAMP => cluster_ms = Some(read_uint(b) as i64),
-                        SIMPLE_BLOCK if b.len() > 4 && b[0] == 0x81 => {
-                            let rel = i64::from(i16::from_be_bytes([b[1], b[2]]));
-                            frames.push((rel, body_at + off as u64 + 4, (b.len() - 4) as u32));
-                        }
-                        _ => {}
-                    }
-                }
+                // Walked child by child: a cluster is never read whole.
+                let (cluster_ms, frames, _) =
+                    walk_cluster(f, body_at, end, true).map_err(io_err)?;
                 let Some(base) = cluster_ms else { break };
-                s.add_cluster(base, at - data_pos, frames, end);
+                s.add_cluster(base, at - data_pos, frames, end)
+                    .map_err(not)?;
             }
             CUES => had_cues = true,
             _ => {}
@@ -245,12 +271,15 @@ pub fn scan(path: &Path) -> Result<Scan, ScanError> {
 /// Frames of a cluster: (relative ms, data position, length).
 type ClusterFrames = Vec<(i64, u64, u32)>;
 
-/// Walks the children of an unknown-size cluster from `at` while they are
-/// whole: (cluster timestamp, frames, end of the last whole child).
-fn open_cluster(
-    f: &mut File,
+/// Walks the children of a cluster from `at` to `limit` while they are
+/// whole: (cluster timestamp, frames, end of the last whole child). In a
+/// `sized` cluster unknown children are skipped; in one of unknown size
+/// (left open by a crash) an unknown element is the next top-level one.
+fn walk_cluster<F: Read + Seek>(
+    f: &mut F,
     mut at: u64,
     limit: u64,
+    sized: bool,
 ) -> io::Result<(Option<i64>, ClusterFrames, u64)> {
     let mut cluster_ms = None;
     let mut frames = Vec::new();
@@ -261,7 +290,7 @@ fn open_cluster(
             break;
         };
         let body = at + hl as u64;
-        if body + size > limit {
+        if body.saturating_add(size) > limit {
             break;
         }
         match id {
@@ -274,6 +303,7 @@ fn open_cluster(
             }
             // Other cluster children are skipped; anything else ends the cluster.
             0xA0 | 0xA7 | 0xAB => {}
+            _ if sized => {}
             _ => break,
         }
         at = body + size;
@@ -459,5 +489,69 @@ mod tests {
         assert!(matches!(scan(&path), Err(ScanError::NotMatroska { .. })));
         std::fs::write(&path, b"").unwrap();
         assert!(scan(&path).is_err());
+    }
+
+    /// A file of an EBML header and a 12-byte segment header around `body`.
+    fn crafted(body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_master(&mut out, EBML, &[]);
+        put_id(&mut out, SEGMENT);
+        put_size_fixed(&mut out, body.len() as u64, 8);
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn scan_bytes(b: &[u8]) -> Result<Scan, ScanError> {
+        scan_from(&mut std::io::Cursor::new(b), b.len() as u64, "crafted")
+    }
+
+    #[test]
+    fn hostile_times_saturate_instead_of_overflowing() {
+        let mut cluster = Vec::new();
+        put_uint8(&mut cluster, CLUSTER_TIMESTAMP, i64::MAX as u64);
+        put_master(
+            &mut cluster,
+            SIMPLE_BLOCK,
+            &[0x81, 0x7F, 0xFF, 0x80, 0xFF, 0xD8],
+        );
+        let mut body = Vec::new();
+        put_uint8(&mut body, DATE_UTC, i64::MAX as u64);
+        let mut info = Vec::new();
+        put_master(&mut info, INFO, &body);
+        put_master(&mut info, CLUSTER, &cluster);
+        let scan = scan_bytes(&crafted(&info)).unwrap();
+        assert_eq!(scan.frames.len(), 1);
+        assert_eq!(scan.capture_us(&scan.frames[0]), i64::MAX);
+    }
+
+    #[test]
+    fn a_huge_header_element_is_refused_not_read() {
+        let mut body = Vec::new();
+        put_id(&mut body, INFO);
+        put_size_fixed(&mut body, MAX_HEADER_ELEMENT + 1, 8);
+        body.resize(body.len() + MAX_HEADER_ELEMENT as usize + 1, 0);
+        let err = scan_bytes(&crafted(&body)).unwrap_err();
+        assert!(err.to_string().contains("header element"), "{err}");
+    }
+
+    #[test]
+    fn a_cluster_cut_short_yields_only_its_whole_frames() {
+        // A cluster of unknown size (left open by a crash), cut mid-frame.
+        let mut cluster = Vec::new();
+        put_uint(&mut cluster, CLUSTER_TIMESTAMP, 0);
+        for _ in 0..3 {
+            put_master(&mut cluster, SIMPLE_BLOCK, &[0x81, 0, 1, 0x80, 1, 2, 3]);
+        }
+        let mut body = Vec::new();
+        put_id(&mut body, CLUSTER);
+        body.extend_from_slice(&[0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        body.extend_from_slice(&cluster);
+        let file = crafted(&body);
+        let cut = &file[..file.len() - 2];
+        let scan = scan_bytes(cut).unwrap();
+        assert_eq!(scan.frames.len(), 2);
+        for f in &scan.frames {
+            assert!(f.pos + u64::from(f.len) <= cut.len() as u64);
+        }
     }
 }

@@ -135,7 +135,19 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             recordings,
             no_import,
             plain_tcp,
-        } => cli::evidence::receive(listen, dir, data, recordings, no_import, plain_tcp).await?,
+            max_connections,
+        } => {
+            cli::evidence::receive(
+                listen,
+                dir,
+                data,
+                recordings,
+                no_import,
+                plain_tcp,
+                max_connections,
+            )
+            .await?
+        }
         Command::Sender(SenderCommand::Add {
             data,
             id,

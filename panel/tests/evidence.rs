@@ -545,3 +545,50 @@ async fn auto_dispatch_sends_each_finished_segment_to_a_directory() {
     assert!(!engine.auto_dispatch());
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receiver_caps_connections_and_frees_a_place_when_one_leaves() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let _receiver = Proc(
+        Command::new(env!("CARGO_BIN_EXE_panel"))
+            .args(["receive", "--listen", &addr.to_string(), "--dir"])
+            .arg(dir.path().join("inbox"))
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .args(["--no-import", "--max-connections", "2"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start panel receive"),
+    );
+    // Whether a connection is held open (waiting for its sender's proof)
+    // rather than closed at once.
+    async fn held(addr: SocketAddr) -> Option<tokio::net::TcpStream> {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let mut b = [0u8; 1];
+        match tokio::time::timeout(Duration::from_millis(700), s.read(&mut b)).await {
+            Err(_) => Some(s),
+            Ok(_) => None,
+        }
+    }
+    let first = wait_for(Duration::from_secs(10), "the receiver up", async || {
+        held(addr).await
+    })
+    .await;
+    let second = held(addr).await.expect("a second connection is held");
+    // Silent peers hold both places: a third is closed unread, at once.
+    for _ in 0..3 {
+        assert!(held(addr).await.is_none(), "over the cap of 2");
+    }
+    // One leaves: its place is free again.
+    drop(first);
+    let third = wait_for(Duration::from_secs(5), "a place freed", async || {
+        held(addr).await
+    })
+    .await;
+    drop((second, third));
+}

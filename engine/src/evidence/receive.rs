@@ -37,10 +37,17 @@ pub struct Receiver {
     /// TLS; `None` with --plain-tcp.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub replays: std::sync::Mutex<cctv_protocol::auth::ReplayGuard>,
+    /// Connections at once; one over it is closed unread.
+    pub max_connections: usize,
 }
+
+/// Connections `panel receive` takes at once unless told otherwise: a site
+/// has a handful of senders, each with one transfer at a time.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 
 pub async fn serve(receiver: Arc<Receiver>, listener: TcpListener, stop: CancellationToken) {
     let _ = std::fs::create_dir_all(receiver.dir.join(".incoming"));
+    let permits = Arc::new(tokio::sync::Semaphore::new(receiver.max_connections));
     loop {
         let (stream, addr) = tokio::select! {
             _ = stop.cancelled() => return,
@@ -53,8 +60,15 @@ pub async fn serve(receiver: Arc<Receiver>, listener: TcpListener, stop: Cancell
                 }
             },
         };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            warn!(%addr, limit = receiver.max_connections, "refused a sender: too many connections");
+            drop(stream);
+            continue;
+        };
         let r = receiver.clone();
+        // Partial files survive a stop and are resumed; nothing to await.
         tokio::spawn(async move {
+            let _permit = permit;
             let stream = match r.authenticate(stream).await {
                 Ok(s) => s,
                 Err((sender, code, why)) => {

@@ -145,6 +145,9 @@ pub enum Command {
         /// No TLS (trusted LAN only): senders must set plain_tcp too.
         #[arg(long)]
         plain_tcp: bool,
+        /// Connections at once; one over it is closed unread.
+        #[arg(long, default_value_t = cctv_engine::evidence::receive::DEFAULT_MAX_CONNECTIONS)]
+        max_connections: usize,
     },
     /// Who may send exports to this machine's `panel receive`.
     #[command(subcommand)]

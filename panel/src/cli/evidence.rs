@@ -244,6 +244,7 @@ pub async fn receive(
     recordings: Option<PathBuf>,
     no_import: bool,
     plain_tcp: bool,
+    max_connections: usize,
 ) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let data = data.unwrap_or_else(|| PathBuf::from("data"));
@@ -282,6 +283,7 @@ pub async fn receive(
         import,
         tls,
         replays: Default::default(),
+        max_connections,
     };
     receive::serve(Arc::new(receiver), listener, stop).await;
     Ok(())
