@@ -18,6 +18,7 @@ pub mod jpeg;
 pub mod live;
 pub mod recorder;
 pub mod stats;
+mod sync;
 pub mod time;
 pub mod tls;
 

@@ -121,7 +121,7 @@ impl CameraSlot {
     }
 
     pub fn link(&self) -> Option<Link> {
-        self.link.lock().ok().and_then(|l| l.clone())
+        crate::sync::lock(&self.link).clone()
     }
 }
 
@@ -134,7 +134,7 @@ pub struct Registry {
 impl Registry {
     /// The slot for a camera, created from its catalog row on first use.
     pub fn slot(&self, row: &CameraRow) -> Arc<CameraSlot> {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slots = crate::sync::lock(&self.slots);
         slots
             .entry(row.id.clone())
             .or_insert_with(|| {
@@ -151,21 +151,11 @@ impl Registry {
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<CameraSlot>> {
-        self.slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
+        crate::sync::lock(&self.slots).get(id).cloned()
     }
 
     pub fn all(&self) -> Vec<Arc<CameraSlot>> {
-        let mut v: Vec<_> = self
-            .slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let mut v: Vec<_> = crate::sync::lock(&self.slots).values().cloned().collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v
     }
@@ -173,7 +163,7 @@ impl Registry {
     /// Makes `link` the camera's live connection, unless another one is live:
     /// then returns the address of the one already there.
     pub fn claim(&self, slot: &CameraSlot, link: Link) -> Result<(), String> {
-        let mut current = slot.link.lock().unwrap_or_else(|p| p.into_inner());
+        let mut current = crate::sync::lock(&slot.link);
         if let Some(existing) = current.as_ref() {
             return Err(existing.address.clone());
         }
@@ -183,7 +173,7 @@ impl Registry {
 
     /// Ends the camera's live connection if it is still `conn_id`.
     pub fn release(&self, slot: &CameraSlot, conn_id: u64) {
-        let mut current = slot.link.lock().unwrap_or_else(|p| p.into_inner());
+        let mut current = crate::sync::lock(&slot.link);
         if current.as_ref().is_some_and(|l| l.conn_id == conn_id) {
             *current = None;
         }

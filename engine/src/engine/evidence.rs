@@ -66,12 +66,7 @@ impl Engine {
 
     /// Transfers in flight: dispatch id -> (bytes at the target, total).
     pub fn dispatch_progress(&self) -> HashMap<i64, (u64, u64)> {
-        self.shared
-            .dispatcher
-            .progress
-            .lock()
-            .map(|p| p.clone())
-            .unwrap_or_default()
+        crate::sync::lock(&self.shared.dispatcher.progress).clone()
     }
 
     pub fn dispatch_targets(&self) -> Vec<String> {

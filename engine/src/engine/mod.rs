@@ -17,14 +17,13 @@ pub use queries::{FrameRef, History, HistoryQuery, RecordingIndex};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cctv_protocol::{Configure, Message};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
@@ -32,8 +31,10 @@ use tracing::{error, info, warn};
 use crate::catalog::{Catalog, CatalogError, RecordMode};
 use crate::config::PanelConfig;
 use crate::evidence::dispatch::Dispatcher;
+use crate::ingest::rate::RateLimit;
+use crate::ingest::{IngestCtx, Limits};
 use crate::live::{CameraSlot, CameraStatus, EngineEvent, LinkCommand, LiveFrame, Registry};
-use crate::recorder::camera::{self as recorder, RecorderCtx, RecorderMsg};
+use crate::recorder::camera::{RecorderCtx, RecorderMsg, Recorders};
 use crate::recorder::repair::{Repaired, repair_open_segments};
 use crate::recorder::retention::{self, RetentionReport};
 use crate::time::now_us;
@@ -84,55 +85,29 @@ pub enum EngineError {
     NoTargets,
 }
 
-/// A camera's recorder: where to send frames, and its task.
-type RecorderHandle = (mpsc::Sender<RecorderMsg>, JoinHandle<()>);
-
-/// What the engine's tasks share.
-pub struct Shared {
-    pub config: PanelConfig,
-    pub catalog: Catalog,
-    pub registry: Registry,
-    pub events: broadcast::Sender<EngineEvent>,
-    pub shutdown: CancellationToken,
-    /// Connection and housekeeping tasks, awaited at shutdown.
-    pub tasks: TaskTracker,
-    pub default_mode: RecordMode,
-    /// Connections at once, shared by every listener.
-    pub connection_permits: Arc<tokio::sync::Semaphore>,
-    recorder_ctx: Arc<RecorderCtx>,
-    recorders: std::sync::Mutex<HashMap<String, RecorderHandle>>,
-    next_conn: AtomicU64,
+/// What the engine's own parts share (commands, housekeeping, access
+/// control, evidence, panoramas). Ingest and the recorders get narrower
+/// contexts of their own ([`IngestCtx`], the recorders' `RecorderCtx`).
+struct Shared {
+    config: PanelConfig,
+    catalog: Catalog,
+    registry: Arc<Registry>,
+    recorders: Arc<Recorders>,
+    ingest: Arc<IngestCtx>,
+    events: broadcast::Sender<EngineEvent>,
+    shutdown: CancellationToken,
+    /// Every task the engine starts, awaited at shutdown.
+    tasks: TaskTracker,
     disk_full: Arc<AtomicBool>,
-    pub dispatcher: Arc<Dispatcher>,
+    dispatcher: Arc<Dispatcher>,
     /// Export and dispatch every completed segment of every camera.
-    pub auto_dispatch: AtomicBool,
+    auto_dispatch: AtomicBool,
     /// What makes panoramas, when the binary provides it.
     panoramas: Option<Arc<dyn PanoramaMaker>>,
     /// Panoramas being made: id -> (cancel flag, current stage).
-    pub panorama_jobs: std::sync::Mutex<HashMap<i64, (Arc<AtomicBool>, String)>>,
-    /// TLS for agents; `None` when plain TCP is configured.
-    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    panorama_jobs: Mutex<HashMap<i64, (Arc<AtomicBool>, String)>>,
     /// The panel certificate's fingerprint, for agents to pin.
-    pub fingerprint: Option<cctv_protocol::tls::Fingerprint>,
-    /// Proofs of recent handshakes, to name replays.
-    pub replays: std::sync::Mutex<cctv_protocol::auth::ReplayGuard>,
-    /// Connection attempts per address.
-    pub rate: std::sync::Mutex<crate::ingest::rate::RateLimit>,
-}
-
-impl Shared {
-    pub fn next_conn_id(&self) -> u64 {
-        self.next_conn.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// The camera's recorder, started on first use.
-    pub fn recorder_for(&self, slot: &Arc<CameraSlot>) -> mpsc::Sender<RecorderMsg> {
-        let mut map = self.recorders.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(slot.id.clone())
-            .or_insert_with(|| recorder::spawn(self.recorder_ctx.clone(), slot.clone()))
-            .0
-            .clone()
-    }
+    fingerprint: Option<cctv_protocol::tls::Fingerprint>,
 }
 
 /// The running engine. Dropping it without [`Engine::shutdown`] leaves open
@@ -140,7 +115,7 @@ impl Shared {
 pub struct Engine {
     shared: Arc<Shared>,
     /// Where agents connect now, and the token that stops that listener.
-    listening: std::sync::Mutex<(SocketAddr, CancellationToken)>,
+    listening: Mutex<(SocketAddr, CancellationToken)>,
     repaired: Vec<Repaired>,
 }
 
@@ -213,8 +188,6 @@ impl Engine {
         })?;
         let (events, _) = broadcast::channel(1024);
         let disk_full = Arc::new(AtomicBool::new(false));
-        let latency = Arc::new(crate::stats::Latency::default());
-        let max_connections = config.max_connections;
         let dispatcher = Arc::new(Dispatcher {
             catalog: catalog.clone(),
             data_dir: config.data_dir.clone(),
@@ -227,36 +200,50 @@ impl Engine {
             Some(v) => v == "on",
             None => config.auto_dispatch,
         };
-        let shared = Arc::new(Shared {
+        let registry = Arc::new(Registry::default());
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let recorders = Arc::new(Recorders::new(Arc::new(RecorderCtx {
+            catalog: catalog.clone(),
+            root: config.recordings_dir.clone(),
+            segment_us: config.segment_secs as i64 * 1_000_000,
+            disk_full: disk_full.clone(),
+            events: events.clone(),
+            latency: Default::default(),
+            tasks: tasks.clone(),
+        })));
+        let ingest = Arc::new(IngestCtx {
+            limits: Limits::of(&config),
+            catalog: catalog.clone(),
+            registry: registry.clone(),
+            recorders: recorders.clone(),
+            events: events.clone(),
+            shutdown: shutdown.clone(),
+            tasks: tasks.clone(),
             tls,
-            fingerprint,
             replays: Default::default(),
-            rate: std::sync::Mutex::new(crate::ingest::rate::RateLimit::new(
+            rate: Mutex::new(RateLimit::new(
                 config.connect_burst_per_ip,
                 config.connects_per_minute_per_ip,
             )),
+            permits: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
+            default_mode,
+            next_conn: AtomicU64::new(1),
+        });
+        let shared = Arc::new(Shared {
+            fingerprint,
             dispatcher,
             auto_dispatch: AtomicBool::new(auto),
             panoramas,
             panorama_jobs: Default::default(),
-            recorder_ctx: Arc::new(RecorderCtx {
-                catalog: catalog.clone(),
-                root: config.recordings_dir.clone(),
-                segment_us: config.segment_secs as i64 * 1_000_000,
-                disk_full: disk_full.clone(),
-                events: events.clone(),
-                latency: latency.clone(),
-            }),
             config,
             catalog: catalog.clone(),
-            registry: Registry::default(),
+            registry,
+            recorders,
+            ingest,
             events,
-            shutdown: CancellationToken::new(),
-            tasks: TaskTracker::new(),
-            default_mode,
-            connection_permits: Arc::new(tokio::sync::Semaphore::new(max_connections)),
-            recorders: Default::default(),
-            next_conn: AtomicU64::new(1),
+            shutdown,
+            tasks,
             disk_full,
         });
         for row in catalog.cameras().await? {
@@ -264,7 +251,7 @@ impl Engine {
         }
         let listen_token = shared.shutdown.child_token();
         shared.tasks.spawn(crate::ingest::serve(
-            shared.clone(),
+            shared.ingest.clone(),
             listener,
             listen_token.clone(),
         ));
@@ -279,13 +266,13 @@ impl Engine {
         info!(listen = %local_addr, db = %shared.config.db_path().display(), recordings = %shared.config.recordings_dir.display(), "panel engine started");
         Ok(Self {
             shared,
-            listening: std::sync::Mutex::new((local_addr, listen_token)),
+            listening: Mutex::new((local_addr, listen_token)),
             repaired,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listening.lock().unwrap_or_else(|p| p.into_inner()).0
+        crate::sync::lock(&self.listening).0
     }
 
     /// Moves the listener to `addr` without a restart: the new address is
@@ -300,13 +287,15 @@ impl Engine {
             .map_err(|source| EngineError::Bind { addr, source })?;
         let token = self.shared.shutdown.child_token();
         let old = {
-            let mut l = self.listening.lock().unwrap_or_else(|p| p.into_inner());
+            let mut l = crate::sync::lock(&self.listening);
             std::mem::replace(&mut *l, (local, token.clone()))
         };
         old.1.cancel();
-        self.shared
-            .tasks
-            .spawn(crate::ingest::serve(self.shared.clone(), listener, token));
+        self.shared.tasks.spawn(crate::ingest::serve(
+            self.shared.ingest.clone(),
+            listener,
+            token,
+        ));
         self.shared
             .catalog
             .set_setting("listen", &addr.to_string())
@@ -359,7 +348,7 @@ impl Engine {
 
     /// Capture-to-disk latency of every frame recorded since start.
     pub fn latency(&self) -> &crate::stats::Latency {
-        &self.shared.recorder_ctx.latency
+        self.shared.recorders.latency()
     }
 
     /// Segments the start-up repair fixed.
@@ -413,7 +402,7 @@ impl Engine {
         self.shared.catalog.set_record_mode(id, mode).await?;
         self.shared.registry.set_record_enabled(&slot, mode);
         if !on {
-            let rec = self.shared.recorder_for(&slot);
+            let rec = self.shared.recorders.for_camera(&slot);
             let _ = rec
                 .send(RecorderMsg::Close {
                     reason: "recording stopped by the operator".into(),
@@ -492,20 +481,17 @@ impl Engine {
     pub async fn shutdown(&self) {
         info!("panel engine stopping");
         self.shared.shutdown.cancel();
-        self.shared.tasks.close();
-        self.shared.tasks.wait().await;
-        let recorders: Vec<_> = {
-            let mut map = self
-                .shared
-                .recorders
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            map.drain().map(|(_, r)| r).collect()
-        };
-        for (tx, task) in recorders {
-            drop(tx);
-            let _ = task.await;
+        // Panoramas being made stop now (their worker is killed) and say so.
+        for (cancel, _) in crate::sync::lock(&self.shared.panorama_jobs).values() {
+            cancel.store(true, Ordering::Release);
         }
+        self.shared.tasks.close();
+        // Connections end first, so no frame arrives after the recorders
+        // stop; then the recorders' last catalog writes finish before the
+        // catalog closes.
+        self.shared.tasks.wait().await;
+        self.shared.recorders.stop_all().await;
+        self.shared.tasks.wait().await;
         let _ = self.shared.catalog.clear_beat().await;
         self.shared.catalog.close().await;
         info!("panel engine stopped");

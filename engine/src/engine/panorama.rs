@@ -184,9 +184,7 @@ impl Engine {
         let dir = shared.config.data_dir.join("panoramas").join(camera);
         let out = dir.join(format!("{camera}_{a}_{b}_{id}.jpg"));
         let cancel = Arc::new(AtomicBool::new(false));
-        if let Ok(mut jobs) = shared.panorama_jobs.lock() {
-            jobs.insert(id, (cancel.clone(), "starting".into()));
-        }
+        crate::sync::lock(&shared.panorama_jobs).insert(id, (cancel.clone(), "starting".into()));
         let job = PanoramaJob {
             recordings: files,
             mode,
@@ -194,13 +192,11 @@ impl Engine {
         };
         let camera = camera.to_string();
         info!(camera = %camera, id, source = %source, "panorama started");
-        tokio::spawn(async move {
+        self.shared.tasks.spawn(async move {
             let s2 = shared.clone();
             let result = tokio::task::spawn_blocking(move || {
                 maker.make(&job, &cancel, &mut |stage| {
-                    if let Ok(mut jobs) = s2.panorama_jobs.lock()
-                        && let Some(j) = jobs.get_mut(&id)
-                    {
+                    if let Some(j) = crate::sync::lock(&s2.panorama_jobs).get_mut(&id) {
                         j.1 = stage.to_string();
                     }
                 })
@@ -213,11 +209,8 @@ impl Engine {
                     .to_string_lossy()
                     .into_owned()
             };
-            let cancelled = shared
-                .panorama_jobs
-                .lock()
-                .ok()
-                .and_then(|mut j| j.remove(&id))
+            let cancelled = crate::sync::lock(&shared.panorama_jobs)
+                .remove(&id)
                 .is_some_and(|(c, _)| c.load(Ordering::Acquire));
             let row = match result {
                 Ok(Ok(r)) => PanoramaResult {
@@ -292,19 +285,16 @@ impl Engine {
 
     /// Panoramas being made: id -> current stage.
     pub fn panorama_jobs(&self) -> HashMap<i64, String> {
-        self.shared
-            .panorama_jobs
-            .lock()
-            .map(|j| j.iter().map(|(id, (_, s))| (*id, s.clone())).collect())
-            .unwrap_or_default()
+        crate::sync::lock(&self.shared.panorama_jobs)
+            .iter()
+            .map(|(id, (_, s))| (*id, s.clone()))
+            .collect()
     }
 
     pub fn cancel_panorama(&self, id: i64) -> bool {
-        self.shared
-            .panorama_jobs
-            .lock()
-            .ok()
-            .and_then(|j| j.get(&id).map(|(c, _)| c.store(true, Ordering::Release)))
+        crate::sync::lock(&self.shared.panorama_jobs)
+            .get(&id)
+            .map(|(c, _)| c.store(true, Ordering::Release))
             .is_some()
     }
 

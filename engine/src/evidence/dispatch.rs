@@ -389,14 +389,10 @@ impl Dispatcher {
                 } else {
                     let id = d.id;
                     let progress = |have: u64, total: u64| {
-                        if let Ok(mut p) = self.progress.lock() {
-                            p.insert(id, (have, total));
-                        }
+                        crate::sync::lock(&self.progress).insert(id, (have, total));
                     };
                     let a = send(target, &zip, &export.sha256, self.rate, &progress).await;
-                    if let Ok(mut p) = self.progress.lock() {
-                        p.remove(&id);
-                    }
+                    crate::sync::lock(&self.progress).remove(&id);
                     sent = a.sent as i64;
                     outcome = match a.result {
                         Ok(()) => {

@@ -138,11 +138,7 @@ impl Receiver {
             .await;
             Err((Some(sender.clone()), code, reason.to_string()))
         };
-        let replayed = self
-            .replays
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&proof);
+        let replayed = crate::sync::lock(&self.replays).contains(&proof);
         if replayed {
             return refuse(&mut stream, "replayed", "replayed handshake").await;
         }
@@ -164,10 +160,7 @@ impl Receiver {
         if !cctv_protocol::auth::check_sender_proof(&secret, &nonce, &sender, &proof) {
             return refuse(&mut stream, "wrong_secret", "wrong secret for this sender").await;
         }
-        self.replays
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remember(&proof);
+        crate::sync::lock(&self.replays).remember(&proof);
         write_control(&mut stream, &Control::Welcome)
             .await
             .map_err(|e| (Some(sender.clone()), "protocol", e.to_string()))?;

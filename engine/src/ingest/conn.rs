@@ -24,8 +24,8 @@ use tokio::time::{timeout, timeout_at};
 use tokio_util::codec::Framed;
 use tracing::{info, warn};
 
+use super::IngestCtx;
 use crate::catalog::{CameraSettings, CameraState, EventKind, StoredKey};
-use crate::engine::Shared;
 use crate::live::{CameraSlot, EngineEvent, Link, LinkCommand, LiveFrame};
 use crate::recorder::camera::RecorderMsg;
 use crate::time::now_us;
@@ -36,47 +36,47 @@ type Conn = Framed<Box<dyn Io>, Codec>;
 /// At most one log line about bad pictures per camera this often.
 pub const BAD_LOG_EVERY: Duration = Duration::from_secs(10);
 
-pub async fn handle(shared: Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
+pub async fn handle(ctx: Arc<IngestCtx>, stream: TcpStream, addr: SocketAddr) {
     let _ = stream.set_nodelay(true);
-    let handshake = Duration::from_millis(shared.config.handshake_timeout_ms);
+    let handshake = Duration::from_millis(ctx.limits.handshake_timeout_ms);
     let deadline = tokio::time::Instant::now() + handshake;
-    let (mut conn, hello) = match timeout_at(deadline, handshake_io(&shared, stream)).await {
+    let (mut conn, hello) = match timeout_at(deadline, handshake_io(&ctx, stream)).await {
         Ok(Ok(ok)) => ok,
         Ok(Err(Refused {
             claimed,
             code,
             reason,
         })) => {
-            refused(&shared, addr, claimed.as_deref(), code, &reason).await;
+            refused(&ctx, addr, claimed.as_deref(), code, &reason).await;
             return;
         }
         Err(_) => {
             let reason = format!("no handshake within {:.1} s", handshake.as_secs_f64());
-            refused(&shared, addr, None, "timeout", &reason).await;
+            refused(&ctx, addr, None, "timeout", &reason).await;
             return;
         }
     };
     // Authenticated: from here a frame may be as large as configured.
     conn.codec_mut().limits = Limits {
-        max_frame_bytes: shared.config.max_frame_bytes,
+        max_frame_bytes: ctx.limits.max_frame_bytes,
         ..Limits::default()
     };
-    let Some((slot, mut commands, conn_id)) = admit(&shared, &mut conn, &hello, addr).await else {
+    let Some((slot, mut commands, conn_id)) = admit(&ctx, &mut conn, &hello, addr).await else {
         return;
     };
-    let recorder = shared.recorder_for(&slot);
-    let reason = Session::new(&shared, &slot, recorder.clone())
+    let recorder = ctx.recorders.for_camera(&slot);
+    let reason = Session::new(&ctx, &slot, recorder.clone())
         .run(&mut conn, &mut commands)
         .await;
     // A clean close (TLS close_notify), so the agent sees an end, not a cut.
     let _ = timeout(Duration::from_millis(500), conn.get_mut().shutdown()).await;
-    shared.registry.release(&slot, conn_id);
+    ctx.registry.release(&slot, conn_id);
     let _ = recorder
         .send(RecorderMsg::Close {
             reason: reason.clone(),
         })
         .await;
-    set_state(&shared, &slot, CameraState::Offline, &reason).await;
+    set_state(&ctx, &slot, CameraState::Offline, &reason).await;
     slot.update(|s| {
         s.fps = 0.0;
         s.bitrate_bps = 0.0;
@@ -104,7 +104,7 @@ impl Refused {
 /// TLS (unless plain TCP is configured), then `Hello`, `Challenge`, and a
 /// `Hello` that proves the camera's secret. Until it is proven, no message
 /// over the control-message limit is read.
-async fn handshake_io(shared: &Shared, stream: TcpStream) -> Result<(Conn, Hello), Refused> {
+async fn handshake_io(ctx: &IngestCtx, stream: TcpStream) -> Result<(Conn, Hello), Refused> {
     // What the peer speaks, from its first bytes (without consuming them).
     let mut first = [0u8; 4];
     let n = loop {
@@ -121,7 +121,7 @@ async fn handshake_io(shared: &Shared, stream: TcpStream) -> Result<(Conn, Hello
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let plain_agent = first[..n].starts_with(b"CCTV");
-    let io: Box<dyn Io> = match &shared.tls {
+    let io: Box<dyn Io> = match &ctx.tls {
         Some(acceptor) => {
             if plain_agent {
                 let mut conn = Framed::new(stream, Codec::new(Limits::control_only()));
@@ -176,7 +176,7 @@ async fn handshake_io(shared: &Shared, stream: TcpStream) -> Result<(Conn, Hello
     let mut nonce = [0u8; cctv_protocol::auth::NONCE_LEN];
     rand::fill(&mut nonce);
     let server = ServerHandshake::new(nonce);
-    let key = match shared.catalog.camera_key(&claimed).await {
+    let key = match ctx.catalog.camera_key(&claimed).await {
         Ok(StoredKey::Valid(s)) => CameraKey::Known(Secret::from_bytes(s)),
         Ok(StoredKey::Revoked) => CameraKey::Revoked,
         Ok(StoredKey::None) => CameraKey::Unknown,
@@ -208,7 +208,7 @@ async fn handshake_io(shared: &Shared, stream: TcpStream) -> Result<(Conn, Hello
         }
     };
     let checked = {
-        let mut replays = shared.replays.lock().unwrap_or_else(|p| p.into_inner());
+        let mut replays = crate::sync::lock(&ctx.replays);
         server.check(
             answer,
             |id| {
@@ -238,7 +238,7 @@ async fn handshake_io(shared: &Shared, stream: TcpStream) -> Result<(Conn, Hello
 /// Logs and records a refused connection; a known camera also gets it in
 /// its history.
 pub(super) async fn refused(
-    shared: &Shared,
+    ctx: &IngestCtx,
     addr: SocketAddr,
     claimed: Option<&str>,
     code: &str,
@@ -247,9 +247,9 @@ pub(super) async fn refused(
     warn!(%addr, claimed = claimed.unwrap_or("-"), code, "refused a connection: {reason}");
     // A refusal naming a known camera goes into its history too.
     let event = claimed
-        .filter(|id| shared.registry.get(id).is_some())
+        .filter(|id| ctx.registry.get(id).is_some())
         .map(|_| format!("{reason}; attempt from {addr}"));
-    if let Err(e) = shared
+    if let Err(e) = ctx
         .catalog
         .add_auth_failure(
             now_us(),
@@ -263,7 +263,7 @@ pub(super) async fn refused(
     {
         warn!("cannot record a refused connection: {e}");
     }
-    let _ = shared.events.send(EngineEvent::Refused {
+    let _ = ctx.events.send(EngineEvent::Refused {
         address: addr.to_string(),
         claimed: claimed.map(str::to_string),
         reason: reason.to_string(),
@@ -282,7 +282,7 @@ async fn reject(conn: &mut Conn, reason: &str) {
 
 /// Registers the camera, claims its id, welcomes it. `None` if refused.
 async fn admit(
-    shared: &Arc<Shared>,
+    ctx: &Arc<IngestCtx>,
     conn: &mut Conn,
     hello: &Hello,
     addr: SocketAddr,
@@ -301,9 +301,9 @@ async fn admit(
         height: hello.height,
         fps_milli: hello.fps_milli,
     };
-    let row = match shared
+    let row = match ctx
         .catalog
-        .register_camera(&settings, shared.default_mode, now)
+        .register_camera(&settings, ctx.default_mode, now)
         .await
     {
         Ok(r) => r,
@@ -317,21 +317,21 @@ async fn admit(
             return None;
         }
     };
-    let slot = shared.registry.slot(&row);
-    let conn_id = shared.next_conn_id();
+    let slot = ctx.registry.slot(&row);
+    let conn_id = ctx.next_conn_id();
     let (tx, rx) = mpsc::channel(16);
     let link = Link {
         conn_id,
         address: addr.to_string(),
         commands: tx,
     };
-    if let Err(existing) = shared.registry.claim(&slot, link) {
+    if let Err(existing) = ctx.registry.claim(&slot, link) {
         let reason = format!(
             "camera id {} is already live from {existing}",
             hello.camera_id
         );
         warn!(camera = %hello.camera_id, %addr, "refused a second connection: {reason}");
-        let _ = shared
+        let _ = ctx
             .catalog
             .add_event(
                 &slot.id,
@@ -345,10 +345,10 @@ async fn admit(
     }
     let welcome = Message::Welcome(Welcome {
         panel_version: concat!("panel ", env!("CARGO_PKG_VERSION")).into(),
-        heartbeat_ms: shared.config.heartbeat_ms,
+        heartbeat_ms: ctx.limits.heartbeat_ms,
     });
     if let Err(e) = conn.send(welcome).await {
-        shared.registry.release(&slot, conn_id);
+        ctx.registry.release(&slot, conn_id);
         warn!(camera = %slot.id, %addr, "lost the camera during the handshake: {e}");
         return None;
     }
@@ -359,7 +359,7 @@ async fn admit(
         s.height = hello.height;
     });
     set_state(
-        shared,
+        ctx,
         &slot,
         CameraState::Live,
         &format!("connected from {addr}"),
@@ -370,9 +370,9 @@ async fn admit(
 }
 
 /// Records a state change in the catalog and the live status, and tells clients.
-async fn set_state(shared: &Shared, slot: &CameraSlot, state: CameraState, detail: &str) {
+async fn set_state(ctx: &IngestCtx, slot: &CameraSlot, state: CameraState, detail: &str) {
     let now = now_us();
-    if let Err(e) = shared.catalog.set_state(&slot.id, state, now, detail).await {
+    if let Err(e) = ctx.catalog.set_state(&slot.id, state, now, detail).await {
         warn!(camera = %slot.id, "cannot record a state change: {e}");
     }
     slot.update(|s| {
@@ -380,12 +380,12 @@ async fn set_state(shared: &Shared, slot: &CameraSlot, state: CameraState, detai
         s.since_us = now;
         s.detail = detail.to_string();
     });
-    let _ = shared.events.send(EngineEvent::Camera(slot.id.clone()));
+    let _ = ctx.events.send(EngineEvent::Camera(slot.id.clone()));
 }
 
 /// Counters of a connection, published to the status a few times a second.
 struct Session<'a> {
-    shared: &'a Arc<Shared>,
+    ctx: &'a Arc<IngestCtx>,
     slot: &'a Arc<CameraSlot>,
     recorder: mpsc::Sender<RecorderMsg>,
     last_rx: Instant,
@@ -407,14 +407,14 @@ struct Session<'a> {
 
 impl<'a> Session<'a> {
     fn new(
-        shared: &'a Arc<Shared>,
+        ctx: &'a Arc<IngestCtx>,
         slot: &'a Arc<CameraSlot>,
         recorder: mpsc::Sender<RecorderMsg>,
     ) -> Self {
         let now = Instant::now();
         let s = slot.status();
         Self {
-            shared,
+            ctx,
             slot,
             recorder,
             last_rx: now,
@@ -447,14 +447,14 @@ impl<'a> Session<'a> {
         conn: &mut Conn,
         commands: &mut mpsc::Receiver<LinkCommand>,
     ) -> String {
-        let heartbeat = self.shared.config.heartbeat();
+        let heartbeat = self.ctx.limits.heartbeat();
         let offline_after = heartbeat * 2;
-        let stall_after = Duration::from_millis(self.shared.config.stall_after_ms);
+        let stall_after = Duration::from_millis(self.ctx.limits.stall_after_ms);
         let mut tick = tokio::time::interval(Duration::from_millis(100).min(heartbeat / 4));
         loop {
             tokio::select! {
                 biased;
-                _ = self.shared.shutdown.cancelled() => return "panel stopping".into(),
+                _ = self.ctx.shutdown.cancelled() => return "panel stopping".into(),
                 cmd = commands.recv() => match cmd {
                     Some(LinkCommand::Send(m)) => {
                         if let Err(e) = conn.send(m).await {
@@ -495,7 +495,7 @@ impl<'a> Session<'a> {
                     if !self.stalled && self.last_frame.elapsed() > stall_after {
                         self.stalled = true;
                         let why = format!("no frame for {:.0} s", stall_after.as_secs_f64());
-                        set_state(self.shared, self.slot, CameraState::Stalled, &why).await;
+                        set_state(self.ctx, self.slot, CameraState::Stalled, &why).await;
                         warn!(camera = %self.slot.id, "camera stalled: {why}");
                     }
                     self.publish();
@@ -515,7 +515,7 @@ impl<'a> Session<'a> {
             self.missed += f.seq - prev - 1;
         }
         self.last_seq = Some(f.seq);
-        let checked = crate::jpeg::check(&f.jpeg, self.shared.config.max_pixels);
+        let checked = crate::jpeg::check(&f.jpeg, self.ctx.limits.max_pixels);
         let (width, height) = match checked {
             Ok(size) => size,
             Err(why) => {
@@ -550,7 +550,7 @@ impl<'a> Session<'a> {
         }
         if self.stalled {
             self.stalled = false;
-            set_state(self.shared, self.slot, CameraState::Live, "frames resumed").await;
+            set_state(self.ctx, self.slot, CameraState::Live, "frames resumed").await;
         }
     }
 

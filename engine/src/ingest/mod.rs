@@ -5,6 +5,17 @@
 mod conn;
 pub mod rate;
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{Semaphore, broadcast};
+use tokio_util::task::TaskTracker;
+
+use crate::catalog::{Catalog, RecordMode};
+use crate::config::PanelConfig;
+use crate::live::{EngineEvent, Registry};
+use crate::recorder::camera::Recorders;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,11 +25,71 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::engine::Shared;
+/// The settings ingest works to, from the panel config.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub handshake_timeout_ms: u64,
+    pub max_frame_bytes: u32,
+    pub max_pixels: u64,
+    pub heartbeat_ms: u32,
+    pub stall_after_ms: u64,
+    pub max_connections: usize,
+    pub connects_per_minute_per_ip: u32,
+}
+
+impl Limits {
+    pub fn of(c: &PanelConfig) -> Self {
+        Self {
+            handshake_timeout_ms: c.handshake_timeout_ms,
+            max_frame_bytes: c.max_frame_bytes,
+            max_pixels: c.max_pixels,
+            heartbeat_ms: c.heartbeat_ms,
+            stall_after_ms: c.stall_after_ms,
+            max_connections: c.max_connections,
+            connects_per_minute_per_ip: c.connects_per_minute_per_ip,
+        }
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(u64::from(self.heartbeat_ms))
+    }
+}
+
+/// All that ingest reaches, built by the engine: the camera registry, the
+/// recorders, the catalog for keys and states, and the connection limits.
+pub struct IngestCtx {
+    pub limits: Limits,
+    pub catalog: Catalog,
+    pub registry: Arc<Registry>,
+    pub recorders: Arc<Recorders>,
+    pub events: broadcast::Sender<EngineEvent>,
+    /// Cancelled when the engine stops.
+    pub shutdown: CancellationToken,
+    /// Connection tasks, awaited at shutdown.
+    pub tasks: TaskTracker,
+    /// TLS for agents; `None` when plain TCP is configured.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Proofs of recent handshakes, to name replays.
+    pub replays: Mutex<cctv_protocol::auth::ReplayGuard>,
+    /// Connection attempts per address.
+    pub rate: Mutex<rate::RateLimit>,
+    /// Connections at once, shared by every listener.
+    pub permits: Arc<Semaphore>,
+    /// The recording mode a new camera gets.
+    pub default_mode: RecordMode,
+    /// The last connection id handed out.
+    pub next_conn: AtomicU64,
+}
+
+impl IngestCtx {
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+}
 
 /// Accepts agents until `stop` (shutdown, or the listener moved elsewhere).
-pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: CancellationToken) {
-    let permits = shared.connection_permits.clone();
+pub async fn serve(ctx: Arc<IngestCtx>, listener: TcpListener, stop: CancellationToken) {
+    let permits = ctx.permits.clone();
     loop {
         let accepted = tokio::select! {
             _ = stop.cancelled() => return,
@@ -26,11 +97,8 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: Cancellatio
         };
         match accepted {
             Ok((stream, addr)) => {
-                let verdict = shared
-                    .rate
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .check(addr.ip(), std::time::Instant::now());
+                let verdict =
+                    crate::sync::lock(&ctx.rate).check(addr.ip(), std::time::Instant::now());
                 if let rate::Verdict::Refuse { report } = verdict {
                     // Closed at once, unread: a flood costs one accept each.
                     drop(stream);
@@ -38,29 +106,28 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: Cancellatio
                         let reason = format!(
                             "{n} connection(s) from {} refused: over {} per minute",
                             addr.ip(),
-                            shared.config.connects_per_minute_per_ip
+                            ctx.limits.connects_per_minute_per_ip
                         );
-                        let shared2 = shared.clone();
-                        shared.tasks.spawn(async move {
-                            conn::refused(&shared2, addr, None, "rate_limited", &reason).await;
+                        let ctx2 = ctx.clone();
+                        ctx.tasks.spawn(async move {
+                            conn::refused(&ctx2, addr, None, "rate_limited", &reason).await;
                         });
                     }
                     continue;
                 }
                 match permits.clone().try_acquire_owned() {
                     Ok(permit) => {
-                        let shared2 = shared.clone();
-                        shared.tasks.spawn(async move {
-                            conn::handle(shared2, stream, addr).await;
+                        let ctx2 = ctx.clone();
+                        ctx.tasks.spawn(async move {
+                            conn::handle(ctx2, stream, addr).await;
                             drop(permit);
                         });
                     }
                     Err(_) => {
-                        warn!(%addr, limit = shared.config.max_connections, "refused a connection: too many connections");
+                        warn!(%addr, limit = ctx.limits.max_connections, "refused a connection: too many connections");
                         // A TLS client could not read a plain refusal.
-                        if shared.tls.is_none() {
-                            shared
-                                .tasks
+                        if ctx.tls.is_none() {
+                            ctx.tasks
                                 .spawn(refuse(stream, "the panel has too many connections"));
                         }
                     }

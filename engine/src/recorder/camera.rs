@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use super::segment::Segment;
@@ -41,9 +42,55 @@ pub struct RecorderCtx {
     pub events: broadcast::Sender<EngineEvent>,
     /// Capture-to-disk latency of every frame written.
     pub latency: Arc<crate::stats::Latency>,
+    /// The engine's tasks: catalog writes a recorder starts on the side.
+    pub tasks: TaskTracker,
 }
 
-pub fn spawn(
+/// A running recorder: where its frames go, and its task.
+type Running = (mpsc::Sender<RecorderMsg>, JoinHandle<()>);
+
+/// Every camera's recorder, started on first use and stopped at shutdown.
+pub struct Recorders {
+    ctx: Arc<RecorderCtx>,
+    running: std::sync::Mutex<std::collections::HashMap<String, Running>>,
+}
+
+impl Recorders {
+    pub fn new(ctx: Arc<RecorderCtx>) -> Self {
+        Self {
+            ctx,
+            running: Default::default(),
+        }
+    }
+
+    /// Capture-to-disk latency of every frame recorded since start.
+    pub fn latency(&self) -> &crate::stats::Latency {
+        &self.ctx.latency
+    }
+
+    /// The camera's recorder, started on first use.
+    pub fn for_camera(&self, slot: &Arc<CameraSlot>) -> mpsc::Sender<RecorderMsg> {
+        crate::sync::lock(&self.running)
+            .entry(slot.id.clone())
+            .or_insert_with(|| spawn(self.ctx.clone(), slot.clone()))
+            .0
+            .clone()
+    }
+
+    /// Stops every recorder: each finishes its open segment as complete.
+    pub async fn stop_all(&self) {
+        let running: Vec<_> = crate::sync::lock(&self.running)
+            .drain()
+            .map(|(_, r)| r)
+            .collect();
+        for (tx, task) in running {
+            drop(tx);
+            let _ = task.await;
+        }
+    }
+}
+
+fn spawn(
     ctx: Arc<RecorderCtx>,
     slot: Arc<CameraSlot>,
 ) -> (mpsc::Sender<RecorderMsg>, JoinHandle<()>) {
@@ -183,7 +230,7 @@ impl Recorder {
             self.fail(&e.to_string()).await;
             return;
         }
-        seg.report_progress(&self.ctx.catalog);
+        seg.report_progress(&self.ctx.catalog, &self.ctx.tasks);
     }
 
     /// Closes the open segment, if any, and tells the catalog.

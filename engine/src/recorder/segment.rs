@@ -11,6 +11,7 @@ use std::time::Instant;
 use crate::catalog::{Catalog, NewRecording, RecordingStatus};
 use crate::time::utc_day_and_stamp;
 use cctv_mkv::mux::{MkvMuxer, SegmentInfo, Summary};
+use tokio_util::task::TaskTracker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SegmentError {
@@ -212,7 +213,9 @@ impl Segment {
 
     /// Every ten seconds, writes how far the segment has got into its row,
     /// on its own task: the recorder never waits for the database.
-    pub fn report_progress(&mut self, catalog: &Catalog) {
+    /// Every 10 s, the row's end, frames and bytes, written on a task of
+    /// `tasks` (the engine awaits them before closing the catalog).
+    pub fn report_progress(&mut self, catalog: &Catalog, tasks: &TaskTracker) {
         if self.last_progress.elapsed().as_secs() < 10 {
             return;
         }
@@ -223,7 +226,7 @@ impl Segment {
             self.mux.frames() as i64,
             self.mux.bytes() as i64,
         );
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let _ = catalog.recording_progress(id, end, frames, bytes).await;
         });
     }
