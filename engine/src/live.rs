@@ -60,7 +60,7 @@ impl CameraStatus {
         Self {
             id: row.id.clone(),
             name: row.name.clone(),
-            state: row.state(),
+            state: row.state,
             since_us: row.state_since_us,
             detail: row.state_detail.clone(),
             address: row.last_address.clone(),
@@ -73,7 +73,7 @@ impl CameraStatus {
             frames_bad: 0,
             frames_unrecorded: 0,
             last_frame_us: None,
-            record_mode: row.record_mode(),
+            record_mode: row.record_mode,
             recording: false,
         }
     }

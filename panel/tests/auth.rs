@@ -4,6 +4,8 @@
 
 mod support;
 
+use cctv_engine::catalog::EventKind;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,7 +43,7 @@ async fn recorded(engine: &Engine, code: &str) -> cctv_engine::catalog::AuthFail
                 .await
                 .unwrap()
                 .into_iter()
-                .find(|r| r.code == code)
+                .find(|r| r.code.as_str() == code)
         },
     )
     .await
@@ -80,7 +82,7 @@ async fn only_the_camera_holding_its_secret_gets_in() {
     assert!(
         events
             .iter()
-            .any(|e| e.kind == "rejected" && e.detail.contains("wrong secret")),
+            .any(|e| e.kind == EventKind::Rejected && e.detail.contains("wrong secret")),
         "{events:?}"
     );
 

@@ -44,7 +44,7 @@ async fn listings_end_quietly_when_the_reader_goes_away() {
                 i,
                 "127.0.0.9:4000",
                 Some("door"),
-                "wrong_secret",
+                cctv_engine::catalog::RefusalCode::WrongSecret,
                 "wrong secret",
                 None,
             )

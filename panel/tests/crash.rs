@@ -4,6 +4,8 @@
 
 mod support;
 
+use cctv_engine::catalog::{EventKind, RecordingStatus};
+
 use std::io::Read;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -41,7 +43,7 @@ async fn sigkill_mid_recording_loses_almost_nothing_and_is_repaired() {
         (rows(&catalog)
             .await
             .iter()
-            .filter(|r| r.status == "recording")
+            .filter(|r| r.status == RecordingStatus::Recording)
             .count()
             == 2)
             .then_some(())
@@ -53,7 +55,11 @@ async fn sigkill_mid_recording_loses_almost_nothing_and_is_repaired() {
     let killed_us = cctv_engine::time::now_us();
     let _ = panel.0.wait();
     let left_open = rows(&catalog).await;
-    assert!(left_open.iter().all(|r| r.status == "recording"));
+    assert!(
+        left_open
+            .iter()
+            .all(|r| r.status == RecordingStatus::Recording)
+    );
 
     // Start again on the same directories; the agents find it by themselves.
     let mut panel = panel_serve(dir.path(), port, "info");
@@ -61,7 +67,7 @@ async fn sigkill_mid_recording_loses_almost_nothing_and_is_repaired() {
         let r = rows(&catalog).await;
         let done: Vec<_> = r
             .into_iter()
-            .filter(|r| r.status == "interrupted")
+            .filter(|r| r.status == RecordingStatus::Interrupted)
             .collect();
         (done.len() == 2).then_some(done)
     })
@@ -92,7 +98,7 @@ async fn sigkill_mid_recording_loses_almost_nothing_and_is_repaired() {
         (rows(&catalog)
             .await
             .iter()
-            .filter(|r| r.status == "recording")
+            .filter(|r| r.status == RecordingStatus::Recording)
             .count()
             == 2)
             .then_some(())
@@ -114,8 +120,18 @@ async fn sigkill_mid_recording_loses_almost_nothing_and_is_repaired() {
 
     let all = rows(&catalog).await;
     assert_eq!(all.len(), 4, "{all:?}");
-    assert_eq!(all.iter().filter(|r| r.status == "complete").count(), 2);
-    assert_eq!(all.iter().filter(|r| r.status == "interrupted").count(), 2);
+    assert_eq!(
+        all.iter()
+            .filter(|r| r.status == RecordingStatus::Complete)
+            .count(),
+        2
+    );
+    assert_eq!(
+        all.iter()
+            .filter(|r| r.status == RecordingStatus::Interrupted)
+            .count(),
+        2
+    );
     // Nothing else lost: the repaired rows are untouched by the second run.
     for r in &repaired {
         let now = all.iter().find(|x| x.id == r.id).unwrap();
@@ -128,7 +144,7 @@ async fn sigkill_mid_recording_loses_almost_nothing_and_is_repaired() {
     assert!(
         events
             .iter()
-            .any(|e| e.kind == "offline" && e.detail.contains("not running")),
+            .any(|e| e.kind == EventKind::Offline && e.detail.contains("not running")),
         "{events:?}"
     );
     let _ = Instant::now();

@@ -6,6 +6,8 @@
 
 mod support;
 
+use cctv_engine::catalog::DispatchState;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -260,7 +262,7 @@ async fn dispatch_resumes_after_the_receiver_dies_and_survives_a_sender_restart(
     let catalog = engine.catalog().clone();
     wait_for(Duration::from_secs(20), "a failed attempt", async || {
         let d = catalog.dispatch(id).await.unwrap().unwrap();
-        (d.attempts >= 1 && d.state == "pending").then_some(())
+        (d.attempts >= 1 && d.state == DispatchState::Pending).then_some(())
     })
     .await;
     engine.shutdown().await;
@@ -269,7 +271,7 @@ async fn dispatch_resumes_after_the_receiver_dies_and_survives_a_sender_restart(
     let engine = Engine::start(cfg.clone()).await.unwrap();
     let done = wait_for(Duration::from_secs(60), "dispatch done", async || {
         let d = engine.catalog().dispatch(id).await.unwrap().unwrap();
-        (d.state == "done").then_some(d)
+        (d.state == DispatchState::Done).then_some(d)
     })
     .await;
     assert!(
@@ -520,7 +522,10 @@ async fn auto_dispatch_sends_each_finished_segment_to_a_directory() {
         "three segments dispatched",
         async || {
             let d = engine.catalog().dispatches(100).await.unwrap();
-            let done: Vec<_> = d.into_iter().filter(|d| d.state == "done").collect();
+            let done: Vec<_> = d
+                .into_iter()
+                .filter(|d| d.state == DispatchState::Done)
+                .collect();
             (done.len() >= 3).then_some(done)
         },
     )

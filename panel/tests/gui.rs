@@ -3,6 +3,8 @@
 
 mod support;
 
+use cctv_engine::catalog::{DispatchState, PanoramaStatus, RecordingStatus, RefusalCode};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -346,7 +348,7 @@ fn export_selected_recordings_and_dispatch_them_from_the_window() {
         a.history
             .recordings
             .iter()
-            .filter(|r| r.status != "recording")
+            .filter(|r| r.status != RecordingStatus::Recording)
             .count()
             >= 2
     });
@@ -355,7 +357,7 @@ fn export_selected_recordings_and_dispatch_them_from_the_window() {
         .history
         .recordings
         .iter()
-        .filter(|r| r.status != "recording")
+        .filter(|r| r.status != RecordingStatus::Recording)
         .take(2)
         .map(|r| r.id)
         .collect();
@@ -382,7 +384,11 @@ fn export_selected_recordings_and_dispatch_them_from_the_window() {
     // s: dispatch the newest export.
     let _ = w.app.update(Message::Action(Action::DispatchLatest));
     w.until("dispatched", |a| {
-        a.evidence.data.dispatches.iter().any(|d| d.state == "done")
+        a.evidence
+            .data
+            .dispatches
+            .iter()
+            .any(|d| d.state == DispatchState::Done)
     });
     assert!(w.sees("done"));
     let e = &w.app.evidence.data.exports[0];
@@ -410,14 +416,17 @@ fn a_panorama_of_a_still_camera_explains_why_it_failed() {
         a.history
             .recordings
             .iter()
-            .any(|r| r.status == "complete" && r.frames > 1)
+            .any(|r| r.status == RecordingStatus::Complete && r.frames > 1)
     });
     // The Panorama button of the newest (finished) recording.
     assert!(w.app.history.recordings[0].frames > 1);
     w.ui(|ui| ui.click("Panorama").map(|_| ()).unwrap());
     assert_eq!(w.app.screen, Screen::Panoramas);
     w.until("the attempt ended", |a| {
-        a.panoramas.rows.iter().any(|r| r.status == "failed")
+        a.panoramas
+            .rows
+            .iter()
+            .any(|r| r.status == PanoramaStatus::Failed)
     });
     let p = w.app.panoramas.rows[0].clone();
     assert!(p.message.contains("too few frames"), "{}", p.message);
@@ -440,7 +449,7 @@ fn a_refused_connection_is_announced_and_listed_in_settings() {
     let (_, answer) = w.rt.block_on(handshake(&door, &wrong));
     assert!(matches!(answer, cctv_protocol::Message::Reject { .. }));
     w.until("the refusal listed", |a| {
-        a.refused.iter().any(|r| r.code == "wrong_secret")
+        a.refused.iter().any(|r| r.code == RefusalCode::WrongSecret)
     });
     assert!(w.sees("wrong secret for this camera id"));
     let row = w.app.refused[0].clone();

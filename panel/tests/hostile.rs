@@ -3,6 +3,8 @@
 
 mod support;
 
+use cctv_engine::catalog::EventKind;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -136,8 +138,14 @@ async fn hostile_peers_are_dropped_and_cameras_unaffected() {
         .events(Some("steady"), None, None, 20, 0)
         .await
         .unwrap();
-    assert!(events.iter().any(|e| e.kind == "rejected"), "{events:?}");
-    assert!(!events.iter().any(|e| e.kind == "offline"), "{events:?}");
+    assert!(
+        events.iter().any(|e| e.kind == EventKind::Rejected),
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e.kind == EventKind::Offline),
+        "{events:?}"
+    );
     let log = log.text();
     for reason in [
         "bad magic",

@@ -4,6 +4,8 @@
 
 mod support;
 
+use cctv_engine::catalog::{PanoramaStatus, RecordingStatus};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -22,6 +24,7 @@ fn request(source: Source, out: &Path, mode: Mode) -> Request {
         worker: PathBuf::from(env!("CARGO_BIN_EXE_panel")),
         params: Default::default(),
         every: None,
+        opencv_defaults: false,
     }
 }
 
@@ -203,7 +206,7 @@ async fn a_panorama_from_a_cameras_recording_through_the_engine() {
             .await
             .unwrap()
             .into_iter()
-            .find(|r| r.status == "complete" && r.frames > 150)
+            .find(|r| r.status == RecordingStatus::Complete && r.frames > 150)
     })
     .await;
     drop(agent);
@@ -221,10 +224,10 @@ async fn a_panorama_from_a_cameras_recording_through_the_engine() {
             .await
             .unwrap()
             .into_iter()
-            .find(|p| p.id == id && p.status != "running")
+            .find(|p| p.id == id && p.status != PanoramaStatus::Running)
     })
     .await;
-    assert_eq!(p.status, "complete", "{}", p.message);
+    assert_eq!(p.status, PanoramaStatus::Complete, "{}", p.message);
     assert!(p.width >= 2 * 854, "{}x{}", p.width, p.height);
     assert!(cfg.data_dir.join(&p.path).exists());
     assert!(cfg.data_dir.join(&p.thumb_path).exists());

@@ -4,6 +4,8 @@
 
 mod support;
 
+use cctv_engine::catalog::{EventKind, RecordingStatus};
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -88,7 +90,7 @@ async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
                 .await
                 .unwrap()
                 .into_iter()
-                .find(|r| r.status == "complete")
+                .find(|r| r.status == RecordingStatus::Complete)
         })
         .await;
     let events = engine
@@ -99,7 +101,7 @@ async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
     assert!(
         events
             .iter()
-            .any(|e| e.kind == "offline" && e.detail.contains("connection lost")),
+            .any(|e| e.kind == EventKind::Offline && e.detail.contains("connection lost")),
         "{events:?}"
     );
 
@@ -121,7 +123,7 @@ async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
     assert!(
         catalog_rows
             .iter()
-            .all(|r| r.status == "recording" || r.id == cam3_row.id)
+            .all(|r| r.status == RecordingStatus::Recording || r.id == cam3_row.id)
     );
     engine.shutdown().await;
     // What each camera's connection delivered, counted by the panel as it
@@ -143,7 +145,7 @@ async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
         .unwrap();
     assert_eq!(rows.len(), 8, "one segment per camera: {rows:?}");
     for r in &rows {
-        assert_eq!(r.status, "complete", "{r:?}");
+        assert_eq!(r.status, RecordingStatus::Complete, "{r:?}");
         let path = recordings_dir.join(&r.path);
         assert!(r.path.starts_with(&format!("{0}/", r.camera_id)));
         assert!(

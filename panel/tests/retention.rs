@@ -3,6 +3,8 @@
 
 mod support;
 
+use cctv_engine::catalog::RecordingStatus;
+
 use std::time::Duration;
 
 use cctv_engine::Engine;
@@ -28,19 +30,24 @@ async fn a_byte_limit_deletes_the_oldest_segments_first() {
                 .recordings(&RecordingFilter::default())
                 .await
                 .unwrap();
-            (rows.iter().filter(|r| r.status == "complete").count() >= 6).then_some(rows)
+            (rows
+                .iter()
+                .filter(|r| r.status == RecordingStatus::Complete)
+                .count()
+                >= 6)
+                .then_some(rows)
         },
     )
     .await;
     let finished: Vec<_> = all
         .iter()
-        .filter(|r| r.status == "complete")
+        .filter(|r| r.status == RecordingStatus::Complete)
         .cloned()
         .collect();
     // newest first: keep the three newest finished ones, plus the open one.
     let open_bytes: i64 = all
         .iter()
-        .filter(|r| r.status == "recording")
+        .filter(|r| r.status == RecordingStatus::Recording)
         .map(|r| r.bytes)
         .sum();
     let keep: i64 = finished[..3].iter().map(|r| r.bytes).sum::<i64>() + open_bytes;
@@ -77,7 +84,7 @@ async fn a_byte_limit_deletes_the_oldest_segments_first() {
         assert!(root.join(&r.path).exists());
     }
     assert!(
-        left.iter().any(|r| r.status == "recording"),
+        left.iter().any(|r| r.status == RecordingStatus::Recording),
         "the segment being written is never touched"
     );
     engine.shutdown().await;

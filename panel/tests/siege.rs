@@ -165,7 +165,7 @@ async fn a_thousand_hostile_connections_leave_recordings_whole_and_memory_flat()
             .await
             .ok()?
             .iter()
-            .filter(|c| c.state() == CameraState::Live)
+            .filter(|c| c.state == CameraState::Live)
             .count();
         (live == 4).then_some(())
     })
@@ -225,7 +225,7 @@ async fn a_thousand_hostile_connections_leave_recordings_whole_and_memory_flat()
     let refused = catalog.auth_failures(10_000).await.unwrap();
     let mut by_code = std::collections::BTreeMap::new();
     for r in &refused {
-        *by_code.entry(r.code.clone()).or_insert(0) += 1;
+        *by_code.entry(r.code.as_str()).or_insert(0) += 1;
     }
     println!("refusals recorded: {by_code:?}");
     for code in [

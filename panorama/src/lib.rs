@@ -48,6 +48,8 @@ pub struct Request {
     pub params: Params,
     /// Take every n-th frame instead of choosing (for comparisons).
     pub every: Option<usize>,
+    /// Stitch with OpenCV's default settings instead of ours (for comparisons).
+    pub opencv_defaults: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -302,6 +304,8 @@ pub fn run(
     }
     let job = Job {
         mode: req.mode,
+        ordered: !matches!(req.source, Source::Images(_)),
+        opencv_defaults: req.opencv_defaults,
         frames: names,
         out: req.out.clone(),
         thumb: thumb_path(&req.out),
@@ -362,6 +366,7 @@ impl PanoramaMaker for Stitcher {
             worker: self.worker.clone(),
             params: Params::default(),
             every: None,
+            opencv_defaults: false,
         };
         match run(&req, cancel, stage) {
             Ok(r) => Ok(PanoramaMade {

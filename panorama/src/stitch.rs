@@ -2,7 +2,9 @@
 //! Runs inside the stitch worker process (see `worker.rs`), whose memory is
 //! capped, so an impossible panorama ends in "out of memory", not a crash.
 
-use opencv::core::{Mat, Size, Vector};
+use opencv::core::{
+    self, Mat, Ptr, Size, TermCriteria, TermCriteria_COUNT, TermCriteria_EPS, UMat, Vector,
+};
 use opencv::imgproc;
 use opencv::prelude::*;
 use opencv::stitching::{Stitcher, Stitcher_Mode, Stitcher_Status};
@@ -105,12 +107,79 @@ pub struct Stitched {
     pub used: usize,
 }
 
-/// Stitches `frames`, reporting each stage through `stage`.
+/// Bundle adjustment stops when an iteration moves the cameras by less than
+/// this (relative L2), or after BA_MAX_ITERATIONS. OpenCV's default (1000,
+/// DBL_EPSILON) never converges by epsilon, so it always ran 1000 iterations.
+const BA_EPSILON: f64 = 1e-6;
+const BA_MAX_ITERATIONS: i32 = 200;
+/// Matching all pairs of more ordered frames than this takes many minutes.
+const ALL_PAIRS_MAX_FRAMES: usize = 30;
+
+/// n x n CV_8U mask allowing only pairs (i, i+1). Not BestOf2NearestRangeMatcher:
+/// OpenCV 4.6's Stitcher ignores its range (non-virtual operator()).
+fn neighbour_mask(n: usize) -> opencv::Result<UMat> {
+    let n = n as i32;
+    let mut m = Mat::zeros(n, n, core::CV_8U)?.to_mat()?;
+    for i in 0..n - 1 {
+        *m.at_2d_mut::<u8>(i, i + 1)? = 1;
+        *m.at_2d_mut::<u8>(i + 1, i)? = 1;
+    }
+    m.get_umat_def(core::AccessFlag::ACCESS_READ)?.try_clone()
+}
+
+fn stitcher(
+    mode: Mode,
+    neighbours_of: Option<usize>,
+    opencv_defaults: bool,
+) -> opencv::Result<Ptr<Stitcher>> {
+    let mut stitcher = Stitcher::create(match mode {
+        Mode::Panorama => Stitcher_Mode::PANORAMA,
+        Mode::Scans => Stitcher_Mode::SCANS,
+    })?;
+    if opencv_defaults {
+        return Ok(stitcher);
+    }
+    // The mode's own adjuster (ray / affine-partial); the Ptr is shared, set it back anyway.
+    let mut adjuster = stitcher.bundle_adjuster()?;
+    adjuster.set_term_criteria(TermCriteria::new(
+        TermCriteria_COUNT + TermCriteria_EPS,
+        BA_MAX_ITERATIONS,
+        BA_EPSILON,
+    )?)?;
+    stitcher.set_bundle_adjuster(adjuster)?;
+    if let Some(n) = neighbours_of {
+        stitcher.set_matching_mask(&neighbour_mask(n)?)?;
+    }
+    Ok(stitcher)
+}
+
+/// Matches and places the frames: the stitcher ready to compose, and how many frames it kept.
+fn estimate(
+    images: &Vector<Mat>,
+    mode: Mode,
+    neighbours: bool,
+    opencv_defaults: bool,
+) -> Result<(Ptr<Stitcher>, usize), Failure> {
+    let mut s = stitcher(mode, neighbours.then_some(images.len()), opencv_defaults).map_err(cv)?;
+    status(s.estimate_transform_def(images).map_err(cv)?)?;
+    let used = s.component().map_err(cv)?.len();
+    Ok((s, used))
+}
+
+/// Stitches `frames`, reporting each stage through `stage`. `ordered`: the
+/// frames are in footage order (video, recordings), so only neighbours are
+/// matched; if that chain breaks (near-duplicate or featureless frame), every
+/// pair is matched, as for photo folders, which pass `false`.
+/// `opencv_defaults`: OpenCV's own settings (every pair matched, bundle
+/// adjustment to 1000 iterations), kept to measure ours against.
 pub fn stitch(
     frames: &[Mat],
     mode: Mode,
+    ordered: bool,
+    opencv_defaults: bool,
     stage: &mut dyn FnMut(&str),
 ) -> Result<Stitched, Failure> {
+    let ordered = ordered && !opencv_defaults;
     if frames.len() < 2 {
         return Err(Failure::TooFewFrames(frames.len()));
     }
@@ -118,14 +187,21 @@ pub fn stitch(
     for f in frames {
         images.push(cap_size(f).map_err(cv)?);
     }
-    let cv_mode = match mode {
-        Mode::Panorama => Stitcher_Mode::PANORAMA,
-        Mode::Scans => Stitcher_Mode::SCANS,
-    };
-    let mut stitcher = Stitcher::create(cv_mode).map_err(cv)?;
     stage("matching features and estimating the camera motion");
-    status(stitcher.estimate_transform_def(&images).map_err(cv)?)?;
-    let used = stitcher.component().map_err(cv)?.len();
+    let mut estimated = estimate(&images, mode, ordered, opencv_defaults);
+    let complete = matches!(&estimated, Ok((_, used)) if *used == images.len());
+    if ordered && !complete && images.len() <= ALL_PAIRS_MAX_FRAMES {
+        let all_pairs = estimate(&images, mode, false, false);
+        let better = match (&all_pairs, &estimated) {
+            (Ok((_, a)), Ok((_, n))) => a > n,
+            (Err(_), Ok(_)) => false,
+            (_, Err(_)) => true,
+        };
+        if better {
+            estimated = all_pairs;
+        }
+    }
+    let (mut stitcher, used) = estimated?;
     if used < 2 {
         return Err(Failure::NotEnoughOverlap);
     }

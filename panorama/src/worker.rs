@@ -23,6 +23,12 @@ use super::stitch::{Failure, Mode, stitch};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Job {
     pub mode: Mode,
+    /// Frames in footage order, each overlapping the next (video, recordings).
+    #[serde(default)]
+    pub ordered: bool,
+    /// OpenCV's default settings, for comparisons (see `stitch`).
+    #[serde(default)]
+    pub opencv_defaults: bool,
     /// Frame files, in order, relative to the job directory.
     pub frames: Vec<String>,
     pub out: PathBuf,
@@ -104,7 +110,13 @@ fn run(job_dir: &Path) -> WorkerResult {
         }
     }
     let mut stage = |s: &str| emit(&format!("stage {s}"));
-    let stitched = match stitch(&frames, job.mode, &mut stage) {
+    let stitched = match stitch(
+        &frames,
+        job.mode,
+        job.ordered,
+        job.opencv_defaults,
+        &mut stage,
+    ) {
         Ok(s) => s,
         Err(f) => return failed(f),
     };

@@ -343,7 +343,9 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
             Ok(rows) => Reply::Panoramas(rows, engine.panorama_jobs()),
             Err(e) => Reply::Error(e.to_string()),
         }),
-        Command::PanoramaThumb(row) | Command::PanoramaImage(row) if row.status != "complete" => {
+        Command::PanoramaThumb(row) | Command::PanoramaImage(row)
+            if row.status != cctv_engine::catalog::PanoramaStatus::Complete =>
+        {
             None
         }
         Command::PanoramaThumb(row) => {

@@ -10,7 +10,7 @@ use iced::{Alignment, Element, Length};
 use super::app::{App, Message};
 use super::backend::{Command, Evidence};
 use super::style;
-use cctv_engine::catalog::ExportRow;
+use cctv_engine::catalog::{DispatchState, ExportRow, ExportStatus};
 use cctv_engine::time;
 
 #[derive(Debug, Clone)]
@@ -103,7 +103,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
         );
     }
     for e in &ev.data.exports {
-        let ok = e.status == "complete";
+        let ok = e.status == ExportStatus::Complete;
         let head = row![
             text(time::local(e.created_us)).width(170),
             text(e.cameras.replace(',', ", ")).width(160),
@@ -131,14 +131,14 @@ pub fn view(app: &App) -> Element<'_, Message> {
         .align_y(Alignment::Center);
         let mut block = column![head].spacing(4);
         for d in ev.data.dispatches.iter().filter(|d| d.export_id == e.id) {
-            let color = match d.state.as_str() {
-                "done" => style::LIVE,
-                "failed" => style::OFFLINE,
-                _ => style::STALLED,
+            let color = match d.state {
+                DispatchState::Done => style::LIVE,
+                DispatchState::Failed => style::OFFLINE,
+                DispatchState::Pending => style::STALLED,
             };
             let mut line = row![
                 text(format!("→ {}", d.target)).width(170),
-                text(d.state.clone()).color(color).width(80),
+                text(d.state.as_str()).color(color).width(80),
                 text(format!("{} attempt(s)", d.attempts)).width(110),
             ]
             .spacing(10)
@@ -150,7 +150,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
                     "{:.0}%",
                     100.0 * *have as f64 / (*total).max(1) as f64
                 )));
-            } else if d.state == "pending" && d.next_attempt_us > time::now_us() {
+            } else if d.state == DispatchState::Pending && d.next_attempt_us > time::now_us() {
                 line = line.push(text(format!(
                     "next try {}",
                     time::local_clock(d.next_attempt_us)

@@ -13,7 +13,7 @@ use iced::{Alignment, Element, Length};
 use super::app::{App, Message};
 use super::backend::{Command, HistoryQuery, PAGE, Reply};
 use super::style;
-use cctv_engine::catalog::{EventRow, RecordingRow};
+use cctv_engine::catalog::{EventKind, EventRow, RecordingRow, RecordingStatus};
 use cctv_engine::time;
 
 pub const ALL_CAMERAS: &str = "All cameras";
@@ -56,7 +56,7 @@ impl History {
     pub fn newest(&self) -> Option<&RecordingRow> {
         self.recordings
             .iter()
-            .find(|r| r.status != "recording")
+            .find(|r| r.status != RecordingStatus::Recording)
             .or(self.recordings.first())
     }
 
@@ -167,12 +167,12 @@ fn recording_row<'a>(h: &'a History, r: &'a RecordingRow) -> Element<'a, Message
             .style(style::tile(false))
             .into(),
     };
-    let status_color = match r.status.as_str() {
-        "complete" => style::LIVE,
-        "interrupted" => style::STALLED,
-        _ => style::REC,
+    let status_color = match r.status {
+        RecordingStatus::Complete => style::LIVE,
+        RecordingStatus::Interrupted => style::STALLED,
+        RecordingStatus::Recording => style::REC,
     };
-    let finished = r.status != "recording";
+    let finished = r.status != RecordingStatus::Recording;
     let tick = iced::widget::checkbox(h.selected.contains_key(&r.id)).on_toggle_maybe(
         finished.then(|| {
             let id = r.id;
@@ -180,7 +180,7 @@ fn recording_row<'a>(h: &'a History, r: &'a RecordingRow) -> Element<'a, Message
         }),
     );
     let status = if r.detail.is_empty() {
-        r.status.clone()
+        r.status.to_string()
     } else {
         format!("{}: {}", r.status, r.detail)
     };
@@ -216,16 +216,16 @@ fn recording_row<'a>(h: &'a History, r: &'a RecordingRow) -> Element<'a, Message
 }
 
 fn event_row(e: &EventRow) -> Element<'_, Message> {
-    let color = match e.kind.as_str() {
-        "live" => style::LIVE,
-        "stalled" => style::STALLED,
+    let color = match e.kind {
+        EventKind::Live => style::LIVE,
+        EventKind::Stalled => style::STALLED,
         _ => style::OFFLINE,
     };
     row![
         container(text("")).width(126),
         text(e.camera_id.clone()).width(130),
         text(time::local(e.at_us)).width(170),
-        text(format!("camera {}", e.kind.replace('_', " "))).color(color),
+        text(format!("camera {}", e.kind.as_str().replace('_', " "))).color(color),
         text(e.detail.clone()).color(style::MUTED),
     ]
     .spacing(12)

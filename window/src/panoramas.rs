@@ -13,7 +13,7 @@ use super::app::{App, Message};
 use super::backend::Command;
 use super::history::ALL_CAMERAS;
 use super::style;
-use cctv_engine::catalog::PanoramaRow;
+use cctv_engine::catalog::{PanoramaRow, PanoramaStatus};
 use cctv_engine::time;
 
 #[derive(Debug, Clone)]
@@ -75,7 +75,7 @@ impl Panoramas {
         self.loaded = true;
         self.rows
             .iter()
-            .filter(|r| r.status == "complete" && !self.thumbs.contains_key(&r.id))
+            .filter(|r| r.status == PanoramaStatus::Complete && !self.thumbs.contains_key(&r.id))
             .map(|r| Command::PanoramaThumb(r.clone()))
             .collect()
     }
@@ -142,8 +142,8 @@ pub fn view(app: &App) -> Element<'_, Message> {
             Some(t) => image(t.clone()).width(240).into(),
             None => container(text("")).width(240).height(40).into(),
         };
-        let (status, color) = match r.status.as_str() {
-            "complete" => (
+        let (status, color) = match r.status {
+            PanoramaStatus::Complete => (
                 format!(
                     "{}x{} · {} frames · {:.1} s",
                     r.width,
@@ -153,14 +153,16 @@ pub fn view(app: &App) -> Element<'_, Message> {
                 ),
                 style::LIVE,
             ),
-            "running" => (
+            PanoramaStatus::Running => (
                 format!(
                     "working: {}",
                     p.jobs.get(&r.id).cloned().unwrap_or_else(|| "…".into())
                 ),
                 style::STALLED,
             ),
-            other => (format!("{other}: {}", r.message), style::OFFLINE),
+            other @ (PanoramaStatus::Failed | PanoramaStatus::Cancelled) => {
+                (format!("{other}: {}", r.message), style::OFFLINE)
+            }
         };
         let mut line = row![
             thumb,
@@ -174,17 +176,17 @@ pub fn view(app: &App) -> Element<'_, Message> {
         ]
         .spacing(12)
         .align_y(Alignment::Center);
-        if r.status == "complete" {
+        if r.status == PanoramaStatus::Complete {
             line = line.push(button(text("View")).on_press(msg(Msg::Open(Box::new(r.clone())))));
         }
-        if r.status == "running" {
+        if r.status == PanoramaStatus::Running {
             line = line.push(
                 button(text("Cancel"))
                     .style(button::danger)
                     .on_press(msg(Msg::Cancel(r.id))),
             );
         }
-        if r.status == "failed" && !r.path.is_empty() {
+        if r.status == PanoramaStatus::Failed && !r.path.is_empty() {
             line = line.push(text(format!("tried frames: data/{}", r.path)).color(style::MUTED));
         }
         list = list.push(

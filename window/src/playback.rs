@@ -291,7 +291,7 @@ mod tests {
             bytes: 0,
             width: 1,
             height: 1,
-            status: "complete".into(),
+            status: cctv_engine::catalog::RecordingStatus::Complete,
             detail: String::new(),
         };
         Player::new(row, Arc::new(scan))

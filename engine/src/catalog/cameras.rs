@@ -2,71 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Catalog, CatalogError, EventKind, Result};
-
-/// What a camera is doing, as the operator sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CameraState {
-    /// Connected and sending frames.
-    Live,
-    /// Connected, but no frame for a while.
-    Stalled,
-    /// Not connected (or heartbeats stopped).
-    Offline,
-}
-
-impl CameraState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CameraState::Live => "live",
-            CameraState::Stalled => "stalled",
-            CameraState::Offline => "offline",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "live" => CameraState::Live,
-            "stalled" => CameraState::Stalled,
-            "offline" => CameraState::Offline,
-            _ => return None,
-        })
-    }
-
-    pub fn event_kind(self) -> EventKind {
-        match self {
-            CameraState::Live => EventKind::Live,
-            CameraState::Stalled => EventKind::Stalled,
-            CameraState::Offline => EventKind::Offline,
-        }
-    }
-}
-
-/// How a camera records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RecordMode {
-    Off,
-    Continuous,
-}
-
-impl RecordMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordMode::Off => "off",
-            RecordMode::Continuous => "continuous",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "off" => Some(RecordMode::Off),
-            "continuous" => Some(RecordMode::Continuous),
-            _ => None,
-        }
-    }
-}
+use super::{CameraState, Catalog, CatalogError, RecordMode, Result};
 
 /// One row of `cameras`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
@@ -74,10 +10,10 @@ pub struct CameraRow {
     pub id: String,
     pub name: String,
     pub name_locked: bool,
-    pub record_mode: String,
+    pub record_mode: RecordMode,
     pub retain_bytes: Option<i64>,
     pub retain_days: Option<i64>,
-    pub state: String,
+    pub state: CameraState,
     pub state_since_us: i64,
     pub state_detail: String,
     pub first_seen_us: i64,
@@ -88,16 +24,6 @@ pub struct CameraRow {
     pub height: i64,
     pub fps_milli: i64,
     pub auto_dispatch: bool,
-}
-
-impl CameraRow {
-    pub fn state(&self) -> CameraState {
-        CameraState::parse(&self.state).unwrap_or(CameraState::Offline)
-    }
-
-    pub fn record_mode(&self) -> RecordMode {
-        RecordMode::parse(&self.record_mode).unwrap_or(RecordMode::Continuous)
-    }
 }
 
 /// What an agent says about itself when it connects.

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Catalog, CatalogError, Result};
+use super::{Catalog, CatalogError, RefusalCode, Result};
 
 /// Rows kept in `auth_failures`; older ones are dropped.
 const KEEP_FAILURES: i64 = 10_000;
@@ -34,7 +34,7 @@ pub struct AuthFailureRow {
     pub at_us: i64,
     pub address: String,
     pub claimed_id: Option<String>,
-    pub code: String,
+    pub code: RefusalCode,
     pub reason: String,
 }
 
@@ -169,7 +169,7 @@ impl Catalog {
         at_us: i64,
         address: &str,
         claimed_id: Option<&str>,
-        code: &str,
+        code: RefusalCode,
         reason: &str,
         event: Option<&str>,
     ) -> Result<i64> {
@@ -181,7 +181,7 @@ impl Catalog {
         .bind(at_us)
         .bind(address)
         .bind(claimed_id)
-        .bind(code)
+        .bind(code.as_str())
         .bind(reason)
         .execute(&mut *tx)
         .await?
@@ -267,18 +267,25 @@ mod tests {
             1,
             "10.0.0.9:4000",
             Some("door"),
-            "wrong_secret",
+            RefusalCode::WrongSecret,
             "wrong secret",
             None,
         )
         .await
         .unwrap();
-        c.add_auth_failure(2, "10.0.0.9:4001", None, "not_tls", "plain TCP", None)
-            .await
-            .unwrap();
+        c.add_auth_failure(
+            2,
+            "10.0.0.9:4001",
+            None,
+            RefusalCode::NotTls,
+            "plain TCP",
+            None,
+        )
+        .await
+        .unwrap();
         let rows = c.auth_failures(10).await.unwrap();
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].code, "not_tls");
+        assert_eq!(rows[0].code, RefusalCode::NotTls);
         assert_eq!(rows[1].claimed_id.as_deref(), Some("door"));
     }
 }

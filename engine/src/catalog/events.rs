@@ -3,41 +3,13 @@
 
 use serde::Serialize;
 
-use super::{Catalog, Result};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    Live,
-    Stalled,
-    Offline,
-    Rejected,
-    RecordingStarted,
-    RecordingStopped,
-    RecordingError,
-    DiskFull,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Live => "live",
-            EventKind::Stalled => "stalled",
-            EventKind::Offline => "offline",
-            EventKind::Rejected => "rejected",
-            EventKind::RecordingStarted => "recording_started",
-            EventKind::RecordingStopped => "recording_stopped",
-            EventKind::RecordingError => "recording_error",
-            EventKind::DiskFull => "disk_full",
-        }
-    }
-}
+use super::{Catalog, EventKind, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
 pub struct EventRow {
     pub id: i64,
     pub camera_id: String,
-    pub kind: String,
+    pub kind: EventKind,
     pub at_us: i64,
     pub detail: String,
 }

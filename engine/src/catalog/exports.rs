@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Catalog, Result};
+use super::{Catalog, DispatchState, ExportStatus, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
 pub struct ExportRow {
@@ -17,7 +17,7 @@ pub struct ExportRow {
     pub files: i64,
     pub bytes: i64,
     pub sha256: String,
-    pub status: String,
+    pub status: ExportStatus,
     pub detail: String,
 }
 
@@ -26,7 +26,7 @@ pub struct DispatchRow {
     pub id: i64,
     pub export_id: i64,
     pub target: String,
-    pub state: String,
+    pub state: DispatchState,
     pub attempts: i64,
     pub bytes_sent: i64,
     pub next_attempt_us: i64,
@@ -70,7 +70,7 @@ impl Catalog {
         &self,
         created_us: i64,
         cameras: &str,
-        status: &str,
+        status: ExportStatus,
         detail: &str,
     ) -> Result<()> {
         sqlx::query(
@@ -80,7 +80,7 @@ impl Catalog {
         .bind(format!("({status} {created_us})"))
         .bind(created_us)
         .bind(cameras)
-        .bind(status)
+        .bind(status.as_str())
         .bind(detail)
         .execute(&self.pool)
         .await?;

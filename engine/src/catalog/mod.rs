@@ -9,6 +9,7 @@ mod events;
 mod exports;
 mod panoramas;
 mod recordings;
+mod states;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -16,12 +17,16 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-pub use cameras::{CameraRow, CameraSettings, CameraState, RecordMode};
+pub use cameras::{CameraRow, CameraSettings};
 pub use credentials::{AuthFailureRow, StoredKey};
-pub use events::{EventKind, EventRow};
+pub use events::EventRow;
 pub use exports::{DispatchRow, ExportRow};
 pub use panoramas::{PanoramaResult, PanoramaRow};
-pub use recordings::{NewRecording, RecordingFilter, RecordingRow, RecordingStatus};
+pub use recordings::{NewRecording, RecordingFilter, RecordingRow};
+pub use states::{
+    CameraState, DispatchState, EventKind, ExportStatus, PanoramaStatus, RecordMode,
+    RecordingStatus, RefusalCode,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Catalog, Result};
+use super::{Catalog, PanoramaStatus, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
 pub struct PanoramaRow {
@@ -15,7 +15,7 @@ pub struct PanoramaRow {
     pub mode: String,
     pub frames_seen: i64,
     pub frames_used: i64,
-    pub status: String,
+    pub status: PanoramaStatus,
     pub message: String,
     /// Relative to the data directory.
     pub path: String,
@@ -27,9 +27,9 @@ pub struct PanoramaRow {
 }
 
 /// The end of an attempt.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PanoramaResult {
-    pub status: &'static str,
+    pub status: PanoramaStatus,
     pub message: String,
     pub path: String,
     pub thumb_path: String,
@@ -38,6 +38,23 @@ pub struct PanoramaResult {
     pub width: i64,
     pub height: i64,
     pub stitch_ms: i64,
+}
+
+impl Default for PanoramaResult {
+    /// A failure with nothing to show.
+    fn default() -> Self {
+        Self {
+            status: PanoramaStatus::Failed,
+            message: String::new(),
+            path: String::new(),
+            thumb_path: String::new(),
+            frames_seen: 0,
+            frames_used: 0,
+            width: 0,
+            height: 0,
+            stitch_ms: 0,
+        }
+    }
 }
 
 impl Catalog {

@@ -4,25 +4,7 @@
 
 use serde::Serialize;
 
-use super::{Catalog, CatalogError, Result};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RecordingStatus {
-    Recording,
-    Complete,
-    Interrupted,
-}
-
-impl RecordingStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordingStatus::Recording => "recording",
-            RecordingStatus::Complete => "complete",
-            RecordingStatus::Interrupted => "interrupted",
-        }
-    }
-}
+use super::{Catalog, CatalogError, RecordingStatus, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
 pub struct RecordingRow {
@@ -36,7 +18,7 @@ pub struct RecordingRow {
     pub bytes: i64,
     pub width: i64,
     pub height: i64,
-    pub status: String,
+    pub status: RecordingStatus,
     pub detail: String,
 }
 

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{Engine, EngineError, Shared};
-use crate::catalog::{ExportRow, RecordingRow};
+use crate::catalog::{ExportRow, RecordingRow, RecordingStatus};
 use crate::evidence::export::{self, Places, Progress};
 use crate::live::EngineEvent;
 use crate::time::now_us;
@@ -43,7 +43,7 @@ impl Engine {
     ) -> Result<ExportRow, EngineError> {
         let rows: Vec<RecordingRow> = rows
             .into_iter()
-            .filter(|r| r.status != "recording")
+            .filter(|r| r.status != RecordingStatus::Recording)
             .collect();
         Ok(export::export(
             &self.shared.catalog,
@@ -173,7 +173,7 @@ pub(super) async fn auto_dispatch(shared: Arc<Shared>) {
         let Ok(Some(row)) = shared.catalog.recording(id).await else {
             continue;
         };
-        if row.status == "recording" || row.frames == 0 {
+        if row.status == RecordingStatus::Recording || row.frames == 0 {
             continue;
         }
         match export::export(

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::{Engine, EngineError};
-use crate::catalog::{PanoramaResult, PanoramaRow, RecordingFilter};
+use crate::catalog::{
+    PanoramaResult, PanoramaRow, PanoramaStatus, RecordingFilter, RecordingStatus,
+};
 use crate::live::EngineEvent;
 use crate::time::{now_us, utc_day_and_stamp};
 
@@ -214,7 +216,7 @@ impl Engine {
                 .is_some_and(|(c, _)| c.load(Ordering::Acquire));
             let row = match result {
                 Ok(Ok(r)) => PanoramaResult {
-                    status: "complete",
+                    status: PanoramaStatus::Complete,
                     message: format!(
                         "{} of {} frames chosen ({} blurred and {} near-duplicates skipped), {} kept by the stitcher",
                         r.frames_chosen, r.frames_seen, r.blurred, r.duplicates, r.frames_used
@@ -228,7 +230,11 @@ impl Engine {
                     stitch_ms: r.stitch_ms as i64,
                 },
                 Ok(Err(f)) => PanoramaResult {
-                    status: if cancelled { "cancelled" } else { "failed" },
+                    status: if cancelled {
+                        PanoramaStatus::Cancelled
+                    } else {
+                        PanoramaStatus::Failed
+                    },
                     message: if cancelled {
                         "cancelled".into()
                     } else {
@@ -241,12 +247,12 @@ impl Engine {
                     ..Default::default()
                 },
                 Err(e) => PanoramaResult {
-                    status: "failed",
+                    status: PanoramaStatus::Failed,
                     message: format!("the panorama job failed: {e}"),
                     ..Default::default()
                 },
             };
-            if row.status == "complete" {
+            if row.status == PanoramaStatus::Complete {
                 info!(camera = %camera, id, path = %row.path, "panorama made");
             } else {
                 warn!(camera = %camera, id, "panorama {}: {}", row.status, row.message);
@@ -278,7 +284,7 @@ impl Engine {
         rows.reverse();
         Ok(rows
             .into_iter()
-            .filter(|r| r.frames > 0 || r.status == "recording")
+            .filter(|r| r.frames > 0 || r.status == RecordingStatus::Recording)
             .map(|r| self.shared.config.recordings_dir.join(r.path))
             .collect())
     }

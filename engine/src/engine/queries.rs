@@ -10,7 +10,8 @@ pub use cctv_mkv::scan::{FrameRef, Scan as RecordingIndex};
 
 use super::{Engine, EngineError};
 use crate::catalog::{
-    AuthFailureRow, DispatchRow, EventRow, ExportRow, PanoramaRow, RecordingFilter, RecordingRow,
+    AuthFailureRow, DispatchRow, EventRow, ExportRow, ExportStatus, PanoramaRow, RecordingFilter,
+    RecordingRow,
 };
 use crate::evidence::verify::{self, Report as VerifyReport};
 
@@ -49,9 +50,6 @@ pub struct History {
     pub events: Vec<EventRow>,
 }
 
-/// Event kinds that explain a gap in the recordings.
-const GAP_EVENTS: [&str; 5] = ["live", "offline", "stalled", "recording_error", "disk_full"];
-
 impl Engine {
     pub async fn history(&self, query: &HistoryQuery) -> Result<History, EngineError> {
         let catalog = &self.shared.catalog;
@@ -80,7 +78,7 @@ impl Engine {
             .events(query.camera.as_deref(), from, to, 200, 0)
             .await?
             .into_iter()
-            .filter(|e| GAP_EVENTS.contains(&e.kind.as_str()))
+            .filter(|e| e.kind.explains_gaps())
             .collect();
         Ok(History { recordings, events })
     }
@@ -138,7 +136,7 @@ impl Engine {
             .exports(20)
             .await?
             .into_iter()
-            .find(|e| e.status == "complete"))
+            .find(|e| e.status == ExportStatus::Complete))
     }
 
     /// Re-hashes an export against its manifest.

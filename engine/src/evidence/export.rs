@@ -16,7 +16,9 @@ use tracing::info;
 use zip::write::SimpleFileOptions;
 
 use super::manifest::*;
-use crate::catalog::{Catalog, CatalogError, ExportRow, RecordingFilter, RecordingRow};
+use crate::catalog::{
+    Catalog, CatalogError, ExportRow, ExportStatus, RecordingFilter, RecordingRow, RecordingStatus,
+};
 use crate::time::{now_us, utc_day_and_stamp};
 
 const CHUNK: usize = 1 << 20;
@@ -69,7 +71,7 @@ pub async fn select(
             ..Default::default()
         })
         .await?;
-    rows.retain(|r| r.status != "recording");
+    rows.retain(|r| r.status != RecordingStatus::Recording);
     rows.reverse();
     Ok(rows)
 }
@@ -149,7 +151,7 @@ pub async fn export(
         evs.extend(catalog.first_event_after(id, to_us).await?);
         events.extend(evs.into_iter().map(|e| EventEntry {
             camera_id: e.camera_id,
-            kind: e.kind,
+            kind: e.kind.to_string(),
             at_us: e.at_us,
             detail: e.detail,
         }));
@@ -204,9 +206,9 @@ pub async fn export(
         Ok(v) => v,
         Err(e) => {
             let status = if matches!(e, ExportError::Cancelled) {
-                "cancelled"
+                ExportStatus::Cancelled
             } else {
-                "failed"
+                ExportStatus::Failed
             };
             catalog
                 .log_failed_export(created_us, &cams, status, &e.to_string())
@@ -314,7 +316,7 @@ fn write_zip(
                 frames: r.frames,
                 bytes: size as i64,
                 sha256: hex_sha(h),
-                status: r.status.clone(),
+                status: r.status.to_string(),
                 width: r.width,
                 height: r.height,
             });

@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use super::export::sha256_off_thread;
 use super::transfer::{Control, read_control, valid_name, valid_sha256, write_control};
 use super::verify;
-use crate::catalog::{Catalog, StoredKey};
+use crate::catalog::{Catalog, RefusalCode, StoredKey};
 use crate::tls::Io;
 
 /// Largest export accepted.
@@ -96,7 +96,7 @@ pub async fn serve(receiver: Arc<Receiver>, listener: TcpListener, stop: Cancell
 }
 
 /// Why a sender was refused: the id it claimed, a code, the reason.
-type Refusal = (Option<String>, &'static str, String);
+type Refusal = (Option<String>, RefusalCode, String);
 
 impl Receiver {
     /// TLS (unless plain TCP), then the sender proves its secret.
@@ -104,8 +104,16 @@ impl Receiver {
         let mut stream: Box<dyn Io> = match &self.tls {
             Some(acceptor) => match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => Box::new(s),
-                Ok(Err(e)) => return Err((None, "tls", format!("TLS handshake failed: {e}"))),
-                Err(_) => return Err((None, "timeout", "no TLS handshake within 10 s".into())),
+                Ok(Err(e)) => {
+                    return Err((None, RefusalCode::Tls, format!("TLS handshake failed: {e}")));
+                }
+                Err(_) => {
+                    return Err((
+                        None,
+                        RefusalCode::Timeout,
+                        "no TLS handshake within 10 s".into(),
+                    ));
+                }
             },
             None => Box::new(tcp),
         };
@@ -123,12 +131,18 @@ impl Receiver {
         };
         let (sender, proof) = match tokio::time::timeout(HANDSHAKE, hello).await {
             Ok(Ok(Control::Hello { sender, proof })) => (sender, proof),
-            Ok(Ok(_)) => return Err((None, "protocol", "the first answer must be hello".into())),
-            Ok(Err(e)) => return Err((None, "protocol", e.to_string())),
-            Err(_) => return Err((None, "timeout", "no hello within 10 s".into())),
+            Ok(Ok(_)) => {
+                return Err((
+                    None,
+                    RefusalCode::Protocol,
+                    "the first answer must be hello".into(),
+                ));
+            }
+            Ok(Err(e)) => return Err((None, RefusalCode::Protocol, e.to_string())),
+            Err(_) => return Err((None, RefusalCode::Timeout, "no hello within 10 s".into())),
         };
         let proof = hex::decode(&proof).unwrap_or_default();
-        let refuse = async |stream: &mut Box<dyn Io>, code: &'static str, reason: &str| {
+        let refuse = async |stream: &mut Box<dyn Io>, code: RefusalCode, reason: &str| {
             let _ = write_control(
                 stream,
                 &Control::Refused {
@@ -140,30 +154,35 @@ impl Receiver {
         };
         let replayed = crate::sync::lock(&self.replays).contains(&proof);
         if replayed {
-            return refuse(&mut stream, "replayed", "replayed handshake").await;
+            return refuse(&mut stream, RefusalCode::Replayed, "replayed handshake").await;
         }
         let secret = match self.catalog.sender_key(&sender).await {
             Ok(StoredKey::Valid(s)) => cctv_protocol::auth::Secret::from_bytes(s),
             Ok(StoredKey::Revoked) => {
-                return refuse(&mut stream, "revoked", "this sender was revoked").await;
+                return refuse(&mut stream, RefusalCode::Revoked, "this sender was revoked").await;
             }
             Ok(StoredKey::None) => {
                 return refuse(
                     &mut stream,
-                    "unknown_sender",
+                    RefusalCode::UnknownSender,
                     "unknown sender (add it on the receiver with `panel sender add`)",
                 )
                 .await;
             }
-            Err(e) => return refuse(&mut stream, "database", &e.to_string()).await,
+            Err(e) => return refuse(&mut stream, RefusalCode::Database, &e.to_string()).await,
         };
         if !cctv_protocol::auth::check_sender_proof(&secret, &nonce, &sender, &proof) {
-            return refuse(&mut stream, "wrong_secret", "wrong secret for this sender").await;
+            return refuse(
+                &mut stream,
+                RefusalCode::WrongSecret,
+                "wrong secret for this sender",
+            )
+            .await;
         }
         crate::sync::lock(&self.replays).remember(&proof);
         write_control(&mut stream, &Control::Welcome)
             .await
-            .map_err(|e| (Some(sender.clone()), "protocol", e.to_string()))?;
+            .map_err(|e| (Some(sender.clone()), RefusalCode::Protocol, e.to_string()))?;
         info!(sender, "sender authenticated");
         Ok(stream)
     }

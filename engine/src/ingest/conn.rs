@@ -25,7 +25,7 @@ use tokio_util::codec::Framed;
 use tracing::{info, warn};
 
 use super::IngestCtx;
-use crate::catalog::{CameraSettings, CameraState, EventKind, StoredKey};
+use crate::catalog::{CameraSettings, CameraState, EventKind, RefusalCode, StoredKey};
 use crate::live::{CameraSlot, EngineEvent, Link, LinkCommand, LiveFrame};
 use crate::recorder::camera::RecorderMsg;
 use crate::time::now_us;
@@ -52,7 +52,7 @@ pub async fn handle(ctx: Arc<IngestCtx>, stream: TcpStream, addr: SocketAddr) {
         }
         Err(_) => {
             let reason = format!("no handshake within {:.1} s", handshake.as_secs_f64());
-            refused(&ctx, addr, None, "timeout", &reason).await;
+            refused(&ctx, addr, None, RefusalCode::Timeout, &reason).await;
             return;
         }
     };
@@ -87,12 +87,12 @@ pub async fn handle(ctx: Arc<IngestCtx>, stream: TcpStream, addr: SocketAddr) {
 /// Why a connection was refused before it became a camera.
 struct Refused {
     claimed: Option<String>,
-    code: &'static str,
+    code: RefusalCode,
     reason: String,
 }
 
 impl Refused {
-    fn new(claimed: Option<&str>, code: &'static str, reason: impl Into<String>) -> Self {
+    fn new(claimed: Option<&str>, code: RefusalCode, reason: impl Into<String>) -> Self {
         Self {
             claimed: claimed.map(str::to_string),
             code,
@@ -108,12 +108,15 @@ async fn handshake_io(ctx: &IngestCtx, stream: TcpStream) -> Result<(Conn, Hello
     // What the peer speaks, from its first bytes (without consuming them).
     let mut first = [0u8; 4];
     let n = loop {
-        let n = stream
-            .peek(&mut first)
-            .await
-            .map_err(|e| Refused::new(None, "protocol", format!("connection lost: {e}")))?;
+        let n = stream.peek(&mut first).await.map_err(|e| {
+            Refused::new(None, RefusalCode::Protocol, format!("connection lost: {e}"))
+        })?;
         if n == 0 {
-            return Err(Refused::new(None, "protocol", "closed without a word"));
+            return Err(Refused::new(
+                None,
+                RefusalCode::Protocol,
+                "closed without a word",
+            ));
         }
         if n >= 4 || first[0] != b'C' {
             break n;
@@ -137,14 +140,14 @@ async fn handshake_io(ctx: &IngestCtx, stream: TcpStream) -> Result<(Conn, Hello
                     })
                     .await;
                 let _ = conn.get_mut().shutdown().await;
-                return Err(Refused::new(None, "not_tls", reason));
+                return Err(Refused::new(None, RefusalCode::NotTls, reason));
             }
             match acceptor.accept(stream).await {
                 Ok(s) => Box::new(s),
                 Err(e) => {
                     return Err(Refused::new(
                         None,
-                        "tls",
+                        RefusalCode::Tls,
                         format!("TLS handshake failed: {e}"),
                     ));
                 }
@@ -154,7 +157,7 @@ async fn handshake_io(ctx: &IngestCtx, stream: TcpStream) -> Result<(Conn, Hello
             if first[0] == 0x16 {
                 return Err(Refused::new(
                     None,
-                    "tls",
+                    RefusalCode::Tls,
                     "a TLS client on the plain-TCP port (set plain_tcp on the agent too, or turn TLS back on)",
                 ));
             }
@@ -167,10 +170,16 @@ async fn handshake_io(ctx: &IngestCtx, stream: TcpStream) -> Result<(Conn, Hello
         Some(Ok(other)) => {
             let why = format!("it sent {} before Hello", other.message_type());
             reject(&mut conn, "the first message must be Hello").await;
-            return Err(Refused::new(None, "protocol", why));
+            return Err(Refused::new(None, RefusalCode::Protocol, why));
         }
-        Some(Err(e)) => return Err(Refused::new(None, "protocol", e.to_string())),
-        None => return Err(Refused::new(None, "protocol", "closed before saying Hello")),
+        Some(Err(e)) => return Err(Refused::new(None, RefusalCode::Protocol, e.to_string())),
+        None => {
+            return Err(Refused::new(
+                None,
+                RefusalCode::Protocol,
+                "closed before saying Hello",
+            ));
+        }
     };
     let claimed = announced.camera_id.clone();
     let mut nonce = [0u8; cctv_protocol::auth::NONCE_LEN];
@@ -186,23 +195,33 @@ async fn handshake_io(ctx: &IngestCtx, stream: TcpStream) -> Result<(Conn, Hello
                 "the panel cannot check credentials (database error)",
             )
             .await;
-            return Err(Refused::new(Some(&claimed), "database", e.to_string()));
+            return Err(Refused::new(
+                Some(&claimed),
+                RefusalCode::Database,
+                e.to_string(),
+            ));
         }
     };
     if let Err(e) = conn.send(server.challenge()).await {
         return Err(Refused::new(
             Some(&claimed),
-            "protocol",
+            RefusalCode::Protocol,
             format!("connection lost: {e}"),
         ));
     }
     let answer = match conn.next().await {
         Some(Ok(m)) => m,
-        Some(Err(e)) => return Err(Refused::new(Some(&claimed), "protocol", e.to_string())),
+        Some(Err(e)) => {
+            return Err(Refused::new(
+                Some(&claimed),
+                RefusalCode::Protocol,
+                e.to_string(),
+            ));
+        }
         None => {
             return Err(Refused::new(
                 Some(&claimed),
-                "protocol",
+                RefusalCode::Protocol,
                 "closed instead of answering the challenge",
             ));
         }
@@ -228,7 +247,7 @@ async fn handshake_io(ctx: &IngestCtx, stream: TcpStream) -> Result<(Conn, Hello
             reject(&mut conn, &reason).await;
             Err(Refused::new(
                 Some(id.as_deref().unwrap_or(&claimed)),
-                why.code(),
+                RefusalCode::from(&why),
                 reason,
             ))
         }
@@ -241,10 +260,10 @@ pub(super) async fn refused(
     ctx: &IngestCtx,
     addr: SocketAddr,
     claimed: Option<&str>,
-    code: &str,
+    code: RefusalCode,
     reason: &str,
 ) {
-    warn!(%addr, claimed = claimed.unwrap_or("-"), code, "refused a connection: {reason}");
+    warn!(%addr, claimed = claimed.unwrap_or("-"), code = code.as_str(), "refused a connection: {reason}");
     // A refusal naming a known camera goes into its history too.
     let event = claimed
         .filter(|id| ctx.registry.get(id).is_some())

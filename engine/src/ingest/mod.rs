@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Semaphore, broadcast};
 use tokio_util::task::TaskTracker;
 
-use crate::catalog::{Catalog, RecordMode};
+use crate::catalog::{Catalog, RecordMode, RefusalCode};
 use crate::config::PanelConfig;
 use crate::live::{EngineEvent, Registry};
 use crate::recorder::camera::Recorders;
@@ -110,7 +110,8 @@ pub async fn serve(ctx: Arc<IngestCtx>, listener: TcpListener, stop: Cancellatio
                         );
                         let ctx2 = ctx.clone();
                         ctx.tasks.spawn(async move {
-                            conn::refused(&ctx2, addr, None, "rate_limited", &reason).await;
+                            conn::refused(&ctx2, addr, None, RefusalCode::RateLimited, &reason)
+                                .await;
                         });
                     }
                     continue;

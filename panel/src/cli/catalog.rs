@@ -30,7 +30,7 @@ pub async fn cameras(data: &Path, json: bool) -> Result<(), String> {
         .is_some_and(|b| time::now_us() - b < BEAT_STALE_US);
     for c in catalog.cameras().await.map_err(|e| e.to_string())? {
         let (state, detail) = if running {
-            (c.state(), c.state_detail.clone())
+            (c.state, c.state_detail.clone())
         } else {
             (CameraState::Offline, "the panel is not running".to_string())
         };

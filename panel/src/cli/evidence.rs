@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cctv_engine::catalog::Catalog;
+use cctv_engine::catalog::{Catalog, DispatchState};
 use cctv_engine::config::PanelConfig;
 use cctv_engine::evidence::dispatch::Dispatcher;
 use cctv_engine::evidence::export::{self, Places};
@@ -206,12 +206,12 @@ pub async fn dispatch(cfg: &PanelConfig, zip: &Path, target: Option<String>) -> 
             let Some(d) = catalog.dispatch(*id).await.map_err(|e| e.to_string())? else {
                 continue;
             };
-            match d.state.as_str() {
-                "done" => {}
-                "failed" => {
+            match d.state {
+                DispatchState::Done => {}
+                DispatchState::Failed => {
                     return Err(format!("dispatch to {} failed: {}", d.target, d.last_error));
                 }
-                _ => {
+                DispatchState::Pending => {
                     open += 1;
                     if !running && d.next_attempt_us <= time::now_us() {
                         info!(target = %d.target, attempt = d.attempts + 1, "sending {rel}");

@@ -36,6 +36,7 @@ pub async fn run(
         worker,
         params: Default::default(),
         every: None,
+        opencv_defaults: false,
     };
     let cancel = Arc::new(AtomicBool::new(false));
     let c = cancel.clone();

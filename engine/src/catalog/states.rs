@@ -1,0 +1,201 @@
+//! Every state the catalog stores as text, as one enum each: matched
+//! exhaustively in code, stored and read through sqlx as the same words the
+//! schema's CHECK constraints name, and written the same in JSON.
+
+use std::fmt;
+
+/// An enum stored as TEXT: each variant's word is what the database, JSON
+/// and the CLI show.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash,
+            serde::Serialize, serde::Deserialize, sqlx::Type,
+        )]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] #[sqlx(rename = $text)] $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &[$name] = &[$($name::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// What a camera is doing, as the operator sees it.
+    pub enum CameraState {
+        /// Connected and sending frames.
+        Live = "live",
+        /// Connected, but no frame for a while.
+        Stalled = "stalled",
+        /// Not connected (or heartbeats stopped).
+        Offline = "offline",
+    }
+}
+
+impl CameraState {
+    pub fn event_kind(self) -> EventKind {
+        match self {
+            CameraState::Live => EventKind::Live,
+            CameraState::Stalled => EventKind::Stalled,
+            CameraState::Offline => EventKind::Offline,
+        }
+    }
+}
+
+text_enum! {
+    /// How a camera records.
+    pub enum RecordMode {
+        Off = "off",
+        Continuous = "continuous",
+    }
+}
+
+text_enum! {
+    /// A recording segment: being written, finished and synced, or cut
+    /// short (by a crash, repaired at start-up).
+    pub enum RecordingStatus {
+        Recording = "recording",
+        Complete = "complete",
+        Interrupted = "interrupted",
+    }
+}
+
+text_enum! {
+    /// What happened to a camera, in its history.
+    pub enum EventKind {
+        Live = "live",
+        Stalled = "stalled",
+        Offline = "offline",
+        /// A connection claiming this camera was refused.
+        Rejected = "rejected",
+        RecordingStarted = "recording_started",
+        RecordingStopped = "recording_stopped",
+        RecordingError = "recording_error",
+        DiskFull = "disk_full",
+    }
+}
+
+impl EventKind {
+    /// Kinds that explain a gap between recordings.
+    pub fn explains_gaps(self) -> bool {
+        matches!(
+            self,
+            EventKind::Live
+                | EventKind::Offline
+                | EventKind::Stalled
+                | EventKind::RecordingError
+                | EventKind::DiskFull
+        )
+    }
+}
+
+text_enum! {
+    /// How an export ended.
+    pub enum ExportStatus {
+        Complete = "complete",
+        Cancelled = "cancelled",
+        Failed = "failed",
+    }
+}
+
+text_enum! {
+    /// A dispatch of an export to a target.
+    pub enum DispatchState {
+        /// Waiting for its next attempt (or being sent).
+        Pending = "pending",
+        /// Acknowledged by the target.
+        Done = "done",
+        /// Given up on.
+        Failed = "failed",
+    }
+}
+
+text_enum! {
+    /// A panorama attempt.
+    pub enum PanoramaStatus {
+        Running = "running",
+        Complete = "complete",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+text_enum! {
+    /// Why a connection (an agent's or a dispatch sender's) was refused.
+    pub enum RefusalCode {
+        WrongSecret = "wrong_secret",
+        UnknownCamera = "unknown_camera",
+        UnknownSender = "unknown_sender",
+        Revoked = "revoked",
+        Replayed = "replayed",
+        NoProof = "no_proof",
+        /// Plain TCP on the TLS port.
+        NotTls = "not_tls",
+        /// The TLS handshake failed (or TLS on the plain-TCP port).
+        Tls = "tls",
+        /// Not the protocol, or not in order.
+        Protocol = "protocol",
+        Timeout = "timeout",
+        RateLimited = "rate_limited",
+        /// The panel's database failed while checking.
+        Database = "database",
+    }
+}
+
+impl From<&cctv_protocol::auth::Refusal> for RefusalCode {
+    fn from(r: &cctv_protocol::auth::Refusal) -> Self {
+        use cctv_protocol::auth::Refusal;
+        match r {
+            Refusal::NotHello(_) => RefusalCode::Protocol,
+            Refusal::UnknownCamera => RefusalCode::UnknownCamera,
+            Refusal::Revoked => RefusalCode::Revoked,
+            Refusal::NoProof => RefusalCode::NoProof,
+            Refusal::WrongSecret => RefusalCode::WrongSecret,
+            Refusal::Replayed => RefusalCode::Replayed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_state_reads_back_as_it_was_written() {
+        for s in ExportStatus::ALL {
+            assert_eq!(ExportStatus::parse(s.as_str()), Some(*s));
+            assert_eq!(serde_json::to_string(s).unwrap(), format!("\"{s}\""));
+        }
+        for k in EventKind::ALL {
+            assert_eq!(EventKind::parse(k.as_str()), Some(*k));
+        }
+        assert_eq!(
+            RefusalCode::parse("rate_limited"),
+            Some(RefusalCode::RateLimited)
+        );
+        assert_eq!(CameraState::parse("sleeping"), None);
+    }
+}
