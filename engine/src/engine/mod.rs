@@ -146,34 +146,7 @@ impl Engine {
                 source,
             })?;
         }
-        let catalog = Catalog::open(&config.db_path()).await?;
-        // An address chosen in the window's settings wins over the config
-        // file, not over `--listen`.
-        if !config.listen_from_flag
-            && let Some(saved) = catalog.setting("listen").await?
-        {
-            match saved.parse() {
-                Ok(addr) => {
-                    info!(listen = %addr, "listening where the panel's settings say");
-                    config.listen = addr;
-                }
-                Err(_) => warn!(
-                    saved,
-                    "ignoring a saved listen address that is not an address"
-                ),
-            }
-        }
-        let repaired = repair_open_segments(&catalog, &config.recordings_dir).await?;
-        catalog.fail_running_panoramas().await?;
-        let left_live = catalog
-            .mark_all_offline(now_us(), "the panel was not running")
-            .await?;
-        if !left_live.is_empty() {
-            info!(
-                cameras = left_live.len(),
-                "cameras left live by the last run are offline until they reconnect"
-            );
-        }
+        let (catalog, repaired) = open_catalog(&mut config).await?;
         let (tls, fingerprint) = access::transport(&config)?;
         let listener =
             TcpListener::bind(config.listen)
@@ -496,6 +469,42 @@ impl Engine {
         self.shared.catalog.close().await;
         info!("panel engine stopped");
     }
+}
+
+/// Opens the catalog and puts it right after whatever the last run left:
+/// the saved listen address (unless `--listen` was given), segments a
+/// crash left open repaired, panoramas that were running failed, cameras
+/// left live marked offline.
+async fn open_catalog(config: &mut PanelConfig) -> Result<(Catalog, Vec<Repaired>), EngineError> {
+    let catalog = Catalog::open(&config.db_path()).await?;
+    // An address chosen in the window's settings wins over the config
+    // file, not over `--listen`.
+    if !config.listen_from_flag
+        && let Some(saved) = catalog.setting("listen").await?
+    {
+        match saved.parse() {
+            Ok(addr) => {
+                info!(listen = %addr, "listening where the panel's settings say");
+                config.listen = addr;
+            }
+            Err(_) => warn!(
+                saved,
+                "ignoring a saved listen address that is not an address"
+            ),
+        }
+    }
+    let repaired = repair_open_segments(&catalog, &config.recordings_dir).await?;
+    catalog.fail_running_panoramas().await?;
+    let left_live = catalog
+        .mark_all_offline(now_us(), "the panel was not running")
+        .await?;
+    if !left_live.is_empty() {
+        info!(
+            cameras = left_live.len(),
+            "cameras left live by the last run are offline until they reconnect"
+        );
+    }
+    Ok((catalog, repaired))
 }
 
 async fn run_retention(shared: &Shared) -> Result<RetentionReport, CatalogError> {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, Shared};
 use crate::catalog::{
     PanoramaResult, PanoramaRow, PanoramaStatus, RecordingFilter, RecordingStatus,
 };
@@ -119,139 +119,39 @@ impl Engine {
         from: PanoramaFrom,
         mode: StitchMode,
     ) -> Result<i64, EngineError> {
-        let shared = self.shared.clone();
-        let maker = shared
+        let maker = self
+            .shared
             .panoramas
             .clone()
             .ok_or(EngineError::Panorama(PanoramaError::Unavailable))?;
-        let root = &shared.config.recordings_dir;
-        let (range, label) = match from {
-            PanoramaFrom::Recording(_) => (None, String::new()),
-            PanoramaFrom::Range { from_us, to_us } => (
-                Some((from_us, to_us)),
-                format!(
-                    "{} to {}",
-                    crate::time::local(from_us),
-                    crate::time::local(to_us)
-                ),
-            ),
-            PanoramaFrom::LastSeconds(n) => {
-                let to_us = now_us();
-                (
-                    Some((to_us - i64::from(n) * 1_000_000, to_us)),
-                    format!("last {n} s"),
-                )
-            }
-        };
-        let (files, from_us, to_us, source) = match (from, range) {
-            (PanoramaFrom::Recording(id), _) => {
-                let r = shared
-                    .catalog
-                    .recording(id)
-                    .await?
-                    .filter(|r| r.camera_id == camera)
-                    .ok_or_else(|| PanoramaError::NoSuchRecording {
-                        camera: camera.to_string(),
-                        id,
-                    })?;
-                (
-                    vec![(root.join(&r.path), None)],
-                    r.start_us,
-                    r.end_us,
-                    format!("recording {id}"),
-                )
-            }
-            (_, Some((from_us, to_us))) => {
-                let rows = self.recordings_between(camera, from_us, to_us).await?;
-                (
-                    rows.into_iter()
-                        .map(|p| (p, Some((from_us, to_us))))
-                        .collect(),
-                    from_us,
-                    to_us,
-                    label,
-                )
-            }
-            (_, None) => (Vec::new(), 0, 0, label),
-        };
-        if files.is_empty() {
-            return Err(PanoramaError::NoFootage(camera.to_string()).into());
-        }
-        let id = shared
-            .catalog
-            .insert_panorama(camera, &source, from_us, to_us, mode.as_str(), now_us())
+        let footage = self.footage(camera, from).await?;
+        let catalog = &self.shared.catalog;
+        let id = catalog
+            .insert_panorama(
+                camera,
+                &footage.source,
+                footage.from_us,
+                footage.to_us,
+                mode.as_str(),
+                now_us(),
+            )
             .await?;
-        let (_, a) = utc_day_and_stamp(from_us);
-        let (_, b) = utc_day_and_stamp(to_us);
-        let dir = shared.config.data_dir.join("panoramas").join(camera);
-        let out = dir.join(format!("{camera}_{a}_{b}_{id}.jpg"));
-        let cancel = Arc::new(AtomicBool::new(false));
-        crate::sync::lock(&shared.panorama_jobs).insert(id, (cancel.clone(), "starting".into()));
+        let (_, a) = utc_day_and_stamp(footage.from_us);
+        let (_, b) = utc_day_and_stamp(footage.to_us);
+        let dir = self.shared.config.data_dir.join("panoramas").join(camera);
         let job = PanoramaJob {
-            recordings: files,
+            recordings: footage.files,
             mode,
-            out,
+            out: dir.join(format!("{camera}_{a}_{b}_{id}.jpg")),
         };
+        info!(camera, id, source = %footage.source, "panorama started");
+        let cancel = Arc::new(AtomicBool::new(false));
+        crate::sync::lock(&self.shared.panorama_jobs)
+            .insert(id, (cancel.clone(), "starting".into()));
+        let shared = self.shared.clone();
         let camera = camera.to_string();
-        info!(camera = %camera, id, source = %source, "panorama started");
         self.shared.tasks.spawn(async move {
-            let s2 = shared.clone();
-            let result = tokio::task::spawn_blocking(move || {
-                maker.make(&job, &cancel, &mut |stage| {
-                    if let Some(j) = crate::sync::lock(&s2.panorama_jobs).get_mut(&id) {
-                        j.1 = stage.to_string();
-                    }
-                })
-            })
-            .await;
-            let data = &shared.config.data_dir;
-            let rel = |p: &std::path::Path| {
-                p.strip_prefix(data)
-                    .unwrap_or(p)
-                    .to_string_lossy()
-                    .into_owned()
-            };
-            let cancelled = crate::sync::lock(&shared.panorama_jobs)
-                .remove(&id)
-                .is_some_and(|(c, _)| c.load(Ordering::Acquire));
-            let row = match result {
-                Ok(Ok(r)) => PanoramaResult {
-                    status: PanoramaStatus::Complete,
-                    message: format!(
-                        "{} of {} frames chosen ({} blurred and {} near-duplicates skipped), {} kept by the stitcher",
-                        r.frames_chosen, r.frames_seen, r.blurred, r.duplicates, r.frames_used
-                    ),
-                    path: rel(&r.out),
-                    thumb_path: rel(&r.thumb),
-                    frames_seen: r.frames_seen as i64,
-                    frames_used: r.frames_used as i64,
-                    width: i64::from(r.width),
-                    height: i64::from(r.height),
-                    stitch_ms: r.stitch_ms as i64,
-                },
-                Ok(Err(f)) => PanoramaResult {
-                    status: if cancelled {
-                        PanoramaStatus::Cancelled
-                    } else {
-                        PanoramaStatus::Failed
-                    },
-                    message: if cancelled {
-                        "cancelled".into()
-                    } else {
-                        f.message
-                    },
-                    path: rel(&f.samples),
-                    frames_seen: f.frames_seen as i64,
-                    frames_used: f.frames_chosen as i64,
-                    stitch_ms: f.stitch_ms as i64,
-                    ..Default::default()
-                },
-                Err(e) => PanoramaResult {
-                    status: PanoramaStatus::Failed,
-                    message: format!("the panorama job failed: {e}"),
-                    ..Default::default()
-                },
-            };
+            let row = make(&shared, maker, job, id, cancel).await;
             if row.status == PanoramaStatus::Complete {
                 info!(camera = %camera, id, path = %row.path, "panorama made");
             } else {
@@ -263,6 +163,64 @@ impl Engine {
             let _ = shared.events.send(EngineEvent::Panorama { camera, id });
         });
         Ok(id)
+    }
+
+    /// The recording files a panorama is made from, with the time range and
+    /// a description of the source.
+    async fn footage(&self, camera: &str, from: PanoramaFrom) -> Result<Footage, EngineError> {
+        let (from_us, to_us, source) = match from {
+            PanoramaFrom::Recording(id) => {
+                let r = self
+                    .shared
+                    .catalog
+                    .recording(id)
+                    .await?
+                    .filter(|r| r.camera_id == camera)
+                    .ok_or_else(|| PanoramaError::NoSuchRecording {
+                        camera: camera.to_string(),
+                        id,
+                    })?;
+                let file = self.shared.config.recordings_dir.join(&r.path);
+                return Ok(Footage {
+                    files: vec![(file, None)],
+                    from_us: r.start_us,
+                    to_us: r.end_us,
+                    source: format!("recording {id}"),
+                });
+            }
+            PanoramaFrom::Range { from_us, to_us } => (
+                from_us,
+                to_us,
+                format!(
+                    "{} to {}",
+                    crate::time::local(from_us),
+                    crate::time::local(to_us)
+                ),
+            ),
+            PanoramaFrom::LastSeconds(n) => {
+                let to_us = now_us();
+                (
+                    to_us - i64::from(n) * 1_000_000,
+                    to_us,
+                    format!("last {n} s"),
+                )
+            }
+        };
+        let files: Vec<_> = self
+            .recordings_between(camera, from_us, to_us)
+            .await?
+            .into_iter()
+            .map(|p| (p, Some((from_us, to_us))))
+            .collect();
+        if files.is_empty() {
+            return Err(PanoramaError::NoFootage(camera.to_string()).into());
+        }
+        Ok(Footage {
+            files,
+            from_us,
+            to_us,
+            source,
+        })
     }
 
     async fn recordings_between(
@@ -306,5 +264,82 @@ impl Engine {
 
     pub async fn panoramas(&self, camera: Option<&str>) -> Result<Vec<PanoramaRow>, EngineError> {
         Ok(self.shared.catalog.panoramas(camera, 200).await?)
+    }
+}
+
+/// What a panorama is made from.
+struct Footage {
+    files: Vec<(PathBuf, Option<(i64, i64)>)>,
+    from_us: i64,
+    to_us: i64,
+    /// In words, for the panorama's row.
+    source: String,
+}
+
+/// Runs the maker on the blocking pool, keeping the job's stage current;
+/// returns the row that records how it ended.
+async fn make(
+    shared: &Arc<Shared>,
+    maker: Arc<dyn PanoramaMaker>,
+    job: PanoramaJob,
+    id: i64,
+    cancel: Arc<AtomicBool>,
+) -> PanoramaResult {
+    let s2 = shared.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        maker.make(&job, &cancel, &mut |stage| {
+            if let Some(j) = crate::sync::lock(&s2.panorama_jobs).get_mut(&id) {
+                j.1 = stage.to_string();
+            }
+        })
+    })
+    .await;
+    let cancelled = crate::sync::lock(&shared.panorama_jobs)
+        .remove(&id)
+        .is_some_and(|(c, _)| c.load(Ordering::Acquire));
+    let data = &shared.config.data_dir;
+    let rel = |p: &std::path::Path| {
+        p.strip_prefix(data)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .into_owned()
+    };
+    match result {
+        Ok(Ok(r)) => PanoramaResult {
+            status: PanoramaStatus::Complete,
+            message: format!(
+                "{} of {} frames chosen ({} blurred and {} near-duplicates skipped), {} kept by the stitcher",
+                r.frames_chosen, r.frames_seen, r.blurred, r.duplicates, r.frames_used
+            ),
+            path: rel(&r.out),
+            thumb_path: rel(&r.thumb),
+            frames_seen: r.frames_seen as i64,
+            frames_used: r.frames_used as i64,
+            width: i64::from(r.width),
+            height: i64::from(r.height),
+            stitch_ms: r.stitch_ms as i64,
+        },
+        Ok(Err(f)) => PanoramaResult {
+            status: if cancelled {
+                PanoramaStatus::Cancelled
+            } else {
+                PanoramaStatus::Failed
+            },
+            message: if cancelled {
+                "cancelled".into()
+            } else {
+                f.message
+            },
+            path: rel(&f.samples),
+            frames_seen: f.frames_seen as i64,
+            frames_used: f.frames_chosen as i64,
+            stitch_ms: f.stitch_ms as i64,
+            ..Default::default()
+        },
+        Err(e) => PanoramaResult {
+            status: PanoramaStatus::Failed,
+            message: format!("the panorama job failed: {e}"),
+            ..Default::default()
+        },
     }
 }
