@@ -128,26 +128,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             export,
             target,
         } => cli::evidence::dispatch(&engine.config()?, &export, target).await?,
-        Command::Receive {
-            listen,
-            dir,
-            data,
-            recordings,
-            no_import,
-            plain_tcp,
-            max_connections,
-        } => {
-            cli::evidence::receive(
-                listen,
-                dir,
-                data,
-                recordings,
-                no_import,
-                plain_tcp,
-                max_connections,
-            )
-            .await?
-        }
+        Command::Receive(args) => cli::evidence::receive(args).await?,
         Command::Sender(SenderCommand::Add {
             data,
             id,

@@ -126,29 +126,7 @@ pub enum Command {
     },
     /// The archive end of dispatch: accept exports, verify, store in DIR and
     /// import them into this side's catalog.
-    Receive {
-        /// Address senders connect to.
-        #[arg(long, default_value = "0.0.0.0:7710")]
-        listen: std::net::SocketAddr,
-        /// Where received exports are kept.
-        #[arg(long)]
-        dir: PathBuf,
-        /// Catalog to import into [default: data].
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// Recordings directory to import into [default: recordings].
-        #[arg(long)]
-        recordings: Option<PathBuf>,
-        /// Keep the zips only; do not import.
-        #[arg(long)]
-        no_import: bool,
-        /// No TLS (trusted LAN only): senders must set plain_tcp too.
-        #[arg(long)]
-        plain_tcp: bool,
-        /// Connections at once; one over it is closed unread.
-        #[arg(long, default_value_t = cctv_engine::evidence::receive::DEFAULT_MAX_CONNECTIONS)]
-        max_connections: usize,
-    },
+    Receive(ReceiveArgs),
     /// Who may send exports to this machine's `panel receive`.
     #[command(subcommand)]
     Sender(SenderCommand),
@@ -251,4 +229,30 @@ impl EngineArgs {
         }
         Ok(cfg)
     }
+}
+
+/// `panel receive`'s settings.
+#[derive(Debug, Args)]
+pub struct ReceiveArgs {
+    /// Address senders connect to.
+    #[arg(long, default_value = "0.0.0.0:7710")]
+    pub listen: std::net::SocketAddr,
+    /// Where received exports are kept.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Catalog to import into [default: data].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Recordings directory to import into [default: recordings].
+    #[arg(long)]
+    pub recordings: Option<PathBuf>,
+    /// Keep the zips only; do not import.
+    #[arg(long)]
+    pub no_import: bool,
+    /// No TLS (trusted LAN only): senders must set plain_tcp too.
+    #[arg(long)]
+    pub plain_tcp: bool,
+    /// Connections at once; one over it is closed unread.
+    #[arg(long, default_value_t = cctv_engine::evidence::receive::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
 }

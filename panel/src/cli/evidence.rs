@@ -15,6 +15,7 @@ use cctv_engine::time;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::args::ReceiveArgs;
 use super::catalog::{BEAT_STALE_US, open_catalog};
 
 /// `panel export`: prints the zip's path.
@@ -237,15 +238,16 @@ pub async fn dispatch(cfg: &PanelConfig, zip: &Path, target: Option<String>) -> 
 }
 
 /// `panel receive`: the archive end.
-pub async fn receive(
-    listen: std::net::SocketAddr,
-    dir: PathBuf,
-    data: Option<PathBuf>,
-    recordings: Option<PathBuf>,
-    no_import: bool,
-    plain_tcp: bool,
-    max_connections: usize,
-) -> Result<(), String> {
+pub async fn receive(args: ReceiveArgs) -> Result<(), String> {
+    let ReceiveArgs {
+        listen,
+        dir,
+        data,
+        recordings,
+        no_import,
+        plain_tcp,
+        max_connections,
+    } = args;
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let data = data.unwrap_or_else(|| PathBuf::from("data"));
     std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
