@@ -212,10 +212,9 @@ impl App {
     fn on_reply(&mut self, reply: Reply) {
         match reply {
             Reply::Notice(n) => self.notify(n, false),
-            Reply::Error(e) => {
-                if e.contains("export") {
-                    self.evidence.exporting = None;
-                }
+            Reply::Error(e) => self.notify(e, true),
+            Reply::ExportFailed(e) => {
+                self.evidence.exporting = None;
                 self.notify(e, true);
             }
             Reply::Disk {

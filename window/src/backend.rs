@@ -81,6 +81,8 @@ pub enum Reply {
     Listening(std::net::SocketAddr),
     ExportProgress(u64, u64),
     Exported(ExportRow),
+    /// An export ended without a zip (failed or cancelled), and why.
+    ExportFailed(String),
     Evidence(Evidence),
     Panoramas(Vec<PanoramaRow>, HashMap<i64, String>),
     PanoramaThumb(i64, Handle),
@@ -184,7 +186,7 @@ async fn run_export(
     reporter.abort();
     let _ = reply.send(match result {
         Ok(row) => Reply::Exported(row),
-        Err(e) => Reply::Error(e.to_string()),
+        Err(e) => Reply::ExportFailed(e.to_string()),
     });
 }
 
