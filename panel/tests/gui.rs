@@ -439,7 +439,7 @@ fn a_refused_connection_is_announced_and_listed_in_settings() {
     let mut w = world(600);
     let door = w.rt.block_on(enroll(&w.engine, "door", "Front door"));
     let _ = w.app.update(Message::Show(Screen::Settings));
-    w.until("the first look at refusals", |a| a.refused_seen.is_some());
+    w.until("the first look at refusals", |a| a.refused_loaded);
     assert!(w.sees("None."));
     let fp = w.engine.fingerprint().unwrap().to_string();
     assert!(w.sees("Agents connect over TLS. Each agent pins this certificate fingerprint:"));

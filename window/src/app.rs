@@ -20,9 +20,10 @@ use super::panoramas::{self, Panoramas};
 use super::playback::{self, Player};
 use super::settings::{self, SettingsForm};
 use super::{chrome, wall};
-use cctv_engine::Engine;
 use cctv_engine::catalog::CameraState;
 use cctv_engine::live::CameraStatus;
+use cctv_engine::{Engine, EngineEvent};
+use tokio::sync::broadcast::{self, error::TryRecvError};
 
 /// Which screen fills the window.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,14 +97,17 @@ pub struct App {
     last_disk: Option<Instant>,
     /// The newest refused connections, newest first.
     pub refused: Vec<cctv_engine::catalog::AuthFailureRow>,
-    /// Newest refusal already announced; `None` until the first look.
-    pub refused_seen: Option<i64>,
+    /// The list of refused connections has been read once.
+    pub refused_loaded: bool,
+    /// What the engine announces (refused connections, ...), read each tick.
+    events: broadcast::Receiver<EngineEvent>,
 }
 
 impl App {
     pub fn new(engine: Arc<Engine>, runtime: &tokio::runtime::Handle) -> Self {
         let backend = Backend::start(engine.clone(), runtime);
         let listen = engine.local_addr();
+        let events = engine.subscribe();
         let mut app = Self {
             engine,
             backend,
@@ -127,8 +131,10 @@ impl App {
             panoramas: Panoramas::default(),
             last_disk: None,
             refused: Vec::new(),
-            refused_seen: None,
+            refused_loaded: false,
+            events,
         };
+        app.backend.send(Command::Refused);
         app.refresh();
         app
     }
@@ -179,6 +185,7 @@ impl App {
         for reply in self.backend.drain() {
             self.on_reply(reply);
         }
+        self.take_events();
         let ids: Vec<String> = self.cameras.iter().map(|c| c.id.clone()).collect();
         self.feeds.ensure(&self.engine, &ids, &self.runtime);
         if let Some(new) = self.feeds.take_new() {
@@ -205,6 +212,35 @@ impl App {
         {
             self.last_disk = Some(Instant::now());
             self.backend.send(Command::Disk);
+        }
+    }
+
+    /// What the engine announced since the last tick: a refused connection
+    /// is told at once and the list reloaded (nothing polls the catalog).
+    fn take_events(&mut self) {
+        let mut refused = Vec::new();
+        let mut missed = 0;
+        loop {
+            match self.events.try_recv() {
+                Ok(EngineEvent::Refused {
+                    address,
+                    claimed,
+                    reason,
+                }) => refused.push((address, claimed, reason)),
+                Ok(_) => {}
+                Err(TryRecvError::Lagged(n)) => missed += n,
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        if let Some((address, claimed, reason)) = refused.last() {
+            let text = format!(
+                "refused {} connection(s); newest from {address} ({}): {reason}",
+                refused.len(),
+                claimed.as_deref().unwrap_or("no camera id"),
+            );
+            self.notify(text, true);
+        }
+        if !refused.is_empty() || missed > 0 {
             self.backend.send(Command::Refused);
         }
     }
@@ -222,24 +258,8 @@ impl App {
                 free_bytes,
             } => self.disk = Some((recorded_bytes, free_bytes)),
             Reply::Refused(rows) => {
-                let newest = rows.first().map_or(0, |r| r.id);
-                // Announce what arrived since the last look (not the past at start).
-                if let Some(seen) = self.refused_seen
-                    && let Some(r) = rows.first().filter(|r| r.id > seen)
-                {
-                    let n = rows.iter().filter(|x| x.id > seen).count();
-                    self.notify(
-                        format!(
-                            "refused {n} connection(s); newest from {} ({}): {}",
-                            r.address,
-                            r.claimed_id.as_deref().unwrap_or("no camera id"),
-                            r.reason
-                        ),
-                        true,
-                    );
-                }
-                self.refused_seen = Some(newest.max(self.refused_seen.unwrap_or(0)));
                 self.refused = rows;
+                self.refused_loaded = true;
             }
             Reply::Listening(addr) => {
                 self.listen = addr;
