@@ -1,21 +1,14 @@
 //! One agent connection: handshake (`Hello` within a time limit), claim of
 //! the camera id, then frames into the live channel and the recorder, with
 //! the watchdog that turns a silent camera `stalled` and then `offline`.
-//!
-//! One rule for bad pictures: a `Frame` whose picture is empty, not a JPEG,
-//! cut short (no end marker) or over `max_pixels` is skipped and counted in
-//! `frames_bad`; the connection stays open, the tile keeps its last picture
-//! and the recording its last frame. Bad pictures are logged at a bounded
-//! rate: the first at once, then one line per [`BAD_LOG_EVERY`] with the
-//! count since the last line. (A message that is not a well-formed `Frame`
-//! at all is a protocol error and closes the connection.)
+//! This module admits a connection; [`super::session`] runs it once live.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cctv_protocol::auth::{CameraKey, Secret, ServerHandshake};
-use cctv_protocol::{Codec, CodecError, Hello, Limits, Message, Welcome};
+use cctv_protocol::{Codec, Hello, Limits, Message, Welcome};
 use futures::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -25,16 +18,14 @@ use tokio_util::codec::Framed;
 use tracing::{info, warn};
 
 use super::IngestCtx;
+use super::session::Session;
 use crate::catalog::{CameraSettings, CameraState, EventKind, RefusalCode, StoredKey};
-use crate::live::{CameraSlot, EngineEvent, Link, LinkCommand, LiveFrame};
+use crate::live::{CameraSlot, EngineEvent, Link, LinkCommand};
 use crate::recorder::camera::RecorderMsg;
 use crate::time::now_us;
 use crate::tls::Io;
 
-type Conn = Framed<Box<dyn Io>, Codec>;
-
-/// At most one log line about bad pictures per camera this often.
-pub const BAD_LOG_EVERY: Duration = Duration::from_secs(10);
+pub(super) type Conn = Framed<Box<dyn Io>, Codec>;
 
 pub async fn handle(ctx: Arc<IngestCtx>, stream: TcpStream, addr: SocketAddr) {
     let _ = stream.set_nodelay(true);
@@ -289,7 +280,7 @@ pub(super) async fn refused(
     });
 }
 
-async fn reject(conn: &mut Conn, reason: &str) {
+pub(super) async fn reject(conn: &mut Conn, reason: &str) {
     let _ = timeout(
         Duration::from_secs(1),
         conn.send(Message::Reject {
@@ -389,7 +380,12 @@ async fn admit(
 }
 
 /// Records a state change in the catalog and the live status, and tells clients.
-async fn set_state(ctx: &IngestCtx, slot: &CameraSlot, state: CameraState, detail: &str) {
+pub(super) async fn set_state(
+    ctx: &IngestCtx,
+    slot: &CameraSlot,
+    state: CameraState,
+    detail: &str,
+) {
     let now = now_us();
     if let Err(e) = ctx.catalog.set_state(&slot.id, state, now, detail).await {
         warn!(camera = %slot.id, "cannot record a state change: {e}");
@@ -400,222 +396,4 @@ async fn set_state(ctx: &IngestCtx, slot: &CameraSlot, state: CameraState, detai
         s.detail = detail.to_string();
     });
     let _ = ctx.events.send(EngineEvent::Camera(slot.id.clone()));
-}
-
-/// Counters of a connection, published to the status a few times a second.
-struct Session<'a> {
-    ctx: &'a Arc<IngestCtx>,
-    slot: &'a Arc<CameraSlot>,
-    recorder: mpsc::Sender<RecorderMsg>,
-    last_rx: Instant,
-    last_frame: Instant,
-    last_frame_us: Option<i64>,
-    stalled: bool,
-    last_seq: Option<u64>,
-    received: u64,
-    missed: u64,
-    bad: u64,
-    /// When bad pictures were last logged, and how many since.
-    bad_logged: Option<Instant>,
-    bad_unlogged: u64,
-    unrecorded: u64,
-    window_start: Instant,
-    window_frames: u64,
-    window_bytes: u64,
-}
-
-impl<'a> Session<'a> {
-    fn new(
-        ctx: &'a Arc<IngestCtx>,
-        slot: &'a Arc<CameraSlot>,
-        recorder: mpsc::Sender<RecorderMsg>,
-    ) -> Self {
-        let now = Instant::now();
-        let s = slot.status();
-        Self {
-            ctx,
-            slot,
-            recorder,
-            last_rx: now,
-            last_frame: now,
-            last_frame_us: s.last_frame_us,
-            stalled: false,
-            last_seq: None,
-            received: s.frames_received,
-            missed: s.frames_missed,
-            bad: s.frames_bad,
-            bad_logged: None,
-            bad_unlogged: 0,
-            unrecorded: s.frames_unrecorded,
-            window_start: now,
-            window_frames: 0,
-            window_bytes: 0,
-        }
-    }
-
-    /// Runs until the connection ends; returns why, in words. The status
-    /// keeps the final counters, up to the last frame.
-    async fn run(mut self, conn: &mut Conn, commands: &mut mpsc::Receiver<LinkCommand>) -> String {
-        let why = self.serve(conn, commands).await;
-        self.publish();
-        why
-    }
-
-    async fn serve(
-        &mut self,
-        conn: &mut Conn,
-        commands: &mut mpsc::Receiver<LinkCommand>,
-    ) -> String {
-        let heartbeat = self.ctx.limits.heartbeat();
-        let offline_after = heartbeat * 2;
-        let stall_after = Duration::from_millis(self.ctx.limits.stall_after_ms);
-        let mut tick = tokio::time::interval(Duration::from_millis(100).min(heartbeat / 4));
-        loop {
-            tokio::select! {
-                biased;
-                _ = self.ctx.shutdown.cancelled() => return "panel stopping".into(),
-                cmd = commands.recv() => match cmd {
-                    Some(LinkCommand::Send(m)) => {
-                        if let Err(e) = conn.send(m).await {
-                            return format!("connection lost: {e}");
-                        }
-                    }
-                    Some(LinkCommand::Disconnect(reason)) => {
-                        reject(conn, &reason).await;
-                        return reason;
-                    }
-                    None => {}
-                },
-                msg = conn.next() => {
-                    self.last_rx = Instant::now();
-                    match msg {
-                        Some(Ok(Message::Frame(f))) => self.frame(f).await,
-                        Some(Ok(Message::Heartbeat(_))) => {}
-                        Some(Ok(Message::Goodbye { reason })) => return format!("agent stopped: {reason}"),
-                        Some(Ok(other)) => {
-                            let why = format!("protocol error: unexpected {}", other.message_type());
-                            warn!(camera = %self.slot.id, "{why}");
-                            return why;
-                        }
-                        Some(Err(CodecError::Decode(e))) => {
-                            let why = format!("protocol error: {e}");
-                            warn!(camera = %self.slot.id, "{why}");
-                            return why;
-                        }
-                        Some(Err(e)) => return format!("connection lost: {e}"),
-                        None => return "connection lost: closed without goodbye".into(),
-                    }
-                }
-                _ = tick.tick() => {
-                    let silent = self.last_rx.elapsed();
-                    if silent > offline_after {
-                        return format!("heartbeat timeout: nothing received for {:.1} s", silent.as_secs_f64());
-                    }
-                    if !self.stalled && self.last_frame.elapsed() > stall_after {
-                        self.stalled = true;
-                        let why = format!("no frame for {:.0} s", stall_after.as_secs_f64());
-                        set_state(self.ctx, self.slot, CameraState::Stalled, &why).await;
-                        warn!(camera = %self.slot.id, "camera stalled: {why}");
-                    }
-                    self.publish();
-                }
-            }
-        }
-    }
-
-    async fn frame(&mut self, f: cctv_protocol::Frame) {
-        // The header is read before anything is decoded; a frame that is not
-        // a JPEG, or claims more pixels than allowed, is counted and skipped:
-        // the tile keeps its last picture and the recording its last frame.
-        // A bad picture was still delivered: it is no sequence gap.
-        if let Some(prev) = self.last_seq
-            && f.seq > prev.saturating_add(1)
-        {
-            self.missed += f.seq - prev - 1;
-        }
-        self.last_seq = Some(f.seq);
-        let checked = crate::jpeg::check(&f.jpeg, self.ctx.limits.max_pixels);
-        let (width, height) = match checked {
-            Ok(size) => size,
-            Err(why) => {
-                self.bad_picture(f.seq, &why);
-                return;
-            }
-        };
-        self.received += 1;
-        self.window_frames += 1;
-        self.window_bytes += f.jpeg.len() as u64;
-        self.last_frame = Instant::now();
-        let live = Arc::new(LiveFrame {
-            seq: f.seq,
-            capture_us: f.capture_us as i64,
-            received_us: now_us(),
-            width,
-            height,
-            jpeg: f.jpeg,
-        });
-        self.last_frame_us = Some(live.capture_us);
-        self.slot.frames.send_replace(Some(live.clone()));
-        if self
-            .slot
-            .record_enabled
-            .load(std::sync::atomic::Ordering::Acquire)
-            && self.recorder.try_send(RecorderMsg::Frame(live)).is_err()
-        {
-            self.unrecorded += 1;
-            if self.unrecorded.is_power_of_two() {
-                warn!(camera = %self.slot.id, unrecorded = self.unrecorded, "the recorder is behind: frames not recorded");
-            }
-        }
-        if self.stalled {
-            self.stalled = false;
-            set_state(self.ctx, self.slot, CameraState::Live, "frames resumed").await;
-        }
-    }
-
-    /// Counts a bad picture; logs it unless one was logged lately.
-    fn bad_picture(&mut self, seq: u64, why: &str) {
-        self.bad += 1;
-        self.bad_unlogged += 1;
-        if self
-            .bad_logged
-            .is_none_or(|at| at.elapsed() >= BAD_LOG_EVERY)
-        {
-            warn!(
-                camera = %self.slot.id,
-                seq,
-                skipped = self.bad_unlogged,
-                total_bad = self.bad,
-                "skipped a bad picture: {why}"
-            );
-            self.bad_logged = Some(Instant::now());
-            self.bad_unlogged = 0;
-        }
-    }
-
-    /// Puts the counters and rates into the camera's status.
-    fn publish(&mut self) {
-        let elapsed = self.window_start.elapsed().as_secs_f64();
-        let rates = (elapsed >= 1.0).then(|| {
-            let r = (
-                self.window_frames as f64 / elapsed,
-                self.window_bytes as f64 * 8.0 / elapsed,
-            );
-            self.window_start = Instant::now();
-            self.window_frames = 0;
-            self.window_bytes = 0;
-            r
-        });
-        self.slot.update(|s| {
-            if let Some((fps, bps)) = rates {
-                s.fps = fps;
-                s.bitrate_bps = bps;
-            }
-            s.frames_received = self.received;
-            s.frames_missed = self.missed;
-            s.frames_bad = self.bad;
-            s.frames_unrecorded = self.unrecorded;
-            s.last_frame_us = self.last_frame_us;
-        });
-    }
 }

@@ -4,6 +4,7 @@
 
 mod conn;
 pub mod rate;
+mod session;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
