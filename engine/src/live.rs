@@ -195,6 +195,12 @@ pub enum EngineEvent {
     Recording { camera: String, id: i64 },
     /// A panorama attempt ended; its catalog row is final.
     Panorama { camera: String, id: i64 },
+    /// An export's zip was written; its catalog row is final.
+    Export { id: i64 },
+    /// A transfer of an export was queued, started or tried; its catalog row
+    /// says how it stands (pending, done, failed) and
+    /// [`crate::Engine::dispatch_progress`] how far a running one has got.
+    Dispatch { id: i64, export: i64 },
     /// A connection was refused (wrong secret, unknown camera, not TLS, ...).
     Refused {
         address: String,

@@ -1,5 +1,7 @@
 //! The window's update/view logic in iced's headless simulator, against a
 //! real engine with cameras connected over loopback: what an operator sees.
+//! The window's tasks and subscriptions run as iced runs them (an iced
+//! runtime of their own); their messages are applied as they arrive.
 
 mod support;
 
@@ -13,12 +15,23 @@ use cctv_engine::catalog::CameraState;
 use cctv_window::app::{App, Message, Screen};
 use cctv_window::history;
 use cctv_window::keys::{Action, SHORTCUTS};
+use iced::futures::StreamExt;
+use iced::futures::channel::mpsc;
+use iced_test::futures::subscription::into_recipes;
+use iced_test::runtime::Action as RuntimeAction;
+use iced_test::runtime::task::into_stream;
 use support::*;
+
+type Ui = iced_test::futures::Runtime<iced::executor::Default, mpsc::Sender<Message>, Message>;
 
 struct World {
     rt: tokio::runtime::Runtime,
     engine: Arc<Engine>,
     app: App,
+    /// Runs the window's tasks and subscriptions, as iced does.
+    ui: Ui,
+    /// Their messages, waiting to be applied.
+    inbox: mpsc::Receiver<Message>,
     _dir: tempfile::TempDir,
 }
 
@@ -28,16 +41,53 @@ fn world(segment_secs: u64) -> World {
     let mut cfg = config(dir.path());
     cfg.segment_secs = segment_secs;
     let engine = Arc::new(rt.block_on(start_engine(cfg)));
-    let app = App::new(engine.clone(), rt.handle());
-    World {
-        rt,
-        engine,
-        app,
-        _dir: dir,
-    }
+    World::new(rt, engine, dir)
 }
 
 impl World {
+    fn new(rt: tokio::runtime::Runtime, engine: Arc<Engine>, dir: tempfile::TempDir) -> Self {
+        let (app, first) = App::new(engine.clone(), rt.handle());
+        let (tx, inbox) = mpsc::channel(1024);
+        let ui = Ui::new(iced::executor::Default::new().unwrap(), tx);
+        let mut w = World {
+            rt,
+            engine,
+            app,
+            ui,
+            inbox,
+            _dir: dir,
+        };
+        w.perform(first);
+        w
+    }
+
+    /// Applies a message, runs the tasks it asks for and follows the
+    /// subscriptions its new state wants.
+    fn send(&mut self, m: Message) {
+        let task = self.app.update(m);
+        self.perform(task);
+    }
+
+    fn perform(&mut self, task: iced::Task<Message>) {
+        if let Some(actions) = into_stream(task) {
+            let messages = actions.filter_map(|a| async move {
+                match a {
+                    RuntimeAction::Output(m) => Some(m),
+                    _ => None,
+                }
+            });
+            self.ui.run(messages.boxed());
+        }
+        self.ui.track(into_recipes(self.app.subscription()));
+    }
+
+    /// Applies the messages that have arrived, without waiting.
+    fn pump(&mut self) {
+        while let Ok(m) = self.inbox.try_recv() {
+            self.send(m);
+        }
+    }
+
     fn camera(&self, id: &str, name: &str) -> FakeCamera {
         self.rt.block_on(async {
             let creds = enroll(&self.engine, id, name).await;
@@ -45,11 +95,11 @@ impl World {
         })
     }
 
-    /// Ticks the app until `f` holds.
+    /// Applies messages as they arrive until `f` holds.
     fn until(&mut self, what: &str, f: impl Fn(&App) -> bool) {
         let start = Instant::now();
         loop {
-            let _ = self.app.update(Message::Tick);
+            self.pump();
             if f(&self.app) {
                 return;
             }
@@ -57,7 +107,7 @@ impl World {
                 start.elapsed() < Duration::from_secs(15),
                 "timed out waiting for {what}"
             );
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -73,7 +123,7 @@ impl World {
             (out, ui.into_messages().collect::<Vec<_>>())
         };
         for m in messages {
-            let _ = self.app.update(m);
+            self.send(m);
         }
         out
     }
@@ -140,13 +190,13 @@ fn tiles_appear_turn_offline_and_show_recording() {
         "no REC mark on a camera that does not record"
     );
     // Space records the focused camera again.
-    let _ = w.app.update(Message::Action(Action::RecordFocused));
+    w.send(Message::Action(Action::RecordFocused));
     w.until("yard recording", |a| {
         a.camera("yard").is_some_and(|c| c.recording)
     });
     assert!(w.sees("● REC"));
     // Esc returns to the wall.
-    let _ = w.app.update(Message::Action(Action::Back));
+    w.send(Message::Action(Action::Back));
     assert_eq!(w.app.screen, Screen::Wall);
 }
 
@@ -155,7 +205,7 @@ fn help_overlay_lists_every_shortcut_and_quit_asks_while_recording() {
     let mut w = world(600);
     let _cam = w.camera("door", "Front door");
     w.until("recording", |a| a.recording_count() == 1);
-    let _ = w.app.update(Message::Key(
+    w.send(Message::Key(
         iced::keyboard::Key::Character("h".into()),
         iced::keyboard::Modifiers::default(),
     ));
@@ -168,7 +218,7 @@ fn help_overlay_lists_every_shortcut_and_quit_asks_while_recording() {
     w.ui(|ui| ui.click("Close (Esc)").map(|_| ()).unwrap());
     assert!(!w.app.help);
 
-    let _ = w.app.update(Message::Action(Action::Quit));
+    w.send(Message::Action(Action::Quit));
     assert!(w.app.confirm_quit, "quitting while recording asks first");
     assert!(w.sees("Quit the panel?"));
     w.ui(|ui| ui.click("Keep running").map(|_| ()).unwrap());
@@ -185,7 +235,7 @@ fn history_lists_recordings_and_filters_narrow_the_list() {
     drop(yard);
     w.until("offline", |a| a.live_count() == 0);
 
-    let _ = w.app.update(Message::Show(Screen::History));
+    w.send(Message::Show(Screen::History));
     w.until("history loaded", |a| a.history.loaded);
     let cams: std::collections::HashSet<String> = w
         .app
@@ -212,9 +262,7 @@ fn history_lists_recordings_and_filters_narrow_the_list() {
     );
 
     // Only the door.
-    let _ = w
-        .app
-        .update(Message::History(history::Msg::Camera("door".into())));
+    w.send(Message::History(history::Msg::Camera("door".into())));
     w.until("door only", |a| {
         a.history.loaded && a.history.recordings.iter().all(|r| r.camera_id == "door")
     });
@@ -222,18 +270,14 @@ fn history_lists_recordings_and_filters_narrow_the_list() {
     assert!(!w.sees("yard"), "the yard is filtered out");
 
     // A range in the future: nothing.
-    let _ = w
-        .app
-        .update(Message::History(history::Msg::From("2099-01-01".into())));
-    let _ = w.app.update(Message::History(history::Msg::Apply));
+    w.send(Message::History(history::Msg::From("2099-01-01".into())));
+    w.send(Message::History(history::Msg::Apply));
     w.until("empty", |a| a.history.recordings.is_empty());
     assert!(w.sees("No recordings match."));
 
     // A date that is not a date is refused with a reason.
-    let _ = w
-        .app
-        .update(Message::History(history::Msg::From("last tuesday".into())));
-    let _ = w.app.update(Message::History(history::Msg::Apply));
+    w.send(Message::History(history::Msg::From("last tuesday".into())));
+    w.send(Message::History(history::Msg::Apply));
     assert!(
         w.app
             .history
@@ -244,14 +288,12 @@ fn history_lists_recordings_and_filters_narrow_the_list() {
     );
 
     // Back to everything, then play the newest recording.
-    let _ = w
-        .app
-        .update(Message::History(history::Msg::From(String::new())));
-    let _ = w.app.update(Message::History(history::Msg::Camera(
+    w.send(Message::History(history::Msg::From(String::new())));
+    w.send(Message::History(history::Msg::Camera(
         history::ALL_CAMERAS.into(),
     )));
     w.until("all again", |a| a.history.recordings.len() >= 4);
-    let _ = w.app.update(Message::Action(Action::PlayNewest));
+    w.send(Message::Action(Action::PlayNewest));
     w.until("playing", |a| {
         a.screen == Screen::Playback && a.player.as_ref().is_some_and(|p| p.image.is_some())
     });
@@ -265,13 +307,13 @@ fn settings_rename_and_move_the_listener_without_a_restart() {
     let mut w = world(600);
     let cam = w.camera("door", "Front door");
     w.until("live", |a| a.live_count() == 1);
-    let _ = w.app.update(Message::Show(Screen::Settings));
+    w.send(Message::Show(Screen::Settings));
     assert!(w.sees("Front door"));
-    let _ = w.app.update(Message::Settings(Msg::Name(
+    w.send(Message::Settings(Msg::Name(
         "door".into(),
         "Main entrance".into(),
     )));
-    let _ = w.app.update(Message::Settings(Msg::RetainDays(
+    w.send(Message::Settings(Msg::RetainDays(
         "door".into(),
         "30".into(),
     )));
@@ -287,11 +329,11 @@ fn settings_rename_and_move_the_listener_without_a_restart() {
     assert_eq!(row.retain_days, Some(30));
 
     // A bad number is refused with a reason; nothing is saved.
-    let _ = w.app.update(Message::Settings(Msg::RetainGb(
+    w.send(Message::Settings(Msg::RetainGb(
         "door".into(),
         "lots".into(),
     )));
-    let _ = w.app.update(Message::Settings(Msg::Save("door".into())));
+    w.send(Message::Settings(Msg::Save("door".into())));
     assert!(
         w.app
             .notice
@@ -305,10 +347,8 @@ fn settings_rename_and_move_the_listener_without_a_restart() {
         .local_addr()
         .unwrap()
         .port();
-    let _ = w
-        .app
-        .update(Message::Settings(Msg::Listen(format!("127.0.0.1:{port}"))));
-    let _ = w.app.update(Message::Settings(Msg::ApplyListen));
+    w.send(Message::Settings(Msg::Listen(format!("127.0.0.1:{port}"))));
+    w.send(Message::Settings(Msg::ApplyListen));
     w.until("moved", |a| a.listen.port() == port);
     assert_eq!(w.engine.local_addr().port(), port);
     assert!(w.sees(&format!("agents connect to 127.0.0.1:{port}")));
@@ -332,18 +372,12 @@ fn export_selected_recordings_and_dispatch_them_from_the_window() {
         ..Default::default()
     }];
     let engine = Arc::new(rt.block_on(start_engine(cfg)));
-    let app = App::new(engine.clone(), rt.handle());
-    let mut w = World {
-        rt,
-        engine,
-        app,
-        _dir: dir,
-    };
+    let mut w = World::new(rt, engine, dir);
     let cam = w.camera("door", "Front door");
     std::thread::sleep(Duration::from_millis(3000));
     drop(cam);
     w.until("offline", |a| a.live_count() == 0);
-    let _ = w.app.update(Message::Show(Screen::History));
+    w.send(Message::Show(Screen::History));
     w.until("history", |a| {
         a.history
             .recordings
@@ -362,9 +396,7 @@ fn export_selected_recordings_and_dispatch_them_from_the_window() {
         .map(|r| r.id)
         .collect();
     for id in &picked {
-        let _ = w
-            .app
-            .update(Message::History(history::Msg::Select(*id, true)));
+        w.send(Message::History(history::Msg::Select(*id, true)));
     }
     assert!(w.sees("Export selected (2)"));
     w.ui(|ui| ui.click("Export selected (2)").map(|_| ()).unwrap());
@@ -375,14 +407,14 @@ fn export_selected_recordings_and_dispatch_them_from_the_window() {
     });
 
     // z: the exports and the dispatch queue.
-    let _ = w.app.update(Message::Action(Action::Exports));
+    w.send(Message::Action(Action::Exports));
     w.until("listed", |a| {
         a.evidence.loaded && a.evidence.data.exports.len() == 1
     });
     assert_eq!(w.app.evidence.data.exports[0].files, 2);
     assert!(w.sees("Exports and dispatch"));
     // s: dispatch the newest export.
-    let _ = w.app.update(Message::Action(Action::DispatchLatest));
+    w.send(Message::Action(Action::DispatchLatest));
     w.until("dispatched", |a| {
         a.evidence
             .data
@@ -398,7 +430,7 @@ fn export_selected_recordings_and_dispatch_them_from_the_window() {
     );
     // a: auto-dispatch toggles.
     assert!(!w.engine.auto_dispatch());
-    let _ = w.app.update(Message::Action(Action::ToggleAutoDispatch));
+    w.send(Message::Action(Action::ToggleAutoDispatch));
     w.until("auto on", |a| {
         a.engine.auto_dispatch() && a.evidence.data.auto_dispatch
     });
@@ -411,7 +443,7 @@ fn a_panorama_of_a_still_camera_explains_why_it_failed() {
     std::thread::sleep(Duration::from_millis(2500));
     drop(cam);
     w.until("offline", |a| a.live_count() == 0);
-    let _ = w.app.update(Message::Show(Screen::History));
+    w.send(Message::Show(Screen::History));
     w.until("history", |a| {
         a.history
             .recordings
@@ -438,7 +470,7 @@ fn a_panorama_of_a_still_camera_explains_why_it_failed() {
 fn a_refused_connection_is_announced_and_listed_in_settings() {
     let mut w = world(600);
     let door = w.rt.block_on(enroll(&w.engine, "door", "Front door"));
-    let _ = w.app.update(Message::Show(Screen::Settings));
+    w.send(Message::Show(Screen::Settings));
     w.until("the first look at refusals", |a| a.refused_loaded);
     assert!(w.sees("None."));
     let fp = w.engine.fingerprint().unwrap().to_string();
@@ -459,4 +491,23 @@ fn a_refused_connection_is_announced_and_listed_in_settings() {
     assert!(error, "{notice}");
     assert!(notice.contains("refused 1 connection(s)"), "{notice}");
     assert!(notice.contains("(door)"), "{notice}");
+}
+
+#[test]
+fn a_quiet_window_waits_instead_of_polling() {
+    let mut w = world(600);
+    w.until("the first loads", |a| a.refused_loaded && a.disk.is_some());
+    // Nothing happens for two seconds: nothing arrives, nothing is redrawn
+    // (the disk gauge is read every 5 s; the wall only when pictures come).
+    std::thread::sleep(Duration::from_secs(2));
+    let mut woke = Vec::new();
+    while let Ok(m) = w.inbox.try_recv() {
+        woke.push(format!("{m:?}"));
+    }
+    assert!(woke.is_empty(), "woken with nothing to do: {woke:?}");
+    // A camera connecting wakes it at once, with no clock involved.
+    let _cam = w.camera("door", "Front door");
+    w.until("the camera and its picture", |a| {
+        a.live_count() == 1 && a.tiles.contains_key("door")
+    });
 }

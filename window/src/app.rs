@@ -1,6 +1,7 @@
 //! The root of the window: state, messages and the one-line-per-message
 //! `update`. Screens own their views (`wall`, `history`, `playback`,
-//! `settings`); everything slow goes to the backend worker.
+//! `settings`); everything slow is a backend [`Task`]. The window listens
+//! (engine events, new pictures) rather than polls.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use super::evidence::{self, EvidenceView};
 use super::feeds::Feeds;
 use super::history::{self, History};
 use super::keys::{self, Action};
+use super::listen::{self, Heard};
 use super::panoramas::{self, Panoramas};
 use super::playback::{self, Player};
 use super::settings::{self, SettingsForm};
@@ -23,7 +25,6 @@ use super::{chrome, wall};
 use cctv_engine::catalog::CameraState;
 use cctv_engine::live::CameraStatus;
 use cctv_engine::{Engine, EngineEvent};
-use tokio::sync::broadcast::{self, error::TryRecvError};
 
 /// Which screen fills the window.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,8 +47,16 @@ pub struct Tile {
 
 #[derive(Debug, Clone)]
 pub enum Message {
-    /// Every [`TICK`]: statuses, new pictures, backend replies.
-    Tick,
+    /// What the engine announced.
+    Heard(Vec<Heard>),
+    /// The decoders left new pictures for the wall.
+    Pictures,
+    /// A backend command's answer.
+    Reply(Reply),
+    /// Each second while something on screen moves or a notice shows.
+    Clock,
+    /// Time to read the disk gauge again.
+    Disk,
     Resized(Size),
     Key(keyboard::Key, keyboard::Modifiers),
     Action(Action),
@@ -68,13 +77,17 @@ pub enum Message {
     Panorama(String, cctv_engine::PanoramaFrom),
 }
 
-/// How often the window refreshes: new pictures, statuses, replies. 15 Hz
-/// matches common camera rates and keeps a 16-camera wall under one core.
-pub const TICK: Duration = Duration::from_millis(66);
+/// How long a notice stays in the status bar.
+pub const NOTICE_FOR: Duration = Duration::from_secs(8);
+
+/// How often the disk gauge (recorded bytes, free space) is read.
+const DISK_EVERY: Duration = Duration::from_secs(5);
 
 pub struct App {
     pub engine: Arc<Engine>,
     backend: Backend,
+    /// Commands asked for during this update, run as tasks when it ends.
+    outbox: Vec<Command>,
     pub cameras: Vec<CameraStatus>,
     pub tiles: HashMap<String, Tile>,
     pub screen: Screen,
@@ -94,23 +107,21 @@ pub struct App {
     pub settings: SettingsForm,
     pub evidence: EvidenceView,
     pub panoramas: Panoramas,
-    last_disk: Option<Instant>,
     /// The newest refused connections, newest first.
     pub refused: Vec<cctv_engine::catalog::AuthFailureRow>,
     /// The list of refused connections has been read once.
     pub refused_loaded: bool,
-    /// What the engine announces (refused connections, ...), read each tick.
-    events: broadcast::Receiver<EngineEvent>,
 }
 
 impl App {
-    pub fn new(engine: Arc<Engine>, runtime: &tokio::runtime::Handle) -> Self {
-        let backend = Backend::start(engine.clone(), runtime);
+    /// The window's state, and the first loads to run.
+    pub fn new(engine: Arc<Engine>, runtime: &tokio::runtime::Handle) -> (Self, Task<Message>) {
+        let backend = Backend::new(engine.clone(), runtime);
         let listen = engine.local_addr();
-        let events = engine.subscribe();
         let mut app = Self {
             engine,
             backend,
+            outbox: Vec::new(),
             cameras: Vec::new(),
             tiles: HashMap::new(),
             screen: Screen::Wall,
@@ -129,14 +140,14 @@ impl App {
             settings: SettingsForm::new(listen),
             evidence: EvidenceView::default(),
             panoramas: Panoramas::default(),
-            last_disk: None,
             refused: Vec::new(),
             refused_loaded: false,
-            events,
         };
-        app.backend.send(Command::Refused);
-        app.refresh();
-        app
+        app.read_cameras();
+        app.send(Command::Refused);
+        app.send(Command::Disk);
+        let first = app.flush();
+        (app, first)
     }
 
     pub fn title(&self) -> String {
@@ -179,57 +190,57 @@ impl App {
         }
     }
 
-    /// Reads the engine's statuses and the backend's replies.
-    pub fn refresh(&mut self) {
+    /// Reads the cameras' statuses (held by the engine in memory) and starts
+    /// a decoder for any new camera.
+    fn read_cameras(&mut self) {
         self.cameras = self.engine.cameras();
-        for reply in self.backend.drain() {
-            self.on_reply(reply);
-        }
-        self.take_events();
         let ids: Vec<String> = self.cameras.iter().map(|c| c.id.clone()).collect();
         self.feeds.ensure(&self.engine, &ids, &self.runtime);
-        if let Some(new) = self.feeds.take_new() {
-            self.tiles = new;
-        }
+    }
+
+    /// Tells the decoders how wide each picture is shown.
+    fn layout(&self) {
         self.feeds.widths.set_layout(
             wall::tile_width(self.window, self.cameras.len()),
             self.focused(),
             wall::focus_width(self.window),
         );
-        if self.screen == Screen::Evidence
-            && let Some(cmd) = self.evidence.refresh()
-        {
-            self.backend.send(cmd);
-        }
-        if self.screen == Screen::Panoramas
-            && let Some(cmd) = self.panoramas.refresh()
-        {
-            self.backend.send(cmd);
-        }
-        if self
-            .last_disk
-            .is_none_or(|t| t.elapsed() > Duration::from_secs(5))
-        {
-            self.last_disk = Some(Instant::now());
-            self.backend.send(Command::Disk);
+    }
+
+    /// New pictures: the tiles, and the statuses (rates, counters) with them.
+    fn pictures(&mut self) {
+        self.read_cameras();
+        if let Some(new) = self.feeds.take_new() {
+            self.tiles = new;
         }
     }
 
-    /// What the engine announced since the last tick: a refused connection
-    /// is told at once and the list reloaded (nothing polls the catalog).
-    fn take_events(&mut self) {
+    /// What the engine announced: each kind reloads only what it changed,
+    /// and a refused connection is told at once.
+    fn heard(&mut self, heard: Vec<Heard>) {
         let mut refused = Vec::new();
-        let mut missed = 0;
-        loop {
-            match self.events.try_recv() {
-                Ok(EngineEvent::Refused {
+        let mut missed = false;
+        for h in heard {
+            match h {
+                Heard::Event(EngineEvent::Refused {
                     address,
                     claimed,
                     reason,
                 }) => refused.push((address, claimed, reason)),
-                Ok(_) => {}
-                Err(TryRecvError::Lagged(n)) => missed += n,
-                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                Heard::Event(EngineEvent::Camera(_)) => self.read_cameras(),
+                Heard::Event(EngineEvent::Recording { .. }) => self.send(Command::Disk),
+                Heard::Event(EngineEvent::Panorama { .. }) => self.reload(&Screen::Panoramas),
+                Heard::Event(EngineEvent::Export { .. } | EngineEvent::Dispatch { .. }) => {
+                    self.reload(&Screen::Evidence)
+                }
+                Heard::Event(EngineEvent::Warning { camera, message }) => {
+                    let text = match camera {
+                        Some(c) => format!("{c}: {message}"),
+                        None => message,
+                    };
+                    self.notify(text, true);
+                }
+                Heard::Missed(_) => missed = true,
             }
         }
         if let Some((address, claimed, reason)) = refused.last() {
@@ -240,9 +251,70 @@ impl App {
             );
             self.notify(text, true);
         }
-        if !refused.is_empty() || missed > 0 {
-            self.backend.send(Command::Refused);
+        if missed {
+            // Whatever the lost events said, read it all again.
+            self.read_cameras();
+            self.send(Command::Disk);
+            let screen = self.screen.clone();
+            self.reload(&screen);
         }
+        if !refused.is_empty() || missed {
+            self.send(Command::Refused);
+        }
+    }
+
+    /// Reloads `screen`'s data if it is the one showing.
+    fn reload(&mut self, screen: &Screen) {
+        if self.screen != *screen {
+            return;
+        }
+        match screen {
+            Screen::Evidence => self.send(Command::Evidence),
+            Screen::Panoramas => self.send(self.panoramas.load()),
+            _ => {}
+        }
+    }
+
+    /// Each second while needed: the notice expires, moving work is reread.
+    fn clock(&mut self) {
+        if self
+            .notice
+            .as_ref()
+            .is_some_and(|(_, _, at)| at.elapsed() >= NOTICE_FOR)
+        {
+            self.notice = None;
+        }
+        if self.moving() {
+            let screen = self.screen.clone();
+            self.reload(&screen);
+        }
+    }
+
+    /// The screen shows work in progress (an export or transfer, a stitch).
+    fn moving(&self) -> bool {
+        match self.screen {
+            Screen::Evidence => self.evidence.busy(),
+            Screen::Panoramas => !self.panoramas.jobs.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// Queues a command; it runs as a task when this update ends.
+    fn send(&mut self, cmd: Command) {
+        if let Command::Export(_, cancel) = &cmd {
+            self.evidence.cancel = Some(cancel.clone());
+        }
+        self.outbox.push(cmd);
+    }
+
+    /// The queued commands as one task; their replies come back as messages.
+    fn flush(&mut self) -> Task<Message> {
+        Task::batch(
+            self.outbox
+                .drain(..)
+                .map(|cmd| self.backend.task(cmd).map(Message::Reply))
+                .collect::<Vec<_>>(),
+        )
     }
 
     fn on_reply(&mut self, reply: Reply) {
@@ -251,6 +323,7 @@ impl App {
             Reply::Error(e) => self.notify(e, true),
             Reply::ExportFailed(e) => {
                 self.evidence.exporting = None;
+                self.evidence.cancel = None;
                 self.notify(e, true);
             }
             Reply::Disk {
@@ -265,10 +338,10 @@ impl App {
                 self.listen = addr;
                 self.notify(format!("agents now connect to {addr}"), false);
             }
-            Reply::History { .. } | Reply::Thumbnail(..) => {
+            Reply::History(..) | Reply::Thumbnail(..) => {
                 let wanted = self.history.on_reply(reply);
                 for c in wanted {
-                    self.backend.send(c);
+                    self.send(c);
                 }
             }
             Reply::Opened(row, scan) => {
@@ -277,16 +350,29 @@ impl App {
                 self.request_frame();
             }
             Reply::ExportProgress(done, total) => self.evidence.exporting = Some((done, total)),
+            Reply::AutoDispatch(on) => {
+                self.evidence.data.auto_dispatch = on;
+                self.notify(
+                    if on {
+                        "auto-dispatch on: each finished segment is exported and sent".into()
+                    } else {
+                        "auto-dispatch off".into()
+                    },
+                    false,
+                );
+                self.reload(&Screen::Evidence);
+            }
             Reply::Exported(row) => {
                 self.evidence.exporting = None;
+                self.evidence.cancel = None;
                 self.notify(
                     format!("export written: {} ({} files)", row.path, row.files),
                     false,
                 );
             }
-            Reply::Panoramas(rows, jobs) => {
-                for c in self.panoramas.set(rows, jobs) {
-                    self.backend.send(c);
+            Reply::Panoramas(rows, jobs, read) => {
+                for c in self.panoramas.set(rows, jobs, read) {
+                    self.send(c);
                 }
             }
             Reply::PanoramaThumb(id, h) => {
@@ -300,8 +386,10 @@ impl App {
                 }
             }
             Reply::Evidence(data) => {
-                self.evidence.data = data;
-                self.evidence.loaded = true;
+                if data.read > self.evidence.data.read {
+                    self.evidence.data = data;
+                    self.evidence.loaded = true;
+                }
             }
             Reply::Frame(request, image) => {
                 if let Some(p) = self.player.as_mut() {
@@ -318,20 +406,31 @@ impl App {
     fn request_frame(&mut self) {
         let width = wall::focus_width(self.window);
         if let Some(cmd) = self.player.as_mut().and_then(|p| p.wanted_frame(width)) {
-            self.backend.send(cmd);
+            self.send(cmd);
         }
     }
 
+    /// One message: the state changes, then the commands it asked for run.
     pub fn update(&mut self, message: Message) -> Task<Message> {
+        let task = self.handle(message);
+        self.layout();
+        Task::batch([task, self.flush()])
+    }
+
+    fn handle(&mut self, message: Message) -> Task<Message> {
         match message {
-            Message::Tick => self.refresh(),
+            Message::Heard(heard) => self.heard(heard),
+            Message::Pictures => self.pictures(),
+            Message::Reply(reply) => self.on_reply(reply),
+            Message::Clock => self.clock(),
+            Message::Disk => self.send(Command::Disk),
             Message::Resized(size) => self.window = size,
             Message::Key(key, modifiers) => return self.key(&key, modifiers),
             Message::Action(action) => return self.action(action),
             Message::Focus(id) => self.screen = Screen::Focus(id),
             Message::Show(screen) => return self.show(screen),
             Message::ToggleRecord(id) => self.toggle_record(&id),
-            Message::Snapshot(id) => self.backend.send(Command::Snapshot(id)),
+            Message::Snapshot(id) => self.send(Command::Snapshot(id)),
             Message::Quality(id, delta) => self.change_quality(&id, delta),
             Message::Fps(id, fps) => self.configure(
                 &id,
@@ -347,16 +446,16 @@ impl App {
             Message::Settings(m) => self.settings_msg(m),
             Message::Panoramas(m) => {
                 for c in self.panoramas.update(m) {
-                    self.backend.send(c);
+                    self.send(c);
                 }
             }
             Message::Panorama(camera, from) => {
-                self.backend.send(Command::Panorama(camera, from));
+                self.send(Command::Panorama(camera, from));
                 return self.show(Screen::Panoramas);
             }
             Message::Evidence(m) => {
                 for c in self.evidence.update(m) {
-                    self.backend.send(c);
+                    self.send(c);
                 }
             }
         }
@@ -384,7 +483,7 @@ impl App {
             }
             Action::RecordAll => {
                 let on = self.recording_count() == 0;
-                self.backend.send(Command::SetRecordingAll(on));
+                self.send(Command::SetRecordingAll(on));
             }
             Action::Help => self.help = !self.help,
             Action::Fullscreen => return self.toggle_fullscreen(),
@@ -411,17 +510,17 @@ impl App {
             Action::Wall => self.screen = Screen::Wall,
             Action::History => return self.show(Screen::History),
             Action::Settings => return self.show(Screen::Settings),
-            Action::DispatchLatest => self.backend.send(Command::DispatchLatest),
+            Action::DispatchLatest => self.send(Command::DispatchLatest),
             Action::ToggleAutoDispatch => {
                 let on = !self.engine.auto_dispatch();
                 self.evidence.data.auto_dispatch = on;
-                self.backend.send(Command::AutoDispatch(on));
+                self.send(Command::AutoDispatch(on));
             }
             Action::Exports => return self.show(Screen::Evidence),
             Action::Panoramas => return self.show(Screen::Panoramas),
             Action::PlayNewest => {
                 if let Some(row) = self.history.newest() {
-                    self.backend.send(Command::Open(row.clone()));
+                    self.send(Command::Open(row.clone()));
                 } else {
                     return self.show(Screen::History);
                 }
@@ -432,19 +531,17 @@ impl App {
 
     fn show(&mut self, screen: Screen) -> Task<Message> {
         if screen == Screen::History {
-            self.backend
-                .send(Command::History(self.history.query.clone()));
+            self.send(Command::History(self.history.query.clone()));
         }
         if screen == Screen::Settings {
             self.settings.load(&self.cameras);
-            self.backend.send(Command::Refused);
+            self.send(Command::Refused);
         }
         if screen == Screen::Evidence {
-            self.backend.send(Command::Evidence);
+            self.send(Command::Evidence);
         }
         if screen == Screen::Panoramas {
-            self.backend
-                .send(Command::Panoramas(self.panoramas.camera.clone()));
+            self.send(self.panoramas.load());
         }
         self.screen = screen;
         Task::none()
@@ -467,7 +564,7 @@ impl App {
         let on = self
             .camera(id)
             .is_some_and(|c| c.record_mode == cctv_engine::catalog::RecordMode::Off);
-        self.backend.send(Command::SetRecording(id.to_string(), on));
+        self.send(Command::SetRecording(id.to_string(), on));
     }
 
     fn change_quality(&mut self, id: &str, delta: i32) {
@@ -484,7 +581,7 @@ impl App {
     }
 
     fn configure(&mut self, id: &str, c: Configure) {
-        self.backend.send(Command::Configure(id.to_string(), c));
+        self.send(Command::Configure(id.to_string(), c));
     }
 
     fn confirm_quit(&mut self, yes: bool) -> Task<Message> {
@@ -494,7 +591,7 @@ impl App {
 
     fn history_msg(&mut self, m: history::Msg) -> Task<Message> {
         for cmd in self.history.update(m) {
-            self.backend.send(cmd);
+            self.send(cmd);
         }
         Task::none()
     }
@@ -508,15 +605,16 @@ impl App {
 
     fn settings_msg(&mut self, m: settings::Msg) {
         match self.settings.update(m, &self.cameras) {
-            Ok(cmds) => cmds.into_iter().for_each(|c| self.backend.send(c)),
+            Ok(cmds) => cmds.into_iter().for_each(|c| self.send(c)),
             Err(e) => self.notify(e, true),
         }
     }
 
     pub fn subscription(&self) -> Subscription<Message> {
         let mut subs = vec![
-            // The wall's refresh rate: new pictures are picked up on this tick.
-            iced::time::every(TICK).map(|_| Message::Tick),
+            listen::engine_events(&self.engine).map(Message::Heard),
+            listen::pictures(&self.feeds.fresh).map(|()| Message::Pictures),
+            iced::time::every(DISK_EVERY).map(|_| Message::Disk),
             keyboard::listen().filter_map(|e| match e {
                 keyboard::Event::KeyPressed { key, modifiers, .. } => {
                     Some(Message::Key(key, modifiers))
@@ -526,6 +624,9 @@ impl App {
             window::resize_events().map(|(_, size)| Message::Resized(size)),
             window::close_requests().map(|_| Message::CloseRequested),
         ];
+        if self.notice.is_some() || self.moving() {
+            subs.push(iced::time::every(Duration::from_secs(1)).map(|_| Message::Clock));
+        }
         if self.player.as_ref().is_some_and(|p| p.playing) && self.screen == Screen::Playback {
             subs.push(
                 iced::time::every(Duration::from_millis(15))

@@ -1,11 +1,12 @@
-//! The GUI's worker: every command that touches the engine, the database or
-//! the disk runs here, on the engine's runtime, never on the UI thread.
-//! Results come back as [`Reply`] values the UI drains on its tick.
+//! The window's commands: each one that touches the engine, the database or
+//! the disk runs on the engine's runtime, never on the UI thread, as an iced
+//! [`Task`] whose output is the [`Reply`] values.
 
 use std::sync::Arc;
-use std::sync::mpsc as std_mpsc;
 
 use cctv_protocol::Configure;
+use iced::Task;
+use iced::futures::stream;
 use iced::widget::image::Handle;
 use tokio::sync::mpsc;
 use turbojpeg::Decompressor;
@@ -17,9 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use cctv_engine::HistoryQuery;
 use cctv_engine::catalog::{
-    DispatchRow, EventRow, ExportRow, PanoramaRow, RecordMode, RecordingRow,
+    DispatchRow, EventRow, ExportRow, PanoramaRow, PanoramaStatus, RecordMode, RecordingRow,
 };
-use cctv_engine::{Engine, FrameRef, RecordingIndex as Scan, StitchMode};
+use cctv_engine::{Engine, EngineError, FrameRef, RecordingIndex as Scan, StitchMode};
 
 /// What the UI asks for.
 #[derive(Debug, Clone)]
@@ -42,8 +43,8 @@ pub enum Command {
         width: u32,
     },
     Disk,
-    Export(Vec<RecordingRow>),
-    CancelExport,
+    /// Write these recordings to a zip, until done or cancelled.
+    Export(Vec<RecordingRow>, CancellationToken),
     Evidence,
     Dispatch(i64),
     DispatchLatest,
@@ -66,11 +67,8 @@ pub const PAGE: i64 = HistoryQuery::PAGE;
 pub enum Reply {
     Notice(String),
     Error(String),
-    History {
-        query: HistoryQuery,
-        recordings: Vec<RecordingRow>,
-        events: Vec<EventRow>,
-    },
+    /// The query, the recordings on its page and the events in its range.
+    History(HistoryQuery, Vec<RecordingRow>, Vec<EventRow>),
     Thumbnail(i64, Handle),
     Opened(RecordingRow, Arc<Scan>),
     Frame(u64, Handle),
@@ -81,10 +79,14 @@ pub enum Reply {
     Listening(std::net::SocketAddr),
     ExportProgress(u64, u64),
     Exported(ExportRow),
+    /// Auto-dispatch was switched on or off.
+    AutoDispatch(bool),
     /// An export ended without a zip (failed or cancelled), and why.
     ExportFailed(String),
     Evidence(Evidence),
-    Panoramas(Vec<PanoramaRow>, HashMap<i64, String>),
+    /// The panorama rows, the stitches running (id -> stage), and when they
+    /// were read (a [`read_number`]).
+    Panoramas(Vec<PanoramaRow>, HashMap<i64, String>, u64),
     PanoramaThumb(i64, Handle),
     PanoramaImage(i64, Handle),
     Refused(Vec<cctv_engine::catalog::AuthFailureRow>),
@@ -99,58 +101,51 @@ pub struct Evidence {
     pub progress: HashMap<i64, (u64, u64)>,
     pub auto_dispatch: bool,
     pub targets: Vec<String>,
+    /// When this was read (a [`read_number`]).
+    pub read: u64,
 }
 
+/// Numbers reads of the catalog in the order they start, so a reply that
+/// was overtaken by a newer one (they run concurrently) is not shown.
+pub fn read_number() -> u64 {
+    static READS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Runs the window's commands on the engine's runtime.
+#[derive(Clone)]
 pub struct Backend {
-    tx: mpsc::UnboundedSender<Command>,
-    rx: std_mpsc::Receiver<Reply>,
+    engine: Arc<Engine>,
+    runtime: tokio::runtime::Handle,
 }
 
 impl Backend {
-    /// Starts the worker on `runtime` (the engine's).
-    pub fn start(engine: Arc<Engine>, runtime: &tokio::runtime::Handle) -> Self {
-        let (tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
-        let (reply_tx, rx) = std_mpsc::channel();
-        runtime.spawn(async move {
-            let export_cancel: Arc<std::sync::Mutex<Option<CancellationToken>>> =
-                Default::default();
-            while let Some(cmd) = cmd_rx.recv().await {
-                let engine = engine.clone();
-                let reply_tx = reply_tx.clone();
-                match cmd {
-                    Command::Export(rows) => {
-                        let token = CancellationToken::new();
-                        if let Ok(mut c) = export_cancel.lock() {
-                            *c = Some(token.clone());
-                        }
-                        tokio::spawn(run_export(engine, rows, reply_tx, token));
-                    }
-                    Command::CancelExport => {
-                        if let Some(t) = export_cancel.lock().ok().and_then(|mut c| c.take()) {
-                            t.cancel();
-                        }
-                    }
-                    // Each command on its own task: a slow query never holds up a click.
-                    cmd => {
-                        tokio::spawn(async move {
-                            if let Some(reply) = run(&engine, cmd).await {
-                                let _ = reply_tx.send(reply);
-                            }
-                        });
+    /// A backend on `runtime` (the engine's).
+    pub fn new(engine: Arc<Engine>, runtime: &tokio::runtime::Handle) -> Self {
+        Self {
+            engine,
+            runtime: runtime.clone(),
+        }
+    }
+
+    /// Runs `cmd` on its own engine task (a slow query never holds up a
+    /// click); its replies are the returned task's output, as they come.
+    pub fn task(&self, cmd: Command) -> Task<Reply> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let engine = self.engine.clone();
+        self.runtime.spawn(async move {
+            match cmd {
+                Command::Export(rows, cancel) => run_export(engine, rows, tx, cancel).await,
+                cmd => {
+                    if let Some(reply) = run(&engine, cmd).await {
+                        let _ = tx.send(reply);
                     }
                 }
             }
         });
-        Self { tx, rx }
-    }
-
-    pub fn send(&self, cmd: Command) {
-        let _ = self.tx.send(cmd);
-    }
-
-    /// Replies that have arrived, without waiting.
-    pub fn drain(&self) -> Vec<Reply> {
-        self.rx.try_iter().collect()
+        Task::stream(stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|reply| (reply, rx))
+        }))
     }
 }
 
@@ -170,7 +165,7 @@ async fn blocking<T: Send + 'static>(
 async fn run_export(
     engine: Arc<Engine>,
     rows: Vec<RecordingRow>,
-    reply: std_mpsc::Sender<Reply>,
+    reply: mpsc::UnboundedSender<Reply>,
     cancel: CancellationToken,
 ) {
     let (tx, mut rx) = tokio::sync::watch::channel(cctv_engine::ExportProgress::default());
@@ -201,42 +196,26 @@ async fn decode(jpeg: Vec<u8>, width: u32) -> Option<Handle> {
     .map(handle_of)
 }
 
+/// An engine call's outcome as a reply: `ok` of its value, or its error.
+fn reply<T>(r: Result<T, EngineError>, ok: impl FnOnce(T) -> Reply) -> Option<Reply> {
+    Some(match r {
+        Ok(v) => ok(v),
+        Err(e) => Reply::Error(e.to_string()),
+    })
+}
+
+/// A notice when the call worked, its error when not.
+fn done(r: Result<(), EngineError>, ok: String) -> Option<Reply> {
+    reply(r, |()| Reply::Notice(ok))
+}
+
 async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
-    let done = |r: Result<(), cctv_engine::EngineError>, ok: String| {
-        Some(match r {
-            Ok(()) => Reply::Notice(ok),
-            Err(e) => Reply::Error(e.to_string()),
-        })
-    };
     match cmd {
-        Command::SetRecording(id, on) => {
-            let what = if on { "recording" } else { "stopped recording" };
-            done(engine.set_recording(&id, on).await, format!("{id}: {what}"))
-        }
-        Command::SetRecordingAll(on) => {
-            let what = if on {
-                "all cameras recording"
-            } else {
-                "all recording stopped"
-            };
-            done(engine.set_recording_all(on).await, what.into())
-        }
-        Command::Configure(id, c) => {
-            let mut parts = Vec::new();
-            if let Some(q) = c.quality {
-                parts.push(format!("quality {q}"));
-            }
-            if let Some(f) = c.fps_milli {
-                parts.push(format!("{} fps", f as f64 / 1000.0));
-            }
-            done(
-                engine.configure(&id, c).await,
-                format!("{id}: asked for {}", parts.join(", ")),
-            )
-        }
-        Command::Snapshot(id) => Some(match engine.snapshot(&id).await {
-            Ok(path) => Reply::Notice(format!("snapshot saved: {}", path.display())),
-            Err(e) => Reply::Error(e.to_string()),
+        Command::SetRecording(id, on) => set_recording(engine, id, on).await,
+        Command::SetRecordingAll(on) => set_recording_all(engine, on).await,
+        Command::Configure(id, c) => configure(engine, id, c).await,
+        Command::Snapshot(id) => reply(engine.snapshot(&id).await, |path| {
+            Reply::Notice(format!("snapshot saved: {}", path.display()))
         }),
         Command::Rename(id, name) => done(
             engine.rename(&id, &name).await,
@@ -250,25 +229,20 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
             engine.set_retention(&id, bytes, days).await,
             format!("{id}: retention saved"),
         ),
-        Command::Listen(addr) => Some(match engine.listen_on(addr).await {
-            Ok(a) => Reply::Listening(a),
-            Err(e) => Reply::Error(e.to_string()),
-        }),
-        Command::History(query) => Some(match engine.history(&query).await {
-            Ok(h) => Reply::History {
-                query,
-                recordings: h.recordings,
-                events: h.events,
-            },
-            Err(e) => Reply::Error(e.to_string()),
-        }),
-        Command::Thumbnail(row) => {
-            let jpeg = engine.first_frame(&row).await.ok()?;
-            decode(jpeg, 96).await.map(|h| Reply::Thumbnail(row.id, h))
+        Command::Listen(addr) => reply(engine.listen_on(addr).await, Reply::Listening),
+        Command::History(query) => {
+            let h = engine.history(&query).await;
+            reply(h, |h| Reply::History(query, h.recordings, h.events))
         }
-        Command::Open(row) => Some(match engine.open_recording(&row).await {
-            Ok(index) => Reply::Opened(row, index),
-            Err(e) => Reply::Error(e.to_string()),
+        Command::Thumbnail(row) => {
+            let id = row.id;
+            decoded(engine.first_frame(&row).await, 96, |h| {
+                Reply::Thumbnail(id, h)
+            })
+            .await
+        }
+        Command::Open(row) => reply(engine.open_recording(&row).await, |index| {
+            Reply::Opened(row, index)
         }),
         Command::Frame {
             request,
@@ -276,112 +250,140 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
             frame,
             width,
         } => {
-            let jpeg = engine.recording_frame(&recording, frame).await.ok()?;
-            decode(jpeg, width).await.map(|h| Reply::Frame(request, h))
+            let jpeg = engine.recording_frame(&recording, frame).await;
+            decoded(jpeg, width, |h| Reply::Frame(request, h)).await
         }
-        Command::Export(_) | Command::CancelExport => None,
-        Command::Evidence => match (engine.exports(100).await, engine.dispatches(500).await) {
-            (Ok(exports), Ok(dispatches)) => Some(Reply::Evidence(Evidence {
-                exports,
-                dispatches,
-                progress: engine.dispatch_progress(),
-                auto_dispatch: engine.auto_dispatch(),
-                targets: engine.dispatch_targets(),
-            })),
-            (Err(e), _) | (_, Err(e)) => Some(Reply::Error(e.to_string())),
-        },
-        Command::Dispatch(id) => Some(match engine.dispatch(id, None).await {
-            Ok(ids) => Reply::Notice(format!(
+        Command::Export(..) => None,
+        Command::Evidence => evidence(engine).await,
+        Command::Dispatch(id) => reply(engine.dispatch(id, None).await, |ids| {
+            Reply::Notice(format!(
                 "export queued for dispatch ({} transfer(s))",
                 ids.len()
-            )),
-            Err(e) => Reply::Error(e.to_string()),
+            ))
         }),
-        Command::DispatchLatest => {
-            let latest = engine.latest_complete_export().await.ok().flatten();
-            Some(match latest {
-                Some(e) => match engine.dispatch(e.id, None).await {
-                    Ok(_) => Reply::Notice(format!("dispatching {}", e.path)),
-                    Err(err) => Reply::Error(err.to_string()),
-                },
-                None => Reply::Error(
-                    "no export to dispatch yet: export recordings from the history first".into(),
-                ),
-            })
-        }
-        Command::AutoDispatch(on) => {
-            let what = if on {
-                "auto-dispatch on: each finished segment is exported and sent"
-            } else {
-                "auto-dispatch off"
-            };
-            done(engine.set_auto_dispatch(on).await, what.into())
-        }
-        Command::Verify(export) => {
-            let name = export.path.clone();
-            Some(match engine.verify_export(&export).await {
-                Ok(r) if r.intact() => Reply::Notice(format!(
-                    "{name}: INTACT, {} files match",
-                    r.intact_files.len()
-                )),
-                Ok(r) => Reply::Error(format!(
-                    "{name}: NOT INTACT: {}",
-                    r.findings
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )),
-                Err(e) => Reply::Error(e.to_string()),
-            })
-        }
-        Command::Panorama(camera, from) => Some(
-            match engine.panorama(&camera, from, StitchMode::Panorama).await {
-                Ok(_) => Reply::Notice(format!("{camera}: making a panorama (see Panoramas)")),
-                Err(e) => Reply::Error(e.to_string()),
-            },
+        Command::DispatchLatest => dispatch_latest(engine).await,
+        Command::AutoDispatch(on) => reply(engine.set_auto_dispatch(on).await, |()| {
+            Reply::AutoDispatch(on)
+        }),
+        Command::Verify(export) => verify(engine, export).await,
+        Command::Panorama(camera, from) => reply(
+            engine.panorama(&camera, from, StitchMode::Panorama).await,
+            |_| Reply::Notice(format!("{camera}: making a panorama (see Panoramas)")),
         ),
-        Command::Panoramas(camera) => Some(match engine.panoramas(camera.as_deref()).await {
-            Ok(rows) => Reply::Panoramas(rows, engine.panorama_jobs()),
-            Err(e) => Reply::Error(e.to_string()),
-        }),
-        Command::PanoramaThumb(row) | Command::PanoramaImage(row)
-            if row.status != cctv_engine::catalog::PanoramaStatus::Complete =>
-        {
-            None
-        }
-        Command::PanoramaThumb(row) => {
-            let jpeg = engine.panorama_image(&row, true).await.ok()?;
-            decode(jpeg, 0)
-                .await
-                .map(|h| Reply::PanoramaThumb(row.id, h))
-        }
-        Command::PanoramaImage(row) => {
-            let decoded = match engine.panorama_image(&row, false).await {
-                Ok(jpeg) => decode(jpeg, 0).await,
-                Err(_) => None,
-            };
-            Some(match decoded {
-                Some(h) => Reply::PanoramaImage(row.id, h),
-                None => Reply::Error(format!("cannot read {}", row.path)),
+        Command::Panoramas(camera) => {
+            let read = read_number();
+            reply(engine.panoramas(camera.as_deref()).await, |rows| {
+                Reply::Panoramas(rows, engine.panorama_jobs(), read)
             })
         }
-        Command::CancelPanorama(id) => Some(if engine.cancel_panorama(id) {
-            Reply::Notice("panorama cancelled".into())
+        Command::PanoramaThumb(row) => panorama_picture(engine, row, true).await,
+        Command::PanoramaImage(row) => panorama_picture(engine, row, false).await,
+        Command::CancelPanorama(id) => Some(match engine.cancel_panorama(id) {
+            true => Reply::Notice("panorama cancelled".into()),
+            false => Reply::Error("that panorama is no longer running".into()),
+        }),
+        Command::Refused => reply(engine.refused(50).await, Reply::Refused),
+        Command::Disk => Some(Reply::Disk {
+            recorded_bytes: engine.recorded_bytes().await.unwrap_or(0),
+            free_bytes: engine.free_bytes().unwrap_or(0),
+        }),
+    }
+}
+
+/// A picture read from a recording, decoded at `width`; nothing when it
+/// cannot be read (the screen keeps what it shows).
+async fn decoded(
+    jpeg: Result<Vec<u8>, EngineError>,
+    width: u32,
+    ok: impl FnOnce(Handle) -> Reply,
+) -> Option<Reply> {
+    decode(jpeg.ok()?, width).await.map(ok)
+}
+
+async fn set_recording(engine: &Engine, id: String, on: bool) -> Option<Reply> {
+    let what = if on { "recording" } else { "stopped recording" };
+    done(engine.set_recording(&id, on).await, format!("{id}: {what}"))
+}
+
+async fn set_recording_all(engine: &Engine, on: bool) -> Option<Reply> {
+    let what = match on {
+        true => "all cameras recording",
+        false => "all recording stopped",
+    };
+    done(engine.set_recording_all(on).await, what.into())
+}
+
+async fn configure(engine: &Engine, id: String, c: Configure) -> Option<Reply> {
+    let mut parts = Vec::new();
+    if let Some(q) = c.quality {
+        parts.push(format!("quality {q}"));
+    }
+    if let Some(f) = c.fps_milli {
+        parts.push(format!("{} fps", f as f64 / 1000.0));
+    }
+    done(
+        engine.configure(&id, c).await,
+        format!("{id}: asked for {}", parts.join(", ")),
+    )
+}
+
+/// The evidence screen's data, numbered by when it was read.
+async fn evidence(engine: &Engine) -> Option<Reply> {
+    let read = read_number();
+    match (engine.exports(100).await, engine.dispatches(500).await) {
+        (Ok(exports), Ok(dispatches)) => Some(Reply::Evidence(Evidence {
+            exports,
+            dispatches,
+            progress: engine.dispatch_progress(),
+            auto_dispatch: engine.auto_dispatch(),
+            targets: engine.dispatch_targets(),
+            read,
+        })),
+        (Err(e), _) | (_, Err(e)) => Some(Reply::Error(e.to_string())),
+    }
+}
+
+async fn dispatch_latest(engine: &Engine) -> Option<Reply> {
+    match engine.latest_complete_export().await {
+        Ok(Some(e)) => reply(engine.dispatch(e.id, None).await, |_| {
+            Reply::Notice(format!("dispatching {}", e.path))
+        }),
+        Ok(None) => Some(Reply::Error(
+            "no export to dispatch yet: export recordings from the history first".into(),
+        )),
+        Err(e) => Some(Reply::Error(e.to_string())),
+    }
+}
+
+async fn verify(engine: &Engine, export: ExportRow) -> Option<Reply> {
+    let name = export.path.clone();
+    reply(engine.verify_export(&export).await, |r| {
+        if r.intact() {
+            Reply::Notice(format!(
+                "{name}: INTACT, {} files match",
+                r.intact_files.len()
+            ))
         } else {
-            Reply::Error("that panorama is no longer running".into())
-        }),
-        Command::Refused => match engine.refused(50).await {
-            Ok(rows) => Some(Reply::Refused(rows)),
-            Err(e) => Some(Reply::Error(e.to_string())),
-        },
-        Command::Disk => {
-            let recorded_bytes = engine.recorded_bytes().await.unwrap_or(0);
-            let free_bytes = engine.free_bytes().unwrap_or(0);
-            Some(Reply::Disk {
-                recorded_bytes,
-                free_bytes,
-            })
+            let findings: Vec<String> = r.findings.iter().map(ToString::to_string).collect();
+            Reply::Error(format!("{name}: NOT INTACT: {}", findings.join("; ")))
         }
+    })
+}
+
+/// A finished panorama's thumbnail (quietly nothing if unreadable) or its
+/// full picture (an error if unreadable).
+async fn panorama_picture(engine: &Engine, row: PanoramaRow, thumb: bool) -> Option<Reply> {
+    if row.status != PanoramaStatus::Complete {
+        return None;
+    }
+    let decoded = match engine.panorama_image(&row, thumb).await {
+        Ok(jpeg) => decode(jpeg, 0).await,
+        Err(_) => None,
+    };
+    match (decoded, thumb) {
+        (Some(h), true) => Some(Reply::PanoramaThumb(row.id, h)),
+        (Some(h), false) => Some(Reply::PanoramaImage(row.id, h)),
+        (None, true) => None,
+        (None, false) => Some(Reply::Error(format!("cannot read {}", row.path))),
     }
 }

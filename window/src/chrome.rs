@@ -1,8 +1,6 @@
 //! The window's frame around every screen: the tabs, the status bar, and
 //! the overlays (help, quit confirmation). Views only.
 
-use std::time::Duration;
-
 use iced::widget::{button, center, column, container, opaque, row, text};
 use iced::{Element, Length};
 
@@ -59,7 +57,7 @@ pub fn status_bar(app: &App) -> Element<'_, Message> {
     ]
     .spacing(24);
     if let Some((msg, error, at)) = &app.notice
-        && at.elapsed() < Duration::from_secs(8)
+        && at.elapsed() < super::app::NOTICE_FOR
     {
         bar = bar.push(iced::widget::space::horizontal());
         bar = bar.push(text(msg.clone()).color(if *error { style::OFFLINE } else { style::MUTED }));

@@ -1,15 +1,17 @@
 //! Live pictures for the wall: one decoder task per camera (on the engine's
 //! runtime, off the UI thread) waits on the engine's latest-frame channel,
 //! decodes only the newest frame at the size its tile is shown, and leaves
-//! the picture in a shared slot. The UI picks up whatever is newest on its
-//! tick, so 16 cameras at 15 fps cost at most one redraw per tick, and a
-//! slow decode or a slow screen only skips frames.
+//! the picture in a shared slot, and rings [`Feeds::fresh`]. The UI, woken by
+//! [`crate::listen::pictures`], picks up whatever is newest, so 16 cameras at
+//! 15 fps cost at most one redraw per frame pace, and a slow decode or a slow
+//! screen only skips frames.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use iced::widget::image::Handle;
+use tokio::sync::Notify;
 use turbojpeg::Decompressor;
 
 use super::app::Tile;
@@ -49,6 +51,8 @@ pub struct Feeds {
     latest: Arc<Mutex<HashMap<String, Tile>>>,
     /// Bumped on every new picture, so the UI copies only when something changed.
     generation: Arc<AtomicU64>,
+    /// Rung on every new picture.
+    pub fresh: Arc<Notify>,
     seen_generation: u64,
     running: HashSet<String>,
     /// Frames decoded in all, for the benchmark.
@@ -77,6 +81,7 @@ impl Feeds {
                 self.widths.clone(),
                 self.latest.clone(),
                 self.generation.clone(),
+                self.fresh.clone(),
                 self.decoded.clone(),
             ));
         }
@@ -99,6 +104,7 @@ async fn decode_loop(
     widths: Arc<TileWidths>,
     latest: Arc<Mutex<HashMap<String, Tile>>>,
     generation: Arc<AtomicU64>,
+    fresh: Arc<Notify>,
     decoded: Arc<AtomicU64>,
 ) {
     let Ok(mut dec) = Decompressor::new() else {
@@ -131,6 +137,7 @@ async fn decode_loop(
                 }
                 decoded.fetch_add(1, Ordering::Relaxed);
                 generation.fetch_add(1, Ordering::Release);
+                fresh.notify_one();
             }
         }
         if rx.changed().await.is_err() {

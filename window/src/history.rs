@@ -99,7 +99,7 @@ impl History {
                 let rows: Vec<RecordingRow> =
                     std::mem::take(&mut self.selected).into_values().collect();
                 if !rows.is_empty() {
-                    return vec![Command::Export(rows)];
+                    return vec![Command::Export(rows, Default::default())];
                 }
             }
         }
@@ -135,11 +135,7 @@ impl History {
     /// Takes a backend reply; returns thumbnails to fetch.
     pub fn on_reply(&mut self, reply: Reply) -> Vec<Command> {
         match reply {
-            Reply::History {
-                query,
-                recordings,
-                events,
-            } if query == self.query => {
+            Reply::History(query, recordings, events) if query == self.query => {
                 self.recordings = recordings;
                 self.events = events;
                 self.loaded = true;

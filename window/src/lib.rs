@@ -1,7 +1,8 @@
-//! The panel's window (iced): a thin client of the engine. Commands go in
-//! through the backend worker as engine calls, state and pictures come out;
-//! no network or disk work on the UI thread, and nothing but the [`Engine`]'s
-//! own calls (no catalog, no recording files).
+//! The panel's window (iced): a thin client of the engine. Commands go out
+//! as backend tasks (engine calls on the engine's runtime); engine events and
+//! new pictures come in as subscriptions. No network or disk work on the UI
+//! thread, and nothing but the [`Engine`]'s own calls (no catalog, no
+//! recording files).
 
 pub mod app;
 pub mod backend;
@@ -11,6 +12,7 @@ pub mod evidence;
 pub mod feeds;
 pub mod history;
 pub mod keys;
+pub mod listen;
 pub mod panoramas;
 pub mod playback;
 pub mod settings;

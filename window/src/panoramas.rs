@@ -3,7 +3,6 @@
 //! stage and a cancel button, and a pannable, zoomable viewer.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 use iced::widget::image::{Handle, viewer};
 use iced::widget::{button, column, container, image, pick_list, row, scrollable, text};
@@ -34,27 +33,21 @@ pub struct Panoramas {
     pub thumbs: HashMap<i64, Handle>,
     /// The panorama open in the viewer, and its picture once decoded.
     pub open: Option<(PanoramaRow, Option<Handle>)>,
-    last_load: Option<Instant>,
+    /// When the rows were read (overtaken replies are dropped).
+    read: u64,
 }
 
 impl Panoramas {
-    pub fn refresh(&mut self) -> Option<Command> {
-        if self
-            .last_load
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
-        {
-            return None;
-        }
-        self.last_load = Some(Instant::now());
-        Some(Command::Panoramas(self.camera.clone()))
+    /// The rows for the chosen camera (or all).
+    pub fn load(&self) -> Command {
+        Command::Panoramas(self.camera.clone())
     }
 
     pub fn update(&mut self, m: Msg) -> Vec<Command> {
         match m {
             Msg::Camera(c) => {
                 self.camera = (c != ALL_CAMERAS).then_some(c);
-                self.last_load = None;
-                self.refresh().into_iter().collect()
+                vec![self.load()]
             }
             Msg::Open(row) => {
                 self.open = Some(((*row).clone(), None));
@@ -69,7 +62,16 @@ impl Panoramas {
     }
 
     /// New rows; returns the thumbnails to fetch.
-    pub fn set(&mut self, rows: Vec<PanoramaRow>, jobs: HashMap<i64, String>) -> Vec<Command> {
+    pub fn set(
+        &mut self,
+        rows: Vec<PanoramaRow>,
+        jobs: HashMap<i64, String>,
+        read: u64,
+    ) -> Vec<Command> {
+        if read <= self.read {
+            return Vec::new();
+        }
+        self.read = read;
         self.rows = rows;
         self.jobs = jobs;
         self.loaded = true;
@@ -83,119 +85,136 @@ impl Panoramas {
 
 pub fn view(app: &App) -> Element<'_, Message> {
     let p = &app.panoramas;
-    let msg = Message::Panoramas;
     if let Some((row, image)) = &p.open {
-        let picture: Element<Message> = match image {
-            Some(h) => viewer(h.clone())
-                .width(Length::Fill)
-                .height(Length::Fill)
-                .min_scale(0.1)
-                .max_scale(8.0)
-                .into(),
-            None => container(text("Loading…")).center(Length::Fill).into(),
-        };
-        return column![
-            row![
-                text(format!(
-                    "{} · {} · {}x{}",
-                    row.camera_id, row.source, row.width, row.height
-                ))
-                .size(18),
-                iced::widget::space::horizontal(),
-                text("drag to pan, scroll to zoom").color(style::MUTED),
-                button(text("Back to the list (Esc)"))
-                    .style(button::secondary)
-                    .on_press(msg(Msg::Close)),
-            ]
-            .spacing(10)
-            .align_y(Alignment::Center),
-            container(picture)
-                .width(Length::Fill)
-                .height(Length::Fill)
-                .style(style::tile(true)),
-            text(row.message.clone()).color(style::MUTED),
-        ]
-        .spacing(8)
-        .into();
+        return viewer_view(row, image.as_ref());
     }
+    let msg = Message::Panoramas;
     let mut cameras = vec![ALL_CAMERAS.to_string()];
     cameras.extend(app.cameras.iter().map(|c| c.id.clone()));
     let selected = Some(p.camera.clone().unwrap_or_else(|| ALL_CAMERAS.to_string()));
-    let mut col = column![
-        row![
-            text("Panoramas").size(22),
-            pick_list(cameras, selected, move |c| msg(Msg::Camera(c))),
-            iced::widget::space::horizontal(),
-            text("Make one from a camera's focus view (last 30 s) or a recording in the history.")
-                .color(style::MUTED),
-        ]
-        .spacing(12)
-        .align_y(Alignment::Center)
+    let header = row![
+        text("Panoramas").size(22),
+        pick_list(cameras, selected, move |c| msg(Msg::Camera(c))),
+        iced::widget::space::horizontal(),
+        text("Make one from a camera's focus view (last 30 s) or a recording in the history.")
+            .color(style::MUTED),
     ]
-    .spacing(10);
+    .spacing(12)
+    .align_y(Alignment::Center);
     let mut list = column![].spacing(6);
     if p.loaded && p.rows.is_empty() {
         list = list.push(text("No panoramas yet.").color(style::MUTED));
     }
     for r in &p.rows {
-        let thumb: Element<Message> = match p.thumbs.get(&r.id) {
-            Some(t) => image(t.clone()).width(240).into(),
-            None => container(text("")).width(240).height(40).into(),
-        };
-        let (status, color) = match r.status {
-            PanoramaStatus::Complete => (
-                format!(
-                    "{}x{} · {} frames · {:.1} s",
-                    r.width,
-                    r.height,
-                    r.frames_used,
-                    r.stitch_ms as f64 / 1000.0
-                ),
-                style::LIVE,
-            ),
-            PanoramaStatus::Running => (
-                format!(
-                    "working: {}",
-                    p.jobs.get(&r.id).cloned().unwrap_or_else(|| "…".into())
-                ),
-                style::STALLED,
-            ),
-            other @ (PanoramaStatus::Failed | PanoramaStatus::Cancelled) => {
-                (format!("{other}: {}", r.message), style::OFFLINE)
-            }
-        };
-        let mut line = row![
-            thumb,
-            column![
-                text(format!("{} · {}", r.camera_id, r.source)),
-                text(time::local(r.created_us)).color(style::MUTED),
-                text(status).color(color),
-            ]
-            .spacing(2),
+        list = list.push(
+            container(list_row(p, r))
+                .padding(6)
+                .width(Length::Fill)
+                .style(style::panel),
+        );
+    }
+    column![header, scrollable(list).height(Length::Fill)]
+        .spacing(10)
+        .into()
+}
+
+/// One panorama, opened: pannable and zoomable.
+fn viewer_view<'a>(row: &PanoramaRow, image: Option<&Handle>) -> Element<'a, Message> {
+    let picture: Element<Message> = match image {
+        Some(h) => viewer(h.clone())
+            .width(Length::Fill)
+            .height(Length::Fill)
+            .min_scale(0.1)
+            .max_scale(8.0)
+            .into(),
+        None => container(text("Loading…")).center(Length::Fill).into(),
+    };
+    column![
+        row![
+            text(format!(
+                "{} · {} · {}x{}",
+                row.camera_id, row.source, row.width, row.height
+            ))
+            .size(18),
             iced::widget::space::horizontal(),
+            text("drag to pan, scroll to zoom").color(style::MUTED),
+            button(text("Back to the list (Esc)"))
+                .style(button::secondary)
+                .on_press(Message::Panoramas(Msg::Close)),
         ]
-        .spacing(12)
-        .align_y(Alignment::Center);
-        if r.status == PanoramaStatus::Complete {
+        .spacing(10)
+        .align_y(Alignment::Center),
+        container(picture)
+            .width(Length::Fill)
+            .height(Length::Fill)
+            .style(style::tile(true)),
+        text(row.message.clone()).color(style::MUTED),
+    ]
+    .spacing(8)
+    .into()
+}
+
+/// What a panorama's line says of it, in which colour.
+fn status_of(p: &Panoramas, r: &PanoramaRow) -> (String, iced::Color) {
+    match r.status {
+        PanoramaStatus::Complete => (
+            format!(
+                "{}x{} · {} frames · {:.1} s",
+                r.width,
+                r.height,
+                r.frames_used,
+                r.stitch_ms as f64 / 1000.0
+            ),
+            style::LIVE,
+        ),
+        PanoramaStatus::Running => (
+            format!(
+                "working: {}",
+                p.jobs.get(&r.id).cloned().unwrap_or_else(|| "…".into())
+            ),
+            style::STALLED,
+        ),
+        other @ (PanoramaStatus::Failed | PanoramaStatus::Cancelled) => {
+            (format!("{other}: {}", r.message), style::OFFLINE)
+        }
+    }
+}
+
+/// One line of the list: thumbnail, source, status and what can be done.
+fn list_row<'a>(p: &'a Panoramas, r: &'a PanoramaRow) -> iced::widget::Row<'a, Message> {
+    let msg = Message::Panoramas;
+    let thumb: Element<Message> = match p.thumbs.get(&r.id) {
+        Some(t) => image(t.clone()).width(240).into(),
+        None => container(text("")).width(240).height(40).into(),
+    };
+    let (status, color) = status_of(p, r);
+    let mut line = row![
+        thumb,
+        column![
+            text(format!("{} · {}", r.camera_id, r.source)),
+            text(time::local(r.created_us)).color(style::MUTED),
+            text(status).color(color),
+        ]
+        .spacing(2),
+        iced::widget::space::horizontal(),
+    ]
+    .spacing(12)
+    .align_y(Alignment::Center);
+    match r.status {
+        PanoramaStatus::Complete => {
             line = line.push(button(text("View")).on_press(msg(Msg::Open(Box::new(r.clone())))));
         }
-        if r.status == PanoramaStatus::Running {
+        PanoramaStatus::Running => {
             line = line.push(
                 button(text("Cancel"))
                     .style(button::danger)
                     .on_press(msg(Msg::Cancel(r.id))),
             );
         }
-        if r.status == PanoramaStatus::Failed && !r.path.is_empty() {
+        PanoramaStatus::Failed if !r.path.is_empty() => {
             line = line.push(text(format!("tried frames: data/{}", r.path)).color(style::MUTED));
         }
-        list = list.push(
-            container(line)
-                .padding(6)
-                .width(Length::Fill)
-                .style(style::panel),
-        );
+        _ => {}
     }
-    col = col.push(scrollable(list).height(Length::Fill));
-    col.into()
+    line
 }

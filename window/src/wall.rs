@@ -177,20 +177,6 @@ pub fn focus<'a>(app: &'a App, id: &'a str) -> Element<'a, Message> {
     let Some(c) = app.camera(id) else {
         return text(format!("No camera {id}")).into();
     };
-    let recording_on = c.record_mode != RecordMode::Off;
-    let quality = app.quality.get(id).copied().unwrap_or(80);
-    let live = c.state != CameraState::Offline;
-    let on_live = |m: Message| live.then_some(m);
-    let fps_buttons = row([1u32, 5, 10, 15, 30]
-        .into_iter()
-        .map(|f| {
-            button(text(format!("{f}")))
-                .style(button::secondary)
-                .on_press_maybe(on_live(Message::Fps(id.to_string(), f)))
-                .into()
-        })
-        .collect::<Vec<_>>())
-    .spacing(4);
     let controls = column![
         row![
             text(c.name.clone()).size(24),
@@ -198,6 +184,32 @@ pub fn focus<'a>(app: &'a App, id: &'a str) -> Element<'a, Message> {
             state_badge(c)
         ]
         .align_y(Alignment::Center),
+        details(c),
+        focus_controls(app, c),
+        button(text("Back to the wall (Esc)"))
+            .style(button::secondary)
+            .on_press(Message::Show(super::app::Screen::Wall)),
+    ]
+    .spacing(8)
+    .width(320);
+    let mut picture_col = stack![picture(app, c)];
+    if c.recording {
+        picture_col = picture_col.push(container(rec_badge()).padding(8));
+    }
+    row![
+        container(picture_col)
+            .width(Length::Fill)
+            .height(Length::Fill)
+            .style(style::tile(true)),
+        controls
+    ]
+    .spacing(10)
+    .into()
+}
+
+/// What the panel knows of a camera, one line each.
+fn details(c: &CameraStatus) -> Element<'_, Message> {
+    column![
         detail_line("Camera id", c.id.clone()),
         detail_line("Since", time::local(c.since_us)),
         detail_line(
@@ -229,17 +241,38 @@ pub fn focus<'a>(app: &'a App, id: &'a str) -> Element<'a, Message> {
                 if c.recording { " · writing now" } else { "" }
             )
         ),
-        button(text(if recording_on {
-            "Stop recording (Space)"
-        } else {
-            "Record (Space)"
-        }))
-        .style(if recording_on {
-            button::danger
-        } else {
-            button::primary
+    ]
+    .spacing(8)
+    .into()
+}
+
+/// Record, snapshot, panorama, quality and frame rate of the focused camera;
+/// those the agent must obey wait until it is connected.
+fn focus_controls<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
+    let id = c.id.as_str();
+    let recording_on = c.record_mode != RecordMode::Off;
+    let quality = app.quality.get(id).copied().unwrap_or(80);
+    let live = c.state != CameraState::Offline;
+    let on_live = |m: Message| live.then_some(m);
+    let fps_buttons = row([1u32, 5, 10, 15, 30]
+        .into_iter()
+        .map(|f| {
+            button(text(format!("{f}")))
+                .style(button::secondary)
+                .on_press_maybe(on_live(Message::Fps(id.to_string(), f)))
+                .into()
         })
-        .on_press(Message::ToggleRecord(id.to_string())),
+        .collect::<Vec<_>>())
+    .spacing(4);
+    let (record_label, record_style): (_, fn(&iced::Theme, button::Status) -> button::Style) =
+        match recording_on {
+            true => ("Stop recording (Space)", button::danger),
+            false => ("Record (Space)", button::primary),
+        };
+    column![
+        button(text(record_label))
+            .style(record_style)
+            .on_press(Message::ToggleRecord(id.to_string())),
         row![
             button(text("Snapshot"))
                 .style(button::secondary)
@@ -264,24 +297,8 @@ pub fn focus<'a>(app: &'a App, id: &'a str) -> Element<'a, Message> {
         .spacing(4)
         .align_y(Alignment::Center),
         row![text("Frame rate").width(130), fps_buttons].align_y(Alignment::Center),
-        button(text("Back to the wall (Esc)"))
-            .style(button::secondary)
-            .on_press(Message::Show(super::app::Screen::Wall)),
     ]
     .spacing(8)
-    .width(320);
-    let mut picture_col = stack![picture(app, c)];
-    if c.recording {
-        picture_col = picture_col.push(container(rec_badge()).padding(8));
-    }
-    row![
-        container(picture_col)
-            .width(Length::Fill)
-            .height(Length::Fill)
-            .style(style::tile(true)),
-        controls
-    ]
-    .spacing(10)
     .into()
 }
 

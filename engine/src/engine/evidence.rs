@@ -45,14 +45,16 @@ impl Engine {
             .into_iter()
             .filter(|r| r.status != RecordingStatus::Recording)
             .collect();
-        Ok(export::export(
+        let row = export::export(
             &self.shared.catalog,
             &places(&self.shared),
             rows,
             progress,
             cancel,
         )
-        .await?)
+        .await?;
+        let _ = self.shared.events.send(EngineEvent::Export { id: row.id });
+        Ok(row)
     }
 
     /// Queues an export for a target (or every configured target).
@@ -134,12 +136,15 @@ async fn queue(
     };
     let mut ids = Vec::new();
     for t in targets {
-        ids.push(
-            shared
-                .catalog
-                .queue_dispatch(export_id, &t, now_us())
-                .await?,
-        );
+        let id = shared
+            .catalog
+            .queue_dispatch(export_id, &t, now_us())
+            .await?;
+        let _ = shared.events.send(EngineEvent::Dispatch {
+            id,
+            export: export_id,
+        });
+        ids.push(id);
     }
     shared.dispatcher.wake.notify_one();
     Ok(ids)
@@ -186,6 +191,7 @@ pub(super) async fn auto_dispatch(shared: Arc<Shared>) {
         .await
         {
             Ok(e) => {
+                let _ = shared.events.send(EngineEvent::Export { id: e.id });
                 if let Err(err) = queue(&shared, e.id, None).await {
                     warn!("auto-dispatch cannot queue {}: {err}", e.path);
                 }

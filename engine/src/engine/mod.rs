@@ -161,14 +161,7 @@ impl Engine {
         })?;
         let (events, _) = broadcast::channel(1024);
         let disk_full = Arc::new(AtomicBool::new(false));
-        let dispatcher = Arc::new(Dispatcher {
-            catalog: catalog.clone(),
-            data_dir: config.data_dir.clone(),
-            targets: config.dispatch_targets.clone(),
-            rate: config.dispatch_rate_limit,
-            wake: tokio::sync::Notify::new(),
-            progress: Default::default(),
-        });
+        let dispatcher = Arc::new(Dispatcher::new(catalog.clone(), &config, events.clone()));
         let auto = match catalog.setting("auto_dispatch").await? {
             Some(v) => v == "on",
             None => config.auto_dispatch,

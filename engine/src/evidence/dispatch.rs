@@ -335,9 +335,28 @@ pub struct Dispatcher {
     pub wake: Notify,
     /// Transfers in flight: dispatch id -> (bytes the target holds, total).
     pub progress: Mutex<HashMap<i64, (u64, u64)>>,
+    /// Where each attempt's outcome is announced.
+    pub events: tokio::sync::broadcast::Sender<crate::live::EngineEvent>,
 }
 
 impl Dispatcher {
+    /// A dispatcher for `config`'s targets that announces each attempt on `events`.
+    pub fn new(
+        catalog: Catalog,
+        config: &crate::config::PanelConfig,
+        events: tokio::sync::broadcast::Sender<crate::live::EngineEvent>,
+    ) -> Self {
+        Self {
+            catalog,
+            data_dir: config.data_dir.clone(),
+            targets: config.dispatch_targets.clone(),
+            rate: config.dispatch_rate_limit,
+            wake: Notify::new(),
+            progress: Default::default(),
+            events,
+        }
+    }
+
     pub fn target(&self, name: &str) -> Option<&TargetConfig> {
         self.targets.iter().find(|t| t.name == name)
     }
@@ -388,6 +407,11 @@ impl Dispatcher {
                     outcome = give_up(format!("{} is missing", zip.display()));
                 } else {
                     let id = d.id;
+                    crate::sync::lock(&self.progress).insert(id, (0, export.bytes as u64));
+                    let _ = self.events.send(crate::live::EngineEvent::Dispatch {
+                        id,
+                        export: d.export_id,
+                    });
                     let progress = |have: u64, total: u64| {
                         crate::sync::lock(&self.progress).insert(id, (have, total));
                     };
@@ -410,6 +434,10 @@ impl Dispatcher {
         }
         let ok = outcome.is_ok();
         self.catalog.dispatch_attempt(d.id, sent, outcome).await?;
+        let _ = self.events.send(crate::live::EngineEvent::Dispatch {
+            id: d.id,
+            export: d.export_id,
+        });
         Ok(ok)
     }
 }

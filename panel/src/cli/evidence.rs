@@ -190,14 +190,11 @@ pub async fn dispatch(cfg: &PanelConfig, zip: &Path, target: Option<String>) -> 
         .await
         .map_err(|e| e.to_string())?
         .is_some_and(|b| time::now_us() - b < BEAT_STALE_US);
-    let dispatcher = Arc::new(Dispatcher {
-        catalog: catalog.clone(),
-        data_dir: cfg.data_dir.clone(),
-        targets: cfg.dispatch_targets.clone(),
-        rate: cfg.dispatch_rate_limit,
-        wake: Default::default(),
-        progress: Default::default(),
-    });
+    let dispatcher = Arc::new(Dispatcher::new(
+        catalog.clone(),
+        cfg,
+        tokio::sync::broadcast::channel(16).0,
+    ));
     if running {
         eprintln!("a panel is running on this catalog: it will send the export; waiting");
     }
