@@ -101,83 +101,16 @@ type Refusal = (Option<String>, RefusalCode, String);
 impl Receiver {
     /// TLS (unless plain TCP), then the sender proves its secret.
     async fn authenticate(&self, tcp: TcpStream) -> Result<Box<dyn Io>, Refusal> {
-        let mut stream: Box<dyn Io> = match &self.tls {
-            Some(acceptor) => match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => Box::new(s),
-                Ok(Err(e)) => {
-                    return Err((None, RefusalCode::Tls, format!("TLS handshake failed: {e}")));
-                }
-                Err(_) => {
-                    return Err((
-                        None,
-                        RefusalCode::Timeout,
-                        "no TLS handshake within 10 s".into(),
-                    ));
-                }
-            },
-            None => Box::new(tcp),
-        };
+        let mut stream = self.tls(tcp).await?;
         let mut nonce = [0u8; 32];
         rand::fill(&mut nonce);
-        let hello = async {
-            write_control(
-                &mut stream,
-                &Control::Challenge {
-                    nonce: hex::encode(nonce),
-                },
-            )
-            .await?;
-            read_control(&mut stream).await
-        };
-        let (sender, proof) = match tokio::time::timeout(HANDSHAKE, hello).await {
-            Ok(Ok(Control::Hello { sender, proof })) => (sender, proof),
-            Ok(Ok(_)) => {
-                return Err((
-                    None,
-                    RefusalCode::Protocol,
-                    "the first answer must be hello".into(),
-                ));
-            }
-            Ok(Err(e)) => return Err((None, RefusalCode::Protocol, e.to_string())),
-            Err(_) => return Err((None, RefusalCode::Timeout, "no hello within 10 s".into())),
-        };
-        let proof = hex::decode(&proof).unwrap_or_default();
-        let refuse = async |stream: &mut Box<dyn Io>, code: RefusalCode, reason: &str| {
-            let _ = write_control(
-                stream,
-                &Control::Refused {
-                    reason: reason.to_string(),
-                },
-            )
-            .await;
-            Err((Some(sender.clone()), code, reason.to_string()))
-        };
-        let replayed = crate::sync::lock(&self.replays).contains(&proof);
-        if replayed {
-            return refuse(&mut stream, RefusalCode::Replayed, "replayed handshake").await;
-        }
-        let secret = match self.catalog.sender_key(&sender).await {
-            Ok(StoredKey::Valid(s)) => cctv_protocol::auth::Secret::from_bytes(s),
-            Ok(StoredKey::Revoked) => {
-                return refuse(&mut stream, RefusalCode::Revoked, "this sender was revoked").await;
-            }
-            Ok(StoredKey::None) => {
-                return refuse(
-                    &mut stream,
-                    RefusalCode::UnknownSender,
-                    "unknown sender (add it on the receiver with `panel sender add`)",
-                )
-                .await;
-            }
-            Err(e) => return refuse(&mut stream, RefusalCode::Database, &e.to_string()).await,
-        };
-        if !cctv_protocol::auth::check_sender_proof(&secret, &nonce, &sender, &proof) {
-            return refuse(
-                &mut stream,
-                RefusalCode::WrongSecret,
-                "wrong secret for this sender",
-            )
-            .await;
+        let (sender, proof) = hello(&mut stream, &nonce).await?;
+        if let Err((code, reason)) = self.check_sender(&sender, &nonce, &proof).await {
+            let refusal = Control::Refused {
+                reason: reason.clone(),
+            };
+            let _ = write_control(&mut stream, &refusal).await;
+            return Err((Some(sender), code, reason));
         }
         crate::sync::lock(&self.replays).remember(&proof);
         write_control(&mut stream, &Control::Welcome)
@@ -187,156 +120,279 @@ impl Receiver {
         Ok(stream)
     }
 
-    async fn handle(&self, mut stream: Box<dyn Io>) -> Result<String, String> {
-        let offer = tokio::time::timeout(IDLE, read_control(&mut stream))
-            .await
-            .map_err(|_| "no offer within 30 s".to_string())?
-            .map_err(|e| e.to_string())?;
-        let Control::Offer { name, size, sha256 } = offer else {
-            return Err("the first message must be an offer".into());
+    async fn tls(&self, tcp: TcpStream) -> Result<Box<dyn Io>, Refusal> {
+        let Some(acceptor) = &self.tls else {
+            return Ok(Box::new(tcp));
         };
-        let refuse = async |stream: &mut Box<dyn Io>, reason: String| {
-            let _ = write_control(
-                stream,
-                &Control::Refused {
+        match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
+            Ok(Ok(s)) => Ok(Box::new(s)),
+            Ok(Err(e)) => Err((None, RefusalCode::Tls, format!("TLS handshake failed: {e}"))),
+            Err(_) => Err((
+                None,
+                RefusalCode::Timeout,
+                "no TLS handshake within 10 s".into(),
+            )),
+        }
+    }
+
+    /// The sender is known, not revoked, and its proof is fresh and right.
+    async fn check_sender(
+        &self,
+        sender: &str,
+        nonce: &[u8; 32],
+        proof: &[u8],
+    ) -> Result<(), (RefusalCode, String)> {
+        let refuse = |code, reason: &str| Err((code, reason.to_string()));
+        if crate::sync::lock(&self.replays).contains(proof) {
+            return refuse(RefusalCode::Replayed, "replayed handshake");
+        }
+        let secret = match self.catalog.sender_key(sender).await {
+            Ok(StoredKey::Valid(s)) => cctv_protocol::auth::Secret::from_bytes(s),
+            Ok(StoredKey::Revoked) => {
+                return refuse(RefusalCode::Revoked, "this sender was revoked");
+            }
+            Ok(StoredKey::None) => {
+                return refuse(
+                    RefusalCode::UnknownSender,
+                    "unknown sender (add it on the receiver with `panel sender add`)",
+                );
+            }
+            Err(e) => return refuse(RefusalCode::Database, &e.to_string()),
+        };
+        if !cctv_protocol::auth::check_sender_proof(&secret, nonce, sender, proof) {
+            return refuse(RefusalCode::WrongSecret, "wrong secret for this sender");
+        }
+        Ok(())
+    }
+
+    /// One transfer: the offer, the bytes (resumed where a dropped transfer
+    /// left off), the checks, then the file placed and imported.
+    async fn handle(&self, mut stream: Box<dyn Io>) -> Result<String, ReceiveError> {
+        match self.transfer(&mut stream).await {
+            Err(ReceiveError::Refused(reason)) => {
+                let refusal = Control::Refused {
                     reason: reason.clone(),
-                },
-            )
-            .await;
-            Err::<String, String>(reason)
-        };
-        if !valid_name(&name) {
-            return refuse(
-                &mut stream,
-                format!("refused name {name:?}: not a plain .zip file name"),
-            )
-            .await;
+                };
+                let _ = write_control(&mut stream, &refusal).await;
+                Err(ReceiveError::Refused(reason))
+            }
+            other => other,
         }
-        if !valid_sha256(&sha256) {
-            return refuse(
-                &mut stream,
-                "refused: the offer's SHA-256 is not 64 hex digits".into(),
-            )
-            .await;
-        }
-        let sha256 = sha256.to_ascii_lowercase();
-        if size > MAX_EXPORT_BYTES {
-            return refuse(
-                &mut stream,
-                format!("refused: {size} bytes is over the limit"),
-            )
-            .await;
-        }
+    }
+
+    async fn transfer(&self, stream: &mut Box<dyn Io>) -> Result<String, ReceiveError> {
+        let Offer { name, size, sha256 } = read_offer(stream).await?;
         let final_path = self.dir.join(&name);
         // Already here (an ack that got lost): acknowledge again.
         if final_path.exists()
             && sha256_off_thread(&final_path).await.ok().as_deref() == Some(sha256.as_str())
         {
-            write_control(&mut stream, &Control::Resume { offset: size })
-                .await
-                .map_err(|e| e.to_string())?;
-            write_control(
-                &mut stream,
-                &Control::Ack {
-                    sha256,
-                    imported: 0,
-                },
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            write_control(stream, &Control::Resume { offset: size }).await?;
+            let ack = Control::Ack {
+                sha256,
+                imported: 0,
+            };
+            write_control(stream, &ack).await?;
             return Ok(format!("{name} was already here"));
         }
         let partial = self.dir.join(".incoming").join(format!("{sha256}.partial"));
-        let mut offset = tokio::fs::metadata(&partial)
-            .await
-            .map(|m| m.len())
-            .unwrap_or(0);
-        if offset > size {
-            offset = 0;
+        let offset = resume_offset(&partial, size).await;
+        write_control(stream, &Control::Resume { offset }).await?;
+        receive_bytes(stream, &partial, &name, offset, size).await?;
+        if let Some(problem) = problem_with(&partial, &sha256).await {
             let _ = tokio::fs::remove_file(&partial).await;
-        }
-        write_control(&mut stream, &Control::Resume { offset })
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&partial)
-            .await
-            .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
-        let mut have = offset;
-        let mut buf = vec![0u8; 1 << 20];
-        while have < size {
-            let want = ((size - have) as usize).min(buf.len());
-            let n = match tokio::time::timeout(IDLE, stream.read(&mut buf[..want])).await {
-                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => {
-                    let _ = file.sync_data().await;
-                    return Err(format!(
-                        "truncated transfer of {name}: {have} of {size} bytes (kept to resume)"
-                    ));
-                }
-                Ok(Ok(n)) => n,
-            };
-            file.write_all(&buf[..n])
-                .await
-                .map_err(|e| format!("cannot write: {e}"))?;
-            have += n as u64;
-        }
-        file.sync_all()
-            .await
-            .map_err(|e| format!("cannot sync: {e}"))?;
-        drop(file);
-        let actual = sha256_off_thread(&partial).await?;
-        if actual != sha256 {
-            let _ = tokio::fs::remove_file(&partial).await;
-            return refuse(
-                &mut stream,
-                format!(
-                    "refused {name}: its SHA-256 is {actual}, the offer said {sha256}; deleted"
-                ),
-            )
-            .await;
-        }
-        // The bytes are what the sender meant; now the evidence itself.
-        let p = partial.clone();
-        let report = tokio::task::spawn_blocking(move || verify::verify(&p))
-            .await
-            .map_err(|e| e.to_string())?;
-        let problem = match report {
-            Ok(r) if r.intact() => None,
-            Ok(r) => Some(
-                r.findings
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-            Err(e) => Some(e.to_string()),
-        };
-        if let Some(problem) = problem {
-            let _ = tokio::fs::remove_file(&partial).await;
-            return refuse(&mut stream, format!("refused {name}: {problem}")).await;
+            return Err(ReceiveError::Refused(format!("refused {name}: {problem}")));
         }
         let dest = unique(&final_path);
         tokio::fs::rename(&partial, &dest)
             .await
-            .map_err(|e| format!("cannot place {}: {e}", dest.display()))?;
-        let mut imported = 0;
-        if let Some(recordings) = &self.import {
-            match super::import::import(&self.catalog, recordings, &dest).await {
-                Ok(n) => imported = n,
-                Err(e) => {
-                    warn!(file = %dest.display(), "received and verified, but not imported: {e}")
-                }
-            }
-        }
-        write_control(&mut stream, &Control::Ack { sha256, imported })
-            .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| ReceiveError::File {
+                path: dest.clone(),
+                source,
+            })?;
+        let imported = self.import(&dest).await;
+        write_control(stream, &Control::Ack { sha256, imported }).await?;
         Ok(format!(
             "received {} ({size} bytes, from offset {offset}), verified, {imported} recordings imported",
             dest.display()
         ))
+    }
+
+    /// Imports a received export's recordings, if this receiver imports;
+    /// how many. A verified export that cannot be imported is still kept.
+    async fn import(&self, zip: &Path) -> u64 {
+        let Some(recordings) = &self.import else {
+            return 0;
+        };
+        match super::import::import(&self.catalog, recordings, zip).await {
+            Ok(n) => n,
+            Err(e) => {
+                warn!(file = %zip.display(), "received and verified, but not imported: {e}");
+                0
+            }
+        }
+    }
+}
+
+/// Sends the challenge; the sender's id and its proof (HMAC over `nonce`).
+async fn hello(stream: &mut Box<dyn Io>, nonce: &[u8; 32]) -> Result<(String, Vec<u8>), Refusal> {
+    let exchange = async {
+        let challenge = Control::Challenge {
+            nonce: hex::encode(nonce),
+        };
+        write_control(stream, &challenge).await?;
+        read_control(stream).await
+    };
+    match tokio::time::timeout(HANDSHAKE, exchange).await {
+        Ok(Ok(Control::Hello { sender, proof })) => {
+            Ok((sender, hex::decode(&proof).unwrap_or_default()))
+        }
+        Ok(Ok(_)) => Err((
+            None,
+            RefusalCode::Protocol,
+            "the first answer must be hello".into(),
+        )),
+        Ok(Err(e)) => Err((None, RefusalCode::Protocol, e.to_string())),
+        Err(_) => Err((None, RefusalCode::Timeout, "no hello within 10 s".into())),
+    }
+}
+
+/// Why a transfer ended without an acknowledgement.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    /// Bad input from the sender; the reason is sent to it.
+    #[error("{0}")]
+    Refused(String),
+    #[error("no offer within 30 s")]
+    NoOffer,
+    #[error("truncated transfer of {name}: {have} of {size} bytes (kept to resume)")]
+    Truncated { name: String, have: u64, size: u64 },
+    #[error(transparent)]
+    Connection(#[from] super::transfer::TransferError),
+    #[error("cannot write {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// An offer that names a plain .zip file, a SHA-256 and a size in bounds.
+struct Offer {
+    name: String,
+    size: u64,
+    /// Lower case.
+    sha256: String,
+}
+
+async fn read_offer(stream: &mut Box<dyn Io>) -> Result<Offer, ReceiveError> {
+    let offer = tokio::time::timeout(IDLE, read_control(stream))
+        .await
+        .map_err(|_| ReceiveError::NoOffer)??;
+    let Control::Offer { name, size, sha256 } = offer else {
+        return Err(ReceiveError::Refused(
+            "the first message must be an offer".into(),
+        ));
+    };
+    if !valid_name(&name) {
+        return Err(ReceiveError::Refused(format!(
+            "refused name {name:?}: not a plain .zip file name"
+        )));
+    }
+    if !valid_sha256(&sha256) {
+        return Err(ReceiveError::Refused(
+            "refused: the offer's SHA-256 is not 64 hex digits".into(),
+        ));
+    }
+    if size > MAX_EXPORT_BYTES {
+        return Err(ReceiveError::Refused(format!(
+            "refused: {size} bytes is over the limit"
+        )));
+    }
+    Ok(Offer {
+        name,
+        size,
+        sha256: sha256.to_ascii_lowercase(),
+    })
+}
+
+/// Bytes of this file already held from a dropped transfer (0 when none,
+/// or when what is held is longer than the offer: then it is deleted).
+async fn resume_offset(partial: &Path, size: u64) -> u64 {
+    let held = tokio::fs::metadata(partial)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if held > size {
+        let _ = tokio::fs::remove_file(partial).await;
+        return 0;
+    }
+    held
+}
+
+/// Appends the sender's bytes from `offset` to `size` to `partial`, synced.
+async fn receive_bytes(
+    stream: &mut Box<dyn Io>,
+    partial: &Path,
+    name: &str,
+    offset: u64,
+    size: u64,
+) -> Result<(), ReceiveError> {
+    let file_error = |source| ReceiveError::File {
+        path: partial.to_path_buf(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(partial)
+        .await
+        .map_err(file_error)?;
+    let mut have = offset;
+    let mut buf = vec![0u8; 1 << 20];
+    while have < size {
+        let want = ((size - have) as usize).min(buf.len());
+        let n = match tokio::time::timeout(IDLE, stream.read(&mut buf[..want])).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => {
+                let _ = file.sync_data().await;
+                return Err(ReceiveError::Truncated {
+                    name: name.to_string(),
+                    have,
+                    size,
+                });
+            }
+            Ok(Ok(n)) => n,
+        };
+        file.write_all(&buf[..n]).await.map_err(file_error)?;
+        have += n as u64;
+    }
+    file.sync_all().await.map_err(file_error)
+}
+
+/// What is wrong with the received file, if anything: its bytes are not
+/// what the sender meant (its SHA-256), or the export is not whole (its
+/// manifest).
+async fn problem_with(partial: &Path, sha256: &str) -> Option<String> {
+    let actual = match sha256_off_thread(partial).await {
+        Ok(a) => a,
+        Err(e) => return Some(e.to_string()),
+    };
+    if actual != sha256 {
+        return Some(format!(
+            "its SHA-256 is {actual}, the offer said {sha256}; deleted"
+        ));
+    }
+    let p = partial.to_path_buf();
+    match tokio::task::spawn_blocking(move || verify::verify(&p)).await {
+        Ok(Ok(r)) if r.intact() => None,
+        Ok(Ok(r)) => Some(
+            r.findings
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(e) => Some(e.to_string()),
     }
 }
 
