@@ -96,9 +96,17 @@ impl Refused {
 /// `Hello` that proves the camera's secret. Until it is proven, no message
 /// over the control-message limit is read.
 async fn handshake_io(ctx: &IngestCtx, stream: TcpStream) -> Result<(Conn, Hello), Refused> {
-    // What the peer speaks, from its first bytes (without consuming them).
+    let io = transport(ctx, stream).await?;
+    let mut conn = Framed::new(io, Codec::new(Limits::control_only()));
+    let announced = first_hello(&mut conn).await?;
+    let hello = prove(ctx, &mut conn, &announced.camera_id).await?;
+    Ok((conn, hello))
+}
+
+/// The first bytes the peer sent, without consuming them.
+async fn sniff(stream: &TcpStream) -> Result<([u8; 4], usize), Refused> {
     let mut first = [0u8; 4];
-    let n = loop {
+    loop {
         let n = stream.peek(&mut first).await.map_err(|e| {
             Refused::new(None, RefusalCode::Protocol, format!("connection lost: {e}"))
         })?;
@@ -110,134 +118,114 @@ async fn handshake_io(ctx: &IngestCtx, stream: TcpStream) -> Result<(Conn, Hello
             ));
         }
         if n >= 4 || first[0] != b'C' {
-            break n;
+            return Ok((first, n));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let plain_agent = first[..n].starts_with(b"CCTV");
-    let io: Box<dyn Io> = match &ctx.tls {
-        Some(acceptor) => {
-            if plain_agent {
-                let mut conn = Framed::new(stream, Codec::new(Limits::control_only()));
-                let reason = "plain TCP on the TLS port: this panel accepts agents over TLS only";
-                // Read its Hello first: closing on unread bytes would reset
-                // the connection and lose the answer.
-                let _ = timeout(Duration::from_millis(500), conn.next()).await;
-                let _ = conn
-                    .send(Message::Reject {
-                        reason: format!(
-                            "{reason} (set the agent's panel_fingerprint, not plain_tcp)"
-                        ),
-                    })
-                    .await;
-                let _ = conn.get_mut().shutdown().await;
-                return Err(Refused::new(None, RefusalCode::NotTls, reason));
-            }
-            match acceptor.accept(stream).await {
-                Ok(s) => Box::new(s),
-                Err(e) => {
-                    return Err(Refused::new(
-                        None,
-                        RefusalCode::Tls,
-                        format!("TLS handshake failed: {e}"),
-                    ));
-                }
-            }
-        }
-        None => {
-            if first[0] == 0x16 {
-                return Err(Refused::new(
-                    None,
-                    RefusalCode::Tls,
-                    "a TLS client on the plain-TCP port (set plain_tcp on the agent too, or turn TLS back on)",
-                ));
-            }
-            Box::new(stream)
-        }
-    };
-    let mut conn = Framed::new(io, Codec::new(Limits::control_only()));
-    let announced = match conn.next().await {
-        Some(Ok(Message::Hello(h))) => h,
-        Some(Ok(other)) => {
-            let why = format!("it sent {} before Hello", other.message_type());
-            reject(&mut conn, "the first message must be Hello").await;
-            return Err(Refused::new(None, RefusalCode::Protocol, why));
-        }
-        Some(Err(e)) => return Err(Refused::new(None, RefusalCode::Protocol, e.to_string())),
-        None => {
+    }
+}
+
+/// TLS, or plain TCP where configured; a peer speaking the other one is
+/// refused with an answer it can read.
+async fn transport(ctx: &IngestCtx, stream: TcpStream) -> Result<Box<dyn Io>, Refused> {
+    let (first, n) = sniff(&stream).await?;
+    let Some(acceptor) = &ctx.tls else {
+        if first[0] == 0x16 {
             return Err(Refused::new(
                 None,
-                RefusalCode::Protocol,
-                "closed before saying Hello",
+                RefusalCode::Tls,
+                "a TLS client on the plain-TCP port (set plain_tcp on the agent too, or turn TLS back on)",
             ));
         }
+        return Ok(Box::new(stream));
     };
-    let claimed = announced.camera_id.clone();
+    if first[..n].starts_with(b"CCTV") {
+        let mut conn = Framed::new(stream, Codec::new(Limits::control_only()));
+        let reason = "plain TCP on the TLS port: this panel accepts agents over TLS only";
+        // Read its Hello first: closing on unread bytes would reset the
+        // connection and lose the answer.
+        let _ = timeout(Duration::from_millis(500), conn.next()).await;
+        let _ = conn
+            .send(Message::Reject {
+                reason: format!("{reason} (set the agent's panel_fingerprint, not plain_tcp)"),
+            })
+            .await;
+        let _ = conn.get_mut().shutdown().await;
+        return Err(Refused::new(None, RefusalCode::NotTls, reason));
+    }
+    match acceptor.accept(stream).await {
+        Ok(s) => Ok(Box::new(s)),
+        Err(e) => Err(Refused::new(
+            None,
+            RefusalCode::Tls,
+            format!("TLS handshake failed: {e}"),
+        )),
+    }
+}
+
+/// The agent's first `Hello`: who it says it is.
+async fn first_hello(conn: &mut Conn) -> Result<Hello, Refused> {
+    match conn.next().await {
+        Some(Ok(Message::Hello(h))) => Ok(h),
+        Some(Ok(other)) => {
+            let why = format!("it sent {} before Hello", other.message_type());
+            reject(conn, "the first message must be Hello").await;
+            Err(Refused::new(None, RefusalCode::Protocol, why))
+        }
+        Some(Err(e)) => Err(Refused::new(None, RefusalCode::Protocol, e.to_string())),
+        None => Err(Refused::new(
+            None,
+            RefusalCode::Protocol,
+            "closed before saying Hello",
+        )),
+    }
+}
+
+/// The challenge, and the answering `Hello` checked against the secret
+/// stored for `claimed` (and against replays).
+async fn prove(ctx: &IngestCtx, conn: &mut Conn, claimed: &str) -> Result<Hello, Refused> {
+    let lost = |why: String| Refused::new(Some(claimed), RefusalCode::Protocol, why);
     let mut nonce = [0u8; cctv_protocol::auth::NONCE_LEN];
     rand::fill(&mut nonce);
     let server = ServerHandshake::new(nonce);
-    let key = match ctx.catalog.camera_key(&claimed).await {
+    let key = match ctx.catalog.camera_key(claimed).await {
         Ok(StoredKey::Valid(s)) => CameraKey::Known(Secret::from_bytes(s)),
         Ok(StoredKey::Revoked) => CameraKey::Revoked,
         Ok(StoredKey::None) => CameraKey::Unknown,
         Err(e) => {
-            reject(
-                &mut conn,
-                "the panel cannot check credentials (database error)",
-            )
-            .await;
+            reject(conn, "the panel cannot check credentials (database error)").await;
             return Err(Refused::new(
-                Some(&claimed),
+                Some(claimed),
                 RefusalCode::Database,
                 e.to_string(),
             ));
         }
     };
     if let Err(e) = conn.send(server.challenge()).await {
-        return Err(Refused::new(
-            Some(&claimed),
-            RefusalCode::Protocol,
-            format!("connection lost: {e}"),
-        ));
+        return Err(lost(format!("connection lost: {e}")));
     }
     let answer = match conn.next().await {
         Some(Ok(m)) => m,
-        Some(Err(e)) => {
-            return Err(Refused::new(
-                Some(&claimed),
-                RefusalCode::Protocol,
-                e.to_string(),
-            ));
-        }
-        None => {
-            return Err(Refused::new(
-                Some(&claimed),
-                RefusalCode::Protocol,
-                "closed instead of answering the challenge",
-            ));
-        }
+        Some(Err(e)) => return Err(lost(e.to_string())),
+        None => return Err(lost("closed instead of answering the challenge".into())),
     };
     let checked = {
         let mut replays = crate::sync::lock(&ctx.replays);
-        server.check(
-            answer,
-            |id| {
-                if id == claimed {
-                    key
-                } else {
-                    CameraKey::Unknown
-                }
-            },
-            &mut replays,
-        )
+        let key_of = |id: &str| {
+            if id == claimed {
+                key
+            } else {
+                CameraKey::Unknown
+            }
+        };
+        server.check(answer, key_of, &mut replays)
     };
     match checked {
-        Ok(hello) => Ok((conn, hello)),
+        Ok(hello) => Ok(hello),
         Err((id, why)) => {
             let reason = why.to_string();
-            reject(&mut conn, &reason).await;
+            reject(conn, &reason).await;
             Err(Refused::new(
-                Some(id.as_deref().unwrap_or(&claimed)),
+                Some(id.as_deref().unwrap_or(claimed)),
                 RefusalCode::from(&why),
                 reason,
             ))
