@@ -256,7 +256,7 @@ impl AgentConfig {
             (true, Some(_)) => bail!("plain_tcp and panel_fingerprint together: choose one"),
             (true, None) => Transport::Plain,
             (false, Some(f)) => Transport::Tls(cctv_protocol::tls::Pin::Fixed(
-                cctv_protocol::tls::Fingerprint::parse(&f).map_err(|e| anyhow::anyhow!(e))?,
+                cctv_protocol::tls::Fingerprint::parse(&f)?,
             )),
             (false, None) => Transport::Tls(cctv_protocol::tls::Pin::FirstUse(Default::default())),
         };

@@ -114,38 +114,58 @@ fn hostname() -> String {
         .unwrap_or_else(|| "panel".into())
 }
 
+/// A panel config that cannot be used, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("{setting} must be at least {min}")]
+    TooSmall { setting: &'static str, min: u64 },
+    #[error("default_record_mode {0:?} is not \"continuous\" or \"off\"")]
+    RecordMode(String),
+    #[error(transparent)]
+    Target(#[from] crate::evidence::dispatch::TargetError),
+}
+
 impl PanelConfig {
     /// Reads a TOML file; missing fields keep their defaults.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-        let cfg: Self = toml::from_str(&text)
-            .map_err(|e| format!("config file {} is not valid: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let cfg: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })?;
         cfg.check()?;
         Ok(cfg)
     }
 
-    pub fn check(&self) -> Result<(), String> {
-        if self.heartbeat_ms < 100 {
-            return Err("heartbeat_ms must be at least 100".into());
-        }
-        if self.max_connections == 0 {
-            return Err("max_connections must be at least 1".into());
-        }
-        if self.segment_secs < 1 {
-            return Err("segment_secs must be at least 1".into());
-        }
-        if self.max_frame_bytes < 1024 {
-            return Err("max_frame_bytes must be at least 1024".into());
-        }
-        if self.max_pixels < 16 * 16 {
-            return Err("max_pixels must be at least 256".into());
-        }
-        if self.connect_burst_per_ip == 0 || self.connects_per_minute_per_ip == 0 {
-            return Err(
-                "connect_burst_per_ip and connects_per_minute_per_ip must be at least 1".into(),
-            );
-        }
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let at_least = |setting, value: u64, min| match value >= min {
+            true => Ok(()),
+            false => Err(ConfigError::TooSmall { setting, min }),
+        };
+        at_least("heartbeat_ms", self.heartbeat_ms.into(), 100)?;
+        at_least("max_connections", self.max_connections as u64, 1)?;
+        at_least("segment_secs", self.segment_secs, 1)?;
+        at_least("max_frame_bytes", self.max_frame_bytes as u64, 1024)?;
+        at_least("max_pixels", self.max_pixels, 16 * 16)?;
+        at_least("connect_burst_per_ip", self.connect_burst_per_ip.into(), 1)?;
+        at_least(
+            "connects_per_minute_per_ip",
+            self.connects_per_minute_per_ip.into(),
+            1,
+        )?;
         self.record_mode()?;
         for t in &self.dispatch_targets {
             t.check()?;
@@ -153,13 +173,9 @@ impl PanelConfig {
         Ok(())
     }
 
-    pub fn record_mode(&self) -> Result<RecordMode, String> {
-        RecordMode::parse(&self.default_record_mode).ok_or_else(|| {
-            format!(
-                "default_record_mode {:?} is not \"continuous\" or \"off\"",
-                self.default_record_mode
-            )
-        })
+    pub fn record_mode(&self) -> Result<RecordMode, ConfigError> {
+        RecordMode::parse(&self.default_record_mode)
+            .ok_or_else(|| ConfigError::RecordMode(self.default_record_mode.clone()))
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -196,8 +212,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("p.toml");
         std::fs::write(&p, "default_record_mode = \"sometimes\"\n").unwrap();
-        assert!(PanelConfig::load(&p).unwrap_err().contains("sometimes"));
+        assert!(
+            PanelConfig::load(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("sometimes")
+        );
+        // A misspelt setting is named, not ignored.
         std::fs::write(&p, "heartbeat = 5\n").unwrap();
-        assert!(PanelConfig::load(&p).unwrap_err().contains("heartbeat"));
+        let e = PanelConfig::load(&p).unwrap_err();
+        assert!(matches!(e, ConfigError::Parse { .. }), "{e}");
+        assert!(e.to_string().contains("heartbeat"), "{e}");
+        std::fs::write(&p, "heartbeat_ms = 5\n").unwrap();
+        assert!(matches!(
+            PanelConfig::load(&p).unwrap_err(),
+            ConfigError::TooSmall {
+                setting: "heartbeat_ms",
+                ..
+            }
+        ));
     }
 }

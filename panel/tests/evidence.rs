@@ -54,7 +54,7 @@ fn add_sender(dir: &Path, port: u16, id: &str) -> TargetConfig {
 
 /// A connection to the receiver, past TLS and the sender's proof.
 async fn authenticated(t: &TargetConfig) -> Result<Box<dyn cctv_engine::tls::Io>, String> {
-    let (sender, secret, pin) = t.credentials()?;
+    let (sender, secret, pin) = t.credentials().map_err(|e| e.to_string())?;
     let mut s = cctv_engine::tls::connect(t.address.as_deref().unwrap(), pin)
         .await
         .map_err(|e| e.to_string())?;

@@ -27,18 +27,23 @@ impl Fingerprint {
     }
 
     /// Accepts `sha256:` then 64 hex digits; colons, spaces and case are ignored.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, NotAFingerprint> {
         let t = text.trim();
         let t = t
             .strip_prefix("sha256:")
             .or_else(|| t.strip_prefix("SHA256:"))
             .unwrap_or(t);
         let digits: String = t.chars().filter(|c| !matches!(c, ':' | ' ')).collect();
-        crate::auth::parse_hex32(&digits).map(Self).map_err(|_| {
-            format!("{text:?} is not a certificate fingerprint (sha256: and 64 hex digits)")
-        })
+        crate::auth::parse_hex32(&digits)
+            .map(Self)
+            .map_err(|_| NotAFingerprint(text.to_string()))
     }
 }
+
+/// Text that [`Fingerprint::parse`] cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a certificate fingerprint (sha256: and 64 hex digits)")]
+pub struct NotAFingerprint(pub String);
 
 impl std::fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -27,8 +27,7 @@ pub(super) fn transport(
         }
         return Ok((None, None));
     }
-    let id = crate::tls::load_or_create(&config.data_dir)
-        .map_err(|e| EngineError::Config(e.to_string()))?;
+    let id = crate::tls::load_or_create(&config.data_dir)?;
     if id.created {
         info!(cert = %id.cert_path.display(), "made the panel's TLS certificate");
     }

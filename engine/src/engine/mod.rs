@@ -41,8 +41,12 @@ use crate::time::now_us;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("the agent would not accept this: {0}")]
+    Configure(&'static str),
+    #[error("the panel's TLS identity: {0}")]
+    Identity(#[from] crate::tls::IdentityError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error("cannot listen on {addr}: {source}")]
@@ -138,8 +142,8 @@ impl Engine {
         mut config: PanelConfig,
         panoramas: Option<Arc<dyn PanoramaMaker>>,
     ) -> Result<Self, EngineError> {
-        config.check().map_err(EngineError::Config)?;
-        let default_mode = config.record_mode().map_err(EngineError::Config)?;
+        config.check()?;
+        let default_mode = config.record_mode()?;
         for dir in [&config.data_dir, &config.recordings_dir] {
             std::fs::create_dir_all(dir).map_err(|source| EngineError::Dir {
                 path: dir.display().to_string(),
@@ -390,7 +394,7 @@ impl Engine {
 
     /// Sends encoding changes to a live agent.
     pub async fn configure(&self, id: &str, c: Configure) -> Result<(), EngineError> {
-        cctv_protocol::validate_configure(&c).map_err(|e| EngineError::Config(e.to_string()))?;
+        cctv_protocol::validate_configure(&c).map_err(EngineError::Configure)?;
         let link = self
             .slot(id)?
             .link()

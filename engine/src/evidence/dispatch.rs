@@ -44,57 +44,109 @@ pub struct TargetConfig {
 }
 
 impl TargetConfig {
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), TargetError> {
         match (&self.dir, &self.address) {
             (Some(_), None) => Ok(()),
             (None, Some(_)) => self.credentials().map(|_| ()),
-            _ => Err(format!(
-                "dispatch target {:?} needs exactly one of dir or address",
-                self.name
-            )),
+            _ => Err(TargetError::OnePlace(self.name.clone())),
         }
     }
 
     /// For a remote target: who we are, our secret, and the receiver's
     /// certificate (`None` for plain TCP).
-    pub fn credentials(
-        &self,
-    ) -> Result<
-        (
-            String,
-            cctv_protocol::auth::Secret,
-            Option<cctv_protocol::tls::Fingerprint>,
-        ),
-        String,
-    > {
+    pub fn credentials(&self) -> Result<Credentials, TargetError> {
         let name = &self.name;
         let (Some(id), Some(secret)) = (&self.sender_id, &self.secret) else {
-            return Err(format!(
-                "dispatch target {name:?} needs sender_id and secret (run `panel sender add` on the receiving machine)"
-            ));
+            return Err(TargetError::NoSender(name.clone()));
         };
         let secret = cctv_protocol::auth::Secret::parse(secret)
-            .map_err(|e| format!("dispatch target {name:?}: secret: {e}"))?;
+            .map_err(|why| TargetError::Secret(name.clone(), why))?;
         let pin = match (&self.fingerprint, self.plain_tcp) {
             (Some(f), false) => Some(
                 cctv_protocol::tls::Fingerprint::parse(f)
-                    .map_err(|e| format!("dispatch target {name:?}: {e}"))?,
+                    .map_err(|e| TargetError::Fingerprint(name.clone(), e))?,
             ),
             (None, true) => None,
-            _ => {
-                return Err(format!(
-                    "dispatch target {name:?} needs the receiver's fingerprint, or plain_tcp = true (not both)"
-                ));
-            }
+            _ => return Err(TargetError::PinOrPlain(name.clone())),
         };
         Ok((id.clone(), secret, pin))
     }
 }
 
+/// A remote target's sender id, secret and the receiver's certificate.
+pub type Credentials = (
+    String,
+    cctv_protocol::auth::Secret,
+    Option<cctv_protocol::tls::Fingerprint>,
+);
+
+/// A dispatch target the config describes wrongly.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("dispatch target {0:?} needs exactly one of dir or address")]
+    OnePlace(String),
+    #[error(
+        "dispatch target {0:?} needs sender_id and secret (run `panel sender add` on the receiving machine)"
+    )]
+    NoSender(String),
+    #[error("dispatch target {0:?}: secret: {1}")]
+    Secret(String, &'static str),
+    #[error("dispatch target {0:?}: {1}")]
+    Fingerprint(String, cctv_protocol::tls::NotAFingerprint),
+    #[error(
+        "dispatch target {0:?} needs the receiver's fingerprint, or plain_tcp = true (not both)"
+    )]
+    PinOrPlain(String),
+}
+
+/// Why one attempt at a transfer failed (it is retried later).
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("the target has no dir or address")]
+    NoPlace,
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("cannot {doing} {path}: {source}")]
+    File {
+        doing: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the copy in {dir} does not match (SHA-256 {actual}); removed")]
+    Mismatch { dir: PathBuf, actual: String },
+    #[error(transparent)]
+    Hash(#[from] super::export::ExportError),
+    #[error("the export got shorter while sending")]
+    Shrunk,
+    #[error("stalled at {have} of {size} bytes")]
+    Stalled { have: u64, size: u64 },
+    #[error("failed at {have} of {size} bytes: {source}")]
+    Write {
+        have: u64,
+        size: u64,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to {addr}: {why}")]
+    Connect { addr: String, why: String },
+    #[error("{addr}: {source}")]
+    Connection {
+        addr: String,
+        source: super::transfer::TransferError,
+    },
+    #[error("{addr} refused: {reason}")]
+    Refused { addr: String, reason: String },
+    #[error("{addr} answered {answer}")]
+    Unexpected { addr: String, answer: String },
+    #[error("{0} sent a challenge that is not 32 bytes of hex")]
+    BadChallenge(String),
+    #[error("no acknowledgement from {addr} within 10 minutes")]
+    NoAck { addr: String },
+}
+
 /// One attempt's outcome: bytes put on the wire (or disk), and the result.
 pub struct Attempt {
     pub sent: u64,
-    pub result: Result<(), String>,
+    pub result: Result<(), DispatchError>,
 }
 
 /// Keeps a transfer under `rate` bytes per second (0: no limit).
@@ -120,6 +172,18 @@ impl Pace {
 
 const CHUNK: usize = 256 * 1024;
 
+/// What is sent, how fast, and who hears how far it got.
+struct Job<'a> {
+    zip: &'a Path,
+    /// The file name at the target.
+    name: String,
+    sha256: &'a str,
+    rate: u64,
+    progress: &'a (dyn Fn(u64, u64) + Sync),
+    /// Bytes put on the wire (or disk) so far.
+    sent: u64,
+}
+
 /// Sends one export to one target.
 pub async fn send(
     target: &TargetConfig,
@@ -128,197 +192,236 @@ pub async fn send(
     rate: u64,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Attempt {
-    let name = zip
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("export.zip")
-        .to_string();
-    match (&target.dir, &target.address) {
-        (Some(dir), _) => to_dir(dir, zip, &name, sha256, rate, progress).await,
-        (None, Some(addr)) => to_remote(target, addr, zip, &name, sha256, rate, progress).await,
-        (None, None) => Attempt {
-            sent: 0,
-            result: Err("the target has no dir or address".into()),
-        },
+    let mut job = Job {
+        zip,
+        name: zip
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("export.zip")
+            .to_string(),
+        sha256,
+        rate,
+        progress,
+        sent: 0,
+    };
+    let result = match (&target.dir, &target.address) {
+        (Some(dir), _) => job.to_dir(dir).await,
+        (None, Some(addr)) => job.to_remote(target, addr).await,
+        (None, None) => Err(DispatchError::NoPlace),
+    };
+    Attempt {
+        sent: job.sent,
+        result,
     }
 }
 
-async fn to_dir(
-    dir: &Path,
-    zip: &Path,
-    name: &str,
-    sha256: &str,
-    rate: u64,
-    progress: &(dyn Fn(u64, u64) + Sync),
-) -> Attempt {
-    let final_path = dir.join(name);
-    let partial = dir.join(format!(".{name}.partial"));
-    let mut sent = 0u64;
-    let result = async {
+fn file_error(doing: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DispatchError {
+    let path = path.to_path_buf();
+    move |source| DispatchError::File {
+        doing,
+        path,
+        source,
+    }
+}
+
+impl Job<'_> {
+    /// Opens the export; its size.
+    async fn open(&self) -> Result<(tokio::fs::File, u64), DispatchError> {
+        let src = tokio::fs::File::open(self.zip)
+            .await
+            .map_err(file_error("read", self.zip))?;
+        let size = src
+            .metadata()
+            .await
+            .map_err(file_error("read", self.zip))?
+            .len();
+        Ok((src, size))
+    }
+
+    /// Copies into `dir` under a hidden name (resuming what is there),
+    /// checks the copy's SHA-256, then renames it.
+    async fn to_dir(&mut self, dir: &Path) -> Result<(), DispatchError> {
+        let final_path = dir.join(&self.name);
+        let partial = dir.join(format!(".{}.partial", self.name));
         tokio::fs::create_dir_all(dir)
             .await
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        if final_path.exists() && sha256_off_thread(&final_path).await.as_deref() == Ok(sha256) {
+            .map_err(file_error("create", dir))?;
+        if final_path.exists()
+            && sha256_off_thread(&final_path).await.ok().as_deref() == Some(self.sha256)
+        {
             return Ok(());
         }
-        let mut src = tokio::fs::File::open(zip)
-            .await
-            .map_err(|e| format!("cannot read {}: {e}", zip.display()))?;
-        let size = src.metadata().await.map_err(|e| e.to_string())?.len();
+        let (mut src, size) = self.open().await?;
         let mut out = tokio::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&partial)
             .await
-            .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
-        let mut offset = out.metadata().await.map_err(|e| e.to_string())?.len();
+            .map_err(file_error("write", &partial))?;
+        let held = out
+            .metadata()
+            .await
+            .map_err(file_error("write", &partial))?;
+        let mut offset = held.len();
         if offset > size {
-            out.set_len(0).await.map_err(|e| e.to_string())?;
+            out.set_len(0)
+                .await
+                .map_err(file_error("write", &partial))?;
             offset = 0;
         }
-        copy_paced(&mut src, &mut out, offset, size, rate, progress, &mut sent)
+        self.copy(&mut src, &mut out, offset, size).await?;
+        out.sync_all()
             .await
-            .map_err(|e| format!("writing {}: {e}", partial.display()))?;
-        out.sync_all().await.map_err(|e| e.to_string())?;
+            .map_err(file_error("write", &partial))?;
         drop(out);
         let actual = sha256_off_thread(&partial).await?;
-        if actual != sha256 {
+        if actual != self.sha256 {
             let _ = tokio::fs::remove_file(&partial).await;
-            return Err(format!(
-                "the copy in {} does not match (SHA-256 {actual}); removed",
-                dir.display()
-            ));
+            return Err(DispatchError::Mismatch {
+                dir: dir.to_path_buf(),
+                actual,
+            });
         }
         tokio::fs::rename(&partial, &final_path)
             .await
-            .map_err(|e| e.to_string())?;
-        Ok(())
+            .map_err(file_error("rename", &partial))
     }
-    .await;
-    Attempt { sent, result }
-}
 
-async fn to_remote(
-    target: &TargetConfig,
-    addr: &str,
-    zip: &Path,
-    name: &str,
-    sha256: &str,
-    rate: u64,
-    progress: &(dyn Fn(u64, u64) + Sync),
-) -> Attempt {
-    let mut sent = 0u64;
-    let result = async {
-        let mut src = tokio::fs::File::open(zip)
-            .await
-            .map_err(|e| format!("cannot read {}: {e}", zip.display()))?;
-        let size = src.metadata().await.map_err(|e| e.to_string())?.len();
+    /// Proves who we are to a `panel receive`, offers the export, sends what
+    /// it does not hold yet, and waits for its acknowledgement.
+    async fn to_remote(&mut self, target: &TargetConfig, addr: &str) -> Result<(), DispatchError> {
+        let (mut src, size) = self.open().await?;
         let (sender, secret, pin) = target.credentials()?;
-        let mut stream =
-            tokio::time::timeout(Duration::from_secs(10), crate::tls::connect(addr, pin))
-                .await
-                .map_err(|_| format!("cannot connect to {addr}: timed out"))?
-                .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-        // Prove who we are.
-        let nonce = match read_control(&mut stream).await.map_err(|e| e.to_string())? {
+        let connect = tokio::time::timeout(Duration::from_secs(10), crate::tls::connect(addr, pin));
+        let mut stream = connect
+            .await
+            .map_err(|_| connect_error(addr, "timed out".into()))?
+            .map_err(|e| connect_error(addr, e.to_string()))?;
+        let mut talk = Talk {
+            addr,
+            stream: &mut stream,
+        };
+        let nonce = match talk.read().await? {
             Control::Challenge { nonce } => nonce,
-            Control::Refused { reason } => return Err(format!("{addr} refused: {reason}")),
-            other => return Err(format!("{addr} answered {other:?}")),
+            other => return Err(talk.unexpected(other)),
         };
         let nonce: [u8; 32] = hex::decode(&nonce)
             .ok()
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| format!("{addr} sent a challenge that is not 32 bytes of hex"))?;
+            .ok_or_else(|| DispatchError::BadChallenge(addr.to_string()))?;
         let proof = cctv_protocol::auth::sender_proof(&secret, &nonce, &sender);
-        write_control(
-            &mut stream,
-            &Control::Hello {
-                sender,
-                proof: hex::encode(proof),
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        match read_control(&mut stream).await.map_err(|e| e.to_string())? {
+        let proof = hex::encode(proof);
+        talk.write(&Control::Hello { sender, proof }).await?;
+        match talk.read().await? {
             Control::Welcome => {}
-            Control::Refused { reason } => return Err(format!("{addr} refused: {reason}")),
-            other => return Err(format!("{addr} answered {other:?}")),
+            other => return Err(talk.unexpected(other)),
         }
-        write_control(
-            &mut stream,
-            &Control::Offer {
-                name: name.to_string(),
-                size,
-                sha256: sha256.to_string(),
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let offset = match read_control(&mut stream).await.map_err(|e| e.to_string())? {
-            Control::Resume { offset } if offset <= size => offset,
-            Control::Refused { reason } => return Err(format!("{addr} refused: {reason}")),
-            other => return Err(format!("{addr} answered {other:?}")),
-        };
-        copy_paced(
-            &mut src,
-            &mut stream,
-            offset,
+        let offer = Control::Offer {
+            name: self.name.clone(),
             size,
-            rate,
-            progress,
-            &mut sent,
-        )
-        .await
-        .map_err(|e| format!("sending to {addr}: {e}"))?;
-        match tokio::time::timeout(Duration::from_secs(600), read_control(&mut stream)).await {
-            Ok(Ok(Control::Ack { sha256: acked, .. })) if acked == sha256 => Ok(()),
-            Ok(Ok(Control::Refused { reason })) => Err(format!("{addr} refused: {reason}")),
-            Ok(Ok(other)) => Err(format!("{addr} answered {other:?}")),
-            Ok(Err(e)) => Err(format!("no acknowledgement from {addr}: {e}")),
-            Err(_) => Err(format!("no acknowledgement from {addr} within 10 minutes")),
+            sha256: self.sha256.to_string(),
+        };
+        talk.write(&offer).await?;
+        let offset = match talk.read().await? {
+            Control::Resume { offset } if offset <= size => offset,
+            other => return Err(talk.unexpected(other)),
+        };
+        self.copy(&mut src, talk.stream, offset, size).await?;
+        match tokio::time::timeout(Duration::from_secs(600), talk.read()).await {
+            Ok(Ok(Control::Ack { sha256: acked, .. })) if acked == self.sha256 => Ok(()),
+            Ok(Ok(other)) => Err(talk.unexpected(other)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(DispatchError::NoAck {
+                addr: addr.to_string(),
+            }),
         }
     }
-    .await;
-    Attempt { sent, result }
+
+    /// Copies `src[offset..size]` to `dst` in chunks, under the rate limit,
+    /// reporting (bytes at the target, total). A write that stalls for 30 s
+    /// fails.
+    async fn copy<W: AsyncWriteExt + Unpin>(
+        &mut self,
+        src: &mut tokio::fs::File,
+        dst: &mut W,
+        offset: u64,
+        size: u64,
+    ) -> Result<(), DispatchError> {
+        src.seek(SeekFrom::Start(offset))
+            .await
+            .map_err(file_error("read", self.zip))?;
+        let mut pace = Pace {
+            rate: self.rate,
+            start: Instant::now(),
+            sent: 0,
+        };
+        let mut buf = vec![0u8; CHUNK];
+        let mut have = offset;
+        while have < size {
+            let n = src
+                .read(&mut buf)
+                .await
+                .map_err(file_error("read", self.zip))?;
+            if n == 0 {
+                return Err(DispatchError::Shrunk);
+            }
+            tokio::time::timeout(Duration::from_secs(30), dst.write_all(&buf[..n]))
+                .await
+                .map_err(|_| DispatchError::Stalled { have, size })?
+                .map_err(|source| DispatchError::Write { have, size, source })?;
+            self.sent += n as u64;
+            have += n as u64;
+            (self.progress)(have, size);
+            pace.account(n).await;
+        }
+        Ok(())
+    }
 }
 
-/// Copies `src[offset..size]` to `dst` in chunks, under `rate` bytes per
-/// second (0: no limit), reporting (bytes at the target, total) and adding
-/// what it wrote to `sent`. A write that stalls for 30 s fails.
-async fn copy_paced<W: AsyncWriteExt + Unpin>(
-    src: &mut tokio::fs::File,
-    dst: &mut W,
-    offset: u64,
-    size: u64,
-    rate: u64,
-    progress: &(dyn Fn(u64, u64) + Sync),
-    sent: &mut u64,
-) -> Result<(), String> {
-    src.seek(SeekFrom::Start(offset))
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut pace = Pace {
-        rate,
-        start: Instant::now(),
-        sent: 0,
-    };
-    let mut buf = vec![0u8; CHUNK];
-    let mut have = offset;
-    while have < size {
-        let n = src.read(&mut buf).await.map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("the export got shorter while sending".into());
-        }
-        tokio::time::timeout(Duration::from_secs(30), dst.write_all(&buf[..n]))
-            .await
-            .map_err(|_| format!("stalled at {have} of {size} bytes"))?
-            .map_err(|e| format!("failed at {have} of {size} bytes: {e}"))?;
-        *sent += n as u64;
-        have += n as u64;
-        progress(have, size);
-        pace.account(n).await;
+fn connect_error(addr: &str, why: String) -> DispatchError {
+    DispatchError::Connect {
+        addr: addr.to_string(),
+        why,
     }
-    Ok(())
+}
+
+/// Control messages with a receiver at `addr`.
+struct Talk<'a> {
+    addr: &'a str,
+    stream: &'a mut Box<dyn crate::tls::Io>,
+}
+
+impl Talk<'_> {
+    async fn read(&mut self) -> Result<Control, DispatchError> {
+        read_control(self.stream)
+            .await
+            .map_err(|source| self.lost(source))
+    }
+
+    async fn write(&mut self, c: &Control) -> Result<(), DispatchError> {
+        write_control(self.stream, c)
+            .await
+            .map_err(|source| self.lost(source))
+    }
+
+    fn lost(&self, source: super::transfer::TransferError) -> DispatchError {
+        DispatchError::Connection {
+            addr: self.addr.to_string(),
+            source,
+        }
+    }
+
+    /// A refusal, with its reason, or an answer out of turn.
+    fn unexpected(&self, answer: Control) -> DispatchError {
+        let addr = self.addr.to_string();
+        match answer {
+            Control::Refused { reason } => DispatchError::Refused { addr, reason },
+            other => DispatchError::Unexpected {
+                addr,
+                answer: format!("{other:?}"),
+            },
+        }
+    }
 }
 
 /// Capped exponential backoff for retries: 2, 4, 8 ... 300 s.
@@ -426,7 +529,7 @@ impl Dispatcher {
                         Err(e) => {
                             let delay = retry_delay(d.attempts + 1);
                             warn!(export = %export.path, target = %d.target, "dispatch failed, retrying in {} s: {e}", delay.as_secs());
-                            Err((e, now_us() + delay.as_micros() as i64, false))
+                            Err((e.to_string(), now_us() + delay.as_micros() as i64, false))
                         }
                     };
                 }

@@ -95,12 +95,16 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
 }
 
 /// [`sha256_file`] on the blocking pool, for async callers.
-pub async fn sha256_off_thread(path: &Path) -> Result<String, String> {
+pub async fn sha256_off_thread(path: &Path) -> Result<String, ExportError> {
     let p = path.to_path_buf();
+    let io_error = |source| ExportError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     tokio::task::spawn_blocking(move || sha256_file(&p))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        .map_err(|e| io_error(io::Error::other(e)))?
+        .map_err(io_error)
 }
 
 fn zip_name(cameras: &[String], from_us: i64, to_us: i64) -> String {
@@ -126,6 +130,61 @@ pub async fn export(
         return Err(ExportError::Nothing);
     }
     let created_us = now_us();
+    let manifest = manifest_for(catalog, places, &rows, created_us).await?;
+    let camera_ids: Vec<String> = manifest.cameras.iter().map(|c| c.id.clone()).collect();
+    let (from_us, to_us) = (manifest.from_us, manifest.to_us);
+    let dir = places.data_dir.join("exports");
+    let base = zip_name(&camera_ids, from_us, to_us);
+    let recordings_dir = places.recordings_dir.clone();
+    let outcome = off_thread(cancel, move |cancelled| {
+        write_zip(
+            &dir,
+            &base,
+            &recordings_dir,
+            &rows,
+            manifest,
+            progress,
+            cancelled,
+        )
+    })
+    .await;
+    let cams = camera_ids.join(",");
+    let written = match outcome {
+        Ok(w) => w,
+        Err(e) => {
+            let status = match e {
+                ExportError::Cancelled => ExportStatus::Cancelled,
+                _ => ExportStatus::Failed,
+            };
+            catalog
+                .log_failed_export(created_us, &cams, status, &e.to_string())
+                .await?;
+            return Err(e);
+        }
+    };
+    let path = &written.path;
+    let rel = path
+        .strip_prefix(&places.data_dir)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned();
+    let (files, bytes, sha) = (written.files, written.bytes, &written.sha256);
+    let id = catalog
+        .insert_export(&rel, created_us, &cams, from_us, to_us, files, bytes, sha)
+        .await?;
+    info!(path = %path.display(), files, bytes, sha256 = %sha, "export written");
+    catalog.export(id).await?.ok_or(ExportError::Nothing)
+}
+
+/// The manifest of `rows`, without its files yet: the cameras (by name),
+/// the range, and every event of those cameras in it, with the first one
+/// after it (why the last recording ends where it does).
+async fn manifest_for(
+    catalog: &Catalog,
+    places: &Places,
+    rows: &[RecordingRow],
+    created_us: i64,
+) -> Result<Manifest, ExportError> {
     let mut camera_ids: Vec<String> = rows.iter().map(|r| r.camera_id.clone()).collect();
     camera_ids.sort();
     camera_ids.dedup();
@@ -133,31 +192,27 @@ pub async fn export(
     let to_us = rows.iter().map(|r| r.end_us).max().unwrap_or(0);
     let mut cameras = Vec::new();
     let mut events = Vec::new();
-    for id in &camera_ids {
+    for id in camera_ids {
         let name = catalog
-            .camera(id)
+            .camera(&id)
             .await?
             .map(|c| c.name)
             .unwrap_or_else(|| id.clone());
-        cameras.push(CameraInfo {
-            id: id.clone(),
-            name,
-        });
         let mut evs = catalog
-            .events(Some(id), Some(from_us), Some(to_us + 1), 10_000, 0)
+            .events(Some(&id), Some(from_us), Some(to_us + 1), 10_000, 0)
             .await?;
         evs.reverse();
-        // And what happened right after: why the last recording ends where it does.
-        evs.extend(catalog.first_event_after(id, to_us).await?);
+        evs.extend(catalog.first_event_after(&id, to_us).await?);
         events.extend(evs.into_iter().map(|e| EventEntry {
             camera_id: e.camera_id,
             kind: e.kind.to_string(),
             at_us: e.at_us,
             detail: e.detail,
         }));
+        cameras.push(CameraInfo { id, name });
     }
     events.sort_by_key(|e| e.at_us);
-    let manifest = Manifest {
+    Ok(Manifest {
         format: FORMAT.into(),
         panel: PanelInfo {
             name: places.panel_name.clone(),
@@ -172,154 +227,118 @@ pub async fn export(
         cameras,
         files: Vec::new(),
         events,
-    };
-    let dir = places.data_dir.join("exports");
-    let base = zip_name(&camera_ids, from_us, to_us);
+    })
+}
+
+/// Runs the blocking `job` on the blocking pool; `cancel` raises the flag
+/// it watches.
+async fn off_thread<T: Send + 'static>(
+    cancel: CancellationToken,
+    job: impl FnOnce(&AtomicBool) -> Result<T, ExportError> + Send + 'static,
+) -> Result<T, ExportError> {
     let cancelled = Arc::new(AtomicBool::new(false));
     let watcher = {
-        let (c, flag) = (cancel.clone(), cancelled.clone());
+        let flag = cancelled.clone();
         tokio::spawn(async move {
-            c.cancelled().await;
+            cancel.cancelled().await;
             flag.store(true, Ordering::Release);
         })
     };
-    let recordings_dir = places.recordings_dir.clone();
-    let job = tokio::task::spawn_blocking(move || {
-        write_zip(
-            &dir,
-            &base,
-            &recordings_dir,
-            &rows,
-            manifest,
-            progress,
-            &cancelled,
-        )
-    })
-    .await;
+    let done = tokio::task::spawn_blocking(move || job(&cancelled)).await;
     watcher.abort();
-    let outcome = job.map_err(|e| ExportError::Io {
+    done.map_err(|e| ExportError::Io {
         path: "export".into(),
         source: io::Error::other(e.to_string()),
-    })?;
-    let cams = camera_ids.join(",");
-    let (path, files, bytes, sha) = match outcome {
-        Ok(v) => v,
-        Err(e) => {
-            let status = if matches!(e, ExportError::Cancelled) {
-                ExportStatus::Cancelled
-            } else {
-                ExportStatus::Failed
-            };
-            catalog
-                .log_failed_export(created_us, &cams, status, &e.to_string())
-                .await?;
-            return Err(e);
-        }
-    };
-    let rel = path
-        .strip_prefix(&places.data_dir)
-        .unwrap_or(&path)
-        .to_string_lossy()
-        .into_owned();
-    let id = catalog
-        .insert_export(&rel, created_us, &cams, from_us, to_us, files, bytes, &sha)
-        .await?;
-    info!(path = %path.display(), files, bytes, sha256 = %sha, "export written");
-    catalog.export(id).await?.ok_or(ExportError::Nothing)
+    })?
 }
 
-/// The blocking part: returns (path, files, zip bytes, zip sha256).
+/// A zip written and in place.
+struct Written {
+    path: PathBuf,
+    files: i64,
+    bytes: i64,
+    sha256: String,
+}
+
+/// The blocking part: writes under a temporary name, then renames.
 fn write_zip(
     dir: &Path,
     base: &str,
     recordings_dir: &Path,
     rows: &[RecordingRow],
-    mut manifest: Manifest,
+    manifest: Manifest,
     progress: Option<watch::Sender<Progress>>,
     cancelled: &AtomicBool,
-) -> Result<(PathBuf, i64, i64, String), ExportError> {
-    let io_err = |path: &Path| {
-        let p = path.display().to_string();
-        move |source| ExportError::Io { path: p, source }
-    };
+) -> Result<Written, ExportError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut n = 0;
-    let final_path = loop {
-        let name = if n == 0 {
-            format!("{base}.zip")
-        } else {
-            format!("{base}-{n}.zip")
-        };
-        let p = dir.join(name);
-        if !p.exists() {
-            break p;
-        }
-        n += 1;
-    };
+    let final_path = free_name(dir, base);
     let partial = final_path.with_extension("zip.partial");
-    let result = (|| {
-        let total: u64 = rows
+    let mut packer = Packer {
+        recordings_dir,
+        total: rows
             .iter()
             .map(|r| {
                 std::fs::metadata(recordings_dir.join(&r.path))
                     .map(|m| m.len())
                     .unwrap_or(0)
             })
-            .sum();
-        let file = File::create(&partial).map_err(io_err(&partial))?;
+            .sum(),
+        done: 0,
+        progress,
+        cancelled,
+    };
+    if let Err(e) = packer.pack(&partial, rows, manifest) {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
+    let sha256 = sha256_file(&partial).map_err(io_err(&partial))?;
+    let bytes = std::fs::metadata(&partial).map_err(io_err(&partial))?.len() as i64;
+    std::fs::rename(&partial, &final_path).map_err(io_err(&final_path))?;
+    Ok(Written {
+        path: final_path,
+        files: rows.len() as i64,
+        bytes,
+        sha256,
+    })
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ExportError {
+    let path = path.display().to_string();
+    move |source| ExportError::Io { path, source }
+}
+
+/// `<base>.zip`, or `<base>-1.zip`, ... if taken.
+fn free_name(dir: &Path, base: &str) -> PathBuf {
+    (0..)
+        .map(|n| match n {
+            0 => dir.join(format!("{base}.zip")),
+            n => dir.join(format!("{base}-{n}.zip")),
+        })
+        .find(|p| !p.exists())
+        .expect("some name is free")
+}
+
+/// Streams recordings into a zip, hashing and reporting as it goes.
+struct Packer<'a> {
+    recordings_dir: &'a Path,
+    total: u64,
+    done: u64,
+    progress: Option<watch::Sender<Progress>>,
+    cancelled: &'a AtomicBool,
+}
+
+impl Packer<'_> {
+    /// The recordings, stored as they are, then the manifest; synced.
+    fn pack(
+        &mut self,
+        partial: &Path,
+        rows: &[RecordingRow],
+        mut manifest: Manifest,
+    ) -> Result<(), ExportError> {
+        let file = File::create(partial).map_err(io_err(partial))?;
         let mut zip = zip::ZipWriter::new(BufWriter::with_capacity(CHUNK, file));
-        let mut done = 0u64;
-        let mut buf = vec![0u8; CHUNK];
         for r in rows {
-            let src = recordings_dir.join(&r.path);
-            let rec_err = |source| ExportError::Recording {
-                path: r.path.clone(),
-                source,
-            };
-            let mut f = File::open(&src).map_err(rec_err)?;
-            let size = f.metadata().map_err(rec_err)?.len();
-            let name = format!("recordings/{}", r.path);
-            let modified = chrono::DateTime::from_timestamp_micros(r.start_us)
-                .map(|t| t.naive_utc())
-                .and_then(|t| zip::DateTime::try_from(t).ok())
-                .unwrap_or_default();
-            let options = SimpleFileOptions::default()
-                .compression_method(zip::CompressionMethod::Stored)
-                .last_modified_time(modified)
-                .large_file(size >= u32::MAX as u64);
-            zip.start_file(name.as_str(), options)?;
-            let mut h = Sha256::new();
-            loop {
-                if cancelled.load(Ordering::Acquire) {
-                    return Err(ExportError::Cancelled);
-                }
-                let k = f.read(&mut buf).map_err(rec_err)?;
-                if k == 0 {
-                    break;
-                }
-                h.update(&buf[..k]);
-                zip.write_all(&buf[..k]).map_err(io_err(&partial))?;
-                done += k as u64;
-                if let Some(p) = &progress {
-                    p.send_replace(Progress {
-                        done_bytes: done,
-                        total_bytes: total,
-                        file: r.path.clone(),
-                    });
-                }
-            }
-            manifest.files.push(FileEntry {
-                path: name,
-                camera_id: r.camera_id.clone(),
-                start_us: r.start_us,
-                end_us: r.end_us,
-                frames: r.frames,
-                bytes: size as i64,
-                sha256: hex_sha(h),
-                status: r.status.to_string(),
-                width: r.width,
-                height: r.height,
-            });
+            manifest.files.push(self.add(&mut zip, r, partial)?);
         }
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ExportError::Io {
             path: MANIFEST_NAME.into(),
@@ -329,25 +348,70 @@ fn write_zip(
             MANIFEST_NAME,
             SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated),
         )?;
-        zip.write_all(&json).map_err(io_err(&partial))?;
+        zip.write_all(&json).map_err(io_err(partial))?;
         let writer = zip.finish()?;
         let file = writer.into_inner().map_err(|e| ExportError::Io {
             path: partial.display().to_string(),
             source: e.into_error(),
         })?;
-        file.sync_all().map_err(io_err(&partial))?;
-        Ok(rows.len() as i64)
-    })();
-    match result {
-        Ok(files) => {
-            let sha = sha256_file(&partial).map_err(io_err(&partial))?;
-            let bytes = std::fs::metadata(&partial).map_err(io_err(&partial))?.len() as i64;
-            std::fs::rename(&partial, &final_path).map_err(io_err(&final_path))?;
-            Ok((final_path, files, bytes, sha))
+        file.sync_all().map_err(io_err(partial))
+    }
+
+    /// One recording into the zip; its manifest entry.
+    fn add(
+        &mut self,
+        zip: &mut zip::ZipWriter<BufWriter<File>>,
+        r: &RecordingRow,
+        partial: &Path,
+    ) -> Result<FileEntry, ExportError> {
+        let rec_err = |source| ExportError::Recording {
+            path: r.path.clone(),
+            source,
+        };
+        let mut f = File::open(self.recordings_dir.join(&r.path)).map_err(rec_err)?;
+        let size = f.metadata().map_err(rec_err)?.len();
+        let name = format!("recordings/{}", r.path);
+        let modified = chrono::DateTime::from_timestamp_micros(r.start_us)
+            .map(|t| t.naive_utc())
+            .and_then(|t| zip::DateTime::try_from(t).ok())
+            .unwrap_or_default();
+        let options = SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .last_modified_time(modified)
+            .large_file(size >= u32::MAX as u64);
+        zip.start_file(name.as_str(), options)?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            if self.cancelled.load(Ordering::Acquire) {
+                return Err(ExportError::Cancelled);
+            }
+            let k = f.read(&mut buf).map_err(rec_err)?;
+            if k == 0 {
+                break;
+            }
+            h.update(&buf[..k]);
+            zip.write_all(&buf[..k]).map_err(io_err(partial))?;
+            self.done += k as u64;
+            if let Some(p) = &self.progress {
+                p.send_replace(Progress {
+                    done_bytes: self.done,
+                    total_bytes: self.total,
+                    file: r.path.clone(),
+                });
+            }
         }
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            Err(e)
-        }
+        Ok(FileEntry {
+            path: name,
+            camera_id: r.camera_id.clone(),
+            start_us: r.start_us,
+            end_us: r.end_us,
+            frames: r.frames,
+            bytes: size as i64,
+            sha256: hex_sha(h),
+            status: r.status.to_string(),
+            width: r.width,
+            height: r.height,
+        })
     }
 }

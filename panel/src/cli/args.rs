@@ -214,7 +214,7 @@ pub struct DataArgs {
 impl EngineArgs {
     pub fn config(&self) -> Result<PanelConfig, String> {
         let mut cfg = match &self.config {
-            Some(p) => PanelConfig::load(p)?,
+            Some(p) => PanelConfig::load(p).map_err(|e| e.to_string())?,
             None => PanelConfig::default(),
         };
         if let Some(l) = self.listen {
