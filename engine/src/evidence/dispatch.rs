@@ -205,8 +205,8 @@ pub async fn send(
         sent: 0,
     };
     let result = match (&target.dir, &target.address) {
-        (Some(dir), _) => job.to_dir(dir).await,
-        (None, Some(addr)) => job.to_remote(target, addr).await,
+        (Some(dir), _) => job.copy_to_dir(dir).await,
+        (None, Some(addr)) => job.send_to_receiver(target, addr).await,
         (None, None) => Err(DispatchError::NoPlace),
     };
     Attempt {
@@ -240,7 +240,7 @@ impl Job<'_> {
 
     /// Copies into `dir` under a hidden name (resuming what is there),
     /// checks the copy's SHA-256, then renames it.
-    async fn to_dir(&mut self, dir: &Path) -> Result<(), DispatchError> {
+    async fn copy_to_dir(&mut self, dir: &Path) -> Result<(), DispatchError> {
         let final_path = dir.join(&self.name);
         let partial = dir.join(format!(".{}.partial", self.name));
         tokio::fs::create_dir_all(dir)
@@ -289,7 +289,11 @@ impl Job<'_> {
 
     /// Proves who we are to a `panel receive`, offers the export, sends what
     /// it does not hold yet, and waits for its acknowledgement.
-    async fn to_remote(&mut self, target: &TargetConfig, addr: &str) -> Result<(), DispatchError> {
+    async fn send_to_receiver(
+        &mut self,
+        target: &TargetConfig,
+        addr: &str,
+    ) -> Result<(), DispatchError> {
         let (mut src, size) = self.open().await?;
         let (sender, secret, pin) = target.credentials()?;
         let connect = tokio::time::timeout(Duration::from_secs(10), crate::tls::connect(addr, pin));
