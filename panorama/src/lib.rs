@@ -7,6 +7,7 @@
 //! [`Stitcher`] is the engine's [`PanoramaMaker`]: the `panel` binary hands
 //! it to the engine, which knows nothing of OpenCV.
 
+pub mod frames;
 pub mod select;
 pub mod stitch;
 pub mod worker;
@@ -18,14 +19,12 @@ use std::time::Instant;
 
 use opencv::core::{Mat, Vector};
 use opencv::imgcodecs;
-use opencv::prelude::*;
-use opencv::videoio;
 
+pub use self::frames::{FrameError, for_each_frame};
 use self::select::{Params, Selector, Stats};
 use self::stitch::{Failure, Mode};
 use self::worker::{JOB_FILE, Job, WorkerResult};
 use cctv_engine::{PanoramaJob, PanoramaMade, PanoramaMaker, PanoramaNotMade};
-use cctv_mkv::scan as mkv_scan;
 
 /// Where the footage comes from.
 #[derive(Debug, Clone)]
@@ -99,104 +98,6 @@ pub fn samples_dir(out: &Path) -> PathBuf {
     out.with_file_name(format!("{stem}_samples"))
 }
 
-/// Feeds every frame of the source to `f(index, frame)`; stops early when
-/// `f` returns false.
-pub fn for_each_frame(
-    source: &Source,
-    f: &mut dyn FnMut(usize, &Mat) -> bool,
-) -> Result<(), String> {
-    match source {
-        Source::Video(path) => {
-            let mut cap = videoio::VideoCapture::from_file(path, videoio::CAP_ANY)
-                .map_err(|e| format!("cannot open {}: {}", path.display(), e.message))?;
-            if !cap.is_opened().unwrap_or(false) {
-                return Err(format!(
-                    "cannot open {}: not a video OpenCV can read",
-                    path.display()
-                ));
-            }
-            let mut frame = Mat::default();
-            let mut i = 0;
-            while cap.read(&mut frame).unwrap_or(false) && !frame.empty() {
-                if !f(i, &frame) {
-                    break;
-                }
-                i += 1;
-            }
-            if i == 0 {
-                return Err(format!("{} has no readable frames", path.display()));
-            }
-            Ok(())
-        }
-        Source::Images(dir) => {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-                .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension().and_then(|x| x.to_str()).is_some_and(|x| {
-                        matches!(
-                            x.to_ascii_lowercase().as_str(),
-                            "jpg" | "jpeg" | "png" | "bmp" | "tif" | "tiff"
-                        )
-                    })
-                })
-                .collect();
-            files.sort();
-            if files.is_empty() {
-                return Err(format!(
-                    "{} has no images (jpg, png, bmp, tif)",
-                    dir.display()
-                ));
-            }
-            for (i, p) in files.iter().enumerate() {
-                let m = imgcodecs::imread(p, imgcodecs::IMREAD_COLOR)
-                    .map_err(|e| format!("cannot read {}: {}", p.display(), e.message))?;
-                if m.empty() {
-                    return Err(format!("cannot read {}: not an image", p.display()));
-                }
-                if !f(i, &m) {
-                    break;
-                }
-            }
-            Ok(())
-        }
-        Source::Recordings(files) => {
-            let mut i = 0;
-            for (path, range) in files {
-                let scan = mkv_scan::scan(path).map_err(|e| e.to_string())?;
-                let mut file = std::fs::File::open(path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                for fr in &scan.frames {
-                    let us = scan.capture_us(fr);
-                    if range.is_some_and(|(a, b)| us < a || us > b) {
-                        continue;
-                    }
-                    let Ok(jpeg) = mkv_scan::read_frame(&mut file, fr) else {
-                        continue;
-                    };
-                    let Ok(m) = imgcodecs::imdecode(
-                        &Vector::<u8>::from_slice(&jpeg),
-                        imgcodecs::IMREAD_COLOR,
-                    ) else {
-                        continue;
-                    };
-                    if m.empty() {
-                        continue;
-                    }
-                    if !f(i, &m) {
-                        return Ok(());
-                    }
-                    i += 1;
-                }
-            }
-            if i == 0 {
-                return Err("no frames in the chosen range".into());
-            }
-            Ok(())
-        }
-    }
-}
-
 /// Runs a whole panorama: selection, the worker, the result. `progress`
 /// hears each stage; `cancel` stops it (the worker is killed).
 pub fn run(
@@ -216,89 +117,15 @@ pub fn run(
     };
     progress("selecting frames");
     let t0 = Instant::now();
-    let mut selector = Selector::new(req.params);
-    let mut all = Vec::new();
-    let use_all = matches!(req.source, Source::Images(_)) || req.every.is_some();
-    let every = req.every.unwrap_or(1).max(1);
-    let mut err = None;
-    let mut seen = 0;
-    let read = for_each_frame(&req.source, &mut |i, m| {
-        if cancel.load(Ordering::Acquire) {
-            return false;
-        }
-        seen += 1;
-        if use_all {
-            if i % every == 0 {
-                all.push((i, m.clone()));
-            }
-        } else if let Err(e) = selector.push(i, m) {
-            err = Some(e.message);
-            return false;
-        }
-        true
-    });
-    if cancel.load(Ordering::Acquire) {
-        return Err(fail(
-            Failure::Other("cancelled".into()),
-            Stats::default(),
-            Vec::new(),
-            0,
-        ));
-    }
-    if let Err(e) = read {
-        return Err(fail(Failure::Other(e), Stats::default(), Vec::new(), 0));
-    }
-    if let Some(e) = err {
-        return Err(fail(Failure::Other(e), Stats::default(), Vec::new(), 0));
-    }
-    let (chosen, stats): (Vec<(usize, Mat)>, Stats) = if use_all {
-        let n = all.len();
-        let mut all = all;
-        if req.every.is_none() {
-            all.truncate(req.params.max_frames);
-        }
-        let stats = Stats {
-            seen,
-            capped: n - all.len(),
-            ..Stats::default()
-        };
-        (all, stats)
-    } else {
-        let (c, s) = selector.finish();
-        (c.into_iter().map(|c| (c.index, c.image)).collect(), s)
-    };
+    let (chosen, stats) =
+        choose(req, cancel).map_err(|f| fail(f, Stats::default(), Vec::new(), 0))?;
     let indices: Vec<usize> = chosen.iter().map(|(i, _)| *i).collect();
     let select_ms = t0.elapsed().as_millis();
-
     // The frames go to the worker as files; on failure they stay as samples.
-    let _ = std::fs::remove_dir_all(&samples);
-    if let Err(e) = std::fs::create_dir_all(&samples) {
-        return Err(fail(
-            Failure::Other(format!("cannot create {}: {e}", samples.display())),
-            stats,
-            indices,
-            0,
-        ));
-    }
-    let mut names = Vec::new();
-    for (k, (i, m)) in chosen.iter().enumerate() {
-        let name = format!("frame_{k:02}_at_{i:05}.jpg");
-        let ok = imgcodecs::imwrite(
-            samples.join(&name),
-            m,
-            &Vector::<i32>::from_slice(&[imgcodecs::IMWRITE_JPEG_QUALITY, 95]),
-        )
-        .unwrap_or(false);
-        if !ok {
-            return Err(fail(
-                Failure::Other(format!("cannot write samples in {}", samples.display())),
-                stats,
-                indices,
-                0,
-            ));
-        }
-        names.push(name);
-    }
+    let names = match write_samples(&samples, &chosen) {
+        Ok(names) => names,
+        Err(f) => return Err(fail(f, stats, indices, 0)),
+    };
     if chosen.len() < 2 {
         return Err(fail(Failure::TooFewFrames(chosen.len()), stats, indices, 0));
     }
@@ -344,6 +171,82 @@ pub fn run(
             Err(fail(failure, stats, indices, stitch_ms))
         }
     }
+}
+
+/// The frames to stitch, with their footage positions: a folder's images
+/// or every n-th frame as they are, otherwise the selector's choice.
+fn choose(req: &Request, cancel: &AtomicBool) -> Result<(Vec<(usize, Mat)>, Stats), Failure> {
+    let mut selector = Selector::new(req.params);
+    let mut all = Vec::new();
+    let use_all = matches!(req.source, Source::Images(_)) || req.every.is_some();
+    let every = req.every.unwrap_or(1).max(1);
+    let mut err = None;
+    let mut seen = 0;
+    let read = for_each_frame(&req.source, &mut |i, m| {
+        if cancel.load(Ordering::Acquire) {
+            return false;
+        }
+        seen += 1;
+        if use_all {
+            if i % every == 0 {
+                all.push((i, m.clone()));
+            }
+        } else if let Err(e) = selector.push(i, m) {
+            err = Some(e.message);
+            return false;
+        }
+        true
+    });
+    if cancel.load(Ordering::Acquire) {
+        return Err(Failure::Other("cancelled".into()));
+    }
+    read.map_err(|e| Failure::Other(e.to_string()))?;
+    if let Some(e) = err {
+        return Err(Failure::Other(e));
+    }
+    if !use_all {
+        let (c, s) = selector.finish();
+        return Ok((c.into_iter().map(|c| (c.index, c.image)).collect(), s));
+    }
+    let n = all.len();
+    if req.every.is_none() {
+        all.truncate(req.params.max_frames);
+    }
+    let stats = Stats {
+        seen,
+        capped: n - all.len(),
+        ..Stats::default()
+    };
+    Ok((all, stats))
+}
+
+/// Writes the chosen frames into `samples` (emptied first); their names.
+fn write_samples(samples: &Path, chosen: &[(usize, Mat)]) -> Result<Vec<String>, Failure> {
+    let _ = std::fs::remove_dir_all(samples);
+    if let Err(e) = std::fs::create_dir_all(samples) {
+        return Err(Failure::Other(format!(
+            "cannot create {}: {e}",
+            samples.display()
+        )));
+    }
+    let mut names = Vec::new();
+    for (k, (i, m)) in chosen.iter().enumerate() {
+        let name = format!("frame_{k:02}_at_{i:05}.jpg");
+        let ok = imgcodecs::imwrite(
+            samples.join(&name),
+            m,
+            &Vector::<i32>::from_slice(&[imgcodecs::IMWRITE_JPEG_QUALITY, 95]),
+        )
+        .unwrap_or(false);
+        if !ok {
+            return Err(Failure::Other(format!(
+                "cannot write samples in {}",
+                samples.display()
+            )));
+        }
+        names.push(name);
+    }
+    Ok(names)
 }
 
 /// Makes the engine's panoramas with [`run`], the worker being `worker`

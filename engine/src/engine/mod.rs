@@ -152,17 +152,7 @@ impl Engine {
         }
         let (catalog, repaired) = open_catalog(&mut config).await?;
         let (tls, fingerprint) = access::transport(&config)?;
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| EngineError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| EngineError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let (listener, local_addr) = bind(config.listen).await?;
         let (events, _) = broadcast::channel(1024);
         let disk_full = Arc::new(AtomicBool::new(false));
         let dispatcher = Arc::new(Dispatcher::new(catalog.clone(), &config, events.clone()));
@@ -219,20 +209,7 @@ impl Engine {
         for row in catalog.cameras().await? {
             shared.registry.slot(&row);
         }
-        let listen_token = shared.shutdown.child_token();
-        shared.tasks.spawn(crate::ingest::serve(
-            shared.ingest.clone(),
-            listener,
-            listen_token.clone(),
-        ));
-        shared.tasks.spawn(housekeeping(shared.clone()));
-        shared
-            .tasks
-            .spawn(access::enforce_revocations(shared.clone()));
-        shared
-            .tasks
-            .spawn(shared.dispatcher.clone().run(shared.shutdown.child_token()));
-        shared.tasks.spawn(evidence::auto_dispatch(shared.clone()));
+        let listen_token = spawn_background(&shared, listener);
         info!(listen = %local_addr, db = %shared.config.db_path().display(), recordings = %shared.config.recordings_dir.display(), "panel engine started");
         Ok(Self {
             shared,
@@ -466,6 +443,32 @@ impl Engine {
         self.shared.catalog.close().await;
         info!("panel engine stopped");
     }
+}
+
+/// A listener on `addr`, and the address it got (the port, when 0 was asked).
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), EngineError> {
+    let bind_error = |source| EngineError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local))
+}
+
+/// Starts the engine's own tasks (agents' connections, housekeeping,
+/// revocations, dispatch, auto-dispatch), each tracked; returns the token
+/// that stops the listener alone (to move it).
+fn spawn_background(shared: &Arc<Shared>, listener: TcpListener) -> CancellationToken {
+    let listen_token = shared.shutdown.child_token();
+    let tasks = &shared.tasks;
+    tasks.spawn(crate::ingest::serve(
+        shared.ingest.clone(),
+        listener,
+        listen_token.clone(),
+    ));
+    tasks.spawn(housekeeping(shared.clone()));
+    tasks.spawn(access::enforce_revocations(shared.clone()));
+    tasks.spawn(shared.dispatcher.clone().run(shared.shutdown.child_token()));
+    tasks.spawn(evidence::auto_dispatch(shared.clone()));
+    listen_token
 }
 
 /// Opens the catalog and puts it right after whatever the last run left:
