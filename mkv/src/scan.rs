@@ -137,38 +137,26 @@ pub fn scan(path: &Path) -> Result<Scan, ScanError> {
 /// elements against [`MAX_HEADER_ELEMENT`], the frame count against
 /// [`MAX_FRAMES`], and time arithmetic saturates.
 pub fn scan_from<F: Read + Seek>(f: &mut F, file_len: u64, name: &str) -> Result<Scan, ScanError> {
-    let io_err = |source| ScanError::Io {
-        path: name.to_string(),
-        source,
+    let named = |e| match e {
+        Bad::Io(source) => ScanError::Io {
+            path: name.to_string(),
+            source,
+        },
+        Bad::Format(why) => ScanError::NotMatroska {
+            path: name.to_string(),
+            why,
+        },
     };
-    let not = |why| ScanError::NotMatroska {
-        path: name.to_string(),
-        why,
-    };
-    let head = read_at(f, 0, 64).map_err(io_err)?;
-    let (id, size, hl) = element(&head).ok_or_else(|| not("file too short"))?;
-    if id != EBML {
-        return Err(not("no EBML header"));
-    }
-    let seg_at = (hl as u64).saturating_add(size.ok_or_else(|| not("bad EBML header"))?);
-    let seg_head = read_at(f, seg_at, 12).map_err(io_err)?;
-    let (id, seg_size, shl) = element(&seg_head).ok_or_else(|| not("no segment"))?;
-    if id != SEGMENT || shl != 12 {
-        return Err(not("no segment"));
-    }
+    let (seg_at, seg_size) = find_segment(f).map_err(named)?;
     let data_pos = seg_at + 12;
     let seg_end = seg_size.map_or(file_len, |s| data_pos.saturating_add(s).min(file_len));
-
     let mut s = Scan {
         origin_us: 0,
         file_len,
         media_end: data_pos,
         ..Default::default()
     };
-    let mut seek_head_pos = None;
-    let mut info = None;
-    let mut tracks_pos = None;
-    let mut had_cues = false;
+    let mut top = TopLevel::default();
     let mut at = data_pos;
     while at < seg_end {
         let Ok(h) = read_at(f, at, 12) else {
@@ -180,92 +168,190 @@ pub fn scan_from<F: Read + Seek>(f: &mut F, file_len: u64, name: &str) -> Result
         let body_at = at + hl as u64;
         let Some(size) = size else {
             // A cluster still open when the writer stopped: keep its whole frames.
-            if id != CLUSTER || hl != 12 {
-                break;
+            if id == CLUSTER && hl == 12 {
+                s.read_open_cluster(f, at - data_pos, body_at, seg_end)
+                    .map_err(named)?;
             }
-            let (cluster_ms, frames, end) =
-                walk_cluster(f, body_at, seg_end, false).map_err(io_err)?;
-            let Some(base) = cluster_ms else { break };
-            s.add_cluster(base, at - data_pos, frames, end)
-                .map_err(not)?;
-            s.open_cluster = Some((at + 4, body_at));
             break;
         };
         let end = body_at.saturating_add(size);
         if end > seg_end {
             break; // cut short by a crash
         }
-        if matches!(id, INFO | TRACKS) && size > MAX_HEADER_ELEMENT {
-            return Err(not("a header element larger than any recording's"));
+        let element = Element {
+            id,
+            at,
+            body_at,
+            size,
+        };
+        if !top.read(&mut s, f, &element, data_pos).map_err(named)? {
+            break;
         }
-        match id {
-            VOID | SEEK_HEAD if seek_head_pos.is_none() && at == data_pos => {
-                seek_head_pos = Some(at)
+        at = end;
+    }
+    s.layout = top.layout(seg_at, data_pos);
+    s.finalized = seg_size.is_some() && (top.had_cues || s.frames.is_empty());
+    Ok(s)
+}
+
+/// A top-level element of the segment.
+struct Element {
+    id: u32,
+    at: u64,
+    body_at: u64,
+    size: u64,
+}
+
+/// Where the header elements are, as the segment is walked.
+#[derive(Default)]
+struct TopLevel {
+    seek_head_pos: Option<u64>,
+    /// `Info`'s position, and its duration's.
+    info: Option<(u64, Option<u64>)>,
+    tracks_pos: Option<u64>,
+    had_cues: bool,
+}
+
+impl TopLevel {
+    /// Reads one element into `s`; false when the walk must stop here.
+    fn read<F: Read + Seek>(
+        &mut self,
+        s: &mut Scan,
+        f: &mut F,
+        e: &Element,
+        data_pos: u64,
+    ) -> Result<bool, Bad> {
+        let end = e.body_at.saturating_add(e.size);
+        if matches!(e.id, INFO | TRACKS) && e.size > MAX_HEADER_ELEMENT {
+            return Err(Bad::Format("a header element larger than any recording's"));
+        }
+        match e.id {
+            VOID | SEEK_HEAD if self.seek_head_pos.is_none() && e.at == data_pos => {
+                self.seek_head_pos = Some(e.at)
             }
             INFO => {
-                let body = read_at(f, body_at, size as usize).map_err(io_err)?;
-                let mut duration_pos = None;
-                for (cid, off, b) in children(&body) {
-                    match cid {
-                        DATE_UTC if b.len() == 8 => {
-                            let ns = i64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
-                            s.origin_us = ns.saturating_add(MATROSKA_EPOCH_UNIX_NS) / 1000;
-                        }
-                        DURATION if b.len() == 8 => {
-                            s.duration_ms =
-                                Some(f64::from_be_bytes(b.try_into().unwrap_or([0; 8])));
-                            duration_pos.get_or_insert(body_at + off as u64 - 3);
-                        }
-                        VOID if b.len() == 9 => {
-                            duration_pos.get_or_insert(body_at + off as u64 - 2);
-                        }
-                        _ => {}
-                    }
-                }
-                info = Some((at, duration_pos));
+                let body = read_at(f, e.body_at, e.size as usize).map_err(Bad::Io)?;
+                self.info = Some((e.at, s.read_info(&body, e.body_at)));
             }
             TRACKS => {
-                tracks_pos = Some(at);
-                let body = read_at(f, body_at, size as usize).map_err(io_err)?;
-                for (_, _, entry) in children(&body).into_iter().filter(|c| c.0 == TRACK_ENTRY) {
-                    for (_, _, video) in children(entry).into_iter().filter(|c| c.0 == VIDEO) {
-                        for (cid, _, b) in children(video) {
-                            match cid {
-                                PIXEL_WIDTH => s.width = read_uint(b) as u32,
-                                PIXEL_HEIGHT => s.height = read_uint(b) as u32,
-                                _ => {}
-                            }
-                        }
-                    }
-                }
+                self.tracks_pos = Some(e.at);
+                let body = read_at(f, e.body_at, e.size as usize).map_err(Bad::Io)?;
+                s.read_tracks(&body);
             }
             CLUSTER => {
                 // Walked child by child: a cluster is never read whole.
                 let (cluster_ms, frames, _) =
-                    walk_cluster(f, body_at, end, true).map_err(io_err)?;
-                let Some(base) = cluster_ms else { break };
-                s.add_cluster(base, at - data_pos, frames, end)
-                    .map_err(not)?;
+                    walk_cluster(f, e.body_at, end, true).map_err(Bad::Io)?;
+                let Some(base) = cluster_ms else {
+                    return Ok(false);
+                };
+                s.add_cluster(base, e.at - data_pos, frames, end)
+                    .map_err(Bad::Format)?;
             }
-            CUES => had_cues = true,
+            CUES => self.had_cues = true,
             _ => {}
         }
-        at = end;
+        Ok(true)
     }
-    if let (Some(seek_head_pos), Some((info_pos, Some(duration_pos))), Some(tracks_pos)) =
-        (seek_head_pos, info, tracks_pos)
-    {
-        s.layout = Some(Layout {
-            segment_size_pos: seg_at + 4,
-            segment_data_pos: data_pos,
-            seek_head_pos,
-            info_pos,
-            duration_pos,
-            tracks_pos,
-        });
+
+    /// Where a repair writes, when the header has every element it needs.
+    fn layout(&self, seg_at: u64, data_pos: u64) -> Option<Layout> {
+        match (self.seek_head_pos, self.info, self.tracks_pos) {
+            (Some(seek_head_pos), Some((info_pos, Some(duration_pos))), Some(tracks_pos)) => {
+                Some(Layout {
+                    segment_size_pos: seg_at + 4,
+                    segment_data_pos: data_pos,
+                    seek_head_pos,
+                    info_pos,
+                    duration_pos,
+                    tracks_pos,
+                })
+            }
+            _ => None,
+        }
     }
-    s.finalized = seg_size.is_some() && (had_cues || s.frames.is_empty());
-    Ok(s)
+}
+
+/// Why the start of a file is not a recording's.
+enum Bad {
+    Io(io::Error),
+    Format(&'static str),
+}
+
+/// The EBML header, then the segment: (segment position, its size, `None`
+/// while a writer has not finished it). Our segment header is 12 bytes.
+fn find_segment<F: Read + Seek>(f: &mut F) -> Result<(u64, Option<u64>), Bad> {
+    let head = read_at(f, 0, 64).map_err(Bad::Io)?;
+    let (id, size, hl) = element(&head).ok_or(Bad::Format("file too short"))?;
+    if id != EBML {
+        return Err(Bad::Format("no EBML header"));
+    }
+    let seg_at = (hl as u64).saturating_add(size.ok_or(Bad::Format("bad EBML header"))?);
+    let seg_head = read_at(f, seg_at, 12).map_err(Bad::Io)?;
+    let (id, seg_size, shl) = element(&seg_head).ok_or(Bad::Format("no segment"))?;
+    if id != SEGMENT || shl != 12 {
+        return Err(Bad::Format("no segment"));
+    }
+    Ok((seg_at, seg_size))
+}
+
+impl Scan {
+    /// The `Info` element's body at `body_at`: the origin and duration; where
+    /// the duration is (or the void kept for it), so a repair can write it.
+    fn read_info(&mut self, body: &[u8], body_at: u64) -> Option<u64> {
+        let mut duration_pos = None;
+        for (cid, off, b) in children(body) {
+            match cid {
+                DATE_UTC if b.len() == 8 => {
+                    let ns = i64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
+                    self.origin_us = ns.saturating_add(MATROSKA_EPOCH_UNIX_NS) / 1000;
+                }
+                DURATION if b.len() == 8 => {
+                    self.duration_ms = Some(f64::from_be_bytes(b.try_into().unwrap_or([0; 8])));
+                    duration_pos.get_or_insert(body_at + off as u64 - 3);
+                }
+                VOID if b.len() == 9 => {
+                    duration_pos.get_or_insert(body_at + off as u64 - 2);
+                }
+                _ => {}
+            }
+        }
+        duration_pos
+    }
+
+    /// A cluster of unknown size (its writer stopped) at `rel` in the
+    /// segment, its body at `body_at`: its whole frames up to `seg_end`.
+    fn read_open_cluster<F: Read + Seek>(
+        &mut self,
+        f: &mut F,
+        rel: u64,
+        body_at: u64,
+        seg_end: u64,
+    ) -> Result<(), Bad> {
+        let (cluster_ms, frames, end) =
+            walk_cluster(f, body_at, seg_end, false).map_err(Bad::Io)?;
+        if let Some(base) = cluster_ms {
+            self.add_cluster(base, rel, frames, end)
+                .map_err(Bad::Format)?;
+            self.open_cluster = Some((body_at - 8, body_at));
+        }
+        Ok(())
+    }
+
+    /// The `Tracks` element's body: the picture size.
+    fn read_tracks(&mut self, body: &[u8]) {
+        for (_, _, entry) in children(body).into_iter().filter(|c| c.0 == TRACK_ENTRY) {
+            for (_, _, video) in children(entry).into_iter().filter(|c| c.0 == VIDEO) {
+                for (cid, _, b) in children(video) {
+                    match cid {
+                        PIXEL_WIDTH => self.width = read_uint(b) as u32,
+                        PIXEL_HEIGHT => self.height = read_uint(b) as u32,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Frames of a cluster: (relative ms, data position, length).
