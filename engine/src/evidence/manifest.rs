@@ -64,46 +64,72 @@ pub struct EventEntry {
     pub detail: String,
 }
 
+/// A path inside an export that would land outside the recordings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsafe path {path:?}: {why}")]
+pub struct UnsafePath {
+    pub path: String,
+    pub why: &'static str,
+}
+
+/// A manifest that cannot be trusted, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("manifest.json is not valid: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("manifest format {0:?} is not {FORMAT}")]
+    Format(String),
+    #[error("manifest.json is implausibly large")]
+    TooLarge,
+    #[error(transparent)]
+    Path(#[from] UnsafePath),
+    #[error("manifest entry {0} has no valid SHA-256")]
+    Sha256(String),
+}
+
 /// Checks a path found inside an export. Returns the part under
 /// `recordings/`, or why it is refused.
-pub fn safe_recording_path(p: &str) -> Result<&str, String> {
+pub fn safe_recording_path(p: &str) -> Result<&str, UnsafePath> {
+    let unsafe_path = |why| UnsafePath {
+        path: p.to_string(),
+        why,
+    };
     let rest = p
         .strip_prefix("recordings/")
-        .ok_or_else(|| format!("unsafe path {p:?}: not under recordings/"))?;
+        .ok_or_else(|| unsafe_path("not under recordings/"))?;
     if p.contains('\\') || p.contains('\0') {
-        return Err(format!("unsafe path {p:?}: contains a backslash or NUL"));
+        return Err(unsafe_path("contains a backslash or NUL"));
     }
     let path = Path::new(rest);
     if path.is_absolute() {
-        return Err(format!("unsafe path {p:?}: absolute"));
+        return Err(unsafe_path("absolute"));
     }
     let mut parts = 0;
     for c in path.components() {
         match c {
             Component::Normal(_) => parts += 1,
-            _ => return Err(format!("unsafe path {p:?}: contains '..' or a root")),
+            _ => return Err(unsafe_path("contains '..' or a root")),
         }
     }
     // <camera>/<day>/<file>.mkv, and the camera part must be a camera id.
     let camera = rest.split('/').next().unwrap_or("");
     if parts != 3 || cctv_protocol::validate_camera_id(camera).is_err() || !rest.ends_with(".mkv") {
-        return Err(format!("unsafe path {p:?}: not <camera>/<day>/<file>.mkv"));
+        return Err(unsafe_path("not <camera>/<day>/<file>.mkv"));
     }
     Ok(rest)
 }
 
 impl Manifest {
     /// Parses and checks a manifest: format, and every path safe.
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let m: Manifest = serde_json::from_slice(bytes)
-            .map_err(|e| format!("manifest.json is not valid: {e}"))?;
+    pub fn parse(bytes: &[u8]) -> Result<Self, ManifestError> {
+        let m: Manifest = serde_json::from_slice(bytes)?;
         if m.format != FORMAT {
-            return Err(format!("manifest format {:?} is not {FORMAT}", m.format));
+            return Err(ManifestError::Format(m.format));
         }
         for f in &m.files {
             safe_recording_path(&f.path)?;
             if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(format!("manifest entry {} has no valid SHA-256", f.path));
+                return Err(ManifestError::Sha256(f.path.clone()));
             }
         }
         Ok(m)

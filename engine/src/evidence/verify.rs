@@ -69,8 +69,8 @@ pub enum VerifyError {
     Zip(String, zip::result::ZipError),
     #[error("{0} has no manifest.json: it is not an export of this panel")]
     NoManifest(String),
-    #[error("{0}")]
-    Manifest(String),
+    #[error(transparent)]
+    Manifest(#[from] super::manifest::ManifestError),
 }
 
 fn hash(r: &mut impl Read) -> io::Result<String> {
@@ -94,9 +94,7 @@ pub fn read_manifest<R: Read + io::Seek>(
         .by_name(MANIFEST_NAME)
         .map_err(|_| VerifyError::NoManifest(name.to_string()))?;
     if entry.size() > MAX_MANIFEST_BYTES {
-        return Err(VerifyError::Manifest(
-            "manifest.json is implausibly large".into(),
-        ));
+        return Err(super::manifest::ManifestError::TooLarge.into());
     }
     let mut bytes = Vec::new();
     entry
@@ -107,7 +105,7 @@ pub fn read_manifest<R: Read + io::Seek>(
             path: format!("{name}:{MANIFEST_NAME}"),
             source,
         })?;
-    Manifest::parse(&bytes).map_err(VerifyError::Manifest)
+    Ok(Manifest::parse(&bytes)?)
 }
 
 pub fn verify(path: &Path) -> Result<Report, VerifyError> {
