@@ -52,21 +52,42 @@ pub fn has_end(b: &[u8]) -> bool {
     tail.windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
+/// Why a received frame is not a picture the panel will show or record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadPicture {
+    #[error("empty frame (no picture)")]
+    Empty,
+    #[error("not a JPEG (no start or frame header)")]
+    NotJpeg,
+    #[error("{width}x{height} is over the limit of {max_pixels} pixels")]
+    TooLarge {
+        width: u16,
+        height: u16,
+        max_pixels: u64,
+    },
+    #[error("truncated JPEG (no end marker)")]
+    Truncated,
+}
+
 /// Checks a received frame before anything decodes it: a JPEG start, a
 /// frame header within `max_pixels`, an end marker. Returns its size, or
 /// why it is refused.
-pub fn check(b: &[u8], max_pixels: u64) -> Result<(u16, u16), String> {
+pub fn check(b: &[u8], max_pixels: u64) -> Result<(u16, u16), BadPicture> {
     if b.is_empty() {
-        return Err("empty frame (no picture)".into());
+        return Err(BadPicture::Empty);
     }
-    let (w, h) = dimensions(b).ok_or("not a JPEG (no start or frame header)")?;
-    if u64::from(w) * u64::from(h) > max_pixels {
-        return Err(format!("{w}x{h} is over the limit of {max_pixels} pixels"));
+    let (width, height) = dimensions(b).ok_or(BadPicture::NotJpeg)?;
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(BadPicture::TooLarge {
+            width,
+            height,
+            max_pixels,
+        });
     }
     if !has_end(b) {
-        return Err("truncated JPEG (no end marker)".into());
+        return Err(BadPicture::Truncated);
     }
-    Ok((w, h))
+    Ok((width, height))
 }
 
 #[cfg(test)]
@@ -80,12 +101,23 @@ mod tests {
         h.extend_from_slice(&[0xFF, 0xD9]);
         assert_eq!(dimensions(&h), Some((65535, 65535)));
         let err = check(&h, 40_000_000).unwrap_err();
-        assert!(err.contains("65535x65535 is over the limit"), "{err}");
+        assert!(
+            matches!(
+                err,
+                BadPicture::TooLarge {
+                    width: 65535,
+                    height: 65535,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("65535x65535 is over the limit"));
         let mut ok = header();
         ok.extend_from_slice(&[0xFF, 0xD9]);
         assert_eq!(check(&ok, 40_000_000), Ok((640, 360)));
-        let err = check(&header(), 40_000_000).unwrap_err();
-        assert!(err.contains("truncated"), "{err}");
+        assert_eq!(check(&header(), 40_000_000), Err(BadPicture::Truncated));
+        assert_eq!(check(&[], 40_000_000), Err(BadPicture::Empty));
     }
 
     /// A minimal header: SOI, an APP0 segment, SOF0 for 640x360.

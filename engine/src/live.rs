@@ -160,12 +160,14 @@ impl Registry {
         v
     }
 
-    /// Makes `link` the camera's live connection, unless another one is live:
-    /// then returns the address of the one already there.
-    pub fn claim(&self, slot: &CameraSlot, link: Link) -> Result<(), String> {
+    /// Makes `link` the camera's live connection, unless another one is live.
+    pub fn claim(&self, slot: &CameraSlot, link: Link) -> Result<(), AlreadyLive> {
         let mut current = crate::sync::lock(&slot.link);
         if let Some(existing) = current.as_ref() {
-            return Err(existing.address.clone());
+            return Err(AlreadyLive {
+                camera: slot.id.clone(),
+                from: existing.address.clone(),
+            });
         }
         *current = Some(link);
         Ok(())
@@ -184,6 +186,15 @@ impl Registry {
             .store(mode != RecordMode::Off, Ordering::Release);
         slot.update(|s| s.record_mode = mode);
     }
+}
+
+/// A camera refused a second connection while one is live.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("camera id {camera} is already live from {from}")]
+pub struct AlreadyLive {
+    pub camera: String,
+    /// The address of the connection already there.
+    pub from: String,
 }
 
 /// What the engine tells its clients (the GUI, logs) as it happens.

@@ -26,9 +26,20 @@ pub fn local_clock(us: i64) -> String {
     }
 }
 
+/// Text that [`parse`] cannot read as a time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadTime {
+    #[error(
+        "cannot read time {0:?}: use RFC 3339 (2026-11-21T14:02:00Z) or local YYYY-MM-DD HH:MM[:SS]"
+    )]
+    Unreadable(String),
+    #[error("{0:?} does not exist in the local time zone")]
+    NotLocal(String),
+}
+
 /// Parses RFC 3339 ("2026-11-21T14:02:11Z") or local "YYYY-MM-DD HH:MM[:SS]"
 /// or a bare local date "YYYY-MM-DD" (midnight).
-pub fn parse(s: &str) -> Result<i64, String> {
+pub fn parse(s: &str) -> Result<i64, BadTime> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp_micros());
@@ -46,14 +57,12 @@ pub fn parse(s: &str) -> Result<i64, String> {
             .ok()
             .and_then(|d| d.and_hms_opt(0, 0, 0))
     });
-    let naive = naive.ok_or_else(|| {
-        format!("cannot read time {s:?}: use RFC 3339 (2026-11-21T14:02:00Z) or local YYYY-MM-DD HH:MM[:SS]")
-    })?;
+    let naive = naive.ok_or_else(|| BadTime::Unreadable(s.to_string()))?;
     Local
         .from_local_datetime(&naive)
         .earliest()
         .map(|t| t.timestamp_micros())
-        .ok_or_else(|| format!("{s:?} does not exist in the local time zone"))
+        .ok_or_else(|| BadTime::NotLocal(s.to_string()))
 }
 
 /// "2026-11-21" and "20261121T140211Z" (UTC) for directory and file names.

@@ -4,6 +4,7 @@
 //! archive end (`panel receive`). This binary wires the crates together:
 //! the engine, the window, and the stitcher the engine makes panoramas with.
 
+use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -49,39 +50,50 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("panel: {e}");
+            eprintln!("panel: {}", in_words(&e));
             ExitCode::from(2)
         }
     }
 }
 
+/// An error and its causes on one line, each cause said once (typed errors
+/// often already include their source in their own words).
+fn in_words(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line = format!("{line}: {cause}");
+        }
+    }
+    line
+}
+
 /// Starts the engine and opens the window on it (the window owns the main
 /// thread's event loop); stops the engine cleanly when the window closes.
-fn window(runtime: &tokio::runtime::Runtime, args: &EngineArgs) -> Result<(), String> {
+fn window(runtime: &tokio::runtime::Runtime, args: &EngineArgs) -> anyhow::Result<()> {
     if let Some(why) = cctv_window::no_display() {
-        return Err(why);
+        anyhow::bail!(why);
     }
     let engine = Arc::new(runtime.block_on(start_engine(args.config()?))?);
     let shown = cctv_window::run(engine.clone(), runtime.handle());
     runtime.block_on(engine.shutdown());
-    shown
+    Ok(shown?)
 }
 
 /// The engine, with this binary's stitcher for panoramas.
-async fn start_engine(cfg: PanelConfig) -> Result<Engine, String> {
+async fn start_engine(cfg: PanelConfig) -> anyhow::Result<Engine> {
     let worker = cfg
         .stitch_worker
         .clone()
         .or_else(|| std::env::current_exe().ok())
         .unwrap_or_else(|| PathBuf::from("panel"));
     let stitcher = Arc::new(cctv_panorama::Stitcher { worker });
-    Engine::start_with_panoramas(cfg, stitcher)
-        .await
-        .map_err(|e| e.to_string())
+    Ok(Engine::start_with_panoramas(cfg, stitcher).await?)
 }
 
 /// Runs one command; its exit status.
-async fn run(command: Command) -> Result<ExitCode, String> {
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve(args).await?,
         Command::Cameras { data, json } => cli::catalog::cameras(&data.data, json).await?,
@@ -151,7 +163,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(args: EngineArgs) -> Result<(), String> {
+async fn serve(args: EngineArgs) -> anyhow::Result<()> {
     let engine = start_engine(args.config()?).await?;
     info!(listen = %engine.local_addr(), "serving; Ctrl-C to stop");
     wait_for_stop().await;
@@ -165,7 +177,7 @@ async fn serve(args: EngineArgs) -> Result<(), String> {
             "latency_max_ms": l.quantile_ms(1.0),
         });
         std::fs::write(path, json.to_string())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }

@@ -606,7 +606,7 @@ impl App {
     fn settings_msg(&mut self, m: settings::Msg) {
         match self.settings.update(m, &self.cameras) {
             Ok(cmds) => cmds.into_iter().for_each(|c| self.send(c)),
-            Err(e) => self.notify(e, true),
+            Err(e) => self.notify(e.to_string(), true),
         }
     }
 

@@ -153,14 +153,6 @@ fn handle_of(img: super::decode::Rgba) -> Handle {
     Handle::from_rgba(img.width, img.height, img.pixels)
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| e.to_string())?
-}
-
 /// An export with its progress reported as it goes.
 async fn run_export(
     engine: Arc<Engine>,
@@ -185,15 +177,14 @@ async fn run_export(
     });
 }
 
-/// Decodes JPEG bytes for the screen (`width` 0: full size).
+/// Decodes JPEG bytes for the screen (`width` 0: full size); nothing when
+/// they are not a picture.
 async fn decode(jpeg: Vec<u8>, width: u32) -> Option<Handle> {
-    blocking(move || {
-        let mut dec = Decompressor::new().map_err(|e| e.to_string())?;
-        decode_to_width(&mut dec, &jpeg, width).map_err(|e| e.to_string())
-    })
-    .await
-    .ok()
-    .map(handle_of)
+    let decoded = tokio::task::spawn_blocking(move || {
+        let mut dec = Decompressor::new().ok()?;
+        decode_to_width(&mut dec, &jpeg, width).ok()
+    });
+    decoded.await.ok().flatten().map(handle_of)
 }
 
 /// An engine call's outcome as a reply: `ok` of its value, or its error.

@@ -107,7 +107,7 @@ impl History {
     }
 
     fn apply(&mut self) -> Vec<Command> {
-        let parse = |s: &str| -> Result<Option<i64>, String> {
+        let parse = |s: &str| -> Result<Option<i64>, time::BadTime> {
             if s.trim().is_empty() {
                 Ok(None)
             } else {
@@ -126,7 +126,7 @@ impl History {
                 vec![Command::History(self.query.clone())]
             }
             (Err(e), _) | (_, Err(e)) => {
-                self.error = Some(e);
+                self.error = Some(e.to_string());
                 Vec::new()
             }
         }

@@ -33,12 +33,21 @@ pub fn no_display() -> Option<String> {
     }
 }
 
+/// Why the window did not open or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WindowError {
+    #[error("{0}")]
+    NoDisplay(String),
+    #[error("the window failed: {0}")]
+    Iced(#[from] iced::Error),
+}
+
 /// Opens the window on a running engine; returns when the window closes.
-/// `runtime` is the engine's: the window's worker runs its commands there.
+/// `runtime` is the engine's: the window's commands run there.
 /// The caller stops the engine afterwards.
-pub fn run(engine: Arc<Engine>, runtime: &tokio::runtime::Handle) -> Result<(), String> {
+pub fn run(engine: Arc<Engine>, runtime: &tokio::runtime::Handle) -> Result<(), WindowError> {
     if let Some(why) = no_display() {
-        return Err(why);
+        return Err(WindowError::NoDisplay(why));
     }
     let handle = runtime.clone();
     iced::application(
@@ -51,6 +60,6 @@ pub fn run(engine: Arc<Engine>, runtime: &tokio::runtime::Handle) -> Result<(), 
     .theme(|_: &app::App| iced::Theme::Dark)
     .exit_on_close_request(false)
     .window_size((1280.0, 800.0))
-    .run()
-    .map_err(|e| format!("the window failed: {e}"))
+    .run()?;
+    Ok(())
 }

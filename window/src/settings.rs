@@ -71,7 +71,7 @@ impl SettingsForm {
         }
     }
 
-    pub fn update(&mut self, m: Msg, cameras: &[CameraStatus]) -> Result<Vec<Command>, String> {
+    pub fn update(&mut self, m: Msg, cameras: &[CameraStatus]) -> Result<Vec<Command>, FormError> {
         let form = |s: &mut Self, id: &str| s.cameras.entry(id.to_string()).or_default().clone();
         match m {
             Msg::Name(id, v) => self.cameras.entry(id).or_default().name = v,
@@ -80,16 +80,14 @@ impl SettingsForm {
             Msg::Mode(id, mode) => return Ok(vec![Command::SetMode(id, mode.0)]),
             Msg::Save(id) => {
                 let f = form(self, &id);
-                let number = |s: &str, what: &str| -> Result<Option<f64>, String> {
+                let number = |s: &str, what| -> Result<Option<f64>, FormError> {
                     let s = s.trim();
                     if s.is_empty() {
                         return Ok(None);
                     }
                     match s.parse::<f64>() {
                         Ok(v) if v > 0.0 => Ok(Some(v)),
-                        _ => Err(format!(
-                            "{what} must be a number above 0, or empty for no limit"
-                        )),
+                        _ => Err(FormError::NotPositive(what)),
                     }
                 };
                 let gb = number(&f.retain_gb, "retention in GB")?;
@@ -102,7 +100,7 @@ impl SettingsForm {
                 let current = cameras.iter().find(|c| c.id == id).map(|c| c.name.as_str());
                 if current != Some(f.name.trim()) {
                     if f.name.trim().is_empty() {
-                        return Err("a camera needs a name".into());
+                        return Err(FormError::NoName);
                     }
                     cmds.push(Command::Rename(id, f.name.trim().to_string()));
                 }
@@ -110,14 +108,27 @@ impl SettingsForm {
             }
             Msg::Listen(v) => self.listen = v,
             Msg::ApplyListen => {
-                let addr: SocketAddr = self.listen.trim().parse().map_err(|_| {
-                    format!("{:?} is not an address like 0.0.0.0:7700", self.listen)
-                })?;
+                let addr: SocketAddr = self
+                    .listen
+                    .trim()
+                    .parse()
+                    .map_err(|_| FormError::NotAnAddress(self.listen.clone()))?;
                 return Ok(vec![Command::Listen(addr)]);
             }
         }
         Ok(Vec::new())
     }
+}
+
+/// What the settings form refuses to save, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    #[error("{0} must be a number above 0, or empty for no limit")]
+    NotPositive(&'static str),
+    #[error("a camera needs a name")]
+    NoName,
+    #[error("{0:?} is not an address like 0.0.0.0:7700")]
+    NotAnAddress(String),
 }
 
 pub fn view(app: &App) -> Element<'_, Message> {

@@ -323,11 +323,8 @@ async fn admit(
         address: addr.to_string(),
         commands: tx,
     };
-    if let Err(existing) = ctx.registry.claim(&slot, link) {
-        let reason = format!(
-            "camera id {} is already live from {existing}",
-            hello.camera_id
-        );
+    if let Err(taken) = ctx.registry.claim(&slot, link) {
+        let reason = taken.to_string();
         warn!(camera = %hello.camera_id, %addr, "refused a second connection: {reason}");
         let _ = ctx
             .catalog

@@ -205,7 +205,7 @@ impl<'a> Session<'a> {
     }
 
     /// Counts a bad picture; logs it unless one was logged lately.
-    fn bad_picture(&mut self, seq: u64, why: &str) {
+    fn bad_picture(&mut self, seq: u64, why: &crate::jpeg::BadPicture) {
         self.bad += 1;
         self.bad_unlogged += 1;
         if self

@@ -212,9 +212,9 @@ pub struct DataArgs {
 }
 
 impl EngineArgs {
-    pub fn config(&self) -> Result<PanelConfig, String> {
+    pub fn config(&self) -> anyhow::Result<PanelConfig> {
         let mut cfg = match &self.config {
-            Some(p) => PanelConfig::load(p).map_err(|e| e.to_string())?,
+            Some(p) => PanelConfig::load(p)?,
             None => PanelConfig::default(),
         };
         if let Some(l) = self.listen {

@@ -1,6 +1,7 @@
 //! `panel camera add | revoke` and `panel refused`: who may connect, and
 //! who tried and was turned away.
 
+use anyhow::Context;
 use cctv_engine::config::PanelConfig;
 use cctv_engine::time;
 
@@ -13,27 +14,20 @@ pub async fn add(
     name: &str,
     replace: bool,
     panel_addr: Option<&str>,
-) -> Result<(), String> {
-    cctv_protocol::validate_camera_id(id).map_err(|e| format!("{e}: {id:?}"))?;
+) -> anyhow::Result<()> {
+    cctv_protocol::validate_camera_id(id).map_err(|e| anyhow::anyhow!("{e}: {id:?}"))?;
     std::fs::create_dir_all(&cfg.data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
-    let catalog = cctv_engine::catalog::Catalog::open(&cfg.db_path())
-        .await
-        .map_err(|e| e.to_string())?;
+        .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    let catalog = cctv_engine::catalog::Catalog::open(&cfg.db_path()).await?;
     let fingerprint = if cfg.plain_tcp {
         None
     } else {
-        Some(
-            cctv_engine::tls::load_or_create(&cfg.data_dir)
-                .map_err(|e| e.to_string())?
-                .fingerprint,
-        )
+        Some(cctv_engine::tls::load_or_create(&cfg.data_dir)?.fingerprint)
     };
     let secret = cctv_engine::new_secret();
     catalog
         .add_credentials(id, name, secret.as_bytes(), replace, time::now_us())
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     catalog.close().await;
     let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
     say!("# camera-agent settings for camera {id}; paste them into the agent's config file.");
@@ -53,31 +47,27 @@ pub async fn add(
     Ok(())
 }
 
-pub async fn revoke(cfg: &PanelConfig, id: &str) -> Result<(), String> {
+pub async fn revoke(cfg: &PanelConfig, id: &str) -> anyhow::Result<()> {
     let catalog = open_catalog(&cfg.data_dir).await?;
-    let done = catalog
-        .revoke_credentials(id, time::now_us())
-        .await
-        .map_err(|e| e.to_string())?;
+    let done = catalog.revoke_credentials(id, time::now_us()).await?;
     catalog.close().await;
     if !done {
-        return Err(format!("camera {id} has no valid credentials to revoke"));
+        return Err(anyhow::anyhow!(
+            "camera {id} has no valid credentials to revoke"
+        ));
     }
     say!("revoked camera {id}: a running panel cuts it off within a second");
     Ok(())
 }
 
 /// Refused connections, newest first.
-pub async fn refused(cfg: &PanelConfig, limit: i64, json: bool) -> Result<(), String> {
+pub async fn refused(cfg: &PanelConfig, limit: i64, json: bool) -> anyhow::Result<()> {
     let catalog = open_catalog(&cfg.data_dir).await?;
-    let rows = catalog
-        .auth_failures(limit)
-        .await
-        .map_err(|e| e.to_string())?;
+    let rows = catalog.auth_failures(limit).await?;
     catalog.close().await;
     for r in rows {
         if json {
-            say!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
+            say!("{}", serde_json::to_string(&r)?);
         } else {
             say!(
                 "{}  {:<22} {:<16} {:<14} {}",
@@ -99,25 +89,18 @@ pub async fn add_sender(
     id: &str,
     address: Option<&str>,
     plain_tcp: bool,
-) -> Result<(), String> {
-    std::fs::create_dir_all(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
-    let catalog = cctv_engine::catalog::Catalog::open(&data.join("panel.db"))
-        .await
-        .map_err(|e| e.to_string())?;
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
+    let catalog = cctv_engine::catalog::Catalog::open(&data.join("panel.db")).await?;
     let fingerprint = if plain_tcp {
         None
     } else {
-        Some(
-            cctv_engine::tls::load_or_create(data)
-                .map_err(|e| e.to_string())?
-                .fingerprint,
-        )
+        Some(cctv_engine::tls::load_or_create(data)?.fingerprint)
     };
     let secret = cctv_engine::new_secret();
     catalog
         .add_sender(id, secret.as_bytes(), time::now_us())
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     catalog.close().await;
     let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
     say!("# For the sending panel's config; the secret is shown only this once.");
@@ -133,15 +116,12 @@ pub async fn add_sender(
     Ok(())
 }
 
-pub async fn revoke_sender(data: &std::path::Path, id: &str) -> Result<(), String> {
+pub async fn revoke_sender(data: &std::path::Path, id: &str) -> anyhow::Result<()> {
     let catalog = open_catalog(data).await?;
-    let done = catalog
-        .revoke_sender(id, time::now_us())
-        .await
-        .map_err(|e| e.to_string())?;
+    let done = catalog.revoke_sender(id, time::now_us()).await?;
     catalog.close().await;
     if !done {
-        return Err(format!("sender {id} has no valid secret to revoke"));
+        return Err(anyhow::anyhow!("sender {id} has no valid secret to revoke"));
     }
     say!("revoked sender {id}");
     Ok(())

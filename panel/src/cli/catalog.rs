@@ -6,29 +6,28 @@ use std::path::Path;
 use cctv_engine::catalog::{CameraState, Catalog, RecordingFilter};
 use cctv_engine::time;
 
-pub async fn open_catalog(data: &Path) -> Result<Catalog, String> {
+pub async fn open_catalog(data: &Path) -> anyhow::Result<Catalog> {
     let path = data.join("panel.db");
     if !path.exists() {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "no catalog at {} (has `panel serve --data {}` run yet?)",
             path.display(),
             data.display()
         ));
     }
-    Catalog::open(&path).await.map_err(|e| e.to_string())
+    Ok(Catalog::open(&path).await?)
 }
 
 /// A panel that has not said it is alive for this long is not running.
 pub const BEAT_STALE_US: i64 = 15_000_000;
 
-pub async fn cameras(data: &Path, json: bool) -> Result<(), String> {
+pub async fn cameras(data: &Path, json: bool) -> anyhow::Result<()> {
     let catalog = open_catalog(data).await?;
     let running = catalog
         .last_beat()
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .is_some_and(|b| time::now_us() - b < BEAT_STALE_US);
-    for c in catalog.cameras().await.map_err(|e| e.to_string())? {
+    for c in catalog.cameras().await? {
         let (state, detail) = if running {
             (c.state, c.state_detail.clone())
         } else {
@@ -65,7 +64,7 @@ pub async fn recordings(
     since: Option<String>,
     limit: i64,
     json: bool,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let catalog = open_catalog(data).await?;
     let from_us = since.as_deref().map(time::parse).transpose()?;
     let rows = catalog
@@ -75,11 +74,10 @@ pub async fn recordings(
             limit: Some(limit),
             ..Default::default()
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     for r in rows {
         if json {
-            say!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
+            say!("{}", serde_json::to_string(&r)?);
         } else {
             say!(
                 "{:<20} {}  {:>7.1} s  {:>6} frames  {:>8.1} MB  {:<11} {}",

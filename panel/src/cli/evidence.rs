@@ -1,6 +1,7 @@
 //! `panel export`, `verify`, `exports`, `dispatch` and `receive`: evidence
 //! from the command line, for scripts and for the archive side.
 
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,13 +25,11 @@ pub async fn export(
     camera: Option<String>,
     from: Option<String>,
     to: Option<String>,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let catalog = open_catalog(&cfg.data_dir).await?;
     let from_us = from.as_deref().map(time::parse).transpose()?;
     let to_us = to.as_deref().map(time::parse).transpose()?;
-    let rows = export::select(&catalog, camera.as_deref(), from_us, to_us)
-        .await
-        .map_err(|e| e.to_string())?;
+    let rows = export::select(&catalog, camera.as_deref(), from_us, to_us).await?;
     let places = Places {
         panel_name: cfg.panel_name.clone(),
         data_dir: cfg.data_dir.clone(),
@@ -59,15 +58,15 @@ pub async fn export(
     let result = export::export(&catalog, &places, rows, Some(tx), cancel).await;
     let _ = reporter.await;
     eprintln!();
-    let row = result.map_err(|e| e.to_string())?;
+    let row = result?;
     say!("{}", cfg.data_dir.join(&row.path).display());
     catalog.close().await;
     Ok(())
 }
 
 /// `panel verify`: exit status 0 only when the evidence is intact.
-pub fn verify(zip: &Path) -> Result<bool, String> {
-    let report = verify::verify(zip).map_err(|e| e.to_string())?;
+pub fn verify(zip: &Path) -> anyhow::Result<bool> {
+    let report = verify::verify(zip)?;
     let m = &report.manifest;
     say!(
         "export from panel {:?}, made {}, {} cameras, {} files, {} events",
@@ -92,10 +91,10 @@ pub fn verify(zip: &Path) -> Result<bool, String> {
 }
 
 /// `panel exports`: exports and where each has been dispatched.
-pub async fn exports(data: &Path, json: bool) -> Result<(), String> {
+pub async fn exports(data: &Path, json: bool) -> anyhow::Result<()> {
     let catalog = open_catalog(data).await?;
-    let exports = catalog.exports(200).await.map_err(|e| e.to_string())?;
-    let dispatches = catalog.dispatches(1000).await.map_err(|e| e.to_string())?;
+    let exports = catalog.exports(200).await?;
+    let dispatches = catalog.dispatches(1000).await?;
     for e in exports {
         let ds: Vec<_> = dispatches.iter().filter(|d| d.export_id == e.id).collect();
         if json {
@@ -134,15 +133,15 @@ pub async fn exports(data: &Path, json: bool) -> Result<(), String> {
 
 /// `panel dispatch`: queues the export; if no panel is running on this
 /// catalog, sends it from here, retrying until it is acknowledged.
-pub async fn dispatch(cfg: &PanelConfig, zip: &Path, target: Option<String>) -> Result<(), String> {
+pub async fn dispatch(cfg: &PanelConfig, zip: &Path, target: Option<String>) -> anyhow::Result<()> {
     let catalog = open_catalog(&cfg.data_dir).await?;
     let full =
-        std::fs::canonicalize(zip).map_err(|e| format!("cannot find {}: {e}", zip.display()))?;
-    let data = std::fs::canonicalize(&cfg.data_dir).map_err(|e| e.to_string())?;
+        std::fs::canonicalize(zip).with_context(|| format!("cannot find {}", zip.display()))?;
+    let data = std::fs::canonicalize(&cfg.data_dir)?;
     let rel = full
         .strip_prefix(&data)
         .map_err(|_| {
-            format!(
+            anyhow::anyhow!(
                 "{} is not an export of this panel (not under {})",
                 zip.display(),
                 data.display()
@@ -152,22 +151,20 @@ pub async fn dispatch(cfg: &PanelConfig, zip: &Path, target: Option<String>) -> 
         .into_owned();
     let export = catalog
         .export_by_path(&rel)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{rel} is not in the catalog's exports"))?;
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{rel} is not in the catalog's exports"))?;
     let targets: Vec<String> = match target {
         Some(t) => {
             if !cfg.dispatch_targets.iter().any(|x| x.name == t) {
-                return Err(format!(
+                return Err(anyhow::anyhow!(
                     "no dispatch target named {t:?} in the panel config"
                 ));
             }
             vec![t]
         }
         None if cfg.dispatch_targets.is_empty() => {
-            return Err(
+            anyhow::bail!(
                 "no dispatch targets are configured ([[dispatch_targets]] in the panel config)"
-                    .into(),
             );
         }
         None => cfg
@@ -178,17 +175,11 @@ pub async fn dispatch(cfg: &PanelConfig, zip: &Path, target: Option<String>) -> 
     };
     let mut ids = Vec::new();
     for t in &targets {
-        ids.push(
-            catalog
-                .queue_dispatch(export.id, t, time::now_us())
-                .await
-                .map_err(|e| e.to_string())?,
-        );
+        ids.push(catalog.queue_dispatch(export.id, t, time::now_us()).await?);
     }
     let running = catalog
         .last_beat()
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .is_some_and(|b| time::now_us() - b < BEAT_STALE_US);
     let dispatcher = Arc::new(Dispatcher::new(
         catalog.clone(),
@@ -201,19 +192,23 @@ pub async fn dispatch(cfg: &PanelConfig, zip: &Path, target: Option<String>) -> 
     loop {
         let mut open = 0;
         for id in &ids {
-            let Some(d) = catalog.dispatch(*id).await.map_err(|e| e.to_string())? else {
+            let Some(d) = catalog.dispatch(*id).await? else {
                 continue;
             };
             match d.state {
                 DispatchState::Done => {}
                 DispatchState::Failed => {
-                    return Err(format!("dispatch to {} failed: {}", d.target, d.last_error));
+                    return Err(anyhow::anyhow!(
+                        "dispatch to {} failed: {}",
+                        d.target,
+                        d.last_error
+                    ));
                 }
                 DispatchState::Pending => {
                     open += 1;
                     if !running && d.next_attempt_us <= time::now_us() {
                         info!(target = %d.target, attempt = d.attempts + 1, "sending {rel}");
-                        dispatcher.attempt(&d).await.map_err(|e| e.to_string())?;
+                        dispatcher.attempt(&d).await?;
                     }
                 }
             }
@@ -228,14 +223,14 @@ pub async fn dispatch(cfg: &PanelConfig, zip: &Path, target: Option<String>) -> 
             return Ok(());
         }
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Err("stopped; the dispatch stays queued and the panel will finish it".into()),
+            _ = tokio::signal::ctrl_c() => return Err(anyhow::anyhow!("stopped; the dispatch stays queued and the panel will finish it")),
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
     }
 }
 
 /// `panel receive`: the archive end.
-pub async fn receive(args: ReceiveArgs) -> Result<(), String> {
+pub async fn receive(args: ReceiveArgs) -> anyhow::Result<()> {
     let ReceiveArgs {
         listen,
         dir,
@@ -245,31 +240,29 @@ pub async fn receive(args: ReceiveArgs) -> Result<(), String> {
         plain_tcp,
         max_connections,
     } = args;
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let data = data.unwrap_or_else(|| PathBuf::from("data"));
-    std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
-    let catalog = Catalog::open(&data.join("panel.db"))
-        .await
-        .map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
+    let catalog = Catalog::open(&data.join("panel.db")).await?;
     let import = if no_import {
         None
     } else {
         let recordings = recordings.unwrap_or_else(|| PathBuf::from("recordings"));
-        std::fs::create_dir_all(&recordings).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&recordings)?;
         Some(recordings)
     };
     let tls = if plain_tcp {
         warn!("PLAIN TCP: senders connect without TLS; exports cross the network unencrypted");
         None
     } else {
-        let id = cctv_engine::tls::load_or_create(&data).map_err(|e| e.to_string())?;
+        let id = cctv_engine::tls::load_or_create(&data)?;
         info!(fingerprint = %id.fingerprint, "senders connect over TLS; give them this fingerprint");
         Some(tokio_rustls::TlsAcceptor::from(id.server_config))
     };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    info!(listen = %listener.local_addr().map_err(|e| e.to_string())?, dir = %dir.display(), import = import.is_some(), "receiving exports");
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    info!(listen = %listener.local_addr()?, dir = %dir.display(), import = import.is_some(), "receiving exports");
     let stop = CancellationToken::new();
     let s = stop.clone();
     tokio::spawn(async move {

@@ -15,11 +15,11 @@ pub async fn run(
     images: Option<PathBuf>,
     out: Option<PathBuf>,
     scans: bool,
-) -> Result<ExitCode, String> {
+) -> anyhow::Result<ExitCode> {
     let (source, input) = match (video, images) {
         (Some(v), _) => (Source::Video(v.clone()), v),
         (None, Some(d)) => (Source::Images(d.clone()), d),
-        (None, None) => return Err("give --video FILE or --images DIR".into()),
+        (None, None) => return Err(anyhow::anyhow!("give --video FILE or --images DIR")),
     };
     let out = out.unwrap_or_else(|| {
         let stem = input
@@ -28,7 +28,7 @@ pub async fn run(
             .unwrap_or("input");
         PathBuf::from(format!("{stem}_panorama.jpg"))
     });
-    let worker = std::env::current_exe().map_err(|e| e.to_string())?;
+    let worker = std::env::current_exe()?;
     let req = Request {
         source,
         mode: if scans { Mode::Scans } else { Mode::Panorama },
@@ -47,8 +47,7 @@ pub async fn run(
     let result = tokio::task::spawn_blocking(move || {
         panorama::run(&req, &cancel, &mut |stage| eprintln!("panorama: {stage}"))
     })
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     match result {
         Ok(r) => {
             eprintln!(
