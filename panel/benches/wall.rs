@@ -1,7 +1,8 @@
 //! Wall benchmark: 16 cameras of 1280x720 JPEG at 15 fps into a real panel
 //! process, with the window open (under Xvfb) and, for comparison, headless.
-//! Prints the panel's CPU and peak memory for each, and the cost of one
-//! decode at tile size next to a full-size decode.
+//! Prints the panel's CPU and peak memory for each, the window's CPU with no
+//! camera sending (what a quiet wall costs), and the cost of one decode at
+//! tile size next to a full-size decode.
 //!
 //! Run: `cargo bench -p panel --bench wall` (needs Xvfb and ffmpeg; uses
 //! ../shared/testdata/video/vtest.avi for realistic frames when present).
@@ -73,7 +74,7 @@ struct Run {
     frames: u64,
 }
 
-fn run_panel(gui: bool, frames: &[Bytes], display: Option<&str>) -> Run {
+fn run_panel(gui: bool, frames: &[Bytes], display: Option<&str>, cameras: usize) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_panel"));
@@ -97,7 +98,7 @@ fn run_panel(gui: bool, frames: &[Bytes], display: Option<&str>) -> Run {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let stop = Instant::now() + WARMUP + MEASURE;
-    let tasks: Vec<_> = (0..CAMERAS)
+    let tasks: Vec<_> = (0..cameras)
         .map(|i| rt.spawn(camera(addr, i, frames.to_vec(), stop)))
         .collect();
     std::thread::sleep(WARMUP);
@@ -140,8 +141,11 @@ fn main() {
     std::thread::sleep(Duration::from_secs(1));
     let gui = xvfb
         .as_ref()
-        .map(|_| run_panel(true, &frames, Some(display)));
-    let headless = run_panel(false, &frames, None);
+        .map(|_| run_panel(true, &frames, Some(display), CAMERAS));
+    let quiet = xvfb
+        .as_ref()
+        .map(|_| run_panel(true, &frames, Some(display), 0));
+    let headless = run_panel(false, &frames, None, CAMERAS);
     drop(xvfb);
 
     println!();
@@ -182,6 +186,12 @@ fn main() {
         );
     } else {
         println!("{:<34} {:>14}", "window open", "Xvfb not found: skipped");
+    }
+    if let Some(q) = &quiet {
+        println!(
+            "{:<34} {:>14.3} {:>11.0} MB {:>14}",
+            "window open, no camera sending", q.cores, q.rss_mb, q.frames
+        );
     }
     println!(
         "{:<34} {:>14.2} {:>11.0} MB {:>14}",
