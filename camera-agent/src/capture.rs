@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use cctv_protocol::Frame;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -85,6 +86,96 @@ pub struct Capture {
     pub shutdown: CancellationToken,
 }
 
+/// Frames not sent, and how they are told: once when the panel is back,
+/// at most every 5 s while the network is slower than the camera.
+struct Drops {
+    offline: DropRun,
+    queue_full: DropRun,
+    last_queue_report: Instant,
+    /// The camera's own JPEG is sent unchanged (said when it changes).
+    passthrough: bool,
+}
+
+impl Default for Drops {
+    fn default() -> Self {
+        Self {
+            offline: DropRun::default(),
+            queue_full: DropRun::default(),
+            last_queue_report: Instant::now(),
+            passthrough: false,
+        }
+    }
+}
+
+impl Drops {
+    fn back_online(&mut self) {
+        if self.offline.count > 0 {
+            info!(
+                dropped = self.offline.count,
+                "dropped {} frames over {:.1} s while the panel was unreachable",
+                self.offline.count,
+                self.offline.span_secs()
+            );
+            self.offline = DropRun::default();
+        }
+    }
+
+    fn report_queue(&mut self) {
+        if self.queue_full.count > 0 && self.last_queue_report.elapsed() > Duration::from_secs(5) {
+            warn!(
+                dropped = self.queue_full.count,
+                "dropped {} frames over {:.1} s: the network is slower than the camera",
+                self.queue_full.count,
+                self.queue_full.span_secs()
+            );
+            self.queue_full = DropRun::default();
+            self.last_queue_report = Instant::now();
+        }
+    }
+
+    fn note_passthrough(&mut self, passthrough: bool) {
+        if passthrough != self.passthrough {
+            self.passthrough = passthrough;
+            info!(
+                "{}",
+                if passthrough {
+                    "sending the camera's own JPEG unchanged"
+                } else {
+                    "encoding frames (resize, overlay or quality asked for)"
+                }
+            );
+        }
+    }
+}
+
+/// The grabbed picture as JPEG, or nothing (logged) when it cannot be had.
+fn encode(
+    source: &mut dyn Source,
+    encoder: &mut FrameEncoder,
+    settings: &EncodeSettings,
+    capture_us: u64,
+    seq: u64,
+    drops: &mut Drops,
+) -> Option<Bytes> {
+    let picture = match source.retrieve() {
+        Ok(p) => p,
+        Err(e) => {
+            warn!("{e}");
+            return None;
+        }
+    };
+    match encoder.encode(picture, settings, capture_us) {
+        Ok(encoded) => {
+            drops.note_passthrough(encoded.passthrough);
+            Some(encoded.jpeg)
+        }
+        Err(e) => {
+            warn!(seq, "cannot encode frame: {e}");
+            None
+        }
+    }
+}
+
 impl Capture {
     /// Opens the source, reports the outcome through `opened`, then runs
     /// until shutdown, or until a file source played once reaches its end.
@@ -109,11 +200,8 @@ impl Capture {
         };
         let mut limiter = RateLimiter::default();
         let mut seq: u64 = 0;
-        let mut offline = DropRun::default();
-        let mut queue_full = DropRun::default();
-        let mut last_queue_report = Instant::now();
         let mut failures = 0u32;
-        let mut passthrough = false;
+        let mut drops = Drops::default();
         while !self.shutdown.is_cancelled() {
             let settings = *self.settings.borrow();
             match source.grab(settings.fps) {
@@ -143,63 +231,31 @@ impl Capture {
             let this_seq = seq;
             seq += 1;
             if !self.shared.connected.load(Ordering::Acquire) {
-                offline.add(capture_us);
+                drops.offline.add(capture_us);
                 continue;
             }
-            if offline.count > 0 {
-                info!(
-                    dropped = offline.count,
-                    "dropped {} frames over {:.1} s while the panel was unreachable",
-                    offline.count,
-                    offline.span_secs()
-                );
-                offline = DropRun::default();
-            }
-            let picture = match source.retrieve() {
-                Ok(p) => p,
-                Err(e) => {
-                    warn!("{e}");
-                    continue;
-                }
+            drops.back_online();
+            let Some(jpeg) = encode(
+                source.as_mut(),
+                &mut encoder,
+                &settings,
+                capture_us,
+                this_seq,
+                &mut drops,
+            ) else {
+                continue;
             };
-            let encoded = match encoder.encode(picture, &settings, capture_us) {
-                Ok(e) => e,
-                Err(e) => {
-                    warn!(seq = this_seq, "cannot encode frame: {e}");
-                    continue;
-                }
-            };
-            if encoded.passthrough != passthrough {
-                passthrough = encoded.passthrough;
-                info!(
-                    "{}",
-                    if passthrough {
-                        "sending the camera's own JPEG unchanged"
-                    } else {
-                        "encoding frames (resize, overlay or quality asked for)"
-                    }
-                );
-            }
             let frame = Frame {
                 seq: this_seq,
                 capture_us,
-                jpeg: encoded.jpeg,
+                jpeg,
             };
             match self.frames.try_send(frame) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(f)) => queue_full.add(f.capture_us),
+                Err(mpsc::error::TrySendError::Full(f)) => drops.queue_full.add(f.capture_us),
                 Err(mpsc::error::TrySendError::Closed(_)) => break,
             }
-            if queue_full.count > 0 && last_queue_report.elapsed() > Duration::from_secs(5) {
-                warn!(
-                    dropped = queue_full.count,
-                    "dropped {} frames over {:.1} s: the network is slower than the camera",
-                    queue_full.count,
-                    queue_full.span_secs()
-                );
-                queue_full = DropRun::default();
-                last_queue_report = Instant::now();
-            }
+            drops.report_queue();
         }
         // A file played once has ended, or the source is gone: let the link say goodbye.
         self.shutdown.cancel();
