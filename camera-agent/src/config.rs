@@ -189,6 +189,42 @@ pub struct AgentConfig {
     pub config_path: Option<PathBuf>,
 }
 
+/// Frame rate, quality and width within what an agent can do.
+fn check_encoding(
+    fps: Option<f64>,
+    quality: Option<u8>,
+    max_width: Option<u32>,
+) -> anyhow::Result<()> {
+    if let Some(fps) = fps
+        && !(fps > 0.0 && fps <= 240.0)
+    {
+        bail!("fps {fps} is outside 0..240");
+    }
+    if let Some(q) = quality
+        && !(1..=100).contains(&q)
+    {
+        bail!("quality {q} is outside 1..100");
+    }
+    if let Some(w) = max_width
+        && w < 16
+    {
+        bail!("width {w} is under 16 pixels");
+    }
+    Ok(())
+}
+
+/// TLS to a pinned certificate (or the first one seen), or plain TCP.
+fn transport(plain: bool, fingerprint: Option<String>) -> anyhow::Result<Transport> {
+    Ok(match (plain, fingerprint) {
+        (true, Some(_)) => bail!("plain_tcp and panel_fingerprint together: choose one"),
+        (true, None) => Transport::Plain,
+        (false, Some(f)) => Transport::Tls(cctv_protocol::tls::Pin::Fixed(
+            cctv_protocol::tls::Fingerprint::parse(&f)?,
+        )),
+        (false, None) => Transport::Tls(cctv_protocol::tls::Pin::FirstUse(Default::default())),
+    })
+}
+
 impl AgentConfig {
     pub fn from_cli(cli: Cli) -> anyhow::Result<Self> {
         let file = match &cli.config {
@@ -220,23 +256,9 @@ impl AgentConfig {
             None => "test-pattern".parse()?,
         };
         let fps = cli.fps.or(file.fps);
-        if let Some(fps) = fps
-            && !(fps > 0.0 && fps <= 240.0)
-        {
-            bail!("fps {fps} is outside 0..240");
-        }
         let quality = cli.quality.or(file.quality);
-        if let Some(q) = quality
-            && !(1..=100).contains(&q)
-        {
-            bail!("quality {q} is outside 1..100");
-        }
         let max_width = cli.width.or(file.width).filter(|w| *w > 0);
-        if let Some(w) = max_width
-            && w < 16
-        {
-            bail!("width {w} is under 16 pixels");
-        }
+        check_encoding(fps, quality, max_width)?;
         let max_backoff = cli
             .max_backoff
             .or(file.max_backoff)
@@ -251,15 +273,7 @@ impl AgentConfig {
         let secret = cctv_protocol::auth::Secret::parse(&secret)
             .map_err(|why| anyhow::anyhow!("secret: {why}"))?;
         let plain = cli.plain_tcp || file.plain_tcp.unwrap_or(false);
-        let fingerprint = cli.panel_fingerprint.or(file.panel_fingerprint);
-        let transport = match (plain, fingerprint) {
-            (true, Some(_)) => bail!("plain_tcp and panel_fingerprint together: choose one"),
-            (true, None) => Transport::Plain,
-            (false, Some(f)) => Transport::Tls(cctv_protocol::tls::Pin::Fixed(
-                cctv_protocol::tls::Fingerprint::parse(&f)?,
-            )),
-            (false, None) => Transport::Tls(cctv_protocol::tls::Pin::FirstUse(Default::default())),
-        };
+        let transport = transport(plain, cli.panel_fingerprint.or(file.panel_fingerprint))?;
         Ok(Self {
             secret,
             transport,
