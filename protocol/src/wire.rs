@@ -253,6 +253,63 @@ impl Reader {
     }
 }
 
+impl Reader {
+    fn hello(&mut self) -> Result<Hello, DecodeError> {
+        let id_at = HEADER_LEN + self.offset;
+        let camera_id = self.string(MAX_CAMERA_ID_LEN, "camera id (at most 64 bytes)")?;
+        if validate_camera_id(&camera_id).is_err() {
+            return Err(DecodeError::Malformed {
+                message_type: self.message_type,
+                offset: id_at,
+                what: "camera id (only A-Z a-z 0-9 _ . -, not starting with '.')",
+            });
+        }
+        Ok(Hello {
+            camera_id,
+            name: self.string(MAX_NAME_LEN, "camera name (UTF-8, at most 128 bytes)")?,
+            agent_version: self.string(MAX_VERSION_LEN, "agent version (at most 64 bytes)")?,
+            width: self.u32("width")?,
+            height: self.u32("height")?,
+            fps_milli: self.u32("fps")?,
+            credentials: self.blob(MAX_CREDENTIALS_LEN, "credentials (at most 1024 bytes)")?,
+        })
+    }
+
+    /// A mask of the fields set, then every field; unknown mask bits and
+    /// values an agent cannot apply are refused.
+    fn configure(&mut self) -> Result<Configure, DecodeError> {
+        let at = HEADER_LEN + self.offset;
+        let message_type = self.message_type;
+        let malformed = |what| DecodeError::Malformed {
+            message_type,
+            offset: at,
+            what,
+        };
+        let mask = self.u8("field mask")?;
+        if mask & !0b111 != 0 {
+            return Err(malformed("field mask (unknown bits set)"));
+        }
+        let quality = self.u8("quality")?;
+        let fps_milli = self.u32("fps")?;
+        let max_width = self.u32("max width")?;
+        let c = Configure {
+            quality: (mask & 1 != 0).then_some(quality),
+            fps_milli: (mask & 2 != 0).then_some(fps_milli),
+            max_width: (mask & 4 != 0).then_some(max_width),
+        };
+        validate_configure(&c).map_err(malformed)?;
+        Ok(c)
+    }
+
+    fn challenge(&mut self) -> Result<Challenge, DecodeError> {
+        let mut nonce = [0u8; crate::auth::NONCE_LEN];
+        self.need(nonce.len(), "nonce (32 bytes)")?;
+        self.offset += nonce.len();
+        self.payload.copy_to_slice(&mut nonce);
+        Ok(Challenge { nonce })
+    }
+}
+
 fn decode_payload(message_type: MessageType, payload: Bytes) -> Result<Message, DecodeError> {
     let mut r = Reader {
         message_type,
@@ -260,26 +317,7 @@ fn decode_payload(message_type: MessageType, payload: Bytes) -> Result<Message, 
         offset: 0,
     };
     let message = match message_type {
-        MessageType::Hello => {
-            let id_at = HEADER_LEN + r.offset;
-            let camera_id = r.string(MAX_CAMERA_ID_LEN, "camera id (at most 64 bytes)")?;
-            if validate_camera_id(&camera_id).is_err() {
-                return Err(DecodeError::Malformed {
-                    message_type,
-                    offset: id_at,
-                    what: "camera id (only A-Z a-z 0-9 _ . -, not starting with '.')",
-                });
-            }
-            Message::Hello(Hello {
-                camera_id,
-                name: r.string(MAX_NAME_LEN, "camera name (UTF-8, at most 128 bytes)")?,
-                agent_version: r.string(MAX_VERSION_LEN, "agent version (at most 64 bytes)")?,
-                width: r.u32("width")?,
-                height: r.u32("height")?,
-                fps_milli: r.u32("fps")?,
-                credentials: r.blob(MAX_CREDENTIALS_LEN, "credentials (at most 1024 bytes)")?,
-            })
-        }
+        MessageType::Hello => Message::Hello(r.hello()?),
         MessageType::Frame => {
             let seq = r.u64("sequence number")?;
             let capture_us = r.u64("capture timestamp")?;
@@ -306,43 +344,11 @@ fn decode_payload(message_type: MessageType, payload: Bytes) -> Result<Message, 
         MessageType::Reject => Message::Reject {
             reason: r.string(MAX_REASON_LEN, "reason (UTF-8, at most 1024 bytes)")?,
         },
-        MessageType::Configure => {
-            let at = HEADER_LEN + r.offset;
-            let mask = r.u8("field mask")?;
-            if mask & !0b111 != 0 {
-                return Err(DecodeError::Malformed {
-                    message_type,
-                    offset: at,
-                    what: "field mask (unknown bits set)",
-                });
-            }
-            let quality = r.u8("quality")?;
-            let fps_milli = r.u32("fps")?;
-            let max_width = r.u32("max width")?;
-            let c = Configure {
-                quality: (mask & 1 != 0).then_some(quality),
-                fps_milli: (mask & 2 != 0).then_some(fps_milli),
-                max_width: (mask & 4 != 0).then_some(max_width),
-            };
-            if let Err(what) = validate_configure(&c) {
-                return Err(DecodeError::Malformed {
-                    message_type,
-                    offset: at,
-                    what,
-                });
-            }
-            Message::Configure(c)
-        }
+        MessageType::Configure => Message::Configure(r.configure()?),
         MessageType::Ping => Message::Ping {
             nonce: r.u64("nonce")?,
         },
-        MessageType::Challenge => {
-            let mut nonce = [0u8; crate::auth::NONCE_LEN];
-            r.need(nonce.len(), "nonce (32 bytes)")?;
-            r.offset += nonce.len();
-            r.payload.copy_to_slice(&mut nonce);
-            Message::Challenge(Challenge { nonce })
-        }
+        MessageType::Challenge => Message::Challenge(r.challenge()?),
     };
     r.finish()?;
     Ok(message)
