@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cctv_engine::catalog::{Catalog, DispatchState};
+use cctv_engine::catalog::{Catalog, DispatchState, ExportRow};
 use cctv_engine::config::PanelConfig;
 use cctv_engine::evidence::dispatch::Dispatcher;
 use cctv_engine::evidence::export::{self, Places};
@@ -135,6 +135,45 @@ pub async fn exports(data: &Path, json: bool) -> anyhow::Result<()> {
 /// catalog, sends it from here, retrying until it is acknowledged.
 pub async fn dispatch(cfg: &PanelConfig, zip: &Path, target: Option<String>) -> anyhow::Result<()> {
     let catalog = open_catalog(&cfg.data_dir).await?;
+    let (full, export) = find_export(&catalog, cfg, zip).await?;
+    let targets = targets_for(cfg, target)?;
+    let mut ids = Vec::new();
+    for t in &targets {
+        ids.push(catalog.queue_dispatch(export.id, t, time::now_us()).await?);
+    }
+    let running = catalog
+        .last_beat()
+        .await?
+        .is_some_and(|b| time::now_us() - b < BEAT_STALE_US);
+    if running {
+        eprintln!("a panel is running on this catalog: it will send the export; waiting");
+    }
+    // Without a running panel, this process sends.
+    let sender = (!running)
+        .then(|| Dispatcher::new(catalog.clone(), cfg, tokio::sync::broadcast::channel(16).0));
+    loop {
+        if all_acknowledged(&catalog, &ids, sender.as_ref(), &export.path).await? {
+            say!(
+                "{} dispatched to {} and acknowledged",
+                full.display(),
+                targets.join(", ")
+            );
+            catalog.close().await;
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => anyhow::bail!("stopped; the dispatch stays queued and the panel will finish it"),
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+/// The export `zip` names, which must be one of this panel's; its full path.
+async fn find_export(
+    catalog: &Catalog,
+    cfg: &PanelConfig,
+    zip: &Path,
+) -> anyhow::Result<(PathBuf, ExportRow)> {
     let full =
         std::fs::canonicalize(zip).with_context(|| format!("cannot find {}", zip.display()))?;
     let data = std::fs::canonicalize(&cfg.data_dir)?;
@@ -153,80 +192,55 @@ pub async fn dispatch(cfg: &PanelConfig, zip: &Path, target: Option<String>) -> 
         .export_by_path(&rel)
         .await?
         .ok_or_else(|| anyhow::anyhow!("{rel} is not in the catalog's exports"))?;
-    let targets: Vec<String> = match target {
-        Some(t) => {
-            if !cfg.dispatch_targets.iter().any(|x| x.name == t) {
-                return Err(anyhow::anyhow!(
-                    "no dispatch target named {t:?} in the panel config"
-                ));
-            }
-            vec![t]
-        }
-        None if cfg.dispatch_targets.is_empty() => {
-            anyhow::bail!(
-                "no dispatch targets are configured ([[dispatch_targets]] in the panel config)"
-            );
-        }
-        None => cfg
+    Ok((full, export))
+}
+
+/// The named target, or every configured one.
+fn targets_for(cfg: &PanelConfig, target: Option<String>) -> anyhow::Result<Vec<String>> {
+    match target {
+        Some(t) if cfg.dispatch_targets.iter().any(|x| x.name == t) => Ok(vec![t]),
+        Some(t) => anyhow::bail!("no dispatch target named {t:?} in the panel config"),
+        None if cfg.dispatch_targets.is_empty() => anyhow::bail!(
+            "no dispatch targets are configured ([[dispatch_targets]] in the panel config)"
+        ),
+        None => Ok(cfg
             .dispatch_targets
             .iter()
             .map(|t| t.name.clone())
-            .collect(),
-    };
-    let mut ids = Vec::new();
-    for t in &targets {
-        ids.push(catalog.queue_dispatch(export.id, t, time::now_us()).await?);
+            .collect()),
     }
-    let running = catalog
-        .last_beat()
-        .await?
-        .is_some_and(|b| time::now_us() - b < BEAT_STALE_US);
-    let dispatcher = Arc::new(Dispatcher::new(
-        catalog.clone(),
-        cfg,
-        tokio::sync::broadcast::channel(16).0,
-    ));
-    if running {
-        eprintln!("a panel is running on this catalog: it will send the export; waiting");
-    }
-    loop {
-        let mut open = 0;
-        for id in &ids {
-            let Some(d) = catalog.dispatch(*id).await? else {
-                continue;
-            };
-            match d.state {
-                DispatchState::Done => {}
-                DispatchState::Failed => {
-                    return Err(anyhow::anyhow!(
-                        "dispatch to {} failed: {}",
-                        d.target,
-                        d.last_error
-                    ));
-                }
-                DispatchState::Pending => {
-                    open += 1;
-                    if !running && d.next_attempt_us <= time::now_us() {
-                        info!(target = %d.target, attempt = d.attempts + 1, "sending {rel}");
-                        dispatcher.attempt(&d).await?;
-                    }
+}
+
+/// Whether every transfer is acknowledged; `sender` (when this process
+/// sends) tries those that are due. A transfer given up on is an error.
+async fn all_acknowledged(
+    catalog: &Catalog,
+    ids: &[i64],
+    sender: Option<&Dispatcher>,
+    path: &str,
+) -> anyhow::Result<bool> {
+    let mut open = 0;
+    for id in ids {
+        let Some(d) = catalog.dispatch(*id).await? else {
+            continue;
+        };
+        match d.state {
+            DispatchState::Done => {}
+            DispatchState::Failed => {
+                anyhow::bail!("dispatch to {} failed: {}", d.target, d.last_error)
+            }
+            DispatchState::Pending => {
+                open += 1;
+                if let Some(sender) = sender
+                    && d.next_attempt_us <= time::now_us()
+                {
+                    info!(target = %d.target, attempt = d.attempts + 1, "sending {path}");
+                    sender.attempt(&d).await?;
                 }
             }
         }
-        if open == 0 {
-            say!(
-                "{} dispatched to {} and acknowledged",
-                full.display(),
-                targets.join(", ")
-            );
-            catalog.close().await;
-            return Ok(());
-        }
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Err(anyhow::anyhow!("stopped; the dispatch stays queued and the panel will finish it")),
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-        }
     }
+    Ok(open == 0)
 }
 
 /// `panel receive`: the archive end.
