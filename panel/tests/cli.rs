@@ -101,12 +101,16 @@ async fn an_export_is_dispatched_from_the_command_line() {
     let creds = enroll(&engine, "door", "Front door").await;
     let cam = FakeCamera::start(&creds, 10).await;
     let catalog = engine.catalog().clone();
-    wait_for(Duration::from_secs(30), "two finished recordings", async || {
-        let rows = cctv_engine::evidence::export::select(&catalog, Some("door"), None, None)
-            .await
-            .ok()?;
-        (rows.len() >= 2).then_some(())
-    })
+    wait_for(
+        Duration::from_secs(30),
+        "two finished recordings",
+        async || {
+            let rows = cctv_engine::evidence::export::select(&catalog, Some("door"), None, None)
+                .await
+                .ok()?;
+            (rows.len() >= 2).then_some(())
+        },
+    )
     .await;
     drop(cam);
     engine.shutdown().await;
@@ -125,7 +129,10 @@ async fn an_export_is_dispatched_from_the_command_line() {
     let (code, out, err) = panel(&["export", "--config", toml, "--camera", "door"]);
     assert_eq!(code, Some(0), "export: {err}");
     let zip = out.trim().to_string();
-    assert!(zip.ends_with(".zip") && std::path::Path::new(&zip).exists(), "{out}");
+    assert!(
+        zip.ends_with(".zip") && std::path::Path::new(&zip).exists(),
+        "{out}"
+    );
 
     // A target the config does not have: refused, nothing sent.
     let (code, _, err) = panel(&["dispatch", "--config", toml, &zip, "--target", "tape"]);

@@ -321,10 +321,8 @@ impl App {
         match reply {
             Reply::Notice(n) => self.notify(n, false),
             Reply::Error(e) => self.notify(e, true),
-            Reply::ExportFailed(e) => {
-                self.evidence.exporting = None;
-                self.evidence.cancel = None;
-                self.notify(e, true);
+            Reply::ExportFailed(_) | Reply::Exported(_) | Reply::AutoDispatch(_) => {
+                self.evidence_reply(reply)
             }
             Reply::Disk {
                 recorded_bytes,
@@ -339,8 +337,7 @@ impl App {
                 self.notify(format!("agents now connect to {addr}"), false);
             }
             Reply::History(..) | Reply::Thumbnail(..) => {
-                let wanted = self.history.on_reply(reply);
-                for c in wanted {
+                for c in self.history.on_reply(reply) {
                     self.send(c);
                 }
             }
@@ -350,26 +347,6 @@ impl App {
                 self.request_frame();
             }
             Reply::ExportProgress(done, total) => self.evidence.exporting = Some((done, total)),
-            Reply::AutoDispatch(on) => {
-                self.evidence.data.auto_dispatch = on;
-                self.notify(
-                    if on {
-                        "auto-dispatch on: each finished segment is exported and sent".into()
-                    } else {
-                        "auto-dispatch off".into()
-                    },
-                    false,
-                );
-                self.reload(&Screen::Evidence);
-            }
-            Reply::Exported(row) => {
-                self.evidence.exporting = None;
-                self.evidence.cancel = None;
-                self.notify(
-                    format!("export written: {} ({} files)", row.path, row.files),
-                    false,
-                );
-            }
             Reply::Panoramas(rows, jobs, read) => {
                 for c in self.panoramas.set(rows, jobs, read) {
                     self.send(c);
@@ -396,6 +373,33 @@ impl App {
                     p.on_frame(request, image);
                 }
             }
+        }
+    }
+
+    /// An export ended (written or not), or auto-dispatch was switched.
+    fn evidence_reply(&mut self, reply: Reply) {
+        match reply {
+            Reply::Exported(row) => {
+                self.evidence.exporting = None;
+                self.evidence.cancel = None;
+                let text = format!("export written: {} ({} files)", row.path, row.files);
+                self.notify(text, false);
+            }
+            Reply::ExportFailed(e) => {
+                self.evidence.exporting = None;
+                self.evidence.cancel = None;
+                self.notify(e, true);
+            }
+            Reply::AutoDispatch(on) => {
+                self.evidence.data.auto_dispatch = on;
+                let text = match on {
+                    true => "auto-dispatch on: each finished segment is exported and sent",
+                    false => "auto-dispatch off",
+                };
+                self.notify(text.into(), false);
+                self.reload(&Screen::Evidence);
+            }
+            _ => {}
         }
     }
 

@@ -19,8 +19,8 @@ use tracing::{info, warn};
 
 use super::IngestCtx;
 use super::session::Session;
-use crate::catalog::{CameraSettings, CameraState, EventKind, RefusalCode, StoredKey};
-use crate::live::{CameraSlot, EngineEvent, Link, LinkCommand};
+use crate::catalog::{CameraRow, CameraSettings, CameraState, EventKind, RefusalCode, StoredKey};
+use crate::live::{CameraSlot, EngineEvent, LinkCommand};
 use crate::recorder::camera::RecorderMsg;
 use crate::time::now_us;
 use crate::tls::Io;
@@ -286,54 +286,17 @@ async fn admit(
     addr: SocketAddr,
 ) -> Option<(Arc<CameraSlot>, mpsc::Receiver<LinkCommand>, u64)> {
     let now = now_us();
-    let settings = CameraSettings {
-        id: hello.camera_id.clone(),
-        name: if hello.name.trim().is_empty() {
-            hello.camera_id.clone()
-        } else {
-            hello.name.clone()
-        },
-        address: addr.to_string(),
-        agent_version: hello.agent_version.clone(),
-        width: hello.width,
-        height: hello.height,
-        fps_milli: hello.fps_milli,
-    };
-    let row = match ctx
-        .catalog
-        .register_camera(&settings, ctx.default_mode, now)
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            warn!(camera = %hello.camera_id, %addr, "cannot register the camera: {e}");
-            reject(
-                conn,
-                "the panel cannot register the camera (database error)",
-            )
-            .await;
-            return None;
-        }
-    };
+    let row = register(ctx, conn, hello, addr, now).await?;
     let slot = ctx.registry.slot(&row);
-    let conn_id = ctx.next_conn_id();
-    let (tx, rx) = mpsc::channel(16);
-    let link = Link {
-        conn_id,
-        address: addr.to_string(),
-        commands: tx,
-    };
+    let (link, rx) = ctx.new_link(addr);
+    let conn_id = link.conn_id;
     if let Err(taken) = ctx.registry.claim(&slot, link) {
         let reason = taken.to_string();
         warn!(camera = %hello.camera_id, %addr, "refused a second connection: {reason}");
+        let detail = format!("{reason}; attempt from {addr}");
         let _ = ctx
             .catalog
-            .add_event(
-                &slot.id,
-                EventKind::Rejected,
-                now,
-                &format!("{reason}; attempt from {addr}"),
-            )
+            .add_event(&slot.id, EventKind::Rejected, now, &detail)
             .await;
         reject(conn, &reason).await;
         return None;
@@ -353,15 +316,50 @@ async fn admit(
         s.width = hello.width;
         s.height = hello.height;
     });
-    set_state(
-        ctx,
-        &slot,
-        CameraState::Live,
-        &format!("connected from {addr}"),
-    )
-    .await;
+    let detail = format!("connected from {addr}");
+    set_state(ctx, &slot, CameraState::Live, &detail).await;
     info!(camera = %slot.id, %addr, name = %row.name, "camera live");
     Some((slot, rx, conn_id))
+}
+
+/// The camera's catalog row, created or brought up to date from its Hello
+/// (the panel keeps its own name once renamed).
+async fn register(
+    ctx: &IngestCtx,
+    conn: &mut Conn,
+    hello: &Hello,
+    addr: SocketAddr,
+    now: i64,
+) -> Option<CameraRow> {
+    let name = match hello.name.trim().is_empty() {
+        true => hello.camera_id.clone(),
+        false => hello.name.clone(),
+    };
+    let settings = CameraSettings {
+        id: hello.camera_id.clone(),
+        name,
+        address: addr.to_string(),
+        agent_version: hello.agent_version.clone(),
+        width: hello.width,
+        height: hello.height,
+        fps_milli: hello.fps_milli,
+    };
+    match ctx
+        .catalog
+        .register_camera(&settings, ctx.default_mode, now)
+        .await
+    {
+        Ok(row) => Some(row),
+        Err(e) => {
+            warn!(camera = %hello.camera_id, %addr, "cannot register the camera: {e}");
+            reject(
+                conn,
+                "the panel cannot register the camera (database error)",
+            )
+            .await;
+            None
+        }
+    }
 }
 
 /// Records a state change in the catalog and the live status, and tells clients.

@@ -86,6 +86,24 @@ impl IngestCtx {
     pub fn next_conn_id(&self) -> u64 {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
+
+    /// A new connection's link (numbered, at `addr`) and where its commands
+    /// arrive.
+    pub fn new_link(
+        &self,
+        addr: std::net::SocketAddr,
+    ) -> (
+        crate::live::Link,
+        tokio::sync::mpsc::Receiver<crate::live::LinkCommand>,
+    ) {
+        let (commands, rx) = tokio::sync::mpsc::channel(16);
+        let link = crate::live::Link {
+            conn_id: self.next_conn_id(),
+            address: addr.to_string(),
+            commands,
+        };
+        (link, rx)
+    }
 }
 
 /// Accepts agents until `stop` (shutdown, or the listener moved elsewhere).
