@@ -27,6 +27,10 @@ pub struct PanelConfig {
     pub heartbeat_ms: u32,
     /// A connected camera with no frame for this long is `stalled`.
     pub stall_after_ms: u64,
+    /// A frame whose capture time is further than this from the panel's
+    /// clock is timed on arrival instead (and counted), so one bad clock
+    /// reading cannot date a recording years away.
+    pub max_clock_skew_secs: u64,
     /// Time a new connection has to say `Hello`.
     pub handshake_timeout_ms: u64,
     /// Most agent connections at once (including ones still handshaking).
@@ -86,6 +90,7 @@ impl Default for PanelConfig {
             stall_after_ms: 3000,
             handshake_timeout_ms: 5000,
             max_connections: 1024,
+            max_clock_skew_secs: 300,
             max_frame_bytes: cctv_protocol::DEFAULT_MAX_FRAME_BYTES,
             max_pixels: 40_000_000,
             connect_burst_per_ip: 32,
@@ -158,6 +163,7 @@ impl PanelConfig {
         at_least("heartbeat_ms", self.heartbeat_ms.into(), 100)?;
         at_least("max_connections", self.max_connections as u64, 1)?;
         at_least("segment_secs", self.segment_secs, 1)?;
+        at_least("max_clock_skew_secs", self.max_clock_skew_secs, 1)?;
         at_least("max_frame_bytes", self.max_frame_bytes as u64, 1024)?;
         at_least("max_pixels", self.max_pixels, 16 * 16)?;
         at_least("connect_burst_per_ip", self.connect_burst_per_ip.into(), 1)?;

@@ -49,6 +49,13 @@ pub struct CameraStatus {
     pub frames_bad: u64,
     /// Frames the recorder could not keep up with.
     pub frames_unrecorded: u64,
+    /// Frames whose capture time was far from the panel's clock, timed on
+    /// arrival instead.
+    pub frames_retimed: u64,
+    /// How far the camera's clock is ahead of the panel's (negative:
+    /// behind), from its last frame with a believable time; network delay
+    /// included.
+    pub clock_skew_ms: Option<i64>,
     pub last_frame_us: Option<i64>,
     pub record_mode: RecordMode,
     /// A segment is open and being written.
@@ -72,6 +79,8 @@ impl CameraStatus {
             frames_missed: 0,
             frames_bad: 0,
             frames_unrecorded: 0,
+            frames_retimed: 0,
+            clock_skew_ms: None,
             last_frame_us: None,
             record_mode: row.record_mode,
             recording: false,

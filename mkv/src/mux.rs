@@ -84,7 +84,10 @@ fn header(info: &SegmentInfo) -> (Vec<u8>, Layout) {
     put_uint(&mut body, TIMESTAMP_SCALE, 1_000_000); // 1 ms
     put_str(&mut body, MUXING_APP, app);
     put_str(&mut body, WRITING_APP, app);
-    let date_ns = info.origin_us.saturating_mul(1000) - MATROSKA_EPOCH_UNIX_NS;
+    let date_ns = info
+        .origin_us
+        .saturating_mul(1000)
+        .saturating_sub(MATROSKA_EPOCH_UNIX_NS);
     put_int(&mut body, DATE_UTC, date_ns);
     put_str(&mut body, TITLE, &info.title);
     let duration_offset = body.len();
@@ -209,9 +212,9 @@ impl MkvMuxer {
     /// Adds one frame of `len` bytes. Timestamps that go backwards are moved
     /// forward to keep the file playable.
     pub fn push(&mut self, capture_us: i64, len: usize) -> Write1 {
-        let mut ms = (capture_us - self.origin_us).div_euclid(1000);
+        let mut ms = capture_us.saturating_sub(self.origin_us).div_euclid(1000);
         if ms <= self.last_ms {
-            ms = self.last_ms + 1;
+            ms = self.last_ms.saturating_add(1);
         }
         let mut head = Vec::with_capacity(48);
         let mut patch = None;

@@ -337,3 +337,89 @@ async fn a_camera_that_stalls_mid_frame_is_cut_off_without_disturbing_others() {
     assert_eq!(other.frames_missed, 0);
     engine.shutdown().await;
 }
+
+/// A camera that holds a valid secret and sends absurd numbers: a frame
+/// dated 2100, capture times of 2^63 and 2^64-1, the largest sequence
+/// number and then a restart from 0. Its frames are kept, timed on arrival
+/// where their own time is far off; no recording is dated 2100; ingest and
+/// the recorder survive, and the camera can connect again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_sending_absurd_numbers_keeps_recording_and_can_reconnect() {
+    use futures::SinkExt;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).await.unwrap();
+    let cam = enroll(&engine, "clock", "").await;
+    let t0 = cctv_protocol::now_us() as i64;
+    let (mut conn, answer) = handshake(&cam, &cam.secret).await;
+    assert!(matches!(answer, cctv_protocol::Message::Welcome(_)));
+    let jpeg = test_jpeg(320, 240, 10);
+    let year_2100 = 4_102_444_800_000_000u64;
+    let frames: Vec<(u64, Option<u64>)> = vec![
+        (0, None),
+        (1, None),
+        (2, Some(year_2100)),
+        (3, None),
+        (4, Some(1 << 63)),
+        (5, Some(u64::MAX)),
+        (u64::MAX, None),
+        (0, None),
+        (10, None),
+        (11, None),
+    ];
+    for (seq, capture) in &frames {
+        let capture_us = capture.unwrap_or_else(cctv_protocol::now_us);
+        conn.send(cctv_protocol::Message::Frame(cctv_protocol::Frame {
+            seq: *seq,
+            capture_us,
+            jpeg: jpeg.clone(),
+        }))
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    let status = wait_for(Duration::from_secs(10), "every frame counted", async || {
+        engine
+            .camera("clock")
+            .filter(|c| c.frames_received == frames.len() as u64)
+    })
+    .await;
+    assert_eq!(status.state, CameraState::Live);
+    assert_eq!(status.frames_retimed, 3, "three capture times far off");
+    let skew = status
+        .clock_skew_ms
+        .expect("the camera's clock skew is shown");
+    assert!(
+        skew.abs() < 5_000,
+        "an honest clock shows a small skew: {skew} ms"
+    );
+    drop(conn);
+    wait_for(Duration::from_secs(10), "the camera offline", async || {
+        engine
+            .camera("clock")
+            .filter(|c| c.state == CameraState::Offline)
+    })
+    .await;
+    // The slot was released: the camera is welcomed again.
+    let (conn, answer) = handshake(&cam, &cam.secret).await;
+    assert!(
+        matches!(answer, cctv_protocol::Message::Welcome(_)),
+        "{answer:?}"
+    );
+    drop(conn);
+    engine.shutdown().await;
+    let t1 = cctv_protocol::now_us() as i64;
+    let catalog = cctv_engine::catalog::Catalog::open(&engine.config().db_path())
+        .await
+        .unwrap();
+    let rows = catalog.recordings(&Default::default()).await.unwrap();
+    assert!(!rows.is_empty());
+    let mut recorded = 0;
+    for r in &rows {
+        assert!(
+            r.start_us >= t0 - 1_000_000 && r.end_us <= t1 + 1_000_000,
+            "a recording outside the test's own time: {r:?}"
+        );
+        recorded += ffprobe(&engine.config().recordings_dir.join(&r.path)).frames;
+    }
+    assert_eq!(recorded, frames.len() as u64, "every frame recorded");
+}

@@ -233,6 +233,7 @@ fn details(c: &CameraStatus) -> Element<'_, Message> {
                 c.frames_received, c.frames_missed, c.frames_bad, c.frames_unrecorded
             )
         ),
+        detail_line("Clock", clock(c)),
         detail_line(
             "Recording",
             format!(
@@ -244,6 +245,24 @@ fn details(c: &CameraStatus) -> Element<'_, Message> {
     ]
     .spacing(8)
     .into()
+}
+
+/// How far the camera's clock is from the panel's, and how many frames
+/// were timed on arrival because their own time was far off.
+pub fn clock(c: &CameraStatus) -> String {
+    let skew = match c.clock_skew_ms {
+        None => "not known yet".to_string(),
+        Some(ms) if ms.abs() < 1000 => "within a second of the panel's".to_string(),
+        Some(ms) => format!(
+            "{:.1} s {} the panel's",
+            ms.abs() as f64 / 1000.0,
+            if ms > 0 { "ahead of" } else { "behind" }
+        ),
+    };
+    match c.frames_retimed {
+        0 => skew,
+        n => format!("{skew} · {n} frame(s) timed on arrival"),
+    }
 }
 
 /// Record, snapshot, panorama, quality and frame rate of the focused camera;

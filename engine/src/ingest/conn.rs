@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use cctv_protocol::auth::{CameraKey, Secret, ServerHandshake};
 use cctv_protocol::{Codec, Hello, Limits, Message, Welcome};
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, timeout_at};
 use tokio_util::codec::Framed;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::IngestCtx;
 use super::session::Session;
@@ -56,13 +56,27 @@ pub async fn handle(ctx: Arc<IngestCtx>, stream: TcpStream, addr: SocketAddr) {
         return;
     };
     let recorder = ctx.recorders.for_camera(&slot);
-    let reason = Session::new(&ctx, &slot, recorder.clone())
-        .run(&mut conn, &mut commands)
-        .await;
+    let session = Session::new(&ctx, &slot, recorder).run(&mut conn, &mut commands);
+    // A fault in the session ends this connection only: the slot is
+    // released and the camera shown offline like any other end.
+    let reason = match std::panic::AssertUnwindSafe(session).catch_unwind().await {
+        Ok(reason) => reason,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            error!(camera = %slot.id, %addr, "the connection failed on a fault: {what}");
+            format!("panel fault: {what}")
+        }
+    };
     // A clean close (TLS close_notify), so the agent sees an end, not a cut.
     let _ = timeout(Duration::from_millis(500), conn.get_mut().shutdown()).await;
     ctx.registry.release(&slot, conn_id);
-    let _ = recorder
+    let _ = ctx
+        .recorders
+        .for_camera(&slot)
         .send(RecorderMsg::Close {
             reason: reason.clone(),
         })

@@ -34,6 +34,7 @@ pub struct Limits {
     pub max_pixels: u64,
     pub heartbeat_ms: u32,
     pub stall_after_ms: u64,
+    pub max_clock_skew_us: i64,
     pub max_connections: usize,
     pub connects_per_minute_per_ip: u32,
 }
@@ -46,6 +47,8 @@ impl Limits {
             max_pixels: c.max_pixels,
             heartbeat_ms: c.heartbeat_ms,
             stall_after_ms: c.stall_after_ms,
+            max_clock_skew_us: (c.max_clock_skew_secs.min(i64::MAX as u64 / 1_000_000) * 1_000_000)
+                as i64,
             max_connections: c.max_connections,
             connects_per_minute_per_ip: c.connects_per_minute_per_ip,
         }

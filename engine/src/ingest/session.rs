@@ -10,6 +10,12 @@
 //! rate: the first at once, then one line per [`BAD_LOG_EVERY`] with the
 //! count since the last line. (A message that is not a well-formed `Frame`
 //! at all is a protocol error and closes the connection.)
+//!
+//! Numbers from the camera are judged, never trusted: a capture time
+//! further than `max_clock_skew_secs` from the panel's clock (one bad clock
+//! reading, or 2^63) is replaced by the arrival time and counted in
+//! `frames_retimed`; sequence numbers may jump or restart (gaps are counted,
+//! saturating); the camera's clock skew is shown from its believable frames.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,6 +52,9 @@ pub(super) struct Session<'a> {
     bad_logged: Option<Instant>,
     bad_unlogged: u64,
     unrecorded: u64,
+    retimed: u64,
+    retimed_logged: Option<Instant>,
+    skew_ms: Option<i64>,
     window_start: Instant,
     window_frames: u64,
     window_bytes: u64,
@@ -74,6 +83,9 @@ impl<'a> Session<'a> {
             bad_logged: None,
             bad_unlogged: 0,
             unrecorded: s.frames_unrecorded,
+            retimed: s.frames_retimed,
+            retimed_logged: None,
+            skew_ms: s.clock_skew_ms,
             window_start: now,
             window_frames: 0,
             window_bytes: 0,
@@ -162,7 +174,7 @@ impl<'a> Session<'a> {
         if let Some(prev) = self.last_seq
             && f.seq > prev.saturating_add(1)
         {
-            self.missed += f.seq - prev - 1;
+            self.missed = self.missed.saturating_add(f.seq - prev - 1);
         }
         self.last_seq = Some(f.seq);
         let checked = crate::jpeg::check(&f.jpeg, self.ctx.limits.max_pixels);
@@ -177,10 +189,12 @@ impl<'a> Session<'a> {
         self.window_frames += 1;
         self.window_bytes += f.jpeg.len() as u64;
         self.last_frame = Instant::now();
+        let received_us = now_us();
+        let capture_us = self.judge_time(f.capture_us, received_us, f.seq);
         let live = Arc::new(LiveFrame {
             seq: f.seq,
-            capture_us: f.capture_us as i64,
-            received_us: now_us(),
+            capture_us,
+            received_us,
             width,
             height,
             jpeg: f.jpeg,
@@ -191,16 +205,62 @@ impl<'a> Session<'a> {
             .slot
             .record_enabled
             .load(std::sync::atomic::Ordering::Acquire)
-            && self.recorder.try_send(RecorderMsg::Frame(live)).is_err()
         {
-            self.unrecorded += 1;
-            if self.unrecorded.is_power_of_two() {
-                warn!(camera = %self.slot.id, unrecorded = self.unrecorded, "the recorder is behind: frames not recorded");
-            }
+            self.record(live);
         }
         if self.stalled {
             self.stalled = false;
             set_state(self.ctx, self.slot, CameraState::Live, "frames resumed").await;
+        }
+    }
+
+    /// The frame's capture time if it is believable (within the allowed skew
+    /// of the panel's clock), else its arrival time, counted and logged at
+    /// a bounded rate.
+    fn judge_time(&mut self, claimed_us: u64, received_us: i64, seq: u64) -> i64 {
+        let skew_us = i64::try_from(claimed_us)
+            .ok()
+            .and_then(|c| c.checked_sub(received_us))
+            .filter(|s| s.unsigned_abs() <= self.ctx.limits.max_clock_skew_us.unsigned_abs());
+        if let Some(skew_us) = skew_us {
+            self.skew_ms = Some(skew_us / 1000);
+            return received_us.saturating_add(skew_us);
+        }
+        self.retimed += 1;
+        if self
+            .retimed_logged
+            .is_none_or(|at| at.elapsed() >= BAD_LOG_EVERY)
+        {
+            warn!(
+                camera = %self.slot.id,
+                seq,
+                claimed_us,
+                retimed = self.retimed,
+                "a capture time far from the panel's clock: the frame is timed on arrival"
+            );
+            self.retimed_logged = Some(Instant::now());
+        }
+        received_us
+    }
+
+    /// Hands the frame to the camera's recorder. A full queue costs the frame
+    /// (counted); a recorder that stopped is started again, and told.
+    fn record(&mut self, live: Arc<LiveFrame>) {
+        let frame = match self.recorder.try_send(RecorderMsg::Frame(live)) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(_)) => None,
+            Err(mpsc::error::TrySendError::Closed(RecorderMsg::Frame(f))) => Some(f),
+            Err(mpsc::error::TrySendError::Closed(_)) => None,
+        };
+        if let Some(frame) = frame {
+            self.recorder = self.ctx.recorders.for_camera(self.slot);
+            if self.recorder.try_send(RecorderMsg::Frame(frame)).is_ok() {
+                return;
+            }
+        }
+        self.unrecorded += 1;
+        if self.unrecorded.is_power_of_two() {
+            warn!(camera = %self.slot.id, unrecorded = self.unrecorded, "the recorder is behind: frames not recorded");
         }
     }
 
@@ -246,6 +306,8 @@ impl<'a> Session<'a> {
             s.frames_missed = self.missed;
             s.frames_bad = self.bad;
             s.frames_unrecorded = self.unrecorded;
+            s.frames_retimed = self.retimed;
+            s.clock_skew_ms = self.skew_ms;
             s.last_frame_us = self.last_frame_us;
         });
     }

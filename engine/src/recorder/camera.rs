@@ -68,13 +68,19 @@ impl Recorders {
         &self.ctx.latency
     }
 
-    /// The camera's recorder, started on first use.
+    /// The camera's recorder, started on first use, and started again if
+    /// it stopped on a fault (its open segment is left for repair).
     pub fn for_camera(&self, slot: &Arc<CameraSlot>) -> mpsc::Sender<RecorderMsg> {
-        crate::sync::lock(&self.running)
-            .entry(slot.id.clone())
-            .or_insert_with(|| spawn(self.ctx.clone(), slot.clone()))
-            .0
-            .clone()
+        let mut running = crate::sync::lock(&self.running);
+        if let Some((tx, task)) = running.get(&slot.id) {
+            if !task.is_finished() {
+                return tx.clone();
+            }
+            error!(camera = %slot.id, "the camera's recorder stopped on a fault; starting it again");
+        }
+        let (tx, task) = spawn(self.ctx.clone(), slot.clone());
+        running.insert(slot.id.clone(), (tx.clone(), task));
+        tx
     }
 
     /// Stops every recorder: each finishes its open segment as complete.
@@ -181,7 +187,7 @@ impl Recorder {
         }
         self.paused_until = None;
         if let Some(seg) = &self.segment
-            && (f.capture_us - seg.start_us >= self.ctx.segment_us
+            && (f.capture_us.saturating_sub(seg.start_us) >= self.ctx.segment_us
                 || (f.width, f.height) != (seg.width, seg.height))
         {
             self.close(RecordingStatus::Complete, "").await;
@@ -216,7 +222,10 @@ impl Recorder {
         }
         if let Some(seg) = self.segment.as_mut() {
             match seg.push(f.capture_us, &f.jpeg) {
-                Ok(written_us) => self.ctx.latency.record(written_us - f.capture_us),
+                Ok(written_us) => self
+                    .ctx
+                    .latency
+                    .record(written_us.saturating_sub(f.capture_us)),
                 Err(e) => self.fail(&e.to_string()).await,
             }
         }
