@@ -245,12 +245,7 @@ impl AgentConfig {
         cctv_protocol::validate_camera_id(&camera_id)
             .map_err(|why| anyhow::anyhow!("camera id {camera_id:?}: {why}"))?;
         let name = cli.name.or(file.name).unwrap_or_else(|| camera_id.clone());
-        if name.len() > cctv_protocol::MAX_NAME_LEN {
-            bail!(
-                "camera name is longer than {} bytes",
-                cctv_protocol::MAX_NAME_LEN
-            );
-        }
+        cctv_protocol::validate_camera_name(&name).map_err(|why| anyhow::anyhow!("{why}"))?;
         let source = match cli.source.or(file.source) {
             Some(s) => s.parse()?,
             None => "test-pattern".parse()?,

@@ -147,7 +147,7 @@ impl Link {
         conn.send(Message::Hello(proven)).await?;
         match self.reply(&mut conn).await? {
             Message::Welcome(w) => {
-                info!(panel = %self.cfg.panel, version = %w.panel_version, "connected to the panel");
+                info!(panel = %self.cfg.panel, version = %cctv_protocol::printable(&w.panel_version), "connected to the panel");
                 let heartbeat = Duration::from_millis(u64::from(w.heartbeat_ms).clamp(100, 60_000));
                 Ok((conn, heartbeat))
             }
@@ -161,7 +161,9 @@ impl Link {
             .await
             .map_err(|_| LinkError::Timeout("waiting for the panel's answer"))?;
         match reply {
-            Some(Ok(Message::Reject { reason })) => Err(LinkError::Rejected(reason)),
+            Some(Ok(Message::Reject { reason })) => Err(LinkError::Rejected(
+                cctv_protocol::printable(&reason).into_owned(),
+            )),
             Some(Ok(m)) => Ok(m),
             Some(Err(e)) => Err(e.into()),
             None => Err(LinkError::Closed),
@@ -250,7 +252,9 @@ impl Link {
                 Ok(false)
             }
             Some(Ok(Message::Ping { nonce })) => send(conn, heartbeat_message(nonce)).await,
-            Some(Ok(Message::Reject { reason })) => Err(LinkError::Rejected(reason)),
+            Some(Ok(Message::Reject { reason })) => Err(LinkError::Rejected(
+                cctv_protocol::printable(&reason).into_owned(),
+            )),
             Some(Ok(other)) => {
                 debug!(kind = %other.message_type(), "ignoring a message the panel should not send");
                 Ok(false)

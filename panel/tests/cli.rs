@@ -156,3 +156,28 @@ async fn an_export_is_dispatched_from_the_command_line() {
     let (code, out, _) = panel(&["verify", nas.join(name).to_str().unwrap()]);
     assert_eq!(code, Some(0), "{out}");
 }
+
+#[test]
+fn a_camera_name_the_agent_would_refuse_is_refused_when_the_camera_is_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let long = "n".repeat(cctv_protocol::MAX_NAME_LEN + 1);
+    let (code, _, err) = panel(&[
+        "camera", "add", "--data", data, "--id", "door", "--name", &long,
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("longer than 128 bytes"), "{err}");
+    let (code, _, err) = panel(&[
+        "camera", "add", "--data", data, "--id", "door", "--name", "a\nb",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("control character"), "{err}");
+    // The longest name an agent sends is taken.
+    let fits = "n".repeat(cctv_protocol::MAX_NAME_LEN);
+    let (code, out, err) = panel(&[
+        "camera", "add", "--data", data, "--id", "door", "--name", &fits,
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(&fits));
+}

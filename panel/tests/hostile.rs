@@ -423,3 +423,72 @@ async fn a_camera_sending_absurd_numbers_keeps_recording_and_can_reconnect() {
     }
     assert_eq!(recorded, frames.len() as u64, "every frame recorded");
 }
+
+/// A camera holding a valid secret puts a newline and a terminal escape in
+/// its name, version and goodbye: the log gets no forged line, and what is
+/// stored and shown has the characters escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_from_a_camera_cannot_forge_log_lines() {
+    use futures::{SinkExt, StreamExt};
+    let log = Log::global();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).await.unwrap();
+    let cam = enroll(&engine, "porch", "").await;
+    let forged = "2026-01-01T00:00:00.000000Z  INFO panel: forged";
+    let mut conn = open_transport(&cam).await.unwrap();
+    let hello = cctv_protocol::Hello {
+        camera_id: "porch".into(),
+        name: format!("Porch\n{forged} name"),
+        agent_version: "1.0\u{1b}[2J".into(),
+        width: 320,
+        height: 240,
+        fps_milli: 10_000,
+        credentials: Default::default(),
+    };
+    conn.send(cctv_protocol::Message::Hello(hello.clone()))
+        .await
+        .unwrap();
+    let Some(Ok(cctv_protocol::Message::Challenge(challenge))) = conn.next().await else {
+        panic!("no challenge");
+    };
+    let proven = cctv_protocol::auth::prove(&cam.secret, &challenge, hello);
+    conn.send(cctv_protocol::Message::Hello(proven))
+        .await
+        .unwrap();
+    let answer = conn.next().await.unwrap().unwrap();
+    assert!(
+        matches!(answer, cctv_protocol::Message::Welcome(_)),
+        "{answer:?}"
+    );
+    conn.send(cctv_protocol::Message::Goodbye {
+        reason: format!("bye\n{forged} goodbye\r\n"),
+    })
+    .await
+    .unwrap();
+    let status = wait_for(Duration::from_secs(10), "the goodbye", async || {
+        engine
+            .camera("porch")
+            .filter(|c| c.state == CameraState::Offline && c.detail.starts_with("agent stopped"))
+    })
+    .await;
+    assert_eq!(status.name, format!("Porch\\n{forged} name"));
+    assert!(
+        status
+            .detail
+            .contains(&format!("bye\\n{forged} goodbye\\r\\n")),
+        "{}",
+        status.detail
+    );
+    let row = engine.catalog().camera("porch").await.unwrap().unwrap();
+    assert_eq!(row.agent_version, "1.0\\u{1b}[2J");
+    engine.shutdown().await;
+    let text = log.text();
+    assert!(
+        !text.lines().any(|l| l.starts_with("2026-01-01T00:00:00")),
+        "a forged log line:\n{text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "a terminal escape reached the log"
+    );
+}

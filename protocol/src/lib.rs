@@ -10,6 +10,7 @@ pub mod auth;
 pub mod codec;
 pub mod error;
 pub mod message;
+pub mod text;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod wire;
@@ -17,6 +18,7 @@ pub mod wire;
 pub use codec::Codec;
 pub use error::{CodecError, DecodeError, EncodeError};
 pub use message::*;
+pub use text::printable;
 pub use wire::{
     DEFAULT_MAX_CONTROL_BYTES, DEFAULT_MAX_FRAME_BYTES, HEADER_LEN, Header, Limits, MAGIC, Status,
     VERSION, decode, decode_exact, encode, encode_to_bytes, peek,

@@ -181,6 +181,20 @@ pub fn validate_camera_id(id: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Checks a camera name as the panel stores and an agent sends it: at most
+/// [`MAX_NAME_LEN`] bytes, no control characters. (The panel still escapes
+/// control characters in a name it receives; this is the rule for names it
+/// is given.)
+pub fn validate_camera_name(name: &str) -> Result<(), &'static str> {
+    if name.len() > MAX_NAME_LEN {
+        return Err("camera name is longer than 128 bytes");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("camera name has a control character (a newline, a tab, ...)");
+    }
+    Ok(())
+}
+
 /// Checks a `Configure`'s values are in range.
 pub fn validate_configure(c: &Configure) -> Result<(), &'static str> {
     if let Some(q) = c.quality

@@ -52,6 +52,7 @@ impl Engine {
         name: &str,
         replace: bool,
     ) -> Result<cctv_protocol::auth::Secret, EngineError> {
+        cctv_protocol::validate_camera_name(name).map_err(EngineError::Name)?;
         let secret = new_secret();
         self.shared
             .catalog

@@ -45,6 +45,8 @@ pub enum EngineError {
     Config(#[from] crate::config::ConfigError),
     #[error("the agent would not accept this: {0}")]
     Configure(&'static str),
+    #[error("{0}")]
+    Name(&'static str),
     #[error("the panel's TLS identity: {0}")]
     Identity(#[from] crate::tls::IdentityError),
     #[error(transparent)]
@@ -396,6 +398,7 @@ impl Engine {
     }
 
     pub async fn rename(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        cctv_protocol::validate_camera_name(name.trim()).map_err(EngineError::Name)?;
         let slot = self.slot(id)?;
         self.shared.catalog.rename_camera(id, name).await?;
         slot.update(|s| s.name = name.trim().to_string());

@@ -419,7 +419,10 @@ impl Talk<'_> {
     fn unexpected(&self, answer: Control) -> DispatchError {
         let addr = self.addr.to_string();
         match answer {
-            Control::Refused { reason } => DispatchError::Refused { addr, reason },
+            Control::Refused { reason } => DispatchError::Refused {
+                addr,
+                reason: cctv_protocol::printable(&reason).into_owned(),
+            },
             other => DispatchError::Unexpected {
                 addr,
                 answer: format!("{other:?}"),

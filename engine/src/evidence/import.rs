@@ -128,7 +128,7 @@ pub async fn import(
     let (manifest, placed) = tokio::task::spawn_blocking(move || extract(&zp, &rd)).await??;
     let origin = format!(
         "imported from {} ({})",
-        manifest.panel.name,
+        cctv_protocol::printable(&manifest.panel.name),
         zip_path
             .file_name()
             .and_then(|n| n.to_str())
@@ -153,7 +153,10 @@ async fn add_cameras(
         if catalog.camera(&c.id).await?.is_none() {
             let settings = CameraSettings {
                 id: c.id.clone(),
-                name: c.name.chars().take(cctv_protocol::MAX_NAME_LEN).collect(),
+                name: cctv_protocol::printable(&c.name)
+                    .chars()
+                    .take(cctv_protocol::MAX_NAME_LEN)
+                    .collect(),
                 address: origin.to_string(),
                 agent_version: String::new(),
                 width: 0,
@@ -223,8 +226,9 @@ async fn add_events(catalog: &Catalog, manifest: &Manifest) -> Result<(), Import
         if manifest.cameras.iter().any(|c| c.id == e.camera_id)
             && !catalog.has_event(&e.camera_id, kind, e.at_us).await?
         {
+            let detail = cctv_protocol::printable(&e.detail);
             catalog
-                .add_event(&e.camera_id, kind, e.at_us, &e.detail)
+                .add_event(&e.camera_id, kind, e.at_us, &detail)
                 .await?;
         }
     }

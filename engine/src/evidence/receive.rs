@@ -244,9 +244,10 @@ async fn hello(stream: &mut Box<dyn Io>, nonce: &[u8; 32]) -> Result<(String, Ve
         read_control(stream).await
     };
     match tokio::time::timeout(HANDSHAKE, exchange).await {
-        Ok(Ok(Control::Hello { sender, proof })) => {
-            Ok((sender, hex::decode(&proof).unwrap_or_default()))
-        }
+        Ok(Ok(Control::Hello { sender, proof })) => Ok((
+            cctv_protocol::printable(&sender).into_owned(),
+            hex::decode(&proof).unwrap_or_default(),
+        )),
         Ok(Ok(_)) => Err((
             None,
             RefusalCode::Protocol,

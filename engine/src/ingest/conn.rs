@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cctv_protocol::auth::{CameraKey, Secret, ServerHandshake};
-use cctv_protocol::{Codec, Hello, Limits, Message, Welcome};
+use cctv_protocol::{Codec, Hello, Limits, Message, Welcome, printable};
 use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -347,13 +347,13 @@ async fn register(
 ) -> Option<CameraRow> {
     let name = match hello.name.trim().is_empty() {
         true => hello.camera_id.clone(),
-        false => hello.name.clone(),
+        false => printable(&hello.name).into_owned(),
     };
     let settings = CameraSettings {
         id: hello.camera_id.clone(),
         name,
         address: addr.to_string(),
-        agent_version: hello.agent_version.clone(),
+        agent_version: printable(&hello.agent_version).into_owned(),
         width: hello.width,
         height: hello.height,
         fps_milli: hello.fps_milli,

@@ -134,7 +134,9 @@ impl<'a> Session<'a> {
                     match msg {
                         Some(Ok(Message::Frame(f))) => self.frame(f).await,
                         Some(Ok(Message::Heartbeat(_))) => {}
-                        Some(Ok(Message::Goodbye { reason })) => return format!("agent stopped: {reason}"),
+                        Some(Ok(Message::Goodbye { reason })) => {
+                            return format!("agent stopped: {}", cctv_protocol::printable(&reason));
+                        }
                         Some(Ok(other)) => {
                             let why = format!("protocol error: unexpected {}", other.message_type());
                             warn!(camera = %self.slot.id, "{why}");

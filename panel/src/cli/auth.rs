@@ -16,6 +16,7 @@ pub async fn add(
     panel_addr: Option<&str>,
 ) -> anyhow::Result<()> {
     cctv_protocol::validate_camera_id(id).map_err(|e| anyhow::anyhow!("{e}: {id:?}"))?;
+    cctv_protocol::validate_camera_name(name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
     let catalog = cctv_engine::catalog::Catalog::open(&cfg.db_path()).await?;
