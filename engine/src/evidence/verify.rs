@@ -1,6 +1,13 @@
 //! `panel verify`: re-hashes every file of an export against its manifest
 //! and says plainly whether the evidence is intact, naming any file that
 //! differs, is missing, or should not be there.
+//!
+//! The zip itself is checked before a byte of it is read: two entries under
+//! one name, an entry that is not a regular file (a symlink, a directory),
+//! entries whose data overlap, or a recording whose sizes are not the
+//! manifest's (or that is compressed: recordings are stored as they are)
+//! make the export not intact. So a crafted zip can neither hide a second
+//! copy of a file nor make the check read more than the zip holds.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -25,6 +32,19 @@ pub enum Finding {
     Damaged { path: String, error: String },
     /// In the zip, not in the manifest.
     Unexpected { path: String },
+    /// Two or more entries carry one name: which copy is the evidence?
+    DuplicateNames,
+    /// A symlink, a directory or anything else that is not a plain file.
+    NotAFile { path: String },
+    /// Its data overlaps another entry's (a zip bomb's trick).
+    Overlapping { path: String },
+    /// Its sizes in the zip are not the manifest's, or it is compressed.
+    WrongSize {
+        path: String,
+        manifest: i64,
+        stored: u64,
+        size: u64,
+    },
 }
 
 impl std::fmt::Display for Finding {
@@ -43,6 +63,22 @@ impl std::fmt::Display for Finding {
             Finding::Unexpected { path } => {
                 write!(f, "{path} is in the export but NOT in the manifest")
             }
+            Finding::DuplicateNames => {
+                write!(f, "the export has two or more entries under one name")
+            }
+            Finding::NotAFile { path } => write!(f, "{path} is NOT A PLAIN FILE"),
+            Finding::Overlapping { path } => {
+                write!(f, "{path} OVERLAPS another entry of the zip")
+            }
+            Finding::WrongSize {
+                path,
+                manifest,
+                stored,
+                size,
+            } => write!(
+                f,
+                "{path} has the WRONG SIZE: {size} bytes ({stored} stored), the manifest says {manifest}"
+            ),
         }
     }
 }
@@ -108,6 +144,57 @@ pub fn read_manifest<R: Read + io::Seek>(
     Ok(Manifest::parse(&bytes)?)
 }
 
+/// What is wrong with the zip's entries as entries, found from the central
+/// directory alone.
+fn structure<R: Read + io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    manifest: &Manifest,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if zip.has_duplicate_names() {
+        findings.push(Finding::DuplicateNames);
+    }
+    // (start, least end, name) of each entry: a local header is at least 30
+    // bytes and the name.
+    let mut spans = Vec::new();
+    for i in 0..zip.len() {
+        let Ok(f) = zip.by_index_raw(i) else {
+            continue;
+        };
+        let path = String::from_utf8_lossy(f.name_raw()).into_owned();
+        if !f.is_file() || f.is_symlink() {
+            findings.push(Finding::NotAFile { path: path.clone() });
+        }
+        let least = 30 + f.name_raw().len() as u64 + f.compressed_size();
+        spans.push((
+            f.header_start(),
+            f.header_start().saturating_add(least),
+            path.clone(),
+        ));
+        if let Some(listed) = manifest.files.iter().find(|e| e.path == path) {
+            let stored = f.compressed_size();
+            let size = f.size();
+            if size != listed.bytes as u64 || stored != size {
+                findings.push(Finding::WrongSize {
+                    path,
+                    manifest: listed.bytes,
+                    stored,
+                    size,
+                });
+            }
+        }
+    }
+    spans.sort();
+    for pair in spans.windows(2) {
+        if pair[1].0 < pair[0].1 {
+            findings.push(Finding::Overlapping {
+                path: pair[1].2.clone(),
+            });
+        }
+    }
+    findings
+}
+
 pub fn verify(path: &Path) -> Result<Report, VerifyError> {
     let name = path.display().to_string();
     let file = File::open(path).map_err(|source| VerifyError::Io {
@@ -116,10 +203,12 @@ pub fn verify(path: &Path) -> Result<Report, VerifyError> {
     })?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| VerifyError::Zip(name.clone(), e))?;
     let manifest = read_manifest(&mut zip, &name)?;
-    let mut findings = Vec::new();
+    let mut findings = structure(&mut zip, &manifest);
     let mut intact_files = Vec::new();
     let listed: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
-    for entry in &manifest.files {
+    // A zip built to deceive is not read any further.
+    let readable = findings.is_empty();
+    for entry in manifest.files.iter().filter(|_| readable) {
         match zip.by_name(&entry.path) {
             Ok(mut f) => {
                 // A changed byte usually breaks the zip's own checksum first.
