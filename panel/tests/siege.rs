@@ -279,3 +279,121 @@ async fn a_thousand_hostile_connections_leave_recordings_whole_and_memory_flat()
         );
     }
 }
+
+/// Streams `frames` frames at 10 fps as `creds`; how many it sent.
+async fn honest(creds: Creds, frames: u64) -> u64 {
+    use futures::SinkExt;
+    let (mut conn, answer) = handshake(&creds, &creds.secret).await;
+    assert!(
+        matches!(answer, cctv_protocol::Message::Welcome(_)),
+        "{answer:?}"
+    );
+    let jpeg = test_jpeg(320, 240, 90);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    for seq in 0..frames {
+        tick.tick().await;
+        let frame = cctv_protocol::Message::Frame(cctv_protocol::Frame {
+            seq,
+            capture_us: cctv_protocol::now_us(),
+            jpeg: jpeg.clone(),
+        });
+        conn.send(frame).await.expect("the panel keeps the camera");
+    }
+    // Heartbeats until the last segment is safely closed by the panel.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    frames
+}
+
+/// The panel under a low descriptor limit (`ulimit -n 256`, soft and hard),
+/// 600 idle connections from many addresses held open while two cameras
+/// record one-second segments: the connections are capped below the
+/// limit, and the honest cameras lose no frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_cannot_take_the_descriptors_recording_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let data = dir.path().join("data");
+    let cams: Vec<Creds> = (0..2)
+        .map(|i| enroll_cli(&data, addr, &format!("cam{i}")))
+        .collect();
+    let cfg = dir.path().join("panel.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{0}/data\"\nrecordings_dir = \"{0}/recordings\"\n\
+             heartbeat_ms = 500\nhandshake_timeout_ms = 30000\nmin_free_bytes = 0\nsegment_secs = 1\n\
+             connect_burst_per_ip = 1000\nconnects_per_minute_per_ip = 100000\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let mut panel = Proc(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -n 256 && exec \"$0\" serve --config \"$1\"")
+            .arg(env!("CARGO_BIN_EXE_panel"))
+            .arg(&cfg)
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Its log, read as it comes (a full pipe would stop the panel).
+    let stderr = panel.0.stderr.take().unwrap();
+    let log_reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        let _ = std::io::Read::read_to_string(&mut { stderr }, &mut log);
+        log
+    });
+    wait_for(Duration::from_secs(30), "the panel listening", async || {
+        tokio::net::TcpStream::connect(addr).await.ok().map(|_| ())
+    })
+    .await;
+    let senders: Vec<_> = cams
+        .iter()
+        .map(|c| tokio::spawn(honest(c.clone(), 80)))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // 600 idle connections, 100 per address: more than the descriptors.
+    let mut idle = Vec::new();
+    for i in 0..600usize {
+        let src = [127, 0, 1, (i / 100) as u8 + 1];
+        if let Ok(s) = connect_from(src, addr).await {
+            idle.push(s);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    drop(idle);
+    let mut sent = Vec::new();
+    for s in senders {
+        sent.push(s.await.expect("an honest camera was cut off"));
+    }
+    panel.signal("TERM");
+    let _ = panel.0.wait();
+    let log = log_reader.join().unwrap();
+    assert!(!log.contains("Too many open files"), "{log}");
+    let catalog = Catalog::open(&data.join("panel.db")).await.unwrap();
+    for (cam, sent) in cams.iter().zip(sent) {
+        let rows = catalog
+            .recordings(&RecordingFilter {
+                camera_id: Some(cam.id.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let recorded: u64 = rows
+            .iter()
+            .map(|r| ffprobe(&dir.path().join("recordings").join(&r.path)).frames)
+            .sum();
+        assert_eq!(
+            recorded,
+            sent,
+            "{}: frames lost ({} segments)\n{log}",
+            cam.id,
+            rows.len()
+        );
+    }
+}

@@ -153,6 +153,8 @@ impl Engine {
             })?;
         }
         let (catalog, repaired) = open_catalog(&mut config).await?;
+        let cameras = catalog.cameras().await?;
+        fit_connections(&mut config, cameras.len());
         let (tls, fingerprint) = access::transport(&config)?;
         let (listener, local_addr) = bind(config.listen).await?;
         let (events, _) = broadcast::channel(1024);
@@ -208,8 +210,8 @@ impl Engine {
             tasks,
             disk_full,
         });
-        for row in catalog.cameras().await? {
-            shared.registry.slot(&row);
+        for row in &cameras {
+            shared.registry.slot(row);
         }
         let listen_token = spawn_background(&shared, listener);
         info!(listen = %local_addr, db = %shared.config.db_path().display(), recordings = %shared.config.recordings_dir.display(), "panel engine started");
@@ -445,6 +447,22 @@ impl Engine {
         let _ = self.shared.catalog.clear_beat().await;
         self.shared.catalog.close().await;
         info!("panel engine stopped");
+    }
+}
+
+/// Takes every descriptor the process may have and caps agent connections
+/// so that the reserve for recording and the catalog stays free.
+fn fit_connections(config: &mut PanelConfig, cameras: usize) {
+    let limit = crate::fds::raise_limit();
+    let budget = crate::fds::connection_budget(config.max_connections, limit, cameras);
+    if budget < config.max_connections {
+        warn!(
+            max_connections = budget,
+            configured = config.max_connections,
+            descriptor_limit = limit,
+            "fewer agent connections than configured: the rest of the descriptors are kept for recording and the catalog (raise `ulimit -n` for more)"
+        );
+        config.max_connections = budget;
     }
 }
 

@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::catalog::{Catalog, NewRecording, RecordingStatus};
@@ -25,7 +26,8 @@ pub struct Segment {
     pub row_id: i64,
     pub rel_path: String,
     path: PathBuf,
-    file: Option<File>,
+    /// Shared with the periodic sync, which so needs no descriptor of its own.
+    file: Option<Arc<File>>,
     mux: MkvMuxer,
     pub start_us: i64,
     pub width: u16,
@@ -139,7 +141,7 @@ impl Segment {
             row_id,
             rel_path,
             path,
-            file: Some(file),
+            file: Some(Arc::new(file)),
             mux,
             start_us,
             width,
@@ -164,7 +166,7 @@ impl Segment {
         };
         let file = self
             .file
-            .as_mut()
+            .as_deref()
             .ok_or_else(|| io_err(io::Error::other("file already failed")))?;
         let w = self.mux.push(capture_us, jpeg.len());
         let result = (|| {
@@ -206,8 +208,8 @@ impl Segment {
         let Some(file) = self.file.as_ref() else {
             return Ok(());
         };
-        let clone = file.try_clone().map_err(io_err)?;
-        self.syncing = Some(tokio::task::spawn_blocking(move || clone.sync_data()));
+        let file = file.clone();
+        self.syncing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
         Ok(())
     }
 
@@ -249,10 +251,11 @@ impl Segment {
         let closing = self.mux.finish();
         let fallback = closing.summary;
         let finished = match self.file {
-            Some(mut file) => {
+            Some(file) => {
                 blocking(&self.path, move || {
-                    let s = closing.apply(&mut file)?;
-                    file.sync_all()?;
+                    let mut f: &File = &file;
+                    let s = closing.apply(&mut f)?;
+                    f.sync_all()?;
                     Ok(s)
                 })
                 .await
@@ -285,7 +288,7 @@ impl Segment {
 }
 
 /// Appends `a` then `b`, in one system call when the kernel takes both.
-fn write_two(f: &mut File, a: &[u8], b: &[u8]) -> io::Result<()> {
+fn write_two(mut f: &File, a: &[u8], b: &[u8]) -> io::Result<()> {
     let mut done = 0;
     let total = a.len() + b.len();
     while done < total {
