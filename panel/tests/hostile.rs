@@ -492,3 +492,44 @@ async fn text_from_a_camera_cannot_forge_log_lines() {
         "a terminal escape reached the log"
     );
 }
+
+/// A camera flipping between two picture sizes on every frame makes one
+/// mixed-size recording, not a file per frame, and loses no frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_flipping_sizes_makes_one_recording_not_one_per_frame() {
+    use futures::SinkExt;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(config(dir.path())).await.unwrap();
+    let cam = enroll(&engine, "flip", "").await;
+    let (mut conn, answer) = handshake(&cam, &cam.secret).await;
+    assert!(matches!(answer, cctv_protocol::Message::Welcome(_)));
+    let sizes = [test_jpeg(320, 240, 10), test_jpeg(160, 120, 200)];
+    let frames = 40u64;
+    for seq in 0..frames {
+        conn.send(cctv_protocol::Message::Frame(cctv_protocol::Frame {
+            seq,
+            capture_us: cctv_protocol::now_us(),
+            jpeg: sizes[seq as usize % 2].clone(),
+        }))
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_for(Duration::from_secs(10), "every frame counted", async || {
+        engine
+            .camera("flip")
+            .filter(|c| c.frames_received == frames)
+    })
+    .await;
+    drop(conn);
+    engine.shutdown().await;
+    let catalog = cctv_engine::catalog::Catalog::open(&engine.config().db_path())
+        .await
+        .unwrap();
+    let rows = catalog.recordings(&Default::default()).await.unwrap();
+    assert_eq!(rows.len(), 1, "one recording for two seconds: {rows:?}");
+    let recorded: i64 = rows.iter().map(|r| r.frames).sum();
+    assert_eq!(recorded, frames as i64);
+    let probe = ffprobe(&engine.config().recordings_dir.join(&rows[0].path));
+    assert_eq!(probe.frames, frames);
+}

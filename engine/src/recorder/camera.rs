@@ -23,6 +23,10 @@ use crate::time::now_us;
 pub const QUEUE_FRAMES: usize = 64;
 /// After a write error, wait this long before trying a new segment.
 const ERROR_PAUSE: Duration = Duration::from_secs(10);
+/// A new picture size starts a new segment only once the open one is this
+/// old: a camera flipping between two sizes makes one mixed-size segment
+/// (each MJPEG frame carries its own size), not one file per frame.
+const SIZE_CHANGE_AFTER_US: i64 = 5_000_000;
 
 pub enum RecorderMsg {
     Frame(Arc<LiveFrame>),
@@ -94,6 +98,14 @@ impl Recorders {
             let _ = task.await;
         }
     }
+}
+
+/// Whether `f` starts a new segment: the open one is full, or the picture
+/// size changed and the open one is old enough.
+fn rotate(seg: &Segment, f: &LiveFrame, segment_us: i64) -> bool {
+    let age = f.capture_us.saturating_sub(seg.start_us);
+    let resized = (f.width, f.height) != (seg.width, seg.height);
+    age >= segment_us || (resized && age >= SIZE_CHANGE_AFTER_US)
 }
 
 fn spawn(
@@ -187,8 +199,7 @@ impl Recorder {
         }
         self.paused_until = None;
         if let Some(seg) = &self.segment
-            && (f.capture_us.saturating_sub(seg.start_us) >= self.ctx.segment_us
-                || (f.width, f.height) != (seg.width, seg.height))
+            && rotate(seg, &f, self.ctx.segment_us)
         {
             self.close(RecordingStatus::Complete, "").await;
         }
