@@ -597,3 +597,47 @@ async fn the_receiver_caps_connections_and_frees_a_place_when_one_leaves() {
     .await;
     drop((second, third));
 }
+
+/// A receiver that refuses the sender (a wrong secret) will refuse it again:
+/// the dispatch is given up at once, with the receiver's reason, instead of
+/// retried for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatch_the_receiver_refuses_is_given_up_not_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    std::fs::create_dir_all(&archive).unwrap();
+    let mut cfg = record(dir.path()).await;
+    let port = free_port();
+    let hq = add_sender(&archive, port, "hq");
+    cfg.dispatch_targets = vec![TargetConfig {
+        secret: Some("11".repeat(32)),
+        ..hq
+    }];
+    let _receiver = start_receiver(&archive, port);
+    let engine = Engine::start(cfg).await.unwrap();
+    let rows = engine.select_recordings(None, None, None).await.unwrap();
+    let export = engine
+        .export(rows, None, CancellationToken::new())
+        .await
+        .unwrap();
+    let id = engine.dispatch(export.id, None).await.unwrap()[0];
+    let catalog = engine.catalog().clone();
+    let row = wait_for(Duration::from_secs(20), "the dispatch to end", async || {
+        catalog
+            .dispatch(id)
+            .await
+            .ok()
+            .flatten()
+            .filter(|d| d.state != DispatchState::Pending)
+    })
+    .await;
+    assert_eq!(row.state, DispatchState::Failed, "{row:?}");
+    assert_eq!(row.attempts, 1, "{row:?}");
+    assert!(
+        row.last_error
+            .contains("refused: wrong secret for this sender"),
+        "{}",
+        row.last_error
+    );
+    engine.shutdown().await;
+}

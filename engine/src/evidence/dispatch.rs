@@ -533,6 +533,12 @@ impl Dispatcher {
                             info!(export = %export.path, target = %d.target, sent, "dispatched and acknowledged");
                             Ok(now_us())
                         }
+                        // The receiver looked and said no (not our secret,
+                        // not an intact export): asking again changes nothing.
+                        Err(e @ DispatchError::Refused { .. }) => {
+                            warn!(export = %export.path, target = %d.target, "dispatch refused; not retrying: {e}");
+                            Err((e.to_string(), now_us(), true))
+                        }
                         Err(e) => {
                             let delay = retry_delay(d.attempts + 1);
                             warn!(export = %export.path, target = %d.target, "dispatch failed, retrying in {} s: {e}", delay.as_secs());

@@ -171,7 +171,7 @@ impl Receiver {
         match self.transfer(&mut stream).await {
             Err(ReceiveError::Refused(reason)) => {
                 let refusal = Control::Refused {
-                    reason: reason.clone(),
+                    reason: bounded(&reason),
                 };
                 let _ = write_control(&mut stream, &refusal).await;
                 Err(ReceiveError::Refused(reason))
@@ -256,6 +256,22 @@ async fn hello(stream: &mut Box<dyn Io>, nonce: &[u8; 32]) -> Result<(String, Ve
         Ok(Err(e)) => Err((None, RefusalCode::Protocol, e.to_string())),
         Err(_) => Err((None, RefusalCode::Timeout, "no hello within 10 s".into())),
     }
+}
+
+/// Longest refusal reason sent: well within a control message, which a
+/// sender reads up to 64 KiB.
+const MAX_REASON: usize = 4096;
+
+/// `reason`, cut to [`MAX_REASON`] bytes with a note of what was left out.
+fn bounded(reason: &str) -> String {
+    if reason.len() <= MAX_REASON {
+        return reason.to_string();
+    }
+    let mut end = MAX_REASON;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes)", &reason[..end], reason.len() - end)
 }
 
 /// Why a transfer ended without an acknowledgement.
@@ -411,4 +427,18 @@ fn unique(path: &Path) -> PathBuf {
         .map(|i| path.with_file_name(format!("{stem}-{i}.zip")))
         .find(|p| !p.exists())
         .unwrap_or_else(|| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_refusal_is_cut_to_what_a_sender_reads() {
+        assert_eq!(bounded("short"), "short");
+        let long = "é".repeat(100_000);
+        let cut = bounded(&long);
+        assert!(cut.len() < MAX_REASON + 64, "{}", cut.len());
+        assert!(cut.ends_with("more bytes)"), "{}", &cut[cut.len() - 40..]);
+    }
 }
