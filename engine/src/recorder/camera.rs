@@ -199,7 +199,7 @@ impl Recorder {
         }
         self.paused_until = None;
         if let Some(seg) = &self.segment
-            && rotate(seg, &f, self.ctx.segment_us)
+            && rotate(seg, f, self.ctx.segment_us)
         {
             self.close(RecordingStatus::Complete, "").await;
         }
