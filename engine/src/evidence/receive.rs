@@ -45,9 +45,44 @@ pub struct Receiver {
 /// has a handful of senders, each with one transfer at a time.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 
+/// Connections one address may hold at once: a sender sends one export at
+/// a time, so a few are plenty, and one address cannot take every place.
+pub const MAX_PER_ADDRESS: usize = 8;
+
+/// Connections held per address; a place is given back when its guard goes.
+#[derive(Default)]
+struct PerAddress(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+struct AddressPlace(Arc<PerAddress>, std::net::IpAddr);
+
+impl PerAddress {
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<AddressPlace> {
+        let mut held = crate::sync::lock(&self.0);
+        let n = held.entry(ip).or_default();
+        if *n >= MAX_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(AddressPlace(self.clone(), ip))
+    }
+}
+
+impl Drop for AddressPlace {
+    fn drop(&mut self) {
+        let mut held = crate::sync::lock(&(self.0).0);
+        if let Some(n) = held.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.1);
+            }
+        }
+    }
+}
+
 pub async fn serve(receiver: Arc<Receiver>, listener: TcpListener, stop: CancellationToken) {
     let _ = std::fs::create_dir_all(receiver.dir.join(".incoming"));
     let permits = Arc::new(tokio::sync::Semaphore::new(receiver.max_connections));
+    let per_address = Arc::new(PerAddress::default());
     loop {
         let (stream, addr) = tokio::select! {
             _ = stop.cancelled() => return,
@@ -60,6 +95,11 @@ pub async fn serve(receiver: Arc<Receiver>, listener: TcpListener, stop: Cancell
                 }
             },
         };
+        let Some(place) = per_address.take(addr.ip()) else {
+            warn!(%addr, limit = MAX_PER_ADDRESS, "refused a sender: too many connections from its address");
+            drop(stream);
+            continue;
+        };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             warn!(%addr, limit = receiver.max_connections, "refused a sender: too many connections");
             drop(stream);
@@ -68,7 +108,7 @@ pub async fn serve(receiver: Arc<Receiver>, listener: TcpListener, stop: Cancell
         let r = receiver.clone();
         // Partial files survive a stop and are resumed; nothing to await.
         tokio::spawn(async move {
-            let _permit = permit;
+            let _held = (permit, place);
             let stream = match r.authenticate(stream).await {
                 Ok(s) => s,
                 Err((sender, code, why)) => {
