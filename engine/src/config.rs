@@ -211,6 +211,8 @@ mod tests {
         assert_eq!(cfg.connect_burst_per_ip, d.connect_burst_per_ip);
         assert_eq!(cfg.connects_per_minute_per_ip, d.connects_per_minute_per_ip);
         assert_eq!(cfg.plain_tcp, d.plain_tcp);
+        assert_eq!(cfg.max_clock_skew_secs, d.max_clock_skew_secs);
+        assert_eq!(cfg.max_connections, d.max_connections);
     }
 
     #[test]
