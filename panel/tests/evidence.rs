@@ -551,53 +551,6 @@ async fn auto_dispatch_sends_each_finished_segment_to_a_directory() {
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_receiver_caps_connections_and_frees_a_place_when_one_leaves() {
-    use tokio::io::AsyncReadExt;
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let _receiver = Proc(
-        Command::new(env!("CARGO_BIN_EXE_panel"))
-            .args(["receive", "--listen", &addr.to_string(), "--dir"])
-            .arg(dir.path().join("inbox"))
-            .arg("--data")
-            .arg(dir.path().join("data"))
-            .args(["--no-import", "--max-connections", "2"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start panel receive"),
-    );
-    // Whether a connection is held open (waiting for its sender's proof)
-    // rather than closed at once.
-    async fn held(addr: SocketAddr) -> Option<tokio::net::TcpStream> {
-        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-        let mut b = [0u8; 1];
-        match tokio::time::timeout(Duration::from_millis(700), s.read(&mut b)).await {
-            Err(_) => Some(s),
-            Ok(_) => None,
-        }
-    }
-    let first = wait_for(Duration::from_secs(10), "the receiver up", async || {
-        held(addr).await
-    })
-    .await;
-    let second = held(addr).await.expect("a second connection is held");
-    // Silent peers hold both places: a third is closed unread, at once.
-    for _ in 0..3 {
-        assert!(held(addr).await.is_none(), "over the cap of 2");
-    }
-    // One leaves: its place is free again.
-    drop(first);
-    let third = wait_for(Duration::from_secs(5), "a place freed", async || {
-        held(addr).await
-    })
-    .await;
-    drop((second, third));
-}
-
 /// A receiver that refuses the sender (a wrong secret) will refuse it again:
 /// the dispatch is given up at once, with the receiver's reason, instead of
 /// retried for ever.
@@ -640,59 +593,4 @@ async fn a_dispatch_the_receiver_refuses_is_given_up_not_retried() {
         row.last_error
     );
     engine.shutdown().await;
-}
-
-/// One address holds at most `MAX_PER_ADDRESS` places; another address
-/// still gets in.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_address_cannot_take_every_place_at_the_receiver() {
-    use cctv_engine::evidence::receive::MAX_PER_ADDRESS;
-    use tokio::io::AsyncReadExt;
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let addr: SocketAddr = format!("0.0.0.0:{port}").parse().unwrap();
-    let _receiver = Proc(
-        Command::new(env!("CARGO_BIN_EXE_panel"))
-            .args(["receive", "--listen", &addr.to_string(), "--dir"])
-            .arg(dir.path().join("inbox"))
-            .arg("--data")
-            .arg(dir.path().join("data"))
-            .arg("--no-import")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start panel receive"),
-    );
-    // Whether a connection from `src` is held open rather than closed at once.
-    async fn held(src: [u8; 4], port: u16) -> Option<tokio::net::TcpStream> {
-        let sock = tokio::net::TcpSocket::new_v4().ok()?;
-        sock.bind(SocketAddr::from((src, 0))).ok()?;
-        let mut s = sock
-            .connect(SocketAddr::from(([127, 0, 0, 1], port)))
-            .await
-            .ok()?;
-        let mut b = [0u8; 1];
-        match tokio::time::timeout(Duration::from_millis(700), s.read(&mut b)).await {
-            Err(_) => Some(s),
-            Ok(_) => None,
-        }
-    }
-    let first = wait_for(Duration::from_secs(10), "the receiver up", async || {
-        held([127, 0, 0, 1], port).await
-    })
-    .await;
-    let mut kept = vec![first];
-    for _ in 1..MAX_PER_ADDRESS {
-        kept.push(held([127, 0, 0, 1], port).await.expect("a place"));
-    }
-    assert!(
-        held([127, 0, 0, 1], port).await.is_none(),
-        "over the limit for one address"
-    );
-    assert!(
-        held([127, 0, 0, 2], port).await.is_some(),
-        "another address still gets in"
-    );
-    drop(kept);
 }

@@ -429,13 +429,12 @@ async fn a_camera_sending_absurd_numbers_keeps_recording_and_can_reconnect() {
 /// stored and shown has the characters escaped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_from_a_camera_cannot_forge_log_lines() {
-    use futures::{SinkExt, StreamExt};
+    use futures::SinkExt;
     let log = Log::global();
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::start(config(dir.path())).await.unwrap();
     let cam = enroll(&engine, "porch", "").await;
     let forged = "2026-01-01T00:00:00.000000Z  INFO panel: forged";
-    let mut conn = open_transport(&cam).await.unwrap();
     let hello = cctv_protocol::Hello {
         camera_id: "porch".into(),
         name: format!("Porch\n{forged} name"),
@@ -445,17 +444,7 @@ async fn text_from_a_camera_cannot_forge_log_lines() {
         fps_milli: 10_000,
         credentials: Default::default(),
     };
-    conn.send(cctv_protocol::Message::Hello(hello.clone()))
-        .await
-        .unwrap();
-    let Some(Ok(cctv_protocol::Message::Challenge(challenge))) = conn.next().await else {
-        panic!("no challenge");
-    };
-    let proven = cctv_protocol::auth::prove(&cam.secret, &challenge, hello);
-    conn.send(cctv_protocol::Message::Hello(proven))
-        .await
-        .unwrap();
-    let answer = conn.next().await.unwrap().unwrap();
+    let (mut conn, answer) = handshake_with(&cam, &cam.secret, hello).await;
     assert!(
         matches!(answer, cctv_protocol::Message::Welcome(_)),
         "{answer:?}"

@@ -35,6 +35,21 @@ use crate::time::now_us;
 /// At most one log line about bad pictures per camera this often.
 pub const BAD_LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// One log line at once, then at most one per [`BAD_LOG_EVERY`].
+#[derive(Default)]
+struct LogPace(Option<Instant>);
+
+impl LogPace {
+    /// Whether a line may be logged now (and, if so, that one is).
+    fn due(&mut self) -> bool {
+        let due = self.0.is_none_or(|at| at.elapsed() >= BAD_LOG_EVERY);
+        if due {
+            self.0 = Some(Instant::now());
+        }
+        due
+    }
+}
+
 /// Counters of a connection, published to the status a few times a second.
 pub(super) struct Session<'a> {
     ctx: &'a Arc<IngestCtx>,
@@ -49,11 +64,11 @@ pub(super) struct Session<'a> {
     missed: u64,
     bad: u64,
     /// When bad pictures were last logged, and how many since.
-    bad_logged: Option<Instant>,
+    bad_logged: LogPace,
     bad_unlogged: u64,
     unrecorded: u64,
     retimed: u64,
-    retimed_logged: Option<Instant>,
+    retimed_logged: LogPace,
     skew_ms: Option<i64>,
     window_start: Instant,
     window_frames: u64,
@@ -80,11 +95,11 @@ impl<'a> Session<'a> {
             received: s.frames_received,
             missed: s.frames_missed,
             bad: s.frames_bad,
-            bad_logged: None,
+            bad_logged: LogPace::default(),
             bad_unlogged: 0,
             unrecorded: s.frames_unrecorded,
             retimed: s.frames_retimed,
-            retimed_logged: None,
+            retimed_logged: LogPace::default(),
             skew_ms: s.clock_skew_ms,
             window_start: now,
             window_frames: 0,
@@ -220,19 +235,16 @@ impl<'a> Session<'a> {
     /// of the panel's clock), else its arrival time, counted and logged at
     /// a bounded rate.
     fn judge_time(&mut self, claimed_us: u64, received_us: i64, seq: u64) -> i64 {
-        let skew_us = i64::try_from(claimed_us)
-            .ok()
-            .and_then(|c| c.checked_sub(received_us))
-            .filter(|s| s.unsigned_abs() <= self.ctx.limits.max_clock_skew_us.unsigned_abs());
-        if let Some(skew_us) = skew_us {
-            self.skew_ms = Some(skew_us / 1000);
-            return received_us.saturating_add(skew_us);
+        let believable = i64::try_from(claimed_us).ok().filter(|c| {
+            c.checked_sub(received_us)
+                .is_some_and(|skew| skew.abs() <= self.ctx.limits.max_clock_skew_us)
+        });
+        if let Some(capture_us) = believable {
+            self.skew_ms = Some((capture_us - received_us) / 1000);
+            return capture_us;
         }
         self.retimed += 1;
-        if self
-            .retimed_logged
-            .is_none_or(|at| at.elapsed() >= BAD_LOG_EVERY)
-        {
+        if self.retimed_logged.due() {
             warn!(
                 camera = %self.slot.id,
                 seq,
@@ -240,7 +252,6 @@ impl<'a> Session<'a> {
                 retimed = self.retimed,
                 "a capture time far from the panel's clock: the frame is timed on arrival"
             );
-            self.retimed_logged = Some(Instant::now());
         }
         received_us
     }
@@ -270,10 +281,7 @@ impl<'a> Session<'a> {
     fn bad_picture(&mut self, seq: u64, why: &crate::jpeg::BadPicture) {
         self.bad += 1;
         self.bad_unlogged += 1;
-        if self
-            .bad_logged
-            .is_none_or(|at| at.elapsed() >= BAD_LOG_EVERY)
-        {
+        if self.bad_logged.due() {
             warn!(
                 camera = %self.slot.id,
                 seq,
@@ -281,7 +289,6 @@ impl<'a> Session<'a> {
                 total_bad = self.bad,
                 "skipped a bad picture: {why}"
             );
-            self.bad_logged = Some(Instant::now());
             self.bad_unlogged = 0;
         }
     }

@@ -395,8 +395,6 @@ pub async fn handshake(
     creds: &Creds,
     secret: &cctv_protocol::auth::Secret,
 ) -> (AgentConn, cctv_protocol::Message) {
-    use futures::{SinkExt, StreamExt};
-    let mut conn = open_transport(creds).await.expect("connect");
     let hello = cctv_protocol::Hello {
         camera_id: creds.id.clone(),
         name: creds.id.clone(),
@@ -406,6 +404,17 @@ pub async fn handshake(
         fps_milli: 10_000,
         credentials: Default::default(),
     };
+    handshake_with(creds, secret, hello).await
+}
+
+/// [`handshake`] with a `Hello` of the test's own.
+pub async fn handshake_with(
+    creds: &Creds,
+    secret: &cctv_protocol::auth::Secret,
+    hello: cctv_protocol::Hello,
+) -> (AgentConn, cctv_protocol::Message) {
+    use futures::{SinkExt, StreamExt};
+    let mut conn = open_transport(creds).await.expect("connect");
     conn.send(cctv_protocol::Message::Hello(hello.clone()))
         .await
         .expect("send hello");

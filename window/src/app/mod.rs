@@ -3,6 +3,8 @@
 //! `settings`); everything slow is a backend [`Task`]. The window listens
 //! (engine events, new pictures) rather than polls.
 
+mod inbox;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,9 +24,9 @@ use super::panoramas::{self, Panoramas};
 use super::playback::{self, Player};
 use super::settings::{self, SettingsForm};
 use super::{chrome, wall};
+use cctv_engine::Engine;
 use cctv_engine::catalog::CameraState;
 use cctv_engine::live::CameraStatus;
-use cctv_engine::{Engine, EngineEvent};
 
 /// Which screen fills the window.
 #[derive(Debug, Clone, PartialEq)]
@@ -215,90 +217,6 @@ impl App {
         }
     }
 
-    /// What the engine announced: each kind reloads only what it changed,
-    /// and a refused connection is told at once.
-    fn heard(&mut self, heard: Vec<Heard>) {
-        let mut refused = Vec::new();
-        let mut missed = false;
-        for h in heard {
-            match h {
-                Heard::Event(EngineEvent::Refused {
-                    address,
-                    claimed,
-                    reason,
-                }) => refused.push((address, claimed, reason)),
-                Heard::Event(EngineEvent::Camera(_)) => self.read_cameras(),
-                Heard::Event(EngineEvent::Recording { .. }) => self.send(Command::Disk),
-                Heard::Event(EngineEvent::Panorama { .. }) => self.reload(&Screen::Panoramas),
-                Heard::Event(EngineEvent::Export { .. } | EngineEvent::Dispatch { .. }) => {
-                    self.reload(&Screen::Evidence)
-                }
-                Heard::Event(EngineEvent::Warning { camera, message }) => {
-                    let text = match camera {
-                        Some(c) => format!("{c}: {message}"),
-                        None => message,
-                    };
-                    self.notify(text, true);
-                }
-                Heard::Missed(_) => missed = true,
-            }
-        }
-        if let Some((address, claimed, reason)) = refused.last() {
-            let text = format!(
-                "refused {} connection(s); newest from {address} ({}): {reason}",
-                refused.len(),
-                claimed.as_deref().unwrap_or("no camera id"),
-            );
-            self.notify(text, true);
-        }
-        if missed {
-            // Whatever the lost events said, read it all again.
-            self.read_cameras();
-            self.send(Command::Disk);
-            let screen = self.screen.clone();
-            self.reload(&screen);
-        }
-        if !refused.is_empty() || missed {
-            self.send(Command::Refused);
-        }
-    }
-
-    /// Reloads `screen`'s data if it is the one showing.
-    fn reload(&mut self, screen: &Screen) {
-        if self.screen != *screen {
-            return;
-        }
-        match screen {
-            Screen::Evidence => self.send(Command::Evidence),
-            Screen::Panoramas => self.send(self.panoramas.load()),
-            _ => {}
-        }
-    }
-
-    /// Each second while needed: the notice expires, moving work is reread.
-    fn clock(&mut self) {
-        if self
-            .notice
-            .as_ref()
-            .is_some_and(|(_, _, at)| at.elapsed() >= NOTICE_FOR)
-        {
-            self.notice = None;
-        }
-        if self.moving() {
-            let screen = self.screen.clone();
-            self.reload(&screen);
-        }
-    }
-
-    /// The screen shows work in progress (an export or transfer, a stitch).
-    fn moving(&self) -> bool {
-        match self.screen {
-            Screen::Evidence => self.evidence.busy(),
-            Screen::Panoramas => !self.panoramas.jobs.is_empty(),
-            _ => false,
-        }
-    }
-
     /// Queues a command; it runs as a task when this update ends.
     fn send(&mut self, cmd: Command) {
         if let Command::Export(_, cancel) = &cmd {
@@ -315,92 +233,6 @@ impl App {
                 .map(|cmd| self.backend.task(cmd).map(Message::Reply))
                 .collect::<Vec<_>>(),
         )
-    }
-
-    fn on_reply(&mut self, reply: Reply) {
-        match reply {
-            Reply::Notice(n) => self.notify(n, false),
-            Reply::Error(e) => self.notify(e, true),
-            Reply::ExportFailed(_) | Reply::Exported(_) | Reply::AutoDispatch(_) => {
-                self.evidence_reply(reply)
-            }
-            Reply::Disk {
-                recorded_bytes,
-                free_bytes,
-            } => self.disk = Some((recorded_bytes, free_bytes)),
-            Reply::Refused(rows) => {
-                self.refused = rows;
-                self.refused_loaded = true;
-            }
-            Reply::Listening(addr) => {
-                self.listen = addr;
-                self.notify(format!("agents now connect to {addr}"), false);
-            }
-            Reply::History(..) | Reply::Thumbnail(..) => {
-                for c in self.history.on_reply(reply) {
-                    self.send(c);
-                }
-            }
-            Reply::Opened(row, scan) => {
-                self.player = Some(Player::new(row, scan));
-                self.screen = Screen::Playback;
-                self.request_frame();
-            }
-            Reply::ExportProgress(done, total) => self.evidence.exporting = Some((done, total)),
-            Reply::Panoramas(rows, jobs, read) => {
-                for c in self.panoramas.set(rows, jobs, read) {
-                    self.send(c);
-                }
-            }
-            Reply::PanoramaThumb(id, h) => {
-                self.panoramas.thumbs.insert(id, h);
-            }
-            Reply::PanoramaImage(id, h) => {
-                if let Some((row, img)) = self.panoramas.open.as_mut()
-                    && row.id == id
-                {
-                    *img = Some(h);
-                }
-            }
-            Reply::Evidence(data) => {
-                if data.read > self.evidence.data.read {
-                    self.evidence.data = data;
-                    self.evidence.loaded = true;
-                }
-            }
-            Reply::Frame(request, image) => {
-                if let Some(p) = self.player.as_mut() {
-                    p.on_frame(request, image);
-                }
-            }
-        }
-    }
-
-    /// An export ended (written or not), or auto-dispatch was switched.
-    fn evidence_reply(&mut self, reply: Reply) {
-        match reply {
-            Reply::Exported(row) => {
-                self.evidence.exporting = None;
-                self.evidence.cancel = None;
-                let text = format!("export written: {} ({} files)", row.path, row.files);
-                self.notify(text, false);
-            }
-            Reply::ExportFailed(e) => {
-                self.evidence.exporting = None;
-                self.evidence.cancel = None;
-                self.notify(e, true);
-            }
-            Reply::AutoDispatch(on) => {
-                self.evidence.data.auto_dispatch = on;
-                let text = match on {
-                    true => "auto-dispatch on: each finished segment is exported and sent",
-                    false => "auto-dispatch off",
-                };
-                self.notify(text.into(), false);
-                self.reload(&Screen::Evidence);
-            }
-            _ => {}
-        }
     }
 
     pub fn notify(&mut self, text: String, error: bool) {

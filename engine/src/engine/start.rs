@@ -1,0 +1,75 @@
+//! Start-up steps of the engine: descriptors, the listener, and the
+//! catalog put right after whatever the last run left.
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use super::EngineError;
+use crate::catalog::Catalog;
+use crate::config::PanelConfig;
+use crate::recorder::repair::{Repaired, repair_open_segments};
+use crate::time::now_us;
+
+/// Takes every descriptor the process may have and caps agent connections
+/// so that the reserve for recording and the catalog stays free.
+pub(super) fn fit_connections(config: &mut PanelConfig, cameras: usize) {
+    let limit = crate::fds::raise_limit();
+    let budget = crate::fds::connection_budget(config.max_connections, limit, cameras);
+    if budget < config.max_connections {
+        warn!(
+            max_connections = budget,
+            configured = config.max_connections,
+            descriptor_limit = limit,
+            "fewer agent connections than configured: the rest of the descriptors are kept for recording and the catalog (raise `ulimit -n` for more)"
+        );
+        config.max_connections = budget;
+    }
+}
+
+/// A listener on `addr`, and the address it got (the port, when 0 was asked).
+pub(super) async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), EngineError> {
+    let bind_error = |source| EngineError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local))
+}
+
+/// Opens the catalog and puts it right after whatever the last run left:
+/// the saved listen address (unless `--listen` was given), segments a
+/// crash left open repaired, panoramas that were running failed, cameras
+/// left live marked offline.
+pub(super) async fn open_catalog(
+    config: &mut PanelConfig,
+) -> Result<(Catalog, Vec<Repaired>), EngineError> {
+    let catalog = Catalog::open(&config.db_path()).await?;
+    // An address chosen in the window's settings wins over the config
+    // file, not over `--listen`.
+    if !config.listen_from_flag
+        && let Some(saved) = catalog.setting("listen").await?
+    {
+        match saved.parse() {
+            Ok(addr) => {
+                info!(listen = %addr, "listening where the panel's settings say");
+                config.listen = addr;
+            }
+            Err(_) => warn!(
+                saved,
+                "ignoring a saved listen address that is not an address"
+            ),
+        }
+    }
+    let repaired = repair_open_segments(&catalog, &config.recordings_dir).await?;
+    catalog.fail_running_panoramas().await?;
+    let left_live = catalog
+        .mark_all_offline(now_us(), "the panel was not running")
+        .await?;
+    if !left_live.is_empty() {
+        info!(
+            cameras = left_live.len(),
+            "cameras left live by the last run are offline until they reconnect"
+        );
+    }
+    Ok((catalog, repaired))
+}
