@@ -59,7 +59,13 @@ pub struct PanelConfig {
     pub retain_days: u64,
     /// How often retention runs, in seconds.
     pub retention_interval_secs: u64,
-    /// Stop recording when the recordings disk has less free space than this.
+    /// Keep cameras' events and refused connections this many days (0: no
+    /// limit); older ones are pruned with retention.
+    pub events_retain_days: u64,
+    /// Stop recording when the recordings disk has less free space than
+    /// this. Below it on the data disk (the catalog's), when that is
+    /// another disk, the panel warns and goes on recording; catalog writes
+    /// wait for space.
     pub min_free_bytes: u64,
     /// Where exports are dispatched: `[[dispatch_targets]]` with `name` and
     /// either `dir` (a directory, e.g. a NAS mount) or `address` (a `panel
@@ -101,6 +107,7 @@ impl Default for PanelConfig {
             retain_bytes: 0,
             retain_days: 0,
             retention_interval_secs: 60,
+            events_retain_days: 365,
             min_free_bytes: 1 << 30,
             listen_from_flag: false,
             dispatch_targets: Vec::new(),

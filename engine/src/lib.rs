@@ -22,6 +22,7 @@ pub mod stats;
 mod sync;
 pub mod time;
 pub mod tls;
+pub mod writes;
 
 pub use engine::*;
 pub use evidence::export::Progress as ExportProgress;

@@ -378,3 +378,71 @@ async fn an_agent_trusts_the_first_certificate_then_only_that_one() {
     assert_ne!(other.camera("shed").unwrap().state, CameraState::Live);
     other.shutdown().await;
 }
+
+/// 200 wrong secrets in a burst make one counted row and one history
+/// event, not 200; an earlier attack's row stays listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_wrong_secrets_is_one_counted_row_and_keeps_an_earlier_attack() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.connect_burst_per_ip = 10_000;
+    cfg.connects_per_minute_per_ip = 100_000;
+    let engine = Engine::start(cfg).await.unwrap();
+    let door = enroll(&engine, "door", "Front door").await;
+    let stranger = Creds {
+        id: "stranger".into(),
+        ..door.clone()
+    };
+    let (_, answer) = handshake(&stranger, &door.secret).await;
+    assert!(reason_of(&answer).contains("unknown camera id"));
+    recorded(&engine, "unknown_camera").await;
+
+    let attempts = 200;
+    let wrong = cctv_protocol::auth::Secret::from_bytes([9; 32]);
+    for _ in 0..attempts / 20 {
+        let batch: Vec<_> = (0..20)
+            .map(|_| {
+                let (door, wrong) = (door.clone(), wrong.clone());
+                tokio::spawn(async move { handshake(&door, &wrong).await.1 })
+            })
+            .collect();
+        for answer in batch {
+            assert_eq!(
+                reason_of(&answer.await.unwrap()),
+                "wrong secret for this camera id"
+            );
+        }
+    }
+    let row = wait_for(
+        Duration::from_secs(10),
+        "every attempt counted",
+        async || {
+            let rows = engine.refused(100).await.unwrap();
+            rows.into_iter()
+                .find(|r| r.code.as_str() == "wrong_secret" && r.attempts == attempts)
+        },
+    )
+    .await;
+    assert_eq!(row.host, "127.0.0.1");
+    assert!(row.first_us < row.at_us, "{row:?}");
+    let rows = engine.refused(100).await.unwrap();
+    assert_eq!(rows.len(), 2, "one row per burst: {rows:?}");
+    assert!(rows.iter().any(|r| r.code.as_str() == "unknown_camera"));
+    let rejected: Vec<_> = engine
+        .catalog()
+        .events(Some("door"), None, None, 500, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Rejected)
+        .collect();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(
+        rejected[0]
+            .detail
+            .contains(&format!("{attempts} attempts from 127.0.0.1")),
+        "{}",
+        rejected[0].detail
+    );
+    engine.shutdown().await;
+}

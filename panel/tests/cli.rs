@@ -44,19 +44,19 @@ async fn listings_end_quietly_when_the_reader_goes_away() {
     let catalog = Catalog::open(&dir.path().join("data/panel.db"))
         .await
         .unwrap();
-    for i in 0..20 {
-        catalog
-            .add_auth_failure(
-                i,
-                "127.0.0.9:4000",
+    // Twenty addresses: twenty rows (attempts from one address are counted in one).
+    let refusals: Vec<_> = (0..20u8)
+        .map(|i| {
+            cctv_engine::catalog::Refusal::new(
+                i64::from(i),
+                std::net::SocketAddr::from(([127, 0, 0, i + 1], 4000)),
                 Some("door"),
                 cctv_engine::catalog::RefusalCode::WrongSecret,
                 "wrong secret",
-                None,
             )
-            .await
-            .unwrap();
-    }
+        })
+        .collect();
+    catalog.add_refusals(&refusals).await.unwrap();
     catalog.close().await;
 
     for args in [

@@ -282,6 +282,17 @@ async fn the_connection_cap_refuses_the_excess_until_a_place_frees_up() {
             reason: "the panel has too many connections".into()
         }
     );
+    // The refusal is counted where `panel refused` shows it, not only logged.
+    wait_for(
+        Duration::from_secs(10),
+        "the refusal at the cap counted",
+        async || {
+            let rows = engine.refused(10).await.unwrap();
+            rows.into_iter()
+                .find(|r| r.code == cctv_engine::catalog::RefusalCode::AtCapacity)
+        },
+    )
+    .await;
     // The quiet ones are dropped at the handshake timeout; then there is room.
     tokio::time::sleep(Duration::from_millis(2000)).await;
     drop(quiet);

@@ -228,8 +228,9 @@ fn security(app: &App) -> Element<'_, Message> {
             .color(style::MUTED),
         text(format!("Refused connections (newest {} shown)", app.refused.len())).size(16),
         row![
-            text("When").width(170),
+            text("Last attempt").width(170),
             text("From").width(170),
+            text("Attempts").width(80),
             text("Claimed camera").width(130),
             text("Reason"),
         ]
@@ -244,6 +245,7 @@ fn security(app: &App) -> Element<'_, Message> {
             row![
                 text(cctv_engine::time::local(r.at_us)).width(170),
                 text(r.address.clone()).width(170),
+                text(r.attempts.to_string()).width(80),
                 text(r.claimed_id.clone().unwrap_or_else(|| "-".into())).width(130),
                 text(r.reason.clone()).color(style::OFFLINE),
             ]

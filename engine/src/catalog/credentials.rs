@@ -4,8 +4,11 @@ use serde::Serialize;
 
 use super::{Catalog, CatalogError, RefusalCode, Result};
 
-/// Rows kept in `auth_failures`; older ones are dropped.
+/// Rows kept in `auth_failures`; older ones are dropped. Each row is a
+/// burst of attempts, so a flood from one address takes one row.
 const KEEP_FAILURES: i64 = 10_000;
+/// Attempts with no longer pause than this between them are one burst.
+const BURST_GAP_US: i64 = 600_000_000;
 
 /// A camera's secret as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,14 +31,82 @@ impl StoredKey {
     }
 }
 
+/// A burst of refused connections from one host, for one reason.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
 pub struct AuthFailureRow {
     pub id: i64,
+    /// The latest attempt.
     pub at_us: i64,
+    /// The latest attempt's HOST:PORT.
     pub address: String,
     pub claimed_id: Option<String>,
     pub code: RefusalCode,
+    /// The latest attempt's reason, in words.
     pub reason: String,
+    pub host: String,
+    pub attempts: i64,
+    pub first_us: i64,
+    #[serde(skip)]
+    pub event_id: Option<i64>,
+}
+
+/// Refused connections to record, added up: `attempts` of them from
+/// `host` between `first_us` and `at_us`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub at_us: i64,
+    pub first_us: i64,
+    pub attempts: i64,
+    /// The latest attempt's HOST:PORT.
+    pub address: String,
+    pub host: String,
+    pub claimed: Option<String>,
+    pub code: RefusalCode,
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn new(
+        at_us: i64,
+        address: std::net::SocketAddr,
+        claimed: Option<&str>,
+        code: RefusalCode,
+        reason: &str,
+    ) -> Self {
+        Self {
+            at_us,
+            first_us: at_us,
+            attempts: 1,
+            address: address.to_string(),
+            host: address.ip().to_string(),
+            claimed: claimed.map(str::to_string),
+            code,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Adds `other`'s attempts; the latest address and reason are kept.
+    pub fn merge(&mut self, other: &Refusal) {
+        self.attempts = self.attempts.saturating_add(other.attempts);
+        self.first_us = self.first_us.min(other.first_us);
+        if other.at_us >= self.at_us {
+            self.at_us = other.at_us;
+            self.address.clone_from(&other.address);
+            self.reason.clone_from(&other.reason);
+        }
+    }
+
+    /// What the claimed camera's history says of the burst.
+    fn event_detail(&self, attempts: i64, first_us: i64) -> String {
+        if attempts <= 1 {
+            return format!("{}; attempt from {}", self.reason, self.address);
+        }
+        let secs = (self.at_us.saturating_sub(first_us)) / 1_000_000;
+        format!(
+            "{}; {attempts} attempts from {} over {secs} s",
+            self.reason, self.host
+        )
+    }
 }
 
 impl Catalog {
@@ -161,56 +232,104 @@ impl Catalog {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Records a refused connection. With `event`, the claimed camera's
-    /// history gets a `rejected` event with that detail in the same
-    /// transaction, so a reader sees both rows or neither.
-    pub async fn add_auth_failure(
-        &self,
-        at_us: i64,
-        address: &str,
-        claimed_id: Option<&str>,
-        code: RefusalCode,
-        reason: &str,
-        event: Option<&str>,
-    ) -> Result<i64> {
+    /// Records refused connections, each added to the burst it continues
+    /// (same host, reason and claimed camera, the last attempt at most 10
+    /// minutes before) or starting a new one. A burst claiming a known
+    /// camera has one `rejected` event in that camera's history, its detail
+    /// kept up to date with the count. One transaction.
+    pub async fn add_refusals(&self, refusals: &[Refusal]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let id = sqlx::query(
-            "INSERT INTO auth_failures (at_us, address, claimed_id, code, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(at_us)
-        .bind(address)
-        .bind(claimed_id)
-        .bind(code.as_str())
-        .bind(reason)
-        .execute(&mut *tx)
-        .await?
-        .last_insert_rowid();
-        if let (Some(camera), Some(detail)) = (claimed_id, event) {
-            sqlx::query(
-                "INSERT INTO camera_events (camera_id, kind, at_us, detail) VALUES (?1, ?2, ?3, ?4)",
+        let mut newest = 0;
+        for r in refusals {
+            let burst: Option<(i64, i64, i64, Option<i64>)> = sqlx::query_as(
+                "SELECT id, attempts, first_us, event_id FROM auth_failures
+                 WHERE host = ?1 AND code = ?2 AND claimed_id IS ?3 AND at_us >= ?4
+                 ORDER BY id DESC LIMIT 1",
             )
-            .bind(camera)
+            .bind(&r.host)
+            .bind(r.code.as_str())
+            .bind(&r.claimed)
+            .bind(r.first_us.saturating_sub(BURST_GAP_US))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((id, attempts, first_us, event_id)) = burst {
+                let attempts = attempts.saturating_add(r.attempts);
+                let first_us = first_us.min(r.first_us);
+                sqlx::query(
+                    "UPDATE auth_failures SET attempts = ?2, first_us = ?3,
+                        at_us = MAX(at_us, ?4), address = ?5, reason = ?6 WHERE id = ?1",
+                )
+                .bind(id)
+                .bind(attempts)
+                .bind(first_us)
+                .bind(r.at_us)
+                .bind(&r.address)
+                .bind(&r.reason)
+                .execute(&mut *tx)
+                .await?;
+                if let Some(event) = event_id {
+                    sqlx::query("UPDATE camera_events SET detail = ?2 WHERE id = ?1")
+                        .bind(event)
+                        .bind(r.event_detail(attempts, first_us))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                continue;
+            }
+            // Only a camera the catalog knows has a history to write in.
+            let event_id = sqlx::query(
+                "INSERT INTO camera_events (camera_id, kind, at_us, detail)
+                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM cameras WHERE id = ?1)",
+            )
+            .bind(&r.claimed)
             .bind(super::EventKind::Rejected.as_str())
-            .bind(at_us)
-            .bind(detail)
+            .bind(r.first_us)
+            .bind(r.event_detail(r.attempts, r.first_us))
             .execute(&mut *tx)
             .await?;
+            let event_id = (event_id.rows_affected() > 0).then(|| event_id.last_insert_rowid());
+            newest = sqlx::query(
+                "INSERT INTO auth_failures
+                    (at_us, address, claimed_id, code, reason, host, attempts, first_us, event_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .bind(r.at_us)
+            .bind(&r.address)
+            .bind(&r.claimed)
+            .bind(r.code.as_str())
+            .bind(&r.reason)
+            .bind(&r.host)
+            .bind(r.attempts)
+            .bind(r.first_us)
+            .bind(event_id)
+            .execute(&mut *tx)
+            .await?
+            .last_insert_rowid();
         }
-        if id % 100 == 0 {
+        if newest > KEEP_FAILURES {
             sqlx::query("DELETE FROM auth_failures WHERE id <= ?1")
-                .bind(id - KEEP_FAILURES)
+                .bind(newest - KEEP_FAILURES)
                 .execute(&mut *tx)
                 .await?;
         }
         tx.commit().await?;
-        Ok(id)
+        Ok(())
+    }
+
+    /// Bursts of refused connections whose last attempt is older than
+    /// `before_us` are forgotten. Returns how many.
+    pub async fn prune_refusals(&self, before_us: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM auth_failures WHERE at_us < ?1")
+            .bind(before_us)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// The newest refused connections first.
     pub async fn auth_failures(&self, limit: i64) -> Result<Vec<AuthFailureRow>> {
         Ok(
-            sqlx::query_as("SELECT * FROM auth_failures ORDER BY id DESC LIMIT ?1")
+            sqlx::query_as("SELECT * FROM auth_failures ORDER BY at_us DESC, id DESC LIMIT ?1")
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?,
@@ -260,32 +379,46 @@ mod tests {
         );
     }
 
+    fn refusal(at_us: i64, port: u16, claimed: Option<&str>, code: RefusalCode) -> Refusal {
+        let addr = std::net::SocketAddr::from(([10, 0, 0, 9], port));
+        Refusal::new(at_us, addr, claimed, code, code.as_str())
+    }
+
     #[tokio::test]
-    async fn refused_connections_are_listed_newest_first() {
+    async fn refused_connections_are_counted_per_burst_and_listed_newest_first() {
         let c = Catalog::open_in_memory().await.unwrap();
-        c.add_auth_failure(
-            1,
-            "10.0.0.9:4000",
-            Some("door"),
-            RefusalCode::WrongSecret,
-            "wrong secret",
-            None,
-        )
-        .await
-        .unwrap();
-        c.add_auth_failure(
-            2,
-            "10.0.0.9:4001",
-            None,
-            RefusalCode::NotTls,
-            "plain TCP",
-            None,
-        )
-        .await
-        .unwrap();
+        c.add_credentials("door", "Front door", &[1; 32], false, 1)
+            .await
+            .unwrap();
+        let wrong = |at, port| refusal(at, port, Some("door"), RefusalCode::WrongSecret);
+        c.add_refusals(&[wrong(1_000_000, 4000), wrong(2_000_000, 4001)])
+            .await
+            .unwrap();
+        c.add_refusals(&[wrong(5_000_000, 4002)]).await.unwrap();
+        c.add_refusals(&[refusal(6_000_000, 4003, None, RefusalCode::NotTls)])
+            .await
+            .unwrap();
         let rows = c.auth_failures(10).await.unwrap();
-        assert_eq!(rows.len(), 2);
+        assert_eq!(rows.len(), 2, "{rows:?}");
         assert_eq!(rows[0].code, RefusalCode::NotTls);
-        assert_eq!(rows[1].claimed_id.as_deref(), Some("door"));
+        let burst = &rows[1];
+        assert_eq!(
+            (burst.attempts, burst.first_us, burst.at_us),
+            (3, 1_000_000, 5_000_000)
+        );
+        assert_eq!(burst.address, "10.0.0.9:4002");
+        let history = c.events(Some("door"), None, None, 10, 0).await.unwrap();
+        assert_eq!(history.len(), 1, "one event for the burst: {history:?}");
+        assert!(
+            history[0].detail.contains("3 attempts from 10.0.0.9"),
+            "{}",
+            history[0].detail
+        );
+        // Eleven minutes of quiet start a new burst.
+        c.add_refusals(&[wrong(5_000_000 + 660_000_000, 4004)])
+            .await
+            .unwrap();
+        assert_eq!(c.auth_failures(10).await.unwrap().len(), 3);
+        assert_eq!(c.prune_refusals(6_000_001).await.unwrap(), 2);
     }
 }

@@ -34,6 +34,15 @@ impl Catalog {
         Ok(())
     }
 
+    /// Events older than `before_us` are forgotten. Returns how many.
+    pub async fn prune_events(&self, before_us: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM camera_events WHERE at_us < ?1")
+            .bind(before_us)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// The first event of a camera after `at_us`, if any.
     pub async fn first_event_after(&self, camera_id: &str, at_us: i64) -> Result<Option<EventRow>> {
         Ok(sqlx::query_as(

@@ -109,6 +109,16 @@ impl Catalog {
         Ok(())
     }
 
+    /// When the camera's newest recording starts, if it has any.
+    pub async fn newest_recording_start(&self, camera_id: &str) -> Result<Option<i64>> {
+        let v: (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(start_us) FROM recordings WHERE camera_id = ?1")
+                .bind(camera_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(v.0)
+    }
+
     pub async fn recording_by_path(&self, path: &str) -> Result<Option<RecordingRow>> {
         Ok(sqlx::query_as("SELECT * FROM recordings WHERE path = ?1")
             .bind(path)

@@ -160,6 +160,10 @@ text_enum! {
         Protocol = "protocol",
         Timeout = "timeout",
         RateLimited = "rate_limited",
+        /// Over the panel's cap on connections at once.
+        AtCapacity = "at_capacity",
+        /// The camera is already connected (a second agent with its secret?).
+        AlreadyLive = "already_live",
         /// The panel's database failed while checking.
         Database = "database",
     }

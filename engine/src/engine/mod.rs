@@ -5,10 +5,12 @@
 
 mod access;
 mod evidence;
+mod housekeeping;
 mod panorama;
 mod queries;
 mod start;
 
+use housekeeping::{housekeeping, run_retention};
 use start::{bind, fit_connections, open_catalog};
 
 pub use access::new_secret;
@@ -29,9 +31,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::catalog::{Catalog, CatalogError, RecordMode};
+use crate::writes::Writes;
+
+/// How long a stopping engine waits for the catalog to take queued writes.
+const SHUTDOWN_WRITES: Duration = Duration::from_secs(20);
 use crate::config::PanelConfig;
 use crate::evidence::dispatch::Dispatcher;
 use crate::ingest::rate::RateLimit;
@@ -39,8 +45,7 @@ use crate::ingest::{IngestCtx, Limits};
 use crate::live::{CameraSlot, CameraStatus, EngineEvent, LinkCommand, LiveFrame, Registry};
 use crate::recorder::camera::{RecorderCtx, RecorderMsg, Recorders};
 use crate::recorder::repair::Repaired;
-use crate::recorder::retention::{self, RetentionReport};
-use crate::time::now_us;
+use crate::recorder::retention::RetentionReport;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -108,6 +113,8 @@ struct Shared {
     /// Every task the engine starts, awaited at shutdown.
     tasks: TaskTracker,
     disk_full: Arc<AtomicBool>,
+    /// Catalog writes the frame path never waits for.
+    writes: Writes,
     dispatcher: Arc<Dispatcher>,
     /// Export and dispatch every completed segment of every camera.
     auto_dispatch: AtomicBool,
@@ -161,6 +168,8 @@ impl Engine {
         let (tls, fingerprint) = access::transport(&config)?;
         let (listener, local_addr) = bind(config.listen).await?;
         let (events, _) = broadcast::channel(1024);
+        // Detached: the engine waits for it through `Writes::flush`.
+        let (writes, _) = Writes::start(catalog.clone(), events.clone());
         let disk_full = Arc::new(AtomicBool::new(false));
         let dispatcher = Arc::new(Dispatcher::new(catalog.clone(), &config, events.clone()));
         let auto = match catalog.setting("auto_dispatch").await? {
@@ -171,17 +180,17 @@ impl Engine {
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
         let recorders = Arc::new(Recorders::new(Arc::new(RecorderCtx {
-            catalog: catalog.clone(),
+            writes: writes.clone(),
             root: config.recordings_dir.clone(),
             segment_us: config.segment_secs as i64 * 1_000_000,
             disk_full: disk_full.clone(),
             events: events.clone(),
             latency: Default::default(),
-            tasks: tasks.clone(),
         })));
         let ingest = Arc::new(IngestCtx {
             limits: Limits::of(&config),
             catalog: catalog.clone(),
+            writes: writes.clone(),
             registry: registry.clone(),
             recorders: recorders.clone(),
             events: events.clone(),
@@ -212,6 +221,7 @@ impl Engine {
             shutdown,
             tasks,
             disk_full,
+            writes,
         });
         for row in &cameras {
             shared.registry.slot(row);
@@ -260,7 +270,7 @@ impl Engine {
 
     /// Free bytes on the recordings disk.
     pub fn free_bytes(&self) -> std::io::Result<u64> {
-        free_bytes(&self.shared.config.recordings_dir)
+        housekeeping::free_bytes(&self.shared.config.recordings_dir).map(|(free, _)| free)
     }
 
     /// Saves the camera's newest frame, exactly as received, under
@@ -447,6 +457,12 @@ impl Engine {
         self.shared.tasks.wait().await;
         self.shared.recorders.stop_all().await;
         self.shared.tasks.wait().await;
+        if !self.shared.writes.flush(SHUTDOWN_WRITES).await {
+            error!(
+                waiting = self.shared.writes.pending(),
+                "the catalog did not take the last writes in time; the next start repairs the recordings"
+            );
+        }
         let _ = self.shared.catalog.clear_beat().await;
         self.shared.catalog.close().await;
         info!("panel engine stopped");
@@ -469,86 +485,4 @@ fn spawn_background(shared: &Arc<Shared>, listener: TcpListener) -> Cancellation
     tasks.spawn(shared.dispatcher.clone().run(shared.shutdown.child_token()));
     tasks.spawn(evidence::auto_dispatch(shared.clone()));
     listen_token
-}
-
-async fn run_retention(shared: &Shared) -> Result<RetentionReport, CatalogError> {
-    let limit = |v: u64| (v > 0).then_some(v as i64);
-    let global = retention::Limits {
-        max_bytes: limit(shared.config.retain_bytes),
-        max_days: limit(shared.config.retain_days),
-    };
-    retention::enforce(
-        &shared.catalog,
-        &shared.config.recordings_dir,
-        global,
-        now_us(),
-    )
-    .await
-}
-
-/// Free bytes on the file system holding `path`.
-fn free_bytes(path: &std::path::Path) -> std::io::Result<u64> {
-    let s = rustix::fs::statvfs(path)?;
-    Ok(s.f_bavail.saturating_mul(s.f_frsize))
-}
-
-/// Every few seconds: the liveness beat and the disk guard; retention on its interval.
-async fn housekeeping(shared: Arc<Shared>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    let retention_every = Duration::from_secs(shared.config.retention_interval_secs.max(1));
-    let mut last_retention = tokio::time::Instant::now();
-    loop {
-        tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        if let Err(e) = shared.catalog.beat(now_us()).await {
-            warn!("cannot write the liveness beat: {e}");
-        }
-        if last_retention.elapsed() >= retention_every {
-            last_retention = tokio::time::Instant::now();
-            if let Err(e) = run_retention(&shared).await {
-                error!("retention failed: {e}");
-            }
-        }
-        check_disk(&shared).await;
-    }
-}
-
-async fn check_disk(shared: &Shared) {
-    let min = shared.config.min_free_bytes;
-    let free = match free_bytes(&shared.config.recordings_dir) {
-        Ok(f) => f,
-        Err(e) => {
-            warn!("cannot read free disk space: {e}");
-            return;
-        }
-    };
-    let full = shared.disk_full.load(Ordering::Acquire);
-    if !full && free < min {
-        // Retention may make room before recording has to stop.
-        let _ = run_retention(shared).await;
-        let free = free_bytes(&shared.config.recordings_dir).unwrap_or(0);
-        if free < min {
-            shared.disk_full.store(true, Ordering::Release);
-            error!(
-                free_bytes = free,
-                min_free_bytes = min,
-                "recording stopped: the recordings disk is nearly full"
-            );
-            let _ = shared.events.send(EngineEvent::Warning {
-                camera: None,
-                message: format!(
-                    "recording stopped: only {} MB free on the recordings disk",
-                    free / 1_000_000
-                ),
-            });
-        }
-    } else if full && free > min + min / 10 {
-        shared.disk_full.store(false, Ordering::Release);
-        info!(
-            free_bytes = free,
-            "disk space available again: recording resumes"
-        );
-    }
 }

@@ -9,7 +9,7 @@ use tracing::{info, warn};
 use super::EngineError;
 use crate::catalog::Catalog;
 use crate::config::PanelConfig;
-use crate::recorder::repair::{Repaired, repair_open_segments};
+use crate::recorder::repair::{Repaired, adopt_orphans, repair_open_segments};
 use crate::time::now_us;
 
 /// Takes every descriptor the process may have and caps agent connections
@@ -60,7 +60,8 @@ pub(super) async fn open_catalog(
             ),
         }
     }
-    let repaired = repair_open_segments(&catalog, &config.recordings_dir).await?;
+    let mut repaired = repair_open_segments(&catalog, &config.recordings_dir).await?;
+    repaired.extend(adopt_orphans(&catalog, &config.recordings_dir).await?);
     catalog.fail_running_panoramas().await?;
     let left_live = catalog
         .mark_all_offline(now_us(), "the panel was not running")

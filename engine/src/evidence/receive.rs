@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use super::export::sha256_off_thread;
 use super::transfer::{Control, read_control, valid_name, valid_sha256, write_control};
 use super::verify;
-use crate::catalog::{Catalog, RefusalCode, StoredKey};
+use crate::catalog::{self, Catalog, RefusalCode, StoredKey};
 use crate::tls::Io;
 
 /// Largest export accepted.
@@ -113,17 +113,14 @@ pub async fn serve(receiver: Arc<Receiver>, listener: TcpListener, stop: Cancell
                 Ok(s) => s,
                 Err((sender, code, why)) => {
                     warn!(%addr, sender = sender.as_deref().unwrap_or("-"), "refused a sender: {why}");
-                    let _ = r
-                        .catalog
-                        .add_auth_failure(
-                            crate::time::now_us(),
-                            &addr.to_string(),
-                            sender.as_deref(),
-                            code,
-                            &why,
-                            None,
-                        )
-                        .await;
+                    let refusal = catalog::Refusal::new(
+                        crate::time::now_us(),
+                        addr,
+                        sender.as_deref(),
+                        code,
+                        &why,
+                    );
+                    let _ = r.catalog.add_refusals(&[refusal]).await;
                     return;
                 }
             };

@@ -19,11 +19,12 @@ use tracing::{error, info, warn};
 
 use super::IngestCtx;
 use super::session::Session;
-use crate::catalog::{CameraRow, CameraSettings, CameraState, EventKind, RefusalCode, StoredKey};
+use crate::catalog::{CameraRow, CameraSettings, CameraState, Refusal, RefusalCode, StoredKey};
 use crate::live::{CameraSlot, EngineEvent, LinkCommand};
 use crate::recorder::camera::RecorderMsg;
 use crate::time::now_us;
 use crate::tls::Io;
+use crate::writes::Write;
 
 pub(super) type Conn = Framed<Box<dyn Io>, Codec>;
 
@@ -38,12 +39,12 @@ pub async fn handle(ctx: Arc<IngestCtx>, stream: TcpStream, addr: SocketAddr) {
             code,
             reason,
         })) => {
-            refused(&ctx, addr, claimed.as_deref(), code, &reason).await;
+            refused(&ctx, addr, claimed.as_deref(), code, &reason);
             return;
         }
         Err(_) => {
             let reason = format!("no handshake within {:.1} s", handshake.as_secs_f64());
-            refused(&ctx, addr, None, RefusalCode::Timeout, &reason).await;
+            refused(&ctx, addr, None, RefusalCode::Timeout, &reason);
             return;
         }
     };
@@ -81,7 +82,7 @@ pub async fn handle(ctx: Arc<IngestCtx>, stream: TcpStream, addr: SocketAddr) {
             reason: reason.clone(),
         })
         .await;
-    set_state(&ctx, &slot, CameraState::Offline, &reason).await;
+    set_state(&ctx, &slot, CameraState::Offline, &reason);
     slot.update(|s| {
         s.fps = 0.0;
         s.bitrate_bps = 0.0;
@@ -247,9 +248,9 @@ async fn prove(ctx: &IngestCtx, conn: &mut Conn, claimed: &str) -> Result<Hello,
     }
 }
 
-/// Logs and records a refused connection; a known camera also gets it in
-/// its history.
-pub(super) async fn refused(
+/// Logs a refused connection and queues it to be counted; a known camera
+/// also gets it in its history (see `Catalog::add_refusals`).
+pub(super) fn refused(
     ctx: &IngestCtx,
     addr: SocketAddr,
     claimed: Option<&str>,
@@ -257,29 +258,13 @@ pub(super) async fn refused(
     reason: &str,
 ) {
     warn!(%addr, claimed = claimed.unwrap_or("-"), code = code.as_str(), "refused a connection: {reason}");
-    // A refusal naming a known camera goes into its history too.
-    let event = claimed
-        .filter(|id| ctx.registry.get(id).is_some())
-        .map(|_| format!("{reason}; attempt from {addr}"));
-    if let Err(e) = ctx
-        .catalog
-        .add_auth_failure(
-            now_us(),
-            &addr.to_string(),
-            claimed,
-            code,
-            reason,
-            event.as_deref(),
-        )
-        .await
-    {
-        warn!("cannot record a refused connection: {e}");
-    }
-    let _ = ctx.events.send(EngineEvent::Refused {
-        address: addr.to_string(),
-        claimed: claimed.map(str::to_string),
-        reason: reason.to_string(),
-    });
+    ctx.writes.send(Write::Refused(Refusal::new(
+        now_us(),
+        addr,
+        claimed,
+        code,
+        reason,
+    )));
 }
 
 pub(super) async fn reject(conn: &mut Conn, reason: &str) {
@@ -306,12 +291,7 @@ async fn admit(
     let conn_id = link.conn_id;
     if let Err(taken) = ctx.registry.claim(&slot, link) {
         let reason = taken.to_string();
-        warn!(camera = %hello.camera_id, %addr, "refused a second connection: {reason}");
-        let detail = format!("{reason}; attempt from {addr}");
-        let _ = ctx
-            .catalog
-            .add_event(&slot.id, EventKind::Rejected, now, &detail)
-            .await;
+        refused(ctx, addr, Some(&slot.id), RefusalCode::AlreadyLive, &reason);
         reject(conn, &reason).await;
         return None;
     }
@@ -331,7 +311,7 @@ async fn admit(
         s.height = hello.height;
     });
     let detail = format!("connected from {addr}");
-    set_state(ctx, &slot, CameraState::Live, &detail).await;
+    set_state(ctx, &slot, CameraState::Live, &detail);
     info!(camera = %slot.id, %addr, name = %row.name, "camera live");
     Some((slot, rx, conn_id))
 }
@@ -358,6 +338,26 @@ async fn register(
         height: hello.height,
         fps_milli: hello.fps_milli,
     };
+    // A known camera's row is read (a locked catalog still reads) and its
+    // update queued; only a camera new to the catalog waits for its row.
+    let known = match ctx.catalog.camera(&settings.id).await {
+        Ok(row) => row,
+        Err(e) => {
+            warn!(camera = %hello.camera_id, %addr, "cannot read the camera's row: {e}");
+            None
+        }
+    };
+    if let Some(mut row) = known {
+        if !row.name_locked {
+            row.name.clone_from(&settings.name);
+        }
+        ctx.writes.send(Write::Register {
+            settings,
+            mode: ctx.default_mode,
+            at_us: now,
+        });
+        return Some(row);
+    }
     match ctx
         .catalog
         .register_camera(&settings, ctx.default_mode, now)
@@ -377,16 +377,14 @@ async fn register(
 }
 
 /// Records a state change in the catalog and the live status, and tells clients.
-pub(super) async fn set_state(
-    ctx: &IngestCtx,
-    slot: &CameraSlot,
-    state: CameraState,
-    detail: &str,
-) {
+pub(super) fn set_state(ctx: &IngestCtx, slot: &CameraSlot, state: CameraState, detail: &str) {
     let now = now_us();
-    if let Err(e) = ctx.catalog.set_state(&slot.id, state, now, detail).await {
-        warn!(camera = %slot.id, "cannot record a state change: {e}");
-    }
+    ctx.writes.send(Write::State {
+        camera: slot.id.clone(),
+        state,
+        at_us: now,
+        detail: detail.to_string(),
+    });
     slot.update(|s| {
         s.state = state;
         s.since_us = now;

@@ -12,10 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Semaphore, broadcast};
 use tokio_util::task::TaskTracker;
 
-use crate::catalog::{Catalog, RecordMode, RefusalCode};
+use crate::catalog::{Catalog, RecordMode, Refusal, RefusalCode};
 use crate::config::PanelConfig;
 use crate::live::{EngineEvent, Registry};
 use crate::recorder::camera::Recorders;
+use crate::writes::Write;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,7 +64,10 @@ impl Limits {
 /// recorders, the catalog for keys and states, and the connection limits.
 pub struct IngestCtx {
     pub limits: Limits,
+    /// For reading keys and camera rows.
     pub catalog: Catalog,
+    /// Where states, events and refusals are written, never waited for.
+    pub writes: crate::writes::Writes,
     pub registry: Arc<Registry>,
     pub recorders: Arc<Recorders>,
     pub events: broadcast::Sender<EngineEvent>,
@@ -130,11 +134,16 @@ pub async fn serve(ctx: Arc<IngestCtx>, listener: TcpListener, stop: Cancellatio
                             addr.ip(),
                             ctx.limits.connects_per_minute_per_ip
                         );
-                        let ctx2 = ctx.clone();
-                        ctx.tasks.spawn(async move {
-                            conn::refused(&ctx2, addr, None, RefusalCode::RateLimited, &reason)
-                                .await;
-                        });
+                        warn!(%addr, "{reason}");
+                        let mut r = Refusal::new(
+                            crate::time::now_us(),
+                            addr,
+                            None,
+                            RefusalCode::RateLimited,
+                            &reason,
+                        );
+                        r.attempts = i64::try_from(n).unwrap_or(i64::MAX);
+                        ctx.writes.send(Write::Refused(r));
                     }
                     continue;
                 }
@@ -147,7 +156,18 @@ pub async fn serve(ctx: Arc<IngestCtx>, listener: TcpListener, stop: Cancellatio
                         });
                     }
                     Err(_) => {
-                        warn!(%addr, limit = ctx.limits.max_connections, "refused a connection: too many connections");
+                        // Counted per address (`panel refused`), not logged one by one.
+                        let reason = format!(
+                            "the panel has too many connections ({})",
+                            ctx.limits.max_connections
+                        );
+                        ctx.writes.send(Write::Refused(Refusal::new(
+                            crate::time::now_us(),
+                            addr,
+                            None,
+                            RefusalCode::AtCapacity,
+                            &reason,
+                        )));
                         // A TLS client could not read a plain refusal.
                         if ctx.tls.is_none() {
                             ctx.tasks

@@ -174,7 +174,7 @@ impl<'a> Session<'a> {
                     if !self.stalled && self.last_frame.elapsed() > stall_after {
                         self.stalled = true;
                         let why = format!("no frame for {:.0} s", stall_after.as_secs_f64());
-                        set_state(self.ctx, self.slot, CameraState::Stalled, &why).await;
+                        set_state(self.ctx, self.slot, CameraState::Stalled, &why);
                         warn!(camera = %self.slot.id, "camera stalled: {why}");
                     }
                     self.publish();
@@ -227,7 +227,7 @@ impl<'a> Session<'a> {
         }
         if self.stalled {
             self.stalled = false;
-            set_state(self.ctx, self.slot, CameraState::Live, "frames resumed").await;
+            set_state(self.ctx, self.slot, CameraState::Live, "frames resumed");
         }
     }
 

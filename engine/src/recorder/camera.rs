@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
-use tokio_util::task::TaskTracker;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use super::segment::Segment;
-use crate::catalog::{Catalog, EventKind, RecordingStatus};
+use crate::catalog::{EventKind, RecordingStatus};
 use crate::live::{CameraSlot, EngineEvent, LiveFrame};
 use crate::time::now_us;
+use crate::writes::{Write, Writes};
 
 /// Frames a recorder may have queued before new ones are counted as unrecorded.
 pub const QUEUE_FRAMES: usize = 64;
@@ -38,7 +38,8 @@ pub enum RecorderMsg {
 
 /// What every recorder shares.
 pub struct RecorderCtx {
-    pub catalog: Catalog,
+    /// Where the catalog's rows and events are queued.
+    pub writes: Writes,
     pub root: PathBuf,
     pub segment_us: i64,
     /// Set by the disk guard when free space is too low.
@@ -46,8 +47,6 @@ pub struct RecorderCtx {
     pub events: broadcast::Sender<EngineEvent>,
     /// Capture-to-disk latency of every frame written.
     pub latency: Arc<crate::stats::Latency>,
-    /// The engine's tasks: catalog writes a recorder starts on the side.
-    pub tasks: TaskTracker,
 }
 
 /// A running recorder: where its frames go, and its task.
@@ -153,14 +152,12 @@ impl Recorder {
     }
 
     async fn event(&self, kind: EventKind, detail: &str) {
-        if let Err(e) = self
-            .ctx
-            .catalog
-            .add_event(&self.slot.id, kind, now_us(), detail)
-            .await
-        {
-            warn!(camera = %self.slot.id, "cannot record event: {e}");
-        }
+        self.ctx.writes.send(Write::Event {
+            camera: self.slot.id.clone(),
+            kind,
+            at_us: now_us(),
+            detail: detail.to_string(),
+        });
         let _ = self
             .ctx
             .events
@@ -206,7 +203,7 @@ impl Recorder {
         if self.segment.is_none() {
             let title = format!("{} ({})", self.slot.status().name, self.slot.id);
             match Segment::open(
-                &self.ctx.catalog,
+                &self.ctx.writes,
                 &self.ctx.root,
                 &self.slot.id,
                 title,
@@ -250,7 +247,7 @@ impl Recorder {
             self.fail(&e.to_string()).await;
             return;
         }
-        seg.report_progress(&self.ctx.catalog, &self.ctx.tasks);
+        seg.report_progress(&self.ctx.writes);
     }
 
     /// Closes the open segment, if any, and tells the catalog.
@@ -258,17 +255,13 @@ impl Recorder {
         let Some(seg) = self.segment.take() else {
             return;
         };
-        let row = seg.row_id;
-        match seg.close(&self.ctx.catalog, status, detail).await {
+        // Clients hear of it once its row is written (`crate::writes`).
+        match seg.close(&self.ctx.writes, status, detail).await {
             Ok(s) => {
                 info!(camera = %self.slot.id, frames = s.frames, bytes = s.bytes, "recording segment closed")
             }
             Err(e) => error!(camera = %self.slot.id, "closing a recording segment: {e}"),
         }
-        let _ = self.ctx.events.send(EngineEvent::Recording {
-            camera: self.slot.id.clone(),
-            id: row,
-        });
     }
 
     /// Ends recording for now (offline, stopped, shutdown).

@@ -1,6 +1,8 @@
 //! One open recording file and its catalog row. File I/O runs on tokio's
-//! blocking pool so a slow disk never stalls ingest. The row is inserted
-//! before the file exists and is completed only after the file is synced.
+//! blocking pool so a slow disk never stalls ingest. The row is queued
+//! before the file is created and marked complete only after the file is
+//! synced; the catalog writes are queued (`crate::writes`), so a busy
+//! database never holds up a frame.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Write};
@@ -9,21 +11,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::catalog::{Catalog, NewRecording, RecordingStatus};
+use crate::catalog::{NewRecording, RecordingStatus};
 use crate::time::utc_day_and_stamp;
+use crate::writes::{Write as CatalogWrite, Writes};
 use cctv_mkv::mux::{MkvMuxer, SegmentInfo, Summary};
-use tokio_util::task::TaskTracker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SegmentError {
     #[error("cannot write {path}: {source}")]
     Io { path: String, source: io::Error },
-    #[error("catalog: {0}")]
-    Catalog(#[from] crate::catalog::CatalogError),
 }
 
 pub struct Segment {
-    pub row_id: i64,
+    /// Closes the row if the segment is dropped without `close`.
+    guard: DropGuard,
+    pub camera_id: String,
     pub rel_path: String,
     path: PathBuf,
     /// Shared with the periodic sync, which so needs no descriptor of its own.
@@ -76,9 +78,9 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Segment {
-    /// Inserts the row, creates the file and writes its header.
+    /// Queues the row, creates the file and writes its header.
     pub async fn open(
-        catalog: &Catalog,
+        writes: &Writes,
         root: &Path,
         camera_id: &str,
         title: String,
@@ -96,15 +98,13 @@ impl Segment {
             }
             attempt += 1;
         };
-        let row_id = catalog
-            .insert_recording(&NewRecording {
-                camera_id: camera_id.to_string(),
-                path: rel_path.clone(),
-                start_us,
-                width: u32::from(width),
-                height: u32::from(height),
-            })
-            .await?;
+        writes.send(CatalogWrite::Opened(NewRecording {
+            camera_id: camera_id.to_string(),
+            path: rel_path.clone(),
+            start_us,
+            width: u32::from(width),
+            height: u32::from(height),
+        }));
         let (mux, header) = MkvMuxer::new(&SegmentInfo {
             title,
             width: u32::from(width),
@@ -124,21 +124,27 @@ impl Segment {
         let file = match opened {
             Ok(f) => f,
             Err(e) => {
-                let _ = catalog
-                    .finish_recording(
-                        row_id,
-                        start_us,
-                        0,
-                        0,
-                        RecordingStatus::Interrupted,
-                        &e.to_string(),
-                    )
-                    .await;
+                writes.send(CatalogWrite::Closed {
+                    camera: camera_id.to_string(),
+                    path: rel_path,
+                    end_us: start_us,
+                    frames: 0,
+                    bytes: 0,
+                    status: RecordingStatus::Interrupted,
+                    detail: e.to_string(),
+                });
                 return Err(e);
             }
         };
         Ok(Self {
-            row_id,
+            guard: DropGuard {
+                writes: Some(writes.clone()),
+                camera: camera_id.to_string(),
+                rel_path: rel_path.clone(),
+                path: path.clone(),
+                start_us,
+            },
+            camera_id: camera_id.to_string(),
             rel_path,
             path,
             file: Some(Arc::new(file)),
@@ -213,23 +219,17 @@ impl Segment {
         Ok(())
     }
 
-    /// Every ten seconds, writes how far the segment has got into its row,
-    /// on its own task: the recorder never waits for the database.
-    /// Every 10 s, the row's end, frames and bytes, written on a task of
-    /// `tasks` (the engine awaits them before closing the catalog).
-    pub fn report_progress(&mut self, catalog: &Catalog, tasks: &TaskTracker) {
+    /// Every 10 s, queues the row's end, frames and bytes.
+    pub fn report_progress(&mut self, writes: &Writes) {
         if self.last_progress.elapsed().as_secs() < 10 {
             return;
         }
         self.last_progress = Instant::now();
-        let (catalog, id) = (catalog.clone(), self.row_id);
-        let (end, frames, bytes) = (
-            self.mux.last_capture_us(),
-            self.mux.frames() as i64,
-            self.mux.bytes() as i64,
-        );
-        tasks.spawn(async move {
-            let _ = catalog.recording_progress(id, end, frames, bytes).await;
+        writes.send(CatalogWrite::Progress {
+            path: self.rel_path.clone(),
+            end_us: self.mux.last_capture_us(),
+            frames: self.mux.frames() as i64,
+            bytes: self.mux.bytes() as i64,
         });
     }
 
@@ -241,13 +241,15 @@ impl Segment {
         self.mux.last_capture_us()
     }
 
-    /// Finishes the file (index, duration), syncs it, then marks the row.
+    /// Finishes the file (index, duration), syncs it, then queues the row's
+    /// completion.
     pub async fn close(
-        self,
-        catalog: &Catalog,
+        mut self,
+        writes: &Writes,
         status: RecordingStatus,
         detail: &str,
     ) -> Result<Summary, SegmentError> {
+        self.guard.writes = None;
         let closing = self.mux.finish();
         let fallback = closing.summary;
         let finished = match self.file {
@@ -273,17 +275,67 @@ impl Segment {
             Ok(s) => (*s, status, detail.to_string()),
             Err(e) => (fallback, RecordingStatus::Interrupted, e.to_string()),
         };
-        catalog
-            .finish_recording(
-                self.row_id,
-                summary.last_us,
-                summary.frames as i64,
-                summary.bytes as i64,
-                status,
-                &detail,
-            )
-            .await?;
+        writes.send(CatalogWrite::Closed {
+            camera: self.camera_id,
+            path: self.rel_path,
+            end_us: summary.last_us,
+            frames: summary.frames as i64,
+            bytes: summary.bytes as i64,
+            status,
+            detail,
+        });
         finished
+    }
+}
+
+/// A segment dropped without `close` (its recorder stopped on a fault):
+/// the file is repaired on the blocking pool, to its last whole frame,
+/// and the row queued as `interrupted`, instead of staying `recording`
+/// until the next start.
+struct DropGuard {
+    /// `None` once the segment closed normally.
+    writes: Option<Writes>,
+    camera: String,
+    rel_path: String,
+    path: PathBuf,
+    start_us: i64,
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        let Some(writes) = self.writes.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // No runtime: the next start repairs it.
+        };
+        let (camera, path, file) = (
+            std::mem::take(&mut self.camera),
+            std::mem::take(&mut self.rel_path),
+            std::mem::take(&mut self.path),
+        );
+        let start_us = self.start_us;
+        runtime.spawn_blocking(move || {
+            let (summary, detail) = match cctv_mkv::scan::repair(&file) {
+                Ok(s) => (
+                    s,
+                    "the recorder stopped on a fault; repaired to the last whole frame".to_string(),
+                ),
+                Err(e) => (
+                    Summary::default(),
+                    format!("the recorder stopped on a fault; cannot repair: {e}"),
+                ),
+            };
+            writes.send(CatalogWrite::Closed {
+                camera,
+                path,
+                end_us: summary.last_us.max(start_us),
+                frames: summary.frames as i64,
+                bytes: summary.bytes as i64,
+                status: RecordingStatus::Interrupted,
+                detail,
+            });
+        });
     }
 }
 
@@ -311,6 +363,44 @@ fn write_two(mut f: &File, a: &[u8], b: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::Catalog;
+
+    #[tokio::test]
+    async fn a_segment_dropped_without_closing_is_repaired_and_marked_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open_in_memory().await.unwrap();
+        catalog
+            .add_credentials("door", "", &[1; 32], false, 1)
+            .await
+            .unwrap();
+        let (events, _) = tokio::sync::broadcast::channel(8);
+        let (writes, _) = Writes::start(catalog.clone(), events);
+        let start = 1_795_269_731_000_000;
+        let mut seg = Segment::open(&writes, dir.path(), "door", "t".into(), start, 64, 48)
+            .await
+            .unwrap();
+        for i in 0..3 {
+            seg.push(start + i * 100_000, &[0xFF, 0xD8, 0xFF, 0xD9])
+                .unwrap();
+        }
+        let rel = seg.rel_path.clone();
+        // What a recorder that panics does with its open segment.
+        drop(seg);
+        let row = loop {
+            assert!(writes.flush(std::time::Duration::from_secs(10)).await);
+            let row = catalog.recording_by_path(&rel).await.unwrap().unwrap();
+            if row.status != RecordingStatus::Recording {
+                break row;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert_eq!(row.status, RecordingStatus::Interrupted);
+        assert_eq!(row.frames, 3, "{row:?}");
+        assert_eq!(row.end_us, start + 200_000);
+        assert!(row.detail.contains("stopped on a fault"), "{}", row.detail);
+        let scanned = cctv_mkv::scan::scan(&dir.path().join(&rel)).unwrap();
+        assert!(scanned.finalized, "the file was repaired");
+    }
 
     #[test]
     fn file_names_tell_camera_and_start_time() {

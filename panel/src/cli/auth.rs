@@ -61,7 +61,8 @@ pub async fn revoke(cfg: &PanelConfig, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refused connections, newest first.
+/// Refused connections, newest first: one line per burst from an address,
+/// with its count of attempts.
 pub async fn refused(cfg: &PanelConfig, limit: i64, json: bool) -> anyhow::Result<()> {
     let catalog = open_catalog(&cfg.data_dir).await?;
     let rows = catalog.auth_failures(limit).await?;
@@ -71,9 +72,10 @@ pub async fn refused(cfg: &PanelConfig, limit: i64, json: bool) -> anyhow::Resul
             say!("{}", serde_json::to_string(&r)?);
         } else {
             say!(
-                "{}  {:<22} {:<16} {:<14} {}",
+                "{}  {:<22} {:>7}x {:<16} {:<14} {}",
                 time::local(r.at_us),
                 r.address,
+                r.attempts,
                 r.claimed_id.as_deref().unwrap_or("-"),
                 r.code,
                 r.reason

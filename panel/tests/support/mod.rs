@@ -165,12 +165,17 @@ pub fn testdata() -> Option<PathBuf> {
 /// and handshake times), logging at `rust_log` to a pipe the test may read
 /// (`Proc.0.stderr`).
 pub fn panel_serve(dir: &Path, port: u16, rust_log: &str) -> Proc {
+    panel_serve_with(dir, port, rust_log, "")
+}
+
+/// [`panel_serve`], with `extra` lines of config.
+pub fn panel_serve_with(dir: &Path, port: u16, rust_log: &str, extra: &str) -> Proc {
     let cfg = dir.join("panel.toml");
     std::fs::write(
         &cfg,
         format!(
             "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{0}/data\"\nrecordings_dir = \"{0}/recordings\"\n\
-             heartbeat_ms = 500\nhandshake_timeout_ms = 1000\nmin_free_bytes = 0\n",
+             heartbeat_ms = 500\nhandshake_timeout_ms = 1000\nmin_free_bytes = 0\n{extra}\n",
             dir.display()
         ),
     )

@@ -8,11 +8,13 @@ use crate::playback::Player;
 use cctv_engine::EngineEvent;
 
 impl App {
-    /// What the engine announced: each kind reloads only what it changed,
+    /// What the engine announced: each kind reloads only what it changed
+    /// (a closed segment: the disk gauge, and the history if it shows),
     /// and a refused connection is told at once.
     pub(super) fn heard(&mut self, heard: Vec<Heard>) {
         let mut refused = Vec::new();
         let mut missed = false;
+        let mut closed = false;
         for h in heard {
             match h {
                 Heard::Event(EngineEvent::Refused {
@@ -21,7 +23,7 @@ impl App {
                     reason,
                 }) => refused.push((address, claimed, reason)),
                 Heard::Event(EngineEvent::Camera(_)) => self.read_cameras(),
-                Heard::Event(EngineEvent::Recording { .. }) => self.send(Command::Disk),
+                Heard::Event(EngineEvent::Recording { .. }) => closed = true,
                 Heard::Event(EngineEvent::Panorama { .. }) => self.reload(&Screen::Panoramas),
                 Heard::Event(EngineEvent::Export { .. } | EngineEvent::Dispatch { .. }) => {
                     self.reload(&Screen::Evidence)
@@ -43,6 +45,11 @@ impl App {
                 claimed.as_deref().unwrap_or("no camera id"),
             );
             self.notify(text, true);
+        }
+        if closed {
+            // Once per batch, however many segments closed.
+            self.send(Command::Disk);
+            self.reload(&Screen::History);
         }
         if missed {
             // Whatever the lost events said, read it all again.

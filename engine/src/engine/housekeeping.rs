@@ -1,0 +1,161 @@
+//! The engine's housekeeping, every few seconds: the liveness beat, the
+//! disk guard over both disks, and on its interval retention of recordings
+//! and pruning of old events and refusals.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tracing::{error, info, warn};
+
+use super::Shared;
+use crate::catalog::CatalogError;
+use crate::live::EngineEvent;
+use crate::recorder::retention::{self, RetentionReport};
+use crate::time::now_us;
+
+const DAY_US: i64 = 86_400_000_000;
+
+/// Retention of recordings, then of events and refused connections.
+pub(super) async fn run_retention(shared: &Shared) -> Result<RetentionReport, CatalogError> {
+    let limit = |v: u64| (v > 0).then_some(v as i64);
+    let global = retention::Limits {
+        max_bytes: limit(shared.config.retain_bytes),
+        max_days: limit(shared.config.retain_days),
+    };
+    let report = retention::enforce(
+        &shared.catalog,
+        &shared.config.recordings_dir,
+        global,
+        now_us(),
+    )
+    .await?;
+    if let Err(e) = prune_events(shared).await {
+        warn!("cannot prune old events: {e}");
+    }
+    Ok(report)
+}
+
+/// Forgets events and refused connections older than `events_retain_days`.
+async fn prune_events(shared: &Shared) -> Result<(), CatalogError> {
+    let days = shared.config.events_retain_days;
+    if days == 0 {
+        return Ok(());
+    }
+    let before = now_us().saturating_sub((days as i64).saturating_mul(DAY_US));
+    let events = shared.catalog.prune_events(before).await?;
+    let refusals = shared.catalog.prune_refusals(before).await?;
+    if events + refusals > 0 {
+        info!(
+            events,
+            refusals, days, "pruned events and refused connections past their keep"
+        );
+    }
+    Ok(())
+}
+
+/// Free bytes on the file system holding `path`, and which file system.
+pub(super) fn free_bytes(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    let s = rustix::fs::statvfs(path)?;
+    Ok((s.f_bavail.saturating_mul(s.f_frsize), s.f_fsid))
+}
+
+/// Every few seconds: the liveness beat and the disk guard; retention on its interval.
+pub(super) async fn housekeeping(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let retention_every = Duration::from_secs(shared.config.retention_interval_secs.max(1));
+    let mut last_retention = tokio::time::Instant::now();
+    let mut data_low = false;
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = shared.catalog.beat(now_us()).await {
+            warn!("cannot write the liveness beat: {e}");
+        }
+        if last_retention.elapsed() >= retention_every {
+            last_retention = tokio::time::Instant::now();
+            if let Err(e) = run_retention(&shared).await {
+                error!("retention failed: {e}");
+            }
+        }
+        check_disk(&shared).await;
+        check_data_disk(&shared, &mut data_low);
+    }
+}
+
+/// The recordings disk: recording stops below `min_free_bytes` (after
+/// retention had its chance) and resumes 10% above it.
+async fn check_disk(shared: &Shared) {
+    let min = shared.config.min_free_bytes;
+    let free = match free_bytes(&shared.config.recordings_dir) {
+        Ok((f, _)) => f,
+        Err(e) => {
+            warn!("cannot read free disk space: {e}");
+            return;
+        }
+    };
+    let full = shared.disk_full.load(Ordering::Acquire);
+    if !full && free < min {
+        // Retention may make room before recording has to stop.
+        let _ = run_retention(shared).await;
+        let free = free_bytes(&shared.config.recordings_dir).map_or(0, |f| f.0);
+        if free < min {
+            shared.disk_full.store(true, Ordering::Release);
+            error!(
+                free_bytes = free,
+                min_free_bytes = min,
+                "recording stopped: the recordings disk is nearly full"
+            );
+            let _ = shared.events.send(EngineEvent::Warning {
+                camera: None,
+                message: format!(
+                    "recording stopped: only {} MB free on the recordings disk",
+                    free / 1_000_000
+                ),
+            });
+        }
+    } else if full && free > min + min / 10 {
+        shared.disk_full.store(false, Ordering::Release);
+        info!(
+            free_bytes = free,
+            "disk space available again: recording resumes"
+        );
+    }
+}
+
+/// The data disk (the catalog's), when it is not the recordings disk:
+/// below `min_free_bytes` the panel warns, once, and goes on recording;
+/// catalog writes that fail for space are held and retried
+/// (`crate::writes`).
+fn check_data_disk(shared: &Shared, low: &mut bool) {
+    let (Ok((free, data_fs)), Ok((_, rec_fs))) = (
+        free_bytes(&shared.config.data_dir),
+        free_bytes(&shared.config.recordings_dir),
+    ) else {
+        return;
+    };
+    if data_fs == rec_fs {
+        return;
+    }
+    let min = shared.config.min_free_bytes;
+    if !*low && free < min {
+        *low = true;
+        let held = shared.writes.pending();
+        error!(
+            free_bytes = free,
+            held, "the data disk is nearly full: recording goes on, catalog writes wait for space"
+        );
+        let _ = shared.events.send(EngineEvent::Warning {
+            camera: None,
+            message: format!(
+                "only {} MB free on the data disk (the catalog): recording goes on, catalog writes wait for space",
+                free / 1_000_000
+            ),
+        });
+    } else if *low && free > min + min / 10 {
+        *low = false;
+        info!(free_bytes = free, "the data disk has room again");
+    }
+}
