@@ -89,3 +89,38 @@ async fn a_byte_limit_deletes_the_oldest_segments_first() {
     );
     engine.shutdown().await;
 }
+
+/// Events and refused connections older than `events_retain_days` go with
+/// retention; newer ones stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_events_and_refusals_are_pruned_with_retention() {
+    use cctv_engine::catalog::{EventKind, Refusal, RefusalCode};
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.events_retain_days = 30;
+    let engine = Engine::start(cfg).await.unwrap();
+    enroll(&engine, "yard", "").await;
+    let catalog = engine.catalog();
+    let now = cctv_engine::time::now_us();
+    let day = 86_400_000_000;
+    for (at, detail) in [(now - 40 * day, "old"), (now - day, "recent")] {
+        catalog
+            .add_event("yard", EventKind::Offline, at, detail)
+            .await
+            .unwrap();
+        let addr = std::net::SocketAddr::from(([10, 0, 0, 1], 4000));
+        let r = Refusal::new(at, addr, None, RefusalCode::NotTls, detail);
+        catalog.add_refusals(&[r]).await.unwrap();
+    }
+    engine.run_retention().await.unwrap();
+    let events = catalog
+        .events(Some("yard"), None, None, 100, 0)
+        .await
+        .unwrap();
+    assert!(events.iter().any(|e| e.detail == "recent"), "{events:?}");
+    assert!(!events.iter().any(|e| e.detail == "old"), "{events:?}");
+    let refused = catalog.auth_failures(100).await.unwrap();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].reason, "recent");
+    engine.shutdown().await;
+}

@@ -156,12 +156,6 @@ impl Engine {
     ) -> Result<Self, EngineError> {
         config.check()?;
         let default_mode = config.record_mode()?;
-        for dir in [&config.data_dir, &config.recordings_dir] {
-            std::fs::create_dir_all(dir).map_err(|source| EngineError::Dir {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
         let (catalog, repaired) = open_catalog(&mut config).await?;
         let cameras = catalog.cameras().await?;
         fit_connections(&mut config, cameras.len());

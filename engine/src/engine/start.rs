@@ -36,13 +36,20 @@ pub(super) async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), 
     Ok((listener, local))
 }
 
-/// Opens the catalog and puts it right after whatever the last run left:
+/// Makes the data and recordings directories, opens the catalog and puts
+/// it right after whatever the last run left:
 /// the saved listen address (unless `--listen` was given), segments a
 /// crash left open repaired, panoramas that were running failed, cameras
 /// left live marked offline.
 pub(super) async fn open_catalog(
     config: &mut PanelConfig,
 ) -> Result<(Catalog, Vec<Repaired>), EngineError> {
+    for dir in [&config.data_dir, &config.recordings_dir] {
+        std::fs::create_dir_all(dir).map_err(|source| EngineError::Dir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
     let catalog = Catalog::open(&config.db_path()).await?;
     // An address chosen in the window's settings wins over the config
     // file, not over `--listen`.
