@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cargo build --release --locked -p panel -p camera-agent
+cargo build --release --locked -p panel -p camera-agent --features camera-agent/file
 
 BIN=target/release
 PORT=${PANEL_PORT:-7700}

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cargo build -p panel -p camera-agent
+cargo build -p panel -p camera-agent --features camera-agent/file
 OUT=${1:-docs/screenshots}
 mkdir -p "$OUT"
 export OUT

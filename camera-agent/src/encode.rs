@@ -3,11 +3,9 @@
 //! webcam's own JPEG passes through untouched when nothing asks for a change.
 
 use bytes::Bytes;
-use opencv::core::{Mat, Point, Size};
-use opencv::imgproc;
-use opencv::prelude::*;
 use turbojpeg::{Compressor, Decompressor, Image, PixelFormat, Subsamp};
 
+use crate::image::Bgr;
 use crate::overlay::{clock_text, put};
 use crate::source::Picture;
 
@@ -25,14 +23,6 @@ pub struct EncodeSettings {
 pub enum EncodeError {
     #[error("JPEG codec: {0}")]
     Jpeg(#[from] turbojpeg::Error),
-    #[error("image processing: {0}")]
-    Image(String),
-}
-
-impl From<opencv::Error> for EncodeError {
-    fn from(e: opencv::Error) -> Self {
-        EncodeError::Image(e.message)
-    }
 }
 
 /// The output of one encode.
@@ -95,40 +85,22 @@ impl FrameEncoder {
             }
             Picture::Bgr(m) => m,
         };
-        let (w, h) = (bgr.cols() as u32, bgr.rows() as u32);
-        let (ow, oh) = output_size(w, h, settings.max_width);
-        let mut out = if (ow, oh) != (w, h) {
-            let mut small = Mat::default();
-            imgproc::resize(
-                &bgr,
-                &mut small,
-                Size::new(ow as i32, oh as i32),
-                0.0,
-                0.0,
-                imgproc::INTER_AREA,
-            )?;
-            small
-        } else {
+        let (ow, oh) = output_size(bgr.width, bgr.height, settings.max_width);
+        let mut out = if (ow, oh) == (bgr.width, bgr.height) {
             bgr
+        } else {
+            bgr.resize_area(ow, oh)
         };
         if settings.overlay {
             let text = format!("{}  {}", self.label, clock_text(capture_us));
-            let scale = (f64::from(oh) / 720.0).max(0.35);
-            put(
-                &mut out,
-                &text,
-                Point::new(8, oh as i32 - (12.0 * scale).max(6.0) as i32),
-                scale,
-                1,
-            )?;
-        }
-        if !out.is_continuous() {
-            out = out.try_clone()?;
+            let scale = (oh / 240).max(1);
+            let y = oh as i32 - (10 * scale) as i32 - 4;
+            put(&mut out, &text, 8, y, scale);
         }
         self.compressor
             .set_quality(i32::from(settings.quality.unwrap_or(80)))?;
         let image = Image {
-            pixels: out.data_bytes()?,
+            pixels: out.data.as_slice(),
             width: ow as usize,
             pitch: ow as usize * 3,
             height: oh as usize,
@@ -141,23 +113,22 @@ impl FrameEncoder {
         })
     }
 
-    fn decode(&mut self, jpeg: &[u8]) -> Result<Mat, EncodeError> {
+    fn decode(&mut self, jpeg: &[u8]) -> Result<Bgr, EncodeError> {
         let header = self.decompressor.read_header(jpeg)?;
-        let mut mat = Mat::new_rows_cols_with_default(
-            header.height as i32,
-            header.width as i32,
-            opencv::core::CV_8UC3,
-            opencv::core::Scalar::all(0.0),
-        )?;
+        let mut out = Bgr {
+            width: header.width as u32,
+            height: header.height as u32,
+            data: vec![0; header.width * header.height * 3],
+        };
         let image = Image {
-            pixels: mat.data_bytes_mut()?,
+            pixels: out.data.as_mut_slice(),
             width: header.width,
             pitch: header.width * 3,
             height: header.height,
             format: PixelFormat::BGR,
         };
         self.decompressor.decompress(jpeg, image)?;
-        Ok(mat)
+        Ok(out)
     }
 }
 
@@ -176,13 +147,7 @@ mod tests {
     #[test]
     fn webcam_jpeg_passes_through_only_when_nothing_asks_for_a_change() {
         let mut enc = FrameEncoder::new("cam").unwrap();
-        let bgr = Mat::new_rows_cols_with_default(
-            64,
-            96,
-            opencv::core::CV_8UC3,
-            opencv::core::Scalar::new(10.0, 200.0, 30.0, 0.0),
-        )
-        .unwrap();
+        let bgr = Bgr::filled(96, 64, [10, 200, 30]);
         let plain = EncodeSettings {
             quality: Some(90),
             fps: 10.0,

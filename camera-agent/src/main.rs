@@ -7,6 +7,7 @@ mod backoff;
 mod capture;
 mod config;
 mod encode;
+mod image;
 mod link;
 mod overlay;
 mod source;

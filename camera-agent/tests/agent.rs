@@ -1,7 +1,6 @@
 //! A real `camera-agent` process against a minimal receiver built on the
 //! protocol crate, on loopback: what arrives is what a panel would get.
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -42,7 +41,9 @@ const SECRET: cctv_protocol::auth::Secret = cctv_protocol::auth::Secret::from_by
 /// `../shared/testdata` (or `$CCTV_TESTDATA`), when it is there. A test that
 /// needs it says so and passes without it on a developer's machine; under
 /// `CI=true` a missing data set fails the test instead.
-fn testdata() -> Option<PathBuf> {
+#[cfg(feature = "file")]
+fn testdata() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
     let dir = std::env::var_os("CCTV_TESTDATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"));
@@ -235,6 +236,8 @@ async fn test_pattern_streams_and_obeys_configure() {
     );
 }
 
+/// Files play in builds with the `file` feature (as `scripts/test.sh` builds).
+#[cfg(feature = "file")]
 #[tokio::test]
 async fn file_source_plays_at_its_rate_and_scales_down() {
     let Some(data) = testdata() else { return };
@@ -346,6 +349,7 @@ async fn agent_reconnects_by_itself_after_the_receiver_dies() {
     assert!(status.success(), "clean exit, got {status}");
 }
 
+#[cfg(feature = "file")]
 #[test]
 fn a_missing_file_is_a_clear_error_naming_it() {
     let out = Command::new(env!("CARGO_BIN_EXE_camera-agent"))

@@ -9,6 +9,7 @@ use opencv::prelude::*;
 use opencv::videoio::{self, VideoCapture};
 
 use super::{Picture, Source, SourceError, cv_reason};
+use crate::image::Bgr;
 
 pub struct FileSource {
     path: PathBuf,
@@ -141,6 +142,28 @@ impl Source for FileSource {
         if !ok || frame.empty() {
             return Err(self.capture_error("could not decode a frame".into()));
         }
-        Ok(Picture::Bgr(frame))
+        to_bgr(&frame).map_err(|e| self.capture_error(cv_reason(e)))
     }
+}
+
+/// OpenCV's decoded picture as the agent's own: 8-bit BGR, rows packed.
+fn to_bgr(frame: &Mat) -> opencv::Result<Picture> {
+    let packed;
+    let frame = if frame.is_continuous() {
+        frame
+    } else {
+        packed = frame.try_clone()?;
+        &packed
+    };
+    if frame.typ() != opencv::core::CV_8UC3 {
+        return Err(opencv::Error::new(
+            opencv::core::StsUnsupportedFormat,
+            "the decoded picture is not 8-bit BGR",
+        ));
+    }
+    Ok(Picture::Bgr(Bgr {
+        width: frame.cols() as u32,
+        height: frame.rows() as u32,
+        data: frame.data_bytes()?.to_vec(),
+    }))
 }

@@ -1,16 +1,21 @@
 //! Where pictures come from: a webcam, a video file, or a synthetic test
 //! pattern. Each source paces itself at its own natural rate and hands out
 //! the latest picture on request; it never encodes or sends anything.
+//!
+//! Video files are read through OpenCV, in builds with the `file` feature
+//! only: a camera host streams its webcam and needs none of it.
 
+#[cfg(feature = "file")]
 mod file;
 mod test_pattern;
 mod webcam;
 
 use bytes::Bytes;
-use opencv::core::Mat;
 
 use crate::config::SourceSpec;
+use crate::image::Bgr;
 
+#[cfg(feature = "file")]
 pub use file::FileSource;
 pub use test_pattern::TestPattern;
 pub use webcam::WebcamSource;
@@ -18,7 +23,7 @@ pub use webcam::WebcamSource;
 /// A captured picture, before encoding.
 pub enum Picture {
     /// 8-bit BGR pixels.
-    Bgr(Mat),
+    Bgr(Bgr),
     /// A JPEG the device made itself (a webcam's MJPEG), with its size.
     Jpeg {
         data: Bytes,
@@ -33,7 +38,9 @@ pub enum SourceError {
     Open { source_name: String, reason: String },
     #[error("{source_name} stopped delivering frames: {reason}")]
     Capture { source_name: String, reason: String },
+    /// A file played once reached its end (only files end).
     #[error("{source_name} reached its end")]
+    #[cfg_attr(not(feature = "file"), allow(dead_code))]
     Ended { source_name: String },
 }
 
@@ -65,7 +72,18 @@ pub fn open(
         SourceSpec::TestPattern { width, height } => {
             Box::new(TestPattern::new(*width, *height, label)?)
         }
+        #[cfg(feature = "file")]
         SourceSpec::File(path) => Box::new(FileSource::open(path, loop_file)?),
+        #[cfg(not(feature = "file"))]
+        SourceSpec::File(path) => {
+            let _ = loop_file;
+            return Err(SourceError::Open {
+                source_name: format!("file:{}", path.display()),
+                reason: "this camera-agent plays no files: it was built without the `file` \
+                         feature (cargo build --release -p camera-agent --features file)"
+                    .into(),
+            });
+        }
         SourceSpec::WebcamIndex(i) => Box::new(WebcamSource::open_index(*i)?),
         SourceSpec::WebcamPath(p) => Box::new(WebcamSource::open_path(p)?),
     })
@@ -90,6 +108,7 @@ impl SourceInfo {
 }
 
 /// Turns an OpenCV error into the text of a source error.
+#[cfg(feature = "file")]
 pub(crate) fn cv_reason(e: opencv::Error) -> String {
     e.message
 }

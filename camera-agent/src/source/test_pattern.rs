@@ -3,40 +3,33 @@
 
 use std::time::{Duration, Instant};
 
-use opencv::core::{CV_8UC3, Mat, Point, Rect, Scalar};
-use opencv::imgproc;
-use opencv::prelude::*;
-
-use super::{Picture, Source, SourceError, cv_reason};
-use crate::overlay::{clock_text, put};
+use super::{Picture, Source, SourceError};
+use crate::image::Bgr;
+use crate::overlay::{clock_text, put, text_size};
 
 pub struct TestPattern {
     width: u32,
     height: u32,
     label: String,
-    background: Mat,
-    frame: Mat,
+    background: Bgr,
     count: u64,
     started: Instant,
     next_due: Option<Instant>,
 }
 
-fn err(e: opencv::Error) -> SourceError {
-    SourceError::Capture {
-        source_name: "test-pattern".into(),
-        reason: cv_reason(e),
-    }
-}
-
 impl TestPattern {
     pub fn new(width: u32, height: u32, label: &str) -> Result<Self, SourceError> {
-        let background = Self::background(width as i32, height as i32).map_err(err)?;
+        if width == 0 || height == 0 {
+            return Err(SourceError::Open {
+                source_name: format!("test-pattern:{width}x{height}"),
+                reason: "a picture needs a width and a height".into(),
+            });
+        }
         Ok(Self {
             width,
             height,
             label: label.to_string(),
-            frame: background.clone(),
-            background,
+            background: Self::background(width, height),
             count: 0,
             started: Instant::now(),
             next_due: None,
@@ -44,43 +37,35 @@ impl TestPattern {
     }
 
     /// Colour bars over the top two thirds, a grey ramp below: drawn once.
-    fn background(w: i32, h: i32) -> opencv::Result<Mat> {
-        let mut m = Mat::new_rows_cols_with_default(h, w, CV_8UC3, Scalar::all(0.0))?;
+    fn background(width: u32, height: u32) -> Bgr {
+        let (w, h) = (width as i32, height as i32);
+        let mut m = Bgr::filled(width, height, [0, 0, 0]);
         let bars = [
-            (192., 192., 192.),
-            (0., 192., 192.),
-            (192., 192., 0.),
-            (0., 192., 0.),
-            (192., 0., 192.),
-            (0., 0., 192.),
-            (192., 0., 0.),
+            [192, 192, 192],
+            [0, 192, 192],
+            [192, 192, 0],
+            [0, 192, 0],
+            [192, 0, 192],
+            [0, 0, 192],
+            [192, 0, 0],
         ];
         let bar_w = w / bars.len() as i32 + 1;
-        for (i, (b, g, r)) in bars.iter().enumerate() {
-            let rect = Rect::new(i as i32 * bar_w, 0, bar_w, h * 2 / 3);
-            imgproc::rectangle(
-                &mut m,
-                rect,
-                Scalar::new(*b, *g, *r, 0.0),
-                -1,
-                imgproc::LINE_8,
-                0,
-            )?;
+        for (i, colour) in bars.iter().enumerate() {
+            m.fill_rect(i as i32 * bar_w, 0, bar_w, h * 2 / 3, *colour);
         }
         let steps = 16;
         for i in 0..steps {
-            let v = 255.0 * i as f64 / (steps - 1) as f64;
+            let v = (255 * i / (steps - 1)) as u8;
             let x0 = w * i / steps;
             let x1 = w * (i + 1) / steps;
-            let rect = Rect::new(x0, h * 2 / 3, x1 - x0, h - h * 2 / 3);
-            imgproc::rectangle(&mut m, rect, Scalar::all(v), -1, imgproc::LINE_8, 0)?;
+            m.fill_rect(x0, h * 2 / 3, x1 - x0, h - h * 2 / 3, [v, v, v]);
         }
-        Ok(m)
+        m
     }
 
-    fn render(&mut self) -> opencv::Result<()> {
+    fn render(&self) -> Bgr {
         let (w, h) = (self.width as i32, self.height as i32);
-        self.background.copy_to(&mut self.frame)?;
+        let mut frame = self.background.clone();
         let t = self.started.elapsed().as_secs_f64();
         // A ball bouncing across the picture and a sweeping line: motion you can see.
         let r = (h / 10).max(4);
@@ -88,55 +73,29 @@ impl TestPattern {
         let span_y = (h - 2 * r).max(1) as f64;
         let bx = r as f64 + tri(t * 0.23) * span_x;
         let by = r as f64 + tri(t * 0.37) * span_y;
-        imgproc::circle(
-            &mut self.frame,
-            Point::new(bx as i32, by as i32),
-            r,
-            Scalar::new(255.0, 255.0, 255.0, 0.0),
-            -1,
-            imgproc::LINE_AA,
-            0,
-        )?;
+        frame.fill_circle(bx as i32, by as i32, r, [255, 255, 255]);
         let sweep = ((t * 0.5).fract() * w as f64) as i32;
-        imgproc::line(
-            &mut self.frame,
-            Point::new(sweep, 0),
-            Point::new(sweep, h - 1),
-            Scalar::new(0.0, 255.0, 255.0, 0.0),
-            (w / 320).max(1),
-            imgproc::LINE_8,
-            0,
-        )?;
+        frame.fill_rect(sweep, 0, (w / 320).max(1), h, [0, 255, 255]);
         // The clock and the frame number, large, on a dark band, sized to fit.
         let clock = clock_text(cctv_protocol::now_us());
-        let mut base = 0;
-        let unit =
-            imgproc::get_text_size(&clock, imgproc::FONT_HERSHEY_SIMPLEX, 1.0, 2, &mut base)?;
-        let scale = (f64::from(w) * 0.9 / f64::from(unit.width.max(1))).min(f64::from(h) / 200.0);
-        let text_w = (f64::from(unit.width) * scale) as i32;
-        let text_h = (f64::from(unit.height) * scale) as i32;
-        let x = (w - text_w) / 2;
-        let y = h / 3;
-        let band = Rect::new(0, y - text_h - text_h / 2, w, text_h * 3);
-        imgproc::rectangle(
-            &mut self.frame,
-            band,
-            Scalar::all(0.0),
-            -1,
-            imgproc::LINE_8,
-            0,
-        )?;
-        let thick = (scale * 2.0).round().max(1.0) as i32;
-        put(&mut self.frame, &clock, Point::new(x, y), scale, thick)?;
+        let (unit_w, _) = text_size(&clock, 1);
+        let scale = ((w as u32 * 9 / 10) / unit_w.max(1))
+            .min(h as u32 / 60)
+            .max(1);
+        let (text_w, text_h) = text_size(&clock, scale);
+        let x = (w - text_w as i32) / 2;
+        let y = h / 3 - text_h as i32;
+        frame.fill_rect(0, y - text_h as i32 / 2, w, text_h as i32 * 3, [0, 0, 0]);
+        put(&mut frame, &clock, x, y, scale);
         let caption = format!("{}  #{}", self.label, self.count);
         put(
-            &mut self.frame,
+            &mut frame,
             &caption,
-            Point::new(x, y + text_h),
-            scale * 0.5,
-            thick.div_euclid(2).max(1),
-        )?;
-        Ok(())
+            x,
+            y + text_h as i32 * 3 / 2,
+            (scale / 2).max(1),
+        );
+        frame
     }
 }
 
@@ -175,8 +134,7 @@ impl Source for TestPattern {
     }
 
     fn retrieve(&mut self) -> Result<Picture, SourceError> {
-        self.render().map_err(err)?;
-        Ok(Picture::Bgr(self.frame.clone()))
+        Ok(Picture::Bgr(self.render()))
     }
 }
 
@@ -196,14 +154,8 @@ mod tests {
         let Picture::Bgr(b) = p.retrieve().unwrap() else {
             panic!()
         };
-        assert_eq!((a.cols(), a.rows()), (320, 180));
-        let differing = a
-            .data_bytes()
-            .unwrap()
-            .iter()
-            .zip(b.data_bytes().unwrap())
-            .filter(|(x, y)| x != y)
-            .count();
+        assert_eq!((a.width, a.height), (320, 180));
+        let differing = a.data.iter().zip(&b.data).filter(|(x, y)| x != y).count();
         assert!(differing > 500, "only {differing} bytes changed");
     }
 }

@@ -1,17 +1,15 @@
 //! A V4L2 webcam through nokhwa. MJPEG is preferred: when nothing asks for
 //! resizing, re-encoding or an overlay, the camera's own JPEG goes out as it
-//! is. Other pixel formats are converted to BGR for the encoder.
+//! is. Other pixel formats are converted to BGR for the encoder
+//! (`image::from_raw`).
 
 use std::path::Path;
 
+use super::{Picture, Source, SourceError};
+use crate::image::{RawFormat, from_raw};
 use bytes::Bytes;
 use nokhwa::Camera;
 use nokhwa::utils::{CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
-use opencv::core::{CV_8UC1, CV_8UC2, CV_8UC3, Mat, Scalar};
-use opencv::imgproc;
-use opencv::prelude::*;
-
-use super::{Picture, Source, SourceError};
 
 /// Formats we can use, best first.
 const FORMATS: &[FrameFormat] = &[
@@ -115,43 +113,22 @@ impl Source for WebcamSource {
         let (w, h) = (res.width(), res.height());
         let data = buffer.buffer();
         let format = buffer.source_frame_format();
-        if format == FrameFormat::MJPEG {
-            return Ok(Picture::Jpeg {
-                data: Bytes::copy_from_slice(data),
-                width: w,
-                height: h,
-            });
-        }
-        to_bgr(format, data, w as i32, h as i32)
+        let raw = match format {
+            FrameFormat::MJPEG => {
+                return Ok(Picture::Jpeg {
+                    data: Bytes::copy_from_slice(data),
+                    width: w,
+                    height: h,
+                });
+            }
+            FrameFormat::YUYV => RawFormat::Yuyv,
+            FrameFormat::NV12 => RawFormat::Nv12,
+            FrameFormat::RAWRGB => RawFormat::Rgb,
+            FrameFormat::RAWBGR => RawFormat::Bgr,
+            FrameFormat::GRAY => RawFormat::Gray,
+        };
+        from_raw(raw, data, w, h)
             .map(Picture::Bgr)
             .map_err(|reason| self.capture_error(reason))
     }
-}
-
-/// Converts a raw camera buffer to BGR.
-fn to_bgr(format: FrameFormat, data: &[u8], w: i32, h: i32) -> Result<Mat, String> {
-    let (rows, mat_type, channels, code) = match format {
-        FrameFormat::YUYV => (h, CV_8UC2, 2, Some(imgproc::COLOR_YUV2BGR_YUYV)),
-        FrameFormat::NV12 => (h * 3 / 2, CV_8UC1, 1, Some(imgproc::COLOR_YUV2BGR_NV12)),
-        FrameFormat::RAWRGB => (h, CV_8UC3, 3, Some(imgproc::COLOR_RGB2BGR)),
-        FrameFormat::RAWBGR => (h, CV_8UC3, 3, None),
-        FrameFormat::GRAY => (h, CV_8UC1, 1, Some(imgproc::COLOR_GRAY2BGR)),
-        FrameFormat::MJPEG => return Err("MJPEG is not raw".into()),
-    };
-    let expected = (rows * w * channels) as usize;
-    if data.len() < expected {
-        return Err(format!(
-            "{format} frame of {} bytes, expected {expected}",
-            data.len()
-        ));
-    }
-    let mut raw = Mat::new_rows_cols_with_default(rows, w, mat_type, Scalar::all(0.0))
-        .map_err(|e| e.message)?;
-    raw.data_bytes_mut()
-        .map_err(|e| e.message)?
-        .copy_from_slice(&data[..expected]);
-    let Some(code) = code else { return Ok(raw) };
-    let mut bgr = Mat::default();
-    imgproc::cvt_color_def(&raw, &mut bgr, code).map_err(|e| e.message)?;
-    Ok(bgr)
 }

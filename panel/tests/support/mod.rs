@@ -38,12 +38,13 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The camera-agent binary, built first if this test run did not build it.
+/// The camera-agent binary, built first (with file sources, as
+/// `scripts/test.sh` builds it) if this test run did not build it.
 pub fn agent_binary() -> PathBuf {
     let path = target_dir().join("camera-agent");
     if !path.exists() {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "camera-agent"])
+            .args(["build", "-p", "camera-agent", "--features", "file"])
             .status()
             .expect("run cargo build");
         assert!(status.success(), "cannot build camera-agent");
