@@ -69,6 +69,7 @@ impl App {
             return;
         }
         match screen {
+            Screen::History => self.send(Command::History(self.history.query.clone())),
             Screen::Evidence => self.send(Command::Evidence),
             Screen::Panoramas => self.send(self.panoramas.load()),
             _ => {}
