@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use serde::Deserialize;
 
 pub const DEFAULT_QUALITY: u8 = 80;
@@ -68,6 +68,25 @@ pub struct Cli {
     /// TOML file with any of the settings above.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<AgentCommand>,
+}
+
+/// What the agent can do besides streaming.
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Fetch this camera's settings from the panel with the one-time code
+    /// `panel camera add --pair` showed, pin the panel's certificate, and
+    /// write them into the config file (mode 600), keeping its other settings.
+    Pair {
+        /// The panel's agent address, HOST:PORT.
+        panel: String,
+        /// The code, e.g. ABCDE-FGHJK.
+        code: String,
+        /// The config file to write.
+        #[arg(long, default_value = "/etc/camera-agent/agent.toml")]
+        config: PathBuf,
+    },
 }
 
 /// The same settings, as read from a TOML file.

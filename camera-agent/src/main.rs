@@ -10,6 +10,7 @@ mod encode;
 mod image;
 mod link;
 mod overlay;
+mod pair;
 mod source;
 
 use std::process::ExitCode;
@@ -21,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 use crate::capture::{Capture, Shared};
-use crate::config::{AgentConfig, Cli, DEFAULT_PATTERN_FPS, DEFAULT_QUALITY};
+use crate::config::{AgentCommand, AgentConfig, Cli, DEFAULT_PATTERN_FPS, DEFAULT_QUALITY};
 use crate::encode::EncodeSettings;
 use crate::link::Link;
 
@@ -42,7 +43,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(mut cli: Cli) -> anyhow::Result<()> {
+    if let Some(AgentCommand::Pair {
+        panel,
+        code,
+        config,
+    }) = cli.command.take()
+    {
+        return pair::run(&panel, &code, &config);
+    }
     let cfg = Arc::new(AgentConfig::from_cli(cli)?);
     let (settings_tx, settings_rx) = watch::channel(EncodeSettings {
         quality: cfg.quality,

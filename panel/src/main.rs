@@ -103,7 +103,16 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             name,
             replace,
             panel,
-        }) => cli::auth::add(&engine.config()?, &id, &name, replace, panel.as_deref()).await?,
+            pair,
+            pair_valid_secs,
+        }) => {
+            let how = cli::auth::Enrol {
+                replace,
+                panel: panel.as_deref(),
+                pair: pair.then(|| std::time::Duration::from_secs(pair_valid_secs)),
+            };
+            cli::auth::add(&engine.config()?, &id, &name, how).await?
+        }
         Command::Camera(CameraCommand::Revoke { engine, id }) => {
             cli::auth::revoke(&engine.config()?, &id).await?
         }

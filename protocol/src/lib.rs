@@ -10,6 +10,7 @@ pub mod auth;
 pub mod codec;
 pub mod error;
 pub mod message;
+pub mod pair;
 pub mod text;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -24,13 +24,23 @@ pub enum Message {
     Hello(Hello),
     Frame(Frame),
     Heartbeat(Heartbeat),
-    Goodbye { reason: String },
+    Goodbye {
+        reason: String,
+    },
+    /// Opens a pairing instead of `Hello` (see `pair`).
+    PairHello(PairHello),
+    PairProof(PairProof),
     // Panel -> agent.
     Welcome(Welcome),
-    Reject { reason: String },
+    Reject {
+        reason: String,
+    },
     Configure(Configure),
-    Ping { nonce: u64 },
+    Ping {
+        nonce: u64,
+    },
     Challenge(Challenge),
+    PairGrant(PairGrant),
 }
 
 /// First message on every connection, from the agent.
@@ -97,6 +107,37 @@ pub struct Challenge {
     pub nonce: [u8; crate::auth::NONCE_LEN],
 }
 
+/// An agent asks to pair: a fresh random nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairHello {
+    pub nonce: [u8; crate::auth::NONCE_LEN],
+}
+
+/// The agent proves it holds the pairing code (`pair::agent_proof`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairProof {
+    pub proof: [u8; crate::auth::PROOF_LEN],
+}
+
+/// The panel gives the paired camera its id, name and secret, and proves
+/// it holds the code too (`pair::panel_proof`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PairGrant {
+    pub camera_id: String,
+    pub name: String,
+    pub secret: [u8; crate::auth::SECRET_LEN],
+    pub proof: [u8; crate::auth::PROOF_LEN],
+}
+
+impl std::fmt::Debug for PairGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PairGrant")
+            .field("camera_id", &self.camera_id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The one-byte code of each message type on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -105,11 +146,14 @@ pub enum MessageType {
     Frame = 0x02,
     Heartbeat = 0x03,
     Goodbye = 0x04,
+    PairHello = 0x05,
+    PairProof = 0x06,
     Welcome = 0x81,
     Reject = 0x82,
     Configure = 0x83,
     Ping = 0x84,
     Challenge = 0x85,
+    PairGrant = 0x86,
 }
 
 impl MessageType {
@@ -119,11 +163,14 @@ impl MessageType {
             0x02 => Self::Frame,
             0x03 => Self::Heartbeat,
             0x04 => Self::Goodbye,
+            0x05 => Self::PairHello,
+            0x06 => Self::PairProof,
             0x81 => Self::Welcome,
             0x82 => Self::Reject,
             0x83 => Self::Configure,
             0x84 => Self::Ping,
             0x85 => Self::Challenge,
+            0x86 => Self::PairGrant,
             _ => return None,
         })
     }
@@ -156,6 +203,9 @@ impl Message {
             Message::Configure(_) => MessageType::Configure,
             Message::Ping { .. } => MessageType::Ping,
             Message::Challenge(_) => MessageType::Challenge,
+            Message::PairHello(_) => MessageType::PairHello,
+            Message::PairProof(_) => MessageType::PairProof,
+            Message::PairGrant(_) => MessageType::PairGrant,
         }
     }
 }

@@ -302,11 +302,33 @@ impl Reader {
     }
 
     fn challenge(&mut self) -> Result<Challenge, DecodeError> {
-        let mut nonce = [0u8; crate::auth::NONCE_LEN];
-        self.need(nonce.len(), "nonce (32 bytes)")?;
-        self.offset += nonce.len();
-        self.payload.copy_to_slice(&mut nonce);
-        Ok(Challenge { nonce })
+        Ok(Challenge {
+            nonce: self.bytes32("nonce (32 bytes)")?,
+        })
+    }
+
+    fn bytes32(&mut self, what: &'static str) -> Result<[u8; 32], DecodeError> {
+        let mut out = [0u8; 32];
+        self.need(out.len(), what)?;
+        self.offset += out.len();
+        self.payload.copy_to_slice(&mut out);
+        Ok(out)
+    }
+
+    fn pair_grant(&mut self) -> Result<PairGrant, DecodeError> {
+        let at = HEADER_LEN + self.offset;
+        let camera_id = self.string(MAX_CAMERA_ID_LEN, "camera id (at most 64 bytes)")?;
+        validate_camera_id(&camera_id).map_err(|what| DecodeError::Malformed {
+            message_type: self.message_type,
+            offset: at,
+            what,
+        })?;
+        Ok(PairGrant {
+            camera_id,
+            name: self.string(MAX_NAME_LEN, "camera name (at most 128 bytes)")?,
+            secret: self.bytes32("secret (32 bytes)")?,
+            proof: self.bytes32("proof (32 bytes)")?,
+        })
     }
 }
 
@@ -349,6 +371,13 @@ fn decode_payload(message_type: MessageType, payload: Bytes) -> Result<Message, 
             nonce: r.u64("nonce")?,
         },
         MessageType::Challenge => Message::Challenge(r.challenge()?),
+        MessageType::PairHello => Message::PairHello(PairHello {
+            nonce: r.bytes32("nonce (32 bytes)")?,
+        }),
+        MessageType::PairProof => Message::PairProof(PairProof {
+            proof: r.bytes32("proof (32 bytes)")?,
+        }),
+        MessageType::PairGrant => Message::PairGrant(r.pair_grant()?),
     };
     r.finish()?;
     Ok(message)
@@ -453,6 +482,15 @@ pub(crate) fn encode_payload(message: &Message, dst: &mut BytesMut) -> Result<()
         }
         Message::Ping { nonce } => dst.put_u64(*nonce),
         Message::Challenge(c) => dst.put_slice(&c.nonce),
+        Message::PairHello(p) => dst.put_slice(&p.nonce),
+        Message::PairProof(p) => dst.put_slice(&p.proof),
+        Message::PairGrant(g) => {
+            validate_camera_id(&g.camera_id).map_err(EncodeError::Invalid)?;
+            put_blob(dst, g.camera_id.as_bytes(), MAX_CAMERA_ID_LEN, "camera id")?;
+            put_blob(dst, g.name.as_bytes(), MAX_NAME_LEN, "camera name")?;
+            dst.put_slice(&g.secret);
+            dst.put_slice(&g.proof);
+        }
     }
     Ok(())
 }

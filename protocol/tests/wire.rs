@@ -53,6 +53,14 @@ fn samples() -> Vec<Message> {
         Message::Challenge(cctv_protocol::Challenge {
             nonce: std::array::from_fn(|i| i as u8),
         }),
+        Message::PairHello(PairHello { nonce: [7; 32] }),
+        Message::PairProof(PairProof { proof: [8; 32] }),
+        Message::PairGrant(PairGrant {
+            camera_id: "door".into(),
+            name: "Front door".into(),
+            secret: [9; 32],
+            proof: [10; 32],
+        }),
     ]
 }
 
@@ -396,4 +404,19 @@ fn the_example_in_the_readme_is_true() {
     let line = "43 43 54 56  01  84  00 00  00 00 00 08  00 00 00 00 00 00 00 01";
     assert!(readme.contains(line));
     assert_eq!(line.split_whitespace().collect::<Vec<_>>(), hex);
+}
+
+#[test]
+fn a_pair_grant_with_a_bad_camera_id_is_malformed() {
+    let grant = PairGrant {
+        camera_id: "door".into(),
+        name: String::new(),
+        secret: [0; 32],
+        proof: [0; 32],
+    };
+    let mut bytes = encoded(&Message::PairGrant(grant)).to_vec();
+    // The id's first byte (after the 12-byte header and its u16 length).
+    bytes[14] = b'/';
+    let err = decode_exact(Bytes::from(bytes), &Limits::default()).unwrap_err();
+    assert!(err.to_string().contains("camera id"), "{err}");
 }

@@ -50,6 +50,14 @@ pub struct AuthFailureRow {
     pub event_id: Option<i64>,
 }
 
+/// A pairing code that may still be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenPairing {
+    pub id: i64,
+    pub camera_id: String,
+    pub key: [u8; 32],
+}
+
 /// Refused connections to record, added up: `attempts` of them from
 /// `host` between `first_us` and `at_us`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,6 +332,63 @@ impl Catalog {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Keeps a pairing code's key for `camera_id`, valid until `expires_us`.
+    pub async fn add_pairing(
+        &self,
+        camera_id: &str,
+        key: &[u8; 32],
+        now_us: i64,
+        expires_us: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO pairing_codes (camera_id, code_key, created_us, expires_us)
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(camera_id)
+        .bind(&key[..])
+        .bind(now_us)
+        .bind(expires_us)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Codes not yet used nor expired at `now_us`.
+    pub async fn open_pairings(&self, now_us: i64) -> Result<Vec<OpenPairing>> {
+        let rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, camera_id, code_key FROM pairing_codes
+             WHERE used_us IS NULL AND expires_us > ?1",
+        )
+        .bind(now_us)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, camera_id, key)| {
+                Some(OpenPairing {
+                    id,
+                    camera_id,
+                    key: key.try_into().ok()?,
+                })
+            })
+            .collect())
+    }
+
+    /// Marks a code used, if it still was open: false if another agent
+    /// used it first or it expired meanwhile.
+    pub async fn use_pairing(&self, id: i64, now_us: i64, by: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE pairing_codes SET used_us = ?2, used_by = ?3
+             WHERE id = ?1 AND used_us IS NULL AND expires_us > ?2",
+        )
+        .bind(id)
+        .bind(now_us)
+        .bind(by)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// The newest refused connections first.

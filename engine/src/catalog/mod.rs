@@ -18,7 +18,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 pub use cameras::{CameraRow, CameraSettings};
-pub use credentials::{AuthFailureRow, Refusal, StoredKey};
+pub use credentials::{AuthFailureRow, OpenPairing, Refusal, StoredKey};
 pub use events::EventRow;
 pub use exports::{DispatchRow, ExportRow};
 pub use panoramas::{PanoramaResult, PanoramaRow};

@@ -95,6 +95,8 @@ text_enum! {
         RecordingStopped = "recording_stopped",
         RecordingError = "recording_error",
         DiskFull = "disk_full",
+        /// An agent fetched the camera's secret with a pairing code.
+        Paired = "paired",
     }
 }
 
@@ -164,6 +166,8 @@ text_enum! {
         AtCapacity = "at_capacity",
         /// The camera is already connected (a second agent with its secret?).
         AlreadyLive = "already_live",
+        /// A pairing code that is wrong, used or expired.
+        WrongCode = "wrong_code",
         /// The panel's database failed while checking.
         Database = "database",
     }

@@ -89,6 +89,11 @@ pub fn new_secret() -> cctv_protocol::auth::Secret {
     cctv_protocol::auth::Secret::from_bytes(b)
 }
 
+/// A fresh one-time pairing code (50 random bits).
+pub fn new_pairing_code() -> cctv_protocol::pair::PairingCode {
+    cctv_protocol::pair::PairingCode::from_random(rand::random())
+}
+
 /// Cuts off live cameras whose secret was revoked, also by another process
 /// (`panel camera revoke`), within a quarter of a second.
 pub(super) async fn enforce_revocations(shared: Arc<Shared>) {

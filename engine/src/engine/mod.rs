@@ -13,7 +13,7 @@ mod start;
 use housekeeping::{housekeeping, run_retention};
 use start::{bind, fit_connections, open_catalog};
 
-pub use access::new_secret;
+pub use access::{new_pairing_code, new_secret};
 pub use panorama::{
     PanoramaError, PanoramaFrom, PanoramaJob, PanoramaMade, PanoramaMaker, PanoramaNotMade,
     StitchMode,
@@ -191,6 +191,7 @@ impl Engine {
             shutdown: shutdown.clone(),
             tasks: tasks.clone(),
             tls,
+            fingerprint,
             replays: Default::default(),
             rate: Mutex::new(RateLimit::new(
                 config.connect_burst_per_ip,

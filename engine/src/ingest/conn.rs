@@ -32,8 +32,10 @@ pub async fn handle(ctx: Arc<IngestCtx>, stream: TcpStream, addr: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let handshake = Duration::from_millis(ctx.limits.handshake_timeout_ms);
     let deadline = tokio::time::Instant::now() + handshake;
-    let (mut conn, hello) = match timeout_at(deadline, handshake_io(&ctx, stream)).await {
-        Ok(Ok(ok)) => ok,
+    let (mut conn, hello) = match timeout_at(deadline, handshake_io(&ctx, stream, addr)).await {
+        Ok(Ok(Some(ok))) => ok,
+        // A pairing, done: the agent connects again as the camera.
+        Ok(Ok(None)) => return,
         Ok(Err(Refused {
             claimed,
             code,
@@ -91,14 +93,14 @@ pub async fn handle(ctx: Arc<IngestCtx>, stream: TcpStream, addr: SocketAddr) {
 }
 
 /// Why a connection was refused before it became a camera.
-struct Refused {
+pub(super) struct Refused {
     claimed: Option<String>,
     code: RefusalCode,
     reason: String,
 }
 
 impl Refused {
-    fn new(claimed: Option<&str>, code: RefusalCode, reason: impl Into<String>) -> Self {
+    pub(super) fn new(claimed: Option<&str>, code: RefusalCode, reason: impl Into<String>) -> Self {
         Self {
             claimed: claimed.map(str::to_string),
             code,
@@ -109,13 +111,25 @@ impl Refused {
 
 /// TLS (unless plain TCP is configured), then `Hello`, `Challenge`, and a
 /// `Hello` that proves the camera's secret. Until it is proven, no message
-/// over the control-message limit is read.
-async fn handshake_io(ctx: &IngestCtx, stream: TcpStream) -> Result<(Conn, Hello), Refused> {
+/// over the control-message limit is read. `None`: the peer paired instead
+/// (`PairHello` first; see `super::pairing`).
+async fn handshake_io(
+    ctx: &IngestCtx,
+    stream: TcpStream,
+    addr: SocketAddr,
+) -> Result<Option<(Conn, Hello)>, Refused> {
     let io = transport(ctx, stream).await?;
     let mut conn = Framed::new(io, Codec::new(Limits::control_only()));
-    let announced = first_hello(&mut conn).await?;
+    let announced = match first_message(&mut conn).await? {
+        First::Hello(h) => h,
+        First::Pair(p) => {
+            super::pairing::pair(ctx, &mut conn, addr, p).await?;
+            let _ = timeout(Duration::from_millis(500), conn.get_mut().shutdown()).await;
+            return Ok(None);
+        }
+    };
     let hello = prove(ctx, &mut conn, &announced.camera_id).await?;
-    Ok((conn, hello))
+    Ok(Some((conn, hello)))
 }
 
 /// The first bytes the peer sent, without consuming them.
@@ -177,10 +191,19 @@ async fn transport(ctx: &IngestCtx, stream: TcpStream) -> Result<Box<dyn Io>, Re
     }
 }
 
-/// The agent's first `Hello`: who it says it is.
-async fn first_hello(conn: &mut Conn) -> Result<Hello, Refused> {
+/// What a connection opens with.
+enum First {
+    /// A camera: who it says it is.
+    Hello(Hello),
+    /// An agent pairing with a one-time code.
+    Pair(cctv_protocol::PairHello),
+}
+
+/// The agent's first message: `Hello`, or `PairHello`.
+async fn first_message(conn: &mut Conn) -> Result<First, Refused> {
     match conn.next().await {
-        Some(Ok(Message::Hello(h))) => Ok(h),
+        Some(Ok(Message::Hello(h))) => Ok(First::Hello(h)),
+        Some(Ok(Message::PairHello(p))) => Ok(First::Pair(p)),
         Some(Ok(other)) => {
             let why = format!("it sent {} before Hello", other.message_type());
             reject(conn, "the first message must be Hello").await;

@@ -3,6 +3,7 @@
 //! A bad peer costs only its own connection.
 
 mod conn;
+mod pairing;
 pub mod rate;
 mod session;
 
@@ -77,6 +78,8 @@ pub struct IngestCtx {
     pub tasks: TaskTracker,
     /// TLS for agents; `None` when plain TCP is configured.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The certificate's fingerprint, which pairing proofs cover.
+    pub fingerprint: Option<cctv_protocol::tls::Fingerprint>,
     /// Proofs of recent handshakes, to name replays.
     pub replays: Mutex<cctv_protocol::auth::ReplayGuard>,
     /// Connection attempts per address.

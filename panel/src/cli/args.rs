@@ -151,6 +151,13 @@ pub enum CameraCommand {
         /// Also print `panel = ADDR` for the agent, HOST:PORT as the agent reaches the panel.
         #[arg(long)]
         panel: Option<String>,
+        /// Show a one-time pairing code instead of the secret: on the
+        /// camera host, `camera-agent pair HOST:PORT CODE` fetches it.
+        #[arg(long)]
+        pair: bool,
+        /// How long the pairing code works, in seconds.
+        #[arg(long, default_value_t = 600, requires = "pair")]
+        pair_valid_secs: u64,
     },
     /// Revoke a camera's secret; a running panel cuts the agent off at once.
     Revoke {

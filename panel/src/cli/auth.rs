@@ -7,16 +7,26 @@ use cctv_engine::time;
 
 use super::catalog::open_catalog;
 
-/// Issues a camera's secret and prints the agent's settings, once.
-pub async fn add(
-    cfg: &PanelConfig,
-    id: &str,
-    name: &str,
-    replace: bool,
-    panel_addr: Option<&str>,
-) -> anyhow::Result<()> {
+/// How `panel camera add` hands the secret over.
+pub struct Enrol<'a> {
+    /// Replace a secret the camera already has.
+    pub replace: bool,
+    /// HOST:PORT as the agent reaches the panel, for the printed settings.
+    pub panel: Option<&'a str>,
+    /// A one-time pairing code valid this long, instead of printing the secret.
+    pub pair: Option<std::time::Duration>,
+}
+
+/// Issues a camera's secret and prints the agent's settings, once; or a
+/// one-time pairing code that lets the agent fetch them.
+pub async fn add(cfg: &PanelConfig, id: &str, name: &str, how: Enrol<'_>) -> anyhow::Result<()> {
     cctv_protocol::validate_camera_id(id).map_err(|e| anyhow::anyhow!("{e}: {id:?}"))?;
     cctv_protocol::validate_camera_name(name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+    if how.pair.is_some() && cfg.plain_tcp {
+        anyhow::bail!(
+            "--pair needs TLS (the secret crosses the network); this panel is set to plain_tcp"
+        );
+    }
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
     let catalog = cctv_engine::catalog::Catalog::open(&cfg.db_path()).await?;
@@ -26,14 +36,34 @@ pub async fn add(
         Some(cctv_engine::tls::load_or_create(&cfg.data_dir)?.fingerprint)
     };
     let secret = cctv_engine::new_secret();
+    let now = time::now_us();
     catalog
-        .add_credentials(id, name, secret.as_bytes(), replace, time::now_us())
+        .add_credentials(id, name, secret.as_bytes(), how.replace, now)
         .await?;
+    if let (Some(valid), Some(fingerprint)) = (how.pair, fingerprint) {
+        let code = cctv_engine::new_pairing_code();
+        let expires = now.saturating_add(valid.as_micros().min(i64::MAX as u128) as i64);
+        catalog.add_pairing(id, &code.key(), now, expires).await?;
+        catalog.close().await;
+        let panel = how
+            .panel
+            .map_or_else(|| format!("HOST:{}", cfg.listen.port()), str::to_string);
+        say!("camera {id}: pairing code {}", code.display());
+        say!(
+            "It works once, for {} minutes, from any camera host that reaches this panel.",
+            valid.as_secs().div_ceil(60)
+        );
+        say!("On the camera host:");
+        say!("  sudo camera-agent pair {panel} {}", code.display());
+        say!("  sudo systemctl enable --now camera-agent");
+        say!("The agent prints the panel's fingerprint; it must be {fingerprint}");
+        return Ok(());
+    }
     catalog.close().await;
     let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
     say!("# camera-agent settings for camera {id}; paste them into the agent's config file.");
     say!("# The secret is shown only this once. Keep the file private (chmod 600).");
-    if let Some(p) = panel_addr {
+    if let Some(p) = how.panel {
         say!("panel = {}", quote(p));
     }
     say!("camera_id = {}", quote(id));
