@@ -14,6 +14,9 @@ PACKAGES=(
   xvfb x11-apps imagemagick xdotool
   # two CPU hogs for scripts/soak.sh
   stress-ng
+  # the package test: dpkg makes and installs .deb files; the users the
+  # packages add
+  dpkg-dev adduser
 )
 
 missing=()
@@ -32,4 +35,10 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "Rust is not installed: install it from https://rustup.rs (stable, 1.95 or newer), then run this again." >&2
   exit 1
+fi
+
+# Debian packages (scripts/package.sh, and the package test).
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "Installing cargo-deb"
+  cargo install cargo-deb --locked --version 3.8.0
 fi

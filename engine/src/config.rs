@@ -220,6 +220,17 @@ mod tests {
         assert_eq!(cfg.plain_tcp, d.plain_tcp);
         assert_eq!(cfg.max_clock_skew_secs, d.max_clock_skew_secs);
         assert_eq!(cfg.max_connections, d.max_connections);
+        // The package's copy differs only in where state goes.
+        let packaged =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/debian/cctv-panel/panel.toml");
+        let mut p = PanelConfig::load(&packaged).unwrap();
+        assert_eq!(p.data_dir, Path::new("/var/lib/cctv-panel/data"));
+        assert_eq!(
+            p.recordings_dir,
+            Path::new("/var/lib/cctv-panel/recordings")
+        );
+        (p.data_dir, p.recordings_dir) = (cfg.data_dir.clone(), cfg.recordings_dir.clone());
+        assert_eq!(format!("{p:?}"), format!("{cfg:?}"));
     }
 
     #[test]

@@ -29,7 +29,7 @@ impl Proc {
     }
 }
 
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     // .../target/debug/deps/<test binary>
     let exe = std::env::current_exe().expect("test binary path");
     exe.parent()
