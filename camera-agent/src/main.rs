@@ -3,6 +3,7 @@
 //! panel over TCP, reconnecting forever. Capture runs on its own thread; the
 //! network link runs on tokio.
 
+mod analysis;
 mod backoff;
 mod capture;
 mod config;

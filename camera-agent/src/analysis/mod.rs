@@ -1,0 +1,172 @@
+//! What the agent understands of its own picture: a motion score against a
+//! slowly adapting background, and tamper (covered, blinded, defocused,
+//! moved) against a learned reference. It works on a small grey copy of
+//! each frame (about 160 pixels wide), so it costs a fraction of the JPEG
+//! encode it rides with.
+//!
+//! [`Analyzer::analyze`] takes one grey frame and its capture time and says
+//! whether the scene moves and whether the camera is tampered with; the
+//! capture loop decides what to send.
+//!
+//! The capture loop does not call it yet: this is the first part of motion
+//! and tamper events (the protocol, the idle rate and the panel's events
+//! come next), tested on its own against clips with known truth.
+#![cfg_attr(not(test), allow(dead_code))]
+
+mod motion;
+mod tamper;
+
+pub use motion::MotionSettings;
+pub use tamper::TamperKind;
+
+use crate::image::Bgr;
+
+/// Width the analysis works at; the height keeps the aspect.
+pub const ANALYSIS_WIDTH: u32 = 160;
+
+/// An 8-bit grey picture, rows packed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Gray {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Gray {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gray({}x{})", self.width, self.height)
+    }
+}
+
+impl Gray {
+    /// A grey copy of `bgr` about `width` wide: each pixel the mean luma
+    /// (BT.601) of the box it covers.
+    pub fn from_bgr(bgr: &Bgr, width: u32) -> Gray {
+        let w = width.clamp(1, bgr.width.max(1));
+        let h =
+            ((u64::from(bgr.height) * u64::from(w) / u64::from(bgr.width.max(1))) as u32).max(1);
+        let small = bgr.resize_area(w, h);
+        let data = small
+            .data
+            .chunks_exact(3)
+            .map(|p| {
+                ((29 * u32::from(p[0]) + 150 * u32::from(p[1]) + 77 * u32::from(p[2]) + 128) >> 8)
+                    as u8
+            })
+            .collect();
+        Gray {
+            width: w,
+            height: h,
+            data,
+        }
+    }
+}
+
+/// What one frame shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Analysis {
+    /// Share of the watched picture that moves, 0 to 1.
+    pub motion_score: f32,
+    /// The scene moves (with hysteresis: on after two moving frames, off
+    /// after `MotionSettings::quiet_secs` without).
+    pub motion: bool,
+    /// The camera is tampered with, and how (after it lasted a second).
+    pub tamper: Option<TamperKind>,
+}
+
+/// The analysis of one camera's frames, in order.
+pub struct Analyzer {
+    motion: motion::MotionModel,
+    tamper: tamper::TamperModel,
+}
+
+impl Analyzer {
+    pub fn new(settings: MotionSettings) -> Self {
+        Self {
+            motion: motion::MotionModel::new(settings),
+            tamper: tamper::TamperModel::default(),
+        }
+    }
+
+    /// Settings changed live (from the panel): the learnt background stays.
+    pub fn set_motion_settings(&mut self, settings: MotionSettings) {
+        self.motion.set_settings(settings);
+    }
+
+    /// Analyses the next frame, captured at `t_us` (microseconds, any epoch
+    /// as long as it only grows).
+    pub fn analyze(&mut self, frame: &Gray, t_us: i64) -> Analysis {
+        let tamper = self.tamper.update(frame, t_us);
+        // A tampered picture says nothing about the scene.
+        let (motion_score, motion) = match tamper {
+            Some(_) => (0.0, false),
+            None => self.motion.update(frame, t_us),
+        };
+        Analysis {
+            motion_score,
+            motion,
+            tamper,
+        }
+    }
+}
+
+#[cfg(test)]
+mod clips;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grey_copy_is_small_and_weighs_green_most() {
+        let mut bgr = Bgr::filled(640, 480, [0, 0, 0]);
+        bgr.fill_rect(0, 0, 320, 480, [0, 255, 0]);
+        let g = Gray::from_bgr(&bgr, ANALYSIS_WIDTH);
+        assert_eq!((g.width, g.height), (160, 120));
+        assert_eq!(g.data[0], 149, "green is 150/256 of white");
+        assert_eq!(g.data[159], 0);
+        let blue = Gray::from_bgr(&Bgr::filled(8, 8, [255, 0, 0]), 4);
+        assert_eq!(blue.data[0], 29);
+    }
+
+    /// A bright square crossing a grey picture, one step per frame.
+    fn crossing(step: usize) -> Gray {
+        let mut g = Gray {
+            width: 40,
+            height: 30,
+            data: vec![100; 1200],
+        };
+        let x0 = (step * 3) % 30;
+        for y in 10..20 {
+            for x in x0..x0 + 10 {
+                g.data[y * 40 + x] = 220;
+            }
+        }
+        g
+    }
+
+    #[test]
+    fn a_larger_minimum_area_is_taken_live() {
+        let mut a = Analyzer::new(MotionSettings::default());
+        let seen: Vec<bool> = (0..8)
+            .map(|i| a.analyze(&crossing(i), i as i64 * 100_000).motion)
+            .collect();
+        assert!(
+            seen[2..].iter().all(|m| *m),
+            "a square crossing is motion: {seen:?}"
+        );
+        a.set_motion_settings(MotionSettings {
+            min_area: 0.5,
+            quiet_secs: 0.0,
+            ..Default::default()
+        });
+        let later: Vec<bool> = (8..16)
+            .map(|i| a.analyze(&crossing(i), i as i64 * 100_000).motion)
+            .collect();
+        assert!(
+            later.iter().all(|m| !*m),
+            "under half the picture: {later:?}"
+        );
+        assert_eq!(TamperKind::Defocused.as_str(), "defocused");
+    }
+}
