@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BEFORE=${BEFORE:-dac8d33}
-out=target/footprint
+out="$PWD/target/footprint"
 mkdir -p "$out"
 cargo build --release --locked -p camera-agent
 cp target/release/camera-agent "$out/lean"

@@ -3,17 +3,6 @@
 //! panel over TCP, reconnecting forever. Capture runs on its own thread; the
 //! network link runs on tokio.
 
-mod analysis;
-mod backoff;
-mod capture;
-mod config;
-mod encode;
-mod image;
-mod link;
-mod overlay;
-mod pair;
-mod source;
-
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -22,10 +11,11 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
-use crate::capture::{Capture, Shared};
-use crate::config::{AgentCommand, AgentConfig, Cli, DEFAULT_PATTERN_FPS, DEFAULT_QUALITY};
-use crate::encode::EncodeSettings;
-use crate::link::Link;
+use camera_agent::capture::{Capture, Shared};
+use camera_agent::config::{AgentCommand, AgentConfig, Cli, DEFAULT_PATTERN_FPS, DEFAULT_QUALITY};
+use camera_agent::encode::EncodeSettings;
+use camera_agent::link::Link;
+use camera_agent::pair;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()

@@ -11,7 +11,6 @@
 //! The capture loop does not call it yet: this is the first part of motion
 //! and tamper events (the protocol, the idle rate and the panel's events
 //! come next), tested on its own against clips with known truth.
-#![cfg_attr(not(test), allow(dead_code))]
 
 mod motion;
 mod tamper;
@@ -59,6 +58,51 @@ impl Gray {
             height: h,
             data,
         }
+    }
+}
+
+/// Grey copies of JPEG frames (a webcam's own MJPEG) at the analysis size,
+/// decoded scaled down by libjpeg-turbo (1/2, 1/4 or 1/8: it skips most of
+/// the work), never at full size.
+pub struct GrayDecoder {
+    decompressor: turbojpeg::Decompressor,
+}
+
+impl GrayDecoder {
+    pub fn new() -> Result<Self, turbojpeg::Error> {
+        Ok(Self {
+            decompressor: turbojpeg::Decompressor::new()?,
+        })
+    }
+
+    /// `jpeg` in grey, at the smallest scale at least `width` wide.
+    pub fn decode(&mut self, jpeg: &[u8], width: u32) -> Result<Gray, turbojpeg::Error> {
+        use turbojpeg::ScalingFactor;
+        let header = self.decompressor.read_header(jpeg)?;
+        let factor = [
+            ScalingFactor::ONE_EIGHTH,
+            ScalingFactor::ONE_QUARTER,
+            ScalingFactor::ONE_HALF,
+        ]
+        .into_iter()
+        .find(|f| f.scale(header.width) >= width as usize)
+        .unwrap_or(ScalingFactor::ONE);
+        self.decompressor.set_scaling_factor(factor)?;
+        let scaled = header.scaled(factor);
+        let mut data = vec![0u8; scaled.width * scaled.height];
+        let image = turbojpeg::Image {
+            pixels: data.as_mut_slice(),
+            width: scaled.width,
+            pitch: scaled.width,
+            height: scaled.height,
+            format: turbojpeg::PixelFormat::GRAY,
+        };
+        self.decompressor.decompress(jpeg, image)?;
+        Ok(Gray {
+            width: scaled.width as u32,
+            height: scaled.height as u32,
+            data,
+        })
     }
 }
 
@@ -116,6 +160,33 @@ mod clips;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_webcam_jpeg_is_analysed_from_a_scaled_decode() {
+        let mut enc = crate::encode::FrameEncoder::new("t").unwrap();
+        let settings = crate::encode::EncodeSettings {
+            quality: Some(90),
+            fps: 10.0,
+            max_width: None,
+            overlay: false,
+        };
+        let jpeg = enc
+            .encode(
+                crate::source::Picture::Bgr(Bgr::filled(1280, 720, [200, 200, 200])),
+                &settings,
+                0,
+            )
+            .unwrap()
+            .jpeg;
+        let g = GrayDecoder::new()
+            .unwrap()
+            .decode(&jpeg, ANALYSIS_WIDTH)
+            .unwrap();
+        assert_eq!((g.width, g.height), (160, 90), "1/8 of 1280x720");
+        assert!(g.data.iter().all(|v| v.abs_diff(200) <= 2));
+        let bigger = GrayDecoder::new().unwrap().decode(&jpeg, 200).unwrap();
+        assert_eq!(bigger.width, 320, "1/4 when 1/8 is too small");
+    }
 
     #[test]
     fn the_grey_copy_is_small_and_weighs_green_most() {

@@ -1,0 +1,130 @@
+//! What motion and tamper analysis adds to the agent's work per frame, at
+//! 768x576 (the surveillance clip `../shared/testdata/video/vtest.avi`, or
+//! the test pattern without it), next to the JPEG encode it rides with;
+//! and for a webcam's own MJPEG (no encode at all), the scaled decode the
+//! analysis needs instead.
+//!
+//! `cargo bench -p camera-agent --bench analysis_cost`
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use camera_agent::analysis::{ANALYSIS_WIDTH, Analyzer, Gray, GrayDecoder, MotionSettings};
+use camera_agent::encode::{EncodeSettings, FrameEncoder};
+use camera_agent::image::Bgr;
+use camera_agent::source::{Picture, Source, TestPattern};
+
+const FRAMES: usize = 200;
+
+/// 768x576 frames of the surveillance clip, or of the test pattern.
+fn frames() -> (Vec<Bgr>, &'static str) {
+    let clip = std::env::var_os("CCTV_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"))
+        .join("video/vtest.avi");
+    if clip.exists() {
+        let out = Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&clip)
+            .args(["-frames:v", &FRAMES.to_string(), "-vf", "scale=768:576"])
+            .args(["-pix_fmt", "bgr24", "-f", "rawvideo", "-"])
+            .output()
+            .expect("run ffmpeg");
+        let frames: Vec<Bgr> = out
+            .stdout
+            .chunks_exact(768 * 576 * 3)
+            .map(|c| Bgr {
+                width: 768,
+                height: 576,
+                data: c.to_vec(),
+            })
+            .collect();
+        if !frames.is_empty() {
+            return (frames, "vtest.avi");
+        }
+    }
+    let mut pattern = TestPattern::new(768, 576, "bench").unwrap();
+    let frames = (0..FRAMES)
+        .map(|_| match pattern.retrieve().unwrap() {
+            Picture::Bgr(b) => b,
+            Picture::Jpeg { .. } => unreachable!("the pattern draws pixels"),
+        })
+        .collect();
+    (frames, "the test pattern")
+}
+
+/// Milliseconds per call of `f` over every frame, best of three passes.
+fn per_frame(frames: usize, mut f: impl FnMut(usize)) -> f64 {
+    (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            for i in 0..frames {
+                f(i);
+            }
+            t.elapsed().as_secs_f64() * 1000.0 / frames as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn main() {
+    let (frames, what) = frames();
+    let n = frames.len();
+    let settings = EncodeSettings {
+        quality: Some(80),
+        fps: 10.0,
+        max_width: None,
+        overlay: false,
+    };
+    let mut encoder = FrameEncoder::new("bench").unwrap();
+    let mut jpegs = Vec::with_capacity(n);
+    // The encoder takes each picture by value: copies are made before the clock runs.
+    let encode = (0..3)
+        .map(|_| {
+            let copies = frames.clone();
+            let t = Instant::now();
+            for bgr in copies {
+                let out = encoder.encode(Picture::Bgr(bgr), &settings, 0).unwrap();
+                if jpegs.len() < n {
+                    jpegs.push(out.jpeg);
+                }
+            }
+            t.elapsed().as_secs_f64() * 1000.0 / n as f64
+        })
+        .fold(f64::INFINITY, f64::min);
+    let mut analyzer = Analyzer::new(MotionSettings::default());
+    let mut t = 0;
+    let analyse = per_frame(n, |i| {
+        let gray = Gray::from_bgr(&frames[i], ANALYSIS_WIDTH);
+        t += 100_000;
+        std::hint::black_box(analyzer.analyze(&gray, t));
+    });
+    let mut decoder = GrayDecoder::new().unwrap();
+    let mut analyzer = Analyzer::new(MotionSettings::default());
+    let mjpeg = per_frame(n, |i| {
+        let gray = decoder.decode(&jpegs[i], ANALYSIS_WIDTH).unwrap();
+        t += 100_000;
+        std::hint::black_box(analyzer.analyze(&gray, t));
+    });
+    println!("\nanalysis per frame at 768x576 ({what}, {n} frames, best of 3 passes)");
+    println!("{:<44} {:>10}", "", "ms/frame");
+    println!(
+        "{:<44} {:>10.3}",
+        "JPEG encode, quality 80 (what a frame costs)", encode
+    );
+    println!("{:<44} {:>10.3}", "grey copy + motion + tamper", analyse);
+    println!(
+        "{:<44} {:>9.1}%   (target: under 15%)",
+        "  added to the encode",
+        100.0 * analyse / encode
+    );
+    println!(
+        "{:<44} {:>10.3}",
+        "webcam MJPEG: 1/8 grey decode + analysis", mjpeg
+    );
+    println!(
+        "{:<44} {:>9.1}%",
+        "  next to a full encode",
+        100.0 * mjpeg / encode
+    );
+}
