@@ -76,28 +76,40 @@ fn main() {
         max_width: None,
         overlay: false,
     };
+    // As in the agent: the source has just written the frame (here, a
+    // copy made outside the clock), then it is analysed, then encoded.
     let mut encoder = FrameEncoder::new("bench").unwrap();
     let mut jpegs = Vec::with_capacity(n);
-    // The encoder takes each picture by value: copies are made before the clock runs.
-    let encode = (0..3)
-        .map(|_| {
-            let copies = frames.clone();
-            let t = Instant::now();
-            for bgr in copies {
-                let out = encoder.encode(Picture::Bgr(bgr), &settings, 0).unwrap();
-                if jpegs.len() < n {
-                    jpegs.push(out.jpeg);
-                }
+    let (mut encode, mut analyse) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..3 {
+        let mut analyzer = Analyzer::new(MotionSettings::default());
+        let (mut e, mut a) = (0.0, 0.0);
+        for (i, frame) in frames.iter().enumerate() {
+            let bgr = frame.clone();
+            let t0 = Instant::now();
+            let gray = Gray::from_bgr(&bgr, ANALYSIS_WIDTH);
+            std::hint::black_box(analyzer.analyze(&gray, i as i64 * 100_000));
+            let t1 = Instant::now();
+            let out = encoder.encode(Picture::Bgr(bgr), &settings, 0).unwrap();
+            let t2 = Instant::now();
+            if jpegs.len() < n {
+                jpegs.push(out.jpeg);
             }
-            t.elapsed().as_secs_f64() * 1000.0 / n as f64
-        })
-        .fold(f64::INFINITY, f64::min);
-    let mut analyzer = Analyzer::new(MotionSettings::default());
+            a += (t1 - t0).as_secs_f64();
+            e += (t2 - t1).as_secs_f64();
+        }
+        analyse = analyse.min(a * 1000.0 / n as f64);
+        encode = encode.min(e * 1000.0 / n as f64);
+    }
     let mut t = 0;
-    let analyse = per_frame(n, |i| {
-        let gray = Gray::from_bgr(&frames[i], ANALYSIS_WIDTH);
+    let greys: Vec<Gray> = frames
+        .iter()
+        .map(|f| Gray::from_bgr(f, ANALYSIS_WIDTH))
+        .collect();
+    let mut analyzer = Analyzer::new(MotionSettings::default());
+    let analysis_only = per_frame(n, |i| {
         t += 100_000;
-        std::hint::black_box(analyzer.analyze(&gray, t));
+        std::hint::black_box(analyzer.analyze(&greys[i], t));
     });
     let mut decoder = GrayDecoder::new().unwrap();
     let mut analyzer = Analyzer::new(MotionSettings::default());
@@ -113,6 +125,10 @@ fn main() {
         "JPEG encode, quality 80 (what a frame costs)", encode
     );
     println!("{:<44} {:>10.3}", "grey copy + motion + tamper", analyse);
+    println!(
+        "{:<44} {:>10.3}",
+        "  of which motion + tamper", analysis_only
+    );
     println!(
         "{:<44} {:>9.1}%   (target: under 15%)",
         "  added to the encode",

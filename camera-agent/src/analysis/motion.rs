@@ -82,6 +82,13 @@ pub(super) struct MotionModel {
     background: Vec<f32>,
     /// The last two frames, older first.
     recent: [Vec<u8>; 2],
+    /// Which pixels moved in the frame being judged (kept to save allocations).
+    moved: Vec<bool>,
+    /// Mean brightness of the background, and of the last two frames.
+    background_mean: f32,
+    means: [f32; 2],
+    /// The last frame's noise, as a standard deviation.
+    noise: f32,
     size: (u32, u32),
     last_us: i64,
     moving_frames: u32,
@@ -100,6 +107,10 @@ impl MotionModel {
             settings,
             background: Vec::new(),
             recent: [Vec::new(), Vec::new()],
+            moved: Vec::new(),
+            background_mean: 0.0,
+            means: [0.0; 2],
+            noise: 0.0,
             size: (0, 0),
             last_us: 0,
             moving_frames: 0,
@@ -114,6 +125,8 @@ impl MotionModel {
 
     fn restart(&mut self, frame: &Gray, t_us: i64) {
         self.background = frame.data.iter().map(|&v| f32::from(v)).collect();
+        let mean = self.background.iter().sum::<f32>() / self.background.len().max(1) as f32;
+        (self.background_mean, self.means, self.noise) = (mean, [mean; 2], 0.0);
         self.recent = [frame.data.clone(), frame.data.clone()];
         self.size = (frame.width, frame.height);
         self.last_us = t_us;
@@ -130,69 +143,87 @@ impl MotionModel {
         let (w, h) = (frame.width as usize, frame.height as usize);
         let n = w * h;
         // The whole picture's change of brightness, taken out.
-        let mean = |v: &mut dyn Iterator<Item = f32>| v.sum::<f32>() / n as f32;
-        let shift = mean(&mut frame.data.iter().map(|&v| f32::from(v)))
-            - mean(&mut self.background.iter().copied());
-        let prev = &self.recent[0];
-        let prev_shift = mean(&mut frame.data.iter().map(|&v| f32::from(v)))
-            - mean(&mut prev.iter().map(|&v| f32::from(v)));
-        let mut diff_bg = vec![0f32; n];
-        let mut diff_prev = vec![0f32; n];
+        let mean = frame.data.iter().map(|&x| u64::from(x)).sum::<u64>() as f32 / n as f32;
+        let shift = mean - self.background_mean;
+        let prev_shift = mean - self.means[0];
+        // The noise floor from the last frame's differences (it changes slowly).
+        let t = self.settings.threshold(self.noise);
+        let (follow, absorb) = (
+            1.0 - (-dt / FOLLOW_SECS).exp(),
+            1.0 - (-dt / ABSORB_SECS).exp(),
+        );
         let mut histogram = [0u32; 256];
-        for i in 0..n {
-            let v = f32::from(frame.data[i]);
-            diff_bg[i] = (v - self.background[i] - shift).abs();
-            diff_prev[i] = (v - f32::from(prev[i]) - prev_shift).abs();
-            histogram[(diff_prev[i] as usize).min(255)] += 1;
+        let mut background_sum = 0.0;
+        self.moved.resize(n, false);
+        let prev = &self.recent[0];
+        let prev_shift = prev_shift.round() as i32;
+        let half = t * 0.5;
+        let pixels = frame.data.iter().zip(prev.iter());
+        for (((&v, &p), b), m) in pixels
+            .zip(self.background.iter_mut())
+            .zip(self.moved.iter_mut())
+        {
+            let v = i32::from(v);
+            let from_prev = (v - i32::from(p) - prev_shift).unsigned_abs();
+            histogram[from_prev.min(255) as usize] += 1;
+            let vf = v as f32;
+            // Differs from both the background and the frame before last.
+            let moved = (vf - *b - shift).abs() > t && from_prev as f32 > half;
+            *m = moved;
+            // The background follows what does not move, fast, and absorbs
+            // what changed and stays, slowly.
+            *b += if moved { absorb } else { follow } * (vf - *b);
+            background_sum += *b;
         }
+        self.background_mean = background_sum / n as f32;
         // Noise: the median frame-to-frame difference (most of a picture
         // does not move), as a standard deviation.
-        let noise = median(&histogram, n) * 1.4826;
-        let t = self.settings.threshold(noise);
-        let grid = &self.settings.ignore;
-        let watched = |x: usize, y: usize| {
-            grid.is_empty() || {
-                let c = x * GRID.0 as usize / w;
-                let r = y * GRID.1 as usize / h;
-                !grid.get(r * GRID.0 as usize + c).copied().unwrap_or(false)
-            }
-        };
-        let moved = |i: usize| diff_bg[i] > t && diff_prev[i] > t * 0.5;
-        let (mut counted, mut watched_px) = (0u32, 0u32);
-        for y in 0..h {
-            for x in 0..w {
-                if !watched(x, y) {
-                    continue;
-                }
-                watched_px += 1;
-                let i = y * w + x;
-                // A pixel counts with at least two moving neighbours: no specks.
-                if moved(i) {
-                    let neighbours = [
-                        (x > 0).then(|| i - 1),
-                        (x + 1 < w).then(|| i + 1),
-                        (y > 0).then(|| i - w),
-                        (y + 1 < h).then(|| i + w),
-                    ];
-                    if neighbours.iter().flatten().filter(|&&j| moved(j)).count() >= 2 {
-                        counted += 1;
-                    }
-                }
-            }
-        }
-        // The background follows what does not move, fast, and absorbs
-        // what changed and stays, slowly.
-        let follow = 1.0 - (-dt / FOLLOW_SECS).exp();
-        let absorb = 1.0 - (-dt / ABSORB_SECS).exp();
-        for i in 0..n {
-            let v = f32::from(frame.data[i]);
-            let rate = if moved(i) { absorb } else { follow };
-            self.background[i] += rate * (v - self.background[i]);
-        }
+        self.noise = median(&histogram, n) * 1.4826;
+        let (counted, watched) = self.count(w, h);
         self.recent.swap(0, 1);
         self.recent[1].clone_from(&frame.data);
-        let score = counted as f32 / watched_px.max(1) as f32;
+        self.means = [self.means[1], mean];
+        let score = counted as f32 / watched.max(1) as f32;
         (score, self.judge(score, t_us))
+    }
+
+    /// Moving pixels with at least two moving neighbours (no specks), and
+    /// pixels watched, outside the ignored cells.
+    fn count(&self, w: usize, h: usize) -> (u32, u32) {
+        let moved = &self.moved;
+        let grid = &self.settings.ignore;
+        let ignored = |x: usize, y: usize| {
+            !grid.is_empty() && {
+                let cell = (y * GRID.1 as usize / h) * GRID.0 as usize + x * GRID.0 as usize / w;
+                grid.get(cell).copied().unwrap_or(false)
+            }
+        };
+        let speck_free = |i: usize, x: usize, y: usize| {
+            moved[i]
+                && u8::from(x > 0 && moved[i - 1])
+                    + u8::from(x + 1 < w && moved[i + 1])
+                    + u8::from(y > 0 && moved[i - w])
+                    + u8::from(y + 1 < h && moved[i + w])
+                    >= 2
+        };
+        let (mut counted, mut watched) = (0u32, 0u32);
+        for y in 0..h {
+            for x in 0..w {
+                let i = y * w + x;
+                if !moved[i] || ignored(x, y) {
+                    continue;
+                }
+                counted += u32::from(speck_free(i, x, y));
+            }
+        }
+        if grid.is_empty() {
+            watched = (w * h) as u32;
+        } else {
+            for y in 0..h {
+                watched += (0..w).filter(|&x| !ignored(x, y)).count() as u32;
+            }
+        }
+        (counted, watched)
     }
 
     /// Motion on after two moving frames; off after `quiet_secs` of none.
