@@ -103,6 +103,10 @@ fn both_packages_install_run_keep_their_settings_and_remove_cleanly() {
             .output();
     };
     purge();
+    // The panel's state outlives a purge (recordings are evidence): the
+    // test takes away only what it made.
+    let state_dir = Path::new("/var/lib/cctv-panel");
+    let state_was_there = state_dir.exists();
     run(Command::new("dpkg")
         .arg("-i")
         .arg(&agent_deb)
@@ -154,18 +158,19 @@ fn both_packages_install_run_keep_their_settings_and_remove_cleanly() {
             .args(["-u", "cctv-panel", "--", "/usr/bin/panel"])
             .args(args))
     };
+    let id = format!("door-{}", std::process::id());
     let added = as_panel(&[
         "camera",
         "add",
         "--config",
         "/etc/cctv-panel/panel.toml",
         "--id",
-        "door",
+        &id,
         "--pair",
     ]);
     assert!(added.contains("pairing code"), "{added}");
     let cameras = as_panel(&["cameras", "--data", "/var/lib/cctv-panel/data"]);
-    assert!(cameras.contains("door"), "{cameras}");
+    assert!(cameras.contains(&id), "{cameras}");
     let cfg = cctv_engine::config::PanelConfig::load(panel_cfg).unwrap();
     assert_eq!(cfg.data_dir, Path::new("/var/lib/cctv-panel/data"));
 
@@ -194,4 +199,8 @@ fn both_packages_install_run_keep_their_settings_and_remove_cleanly() {
         .output()
         .unwrap();
     assert!(!status.status.success(), "still installed after a purge");
+    assert!(state_dir.exists(), "a purge keeps the panel's recordings");
+    if !state_was_there {
+        std::fs::remove_dir_all(state_dir).unwrap();
+    }
 }
