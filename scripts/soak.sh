@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
 scripts/install-deps.sh
-cargo test --workspace --locked --no-run
+cargo test --workspace --locked --features camera-agent/file --no-run
 hogs=()
 cleanup() { for p in "${hogs[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
