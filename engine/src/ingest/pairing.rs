@@ -13,11 +13,57 @@ use tracing::info;
 
 use super::IngestCtx;
 use super::conn::{Conn, Refused, reject};
-use crate::catalog::{EventKind, RefusalCode, StoredKey};
+use crate::catalog::{EventKind, OpenPairing, RefusalCode, StoredKey};
 use crate::time::now_us;
 use crate::writes::Write;
 
 const WRONG_CODE: &str = "wrong, used or expired pairing code";
+
+/// The agent's `PairProof`.
+async fn read_proof(conn: &mut Conn) -> Result<[u8; cctv_protocol::auth::PROOF_LEN], Refused> {
+    let lost =
+        |e: String| Refused::new(None, RefusalCode::Protocol, format!("connection lost: {e}"));
+    match conn.next().await {
+        Some(Ok(Message::PairProof(p))) => Ok(p.proof),
+        Some(Ok(other)) => {
+            reject(conn, "expected PairProof").await;
+            let why = format!("it sent {} instead of PairProof", other.message_type());
+            Err(Refused::new(None, RefusalCode::Protocol, why))
+        }
+        Some(Err(e)) => Err(lost(e.to_string())),
+        None => Err(lost("closed instead of proving a code".into())),
+    }
+}
+
+/// Uses the code (once, if still open) and reads the camera's secret and
+/// name; a code used meanwhile or a revoked camera is refused.
+async fn claim(
+    ctx: &IngestCtx,
+    conn: &mut Conn,
+    found: &OpenPairing,
+    now: i64,
+    addr: SocketAddr,
+) -> Result<([u8; 32], String), Refused> {
+    let used = ctx
+        .catalog
+        .use_pairing(found.id, now, &addr.to_string())
+        .await
+        .unwrap_or(false);
+    let secret = match ctx.catalog.camera_key(&found.camera_id).await {
+        Ok(StoredKey::Valid(s)) if used => s,
+        _ => {
+            reject(conn, WRONG_CODE).await;
+            let why = format!("{WRONG_CODE} (used meanwhile, or the camera revoked)");
+            let claimed = Some(found.camera_id.as_str());
+            return Err(Refused::new(claimed, RefusalCode::WrongCode, why));
+        }
+    };
+    let name = match ctx.catalog.camera(&found.camera_id).await {
+        Ok(Some(row)) => row.name,
+        _ => String::new(),
+    };
+    Ok((secret, name))
+}
 
 /// Answers a `PairHello`: challenge, check the proof against every open
 /// code, grant the camera whose code it is.
@@ -41,16 +87,7 @@ pub(super) async fn pair(
     conn.send(Message::Challenge(Challenge { nonce }))
         .await
         .map_err(|e| lost(e.to_string()))?;
-    let proof = match conn.next().await {
-        Some(Ok(Message::PairProof(p))) => p.proof,
-        Some(Ok(other)) => {
-            reject(conn, "expected PairProof").await;
-            let why = format!("it sent {} instead of PairProof", other.message_type());
-            return Err(refuse(RefusalCode::Protocol, &why));
-        }
-        Some(Err(e)) => return Err(lost(e.to_string())),
-        None => return Err(lost("closed instead of proving a code".into())),
-    };
+    let proof = read_proof(conn).await?;
     let now = now_us();
     let open = ctx.catalog.open_pairings(now).await.map_err(|e| {
         refuse(
@@ -66,24 +103,7 @@ pub(super) async fn pair(
         reject(conn, WRONG_CODE).await;
         return Err(refuse(RefusalCode::WrongCode, WRONG_CODE));
     };
-    let claimed = Some(found.camera_id.as_str());
-    let used = ctx
-        .catalog
-        .use_pairing(found.id, now, &addr.to_string())
-        .await
-        .unwrap_or(false);
-    let secret = match ctx.catalog.camera_key(&found.camera_id).await {
-        Ok(StoredKey::Valid(s)) if used => s,
-        _ => {
-            reject(conn, WRONG_CODE).await;
-            let why = format!("{WRONG_CODE} (used meanwhile, or the camera revoked)");
-            return Err(Refused::new(claimed, RefusalCode::WrongCode, why));
-        }
-    };
-    let name = match ctx.catalog.camera(&found.camera_id).await {
-        Ok(Some(row)) => row.name,
-        _ => String::new(),
-    };
+    let (secret, name) = claim(ctx, conn, &found, now, addr).await?;
     let grant = PairGrant {
         proof: panel_proof(
             &found.key,
