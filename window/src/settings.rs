@@ -224,7 +224,7 @@ fn security(app: &App) -> Element<'_, Message> {
     let mut list = column![
         text("Who may connect").size(20),
         transport,
-        text("Add a camera with `panel camera add --id ID --name NAME`; cut one off with `panel camera revoke ID`.")
+        text("Add a camera with `panel camera add --id ID --name NAME --pair` (then `camera-agent pair` on its host); cut one off with `panel camera revoke ID`.")
             .color(style::MUTED),
         text(format!("Refused connections (newest {} shown)", app.refused.len())).size(16),
         row![
