@@ -144,25 +144,23 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, r: Refusal) {
-        let mut key = (
-            r.host.clone(),
-            r.code.as_str().to_string(),
-            r.claimed.clone(),
-        );
-        if !self.counts.contains_key(&key) && self.counts.len() >= TALLY_KEYS {
-            key = ("many addresses".into(), key.1, None);
+    fn add(&mut self, mut r: Refusal) {
+        let key = |r: &Refusal| {
+            (
+                r.host.clone(),
+                r.code.as_str().to_string(),
+                r.claimed.clone(),
+            )
+        };
+        if !self.counts.contains_key(&key(&r)) && self.counts.len() >= TALLY_KEYS {
+            r.host = "many addresses".into();
+            r.claimed = None;
         }
         self.since.get_or_insert_with(Instant::now);
-        match self.counts.get_mut(&key) {
-            Some(t) => t.merge(&r),
-            None => {
-                let mut r = r;
-                if key.0 == "many addresses" {
-                    r.host = key.0.clone();
-                    r.claimed = None;
-                }
-                self.counts.insert(key, r);
+        match self.counts.entry(key(&r)) {
+            std::collections::hash_map::Entry::Occupied(mut t) => t.get_mut().merge(&r),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(r);
             }
         }
     }
@@ -175,6 +173,14 @@ impl Tally {
         self.since = None;
         self.counts.drain().map(|(_, r)| r).collect()
     }
+}
+
+/// What the writer applies, with retries: one queued write, or the
+/// refusals added up over a second.
+#[derive(Debug)]
+enum Job {
+    One(Write),
+    Refusals(Vec<Refusal>),
 }
 
 struct Writer {
@@ -206,8 +212,15 @@ impl Writer {
             self.drain(&mut queue).await;
         }
         self.drain(&mut queue).await;
+        self.write_tally().await;
+    }
+
+    /// Writes the refusals added up so far, if any.
+    async fn write_tally(&mut self) {
         let refusals = self.tally.take();
-        self.apply_refusals(refusals).await;
+        if !refusals.is_empty() {
+            self.apply(Job::Refusals(refusals)).await;
+        }
     }
 
     /// Applies what is queued, in order, each write retried until it lands.
@@ -217,24 +230,28 @@ impl Writer {
             match w {
                 Write::Refused(r) => self.tally.add(r),
                 Write::Flush(done) => {
-                    let refusals = self.tally.take();
-                    self.apply_refusals(refusals).await;
+                    self.write_tally().await;
                     let _ = done.send(());
                 }
-                w => self.apply(w).await,
+                w => self.apply(Job::One(w)).await,
             }
         }
         if self.tally.due().is_some_and(|d| d.is_zero()) {
-            let refusals = self.tally.take();
-            self.apply_refusals(refusals).await;
+            self.write_tally().await;
         }
     }
 
-    async fn apply(&mut self, w: Write) {
+    /// Applies `job`, retrying while the failure may pass by itself; then
+    /// clients hear of refusals written.
+    async fn apply(&mut self, job: Job) {
         let mut pause = Duration::from_millis(50);
         let began = Instant::now();
         loop {
-            match self.try_apply(&w).await {
+            let tried = match &job {
+                Job::One(w) => self.try_apply(w).await,
+                Job::Refusals(r) => self.catalog.add_refusals(r).await,
+            };
+            match tried {
                 Ok(()) => break,
                 Err(e) if transient(&e) => {
                     self.failing(&e, began);
@@ -242,44 +259,20 @@ impl Writer {
                     pause = (pause * 2).min(Duration::from_secs(2));
                 }
                 Err(e) => {
-                    error!("a catalog write was refused and is dropped: {e} ({w:?})");
+                    error!("a catalog write was refused and is dropped: {e} ({job:?})");
                     break;
                 }
             }
         }
         self.recovered();
-    }
-
-    async fn apply_refusals(&mut self, refusals: Vec<Refusal>) {
-        if refusals.is_empty() {
-            return;
-        }
-        let mut pause = Duration::from_millis(50);
-        let began = Instant::now();
-        loop {
-            match self.catalog.add_refusals(&refusals).await {
-                Ok(()) => break,
-                Err(e) if transient(&e) => {
-                    self.failing(&e, began);
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(2));
-                }
-                Err(e) => {
-                    error!(
-                        "cannot record {} refused connection(s): {e}",
-                        refusals.len()
-                    );
-                    break;
-                }
+        if let Job::Refusals(refusals) = job {
+            for r in refusals {
+                let _ = self.events.send(EngineEvent::Refused {
+                    address: r.address,
+                    claimed: r.claimed,
+                    reason: r.reason,
+                });
             }
-        }
-        self.recovered();
-        for r in refusals {
-            let _ = self.events.send(EngineEvent::Refused {
-                address: r.address,
-                claimed: r.claimed,
-                reason: r.reason,
-            });
         }
     }
 

@@ -119,6 +119,21 @@ impl Catalog {
         Ok(v.0)
     }
 
+    /// Paths of the camera's recordings that start at or after `since_us`.
+    pub async fn recording_paths_since(
+        &self,
+        camera_id: &str,
+        since_us: i64,
+    ) -> Result<std::collections::HashSet<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT path FROM recordings WHERE camera_id = ?1 AND start_us >= ?2")
+                .bind(camera_id)
+                .bind(since_us)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(p,)| p).collect())
+    }
+
     pub async fn recording_by_path(&self, path: &str) -> Result<Option<RecordingRow>> {
         Ok(sqlx::query_as("SELECT * FROM recordings WHERE path = ?1")
             .bind(path)

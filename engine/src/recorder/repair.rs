@@ -10,6 +10,8 @@ use tracing::{info, warn};
 use crate::catalog::{Catalog, CatalogError, NewRecording, RecordingRow, RecordingStatus};
 use cctv_mkv::scan::{ScanError, repair, scan};
 
+const DAY_US: i64 = 86_400_000_000;
+
 /// One repaired segment.
 #[derive(Debug, Clone)]
 pub struct Repaired {
@@ -84,8 +86,11 @@ pub async fn adopt_orphans(catalog: &Catalog, root: &Path) -> Result<Vec<Repaire
     for camera in catalog.cameras().await? {
         let newest = catalog.newest_recording_start(&camera.id).await?;
         let from_day = newest.map(|us| crate::time::utc_day_and_stamp(us).0);
-        for rel in unlisted_files(root, &camera.id, from_day.as_deref()) {
-            if catalog.recording_by_path(&rel).await?.is_some() {
+        // The rows of those days, read once: one query per camera, not per file.
+        let day_start = newest.map_or(i64::MIN, |us| us - us.rem_euclid(DAY_US));
+        let listed = catalog.recording_paths_since(&camera.id, day_start).await?;
+        for rel in files_from_day(root, &camera.id, from_day.as_deref()) {
+            if listed.contains(&rel) {
                 continue;
             }
             let path = root.join(&rel);
@@ -136,7 +141,7 @@ pub async fn adopt_orphans(catalog: &Catalog, root: &Path) -> Result<Vec<Repaire
 
 /// `<camera>/<day>/*.mkv` under `root`, relative to it, for days from
 /// `from_day` (`YYYY-MM-DD`) on, or every day.
-fn unlisted_files(root: &Path, camera: &str, from_day: Option<&str>) -> Vec<String> {
+fn files_from_day(root: &Path, camera: &str, from_day: Option<&str>) -> Vec<String> {
     let mut out = Vec::new();
     let Ok(days) = std::fs::read_dir(root.join(camera)) else {
         return out;
