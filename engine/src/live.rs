@@ -213,6 +213,9 @@ pub enum EngineEvent {
     Camera(String),
     /// A recording segment was closed; its catalog row is final.
     Recording { camera: String, id: i64 },
+    /// An event (a state change, a pairing, ...) was written to the
+    /// catalog's history; a timeline that shows `camera` is out of date.
+    Logged { camera: String },
     /// A panorama attempt ended; its catalog row is final.
     Panorama { camera: String, id: i64 },
     /// An export's zip was written; its catalog row is final.

@@ -289,13 +289,21 @@ impl Writer {
                 state,
                 at_us,
                 detail,
-            } => c.set_state(camera, *state, *at_us, detail).await,
+            } => {
+                c.set_state(camera, *state, *at_us, detail).await?;
+                self.logged(camera);
+                Ok(())
+            }
             Write::Event {
                 camera,
                 kind,
                 at_us,
                 detail,
-            } => c.add_event(camera, *kind, *at_us, detail).await,
+            } => {
+                c.add_event(camera, *kind, *at_us, detail).await?;
+                self.logged(camera);
+                Ok(())
+            }
             Write::Refused(_) | Write::Flush(_) => Ok(()),
             Write::Opened(r) => {
                 let id = c.insert_recording(r).await?;
@@ -334,6 +342,13 @@ impl Writer {
                 Ok(())
             }
         }
+    }
+
+    /// Clients hear that `camera`'s history gained an event.
+    fn logged(&self, camera: &str) {
+        let _ = self.events.send(EngineEvent::Logged {
+            camera: camera.to_string(),
+        });
     }
 
     /// The row id of the segment at `path`.

@@ -5,7 +5,9 @@
 
 mod support;
 
-use cctv_engine::catalog::{DispatchState, PanoramaStatus, RecordingStatus, RefusalCode};
+use cctv_engine::catalog::{
+    DispatchState, EventKind, PanoramaStatus, RecordingStatus, RefusalCode,
+};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -257,10 +259,17 @@ fn history_lists_recordings_and_filters_narrow_the_list() {
         .collect();
     assert!(starts.windows(2).all(|p| p[0] >= p[1]));
     assert!(w.sees("yard"));
-    assert!(
-        w.sees("camera offline"),
-        "offline events on the same timeline"
-    );
+    // The offline events reach the catalog just after the wall hears of
+    // them; the open history takes them in as they are written.
+    w.until("offline events on the same timeline", |a| {
+        a.history
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::Offline)
+            .count()
+            == 2
+    });
+    assert!(w.sees("camera offline"));
 
     // Only the door.
     w.send(Message::History(history::Msg::Camera("door".into())));

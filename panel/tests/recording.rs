@@ -93,17 +93,19 @@ async fn eight_agents_record_independently_and_one_dying_harms_no_other() {
                 .find(|r| r.status == RecordingStatus::Complete)
         })
         .await;
-    let events = engine
-        .catalog()
-        .events(Some("cam3"), None, None, 10, 0)
-        .await
-        .unwrap();
-    assert!(
+    // The offline event is queued with the close; it lands beside it.
+    wait_for(Duration::from_secs(5), "cam3's offline event", async || {
+        let events = engine
+            .catalog()
+            .events(Some("cam3"), None, None, 10, 0)
+            .await
+            .unwrap();
         events
             .iter()
-            .any(|e| e.kind == EventKind::Offline && e.detail.contains("connection lost")),
-        "{events:?}"
-    );
+            .any(|e| e.kind == EventKind::Offline && e.detail.contains("connection lost"))
+            .then_some(())
+    })
+    .await;
 
     // The other seven go on for a while.
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -9,12 +9,14 @@ use cctv_engine::EngineEvent;
 
 impl App {
     /// What the engine announced: each kind reloads only what it changed
-    /// (a closed segment: the disk gauge, and the history if it shows),
+    /// (a closed segment: the disk gauge, and the history if it shows; a
+    /// logged event: the history if it shows),
     /// and a refused connection is told at once.
     pub(super) fn heard(&mut self, heard: Vec<Heard>) {
         let mut refused = Vec::new();
         let mut missed = false;
         let mut closed = false;
+        let mut logged = false;
         for h in heard {
             match h {
                 Heard::Event(EngineEvent::Refused {
@@ -24,6 +26,7 @@ impl App {
                 }) => refused.push((address, claimed, reason)),
                 Heard::Event(EngineEvent::Camera(_)) => self.read_cameras(),
                 Heard::Event(EngineEvent::Recording { .. }) => closed = true,
+                Heard::Event(EngineEvent::Logged { .. }) => logged = true,
                 Heard::Event(EngineEvent::Panorama { .. }) => self.reload(&Screen::Panoramas),
                 Heard::Event(EngineEvent::Export { .. } | EngineEvent::Dispatch { .. }) => {
                     self.reload(&Screen::Evidence)
@@ -49,6 +52,8 @@ impl App {
         if closed {
             // Once per batch, however many segments closed.
             self.send(Command::Disk);
+        }
+        if closed || logged {
             self.reload(&Screen::History);
         }
         if missed {
