@@ -249,6 +249,7 @@ impl Capture {
                 seq: this_seq,
                 capture_us,
                 jpeg,
+                analysis: None,
             };
             match self.frames.try_send(frame) {
                 Ok(()) => {}

@@ -40,6 +40,7 @@ async fn stream(cam: &Creds, frames: u64, reconnect_at: u64) -> u64 {
             seq,
             capture_us: cctv_protocol::now_us(),
             jpeg: jpeg.clone(),
+            analysis: None,
         }))
         .await
         .unwrap();

@@ -194,6 +194,7 @@ async fn bad_pictures_are_counted_and_skipped_not_shown_or_recorded() {
             seq,
             capture_us: cctv_protocol::now_us(),
             jpeg,
+            analysis: None,
         }))
         .await
         .unwrap();
@@ -329,6 +330,7 @@ async fn a_camera_that_stalls_mid_frame_is_cut_off_without_disturbing_others() {
         seq: 0,
         capture_us: cctv_protocol::now_us(),
         jpeg: test_jpeg(320, 240, 1),
+        analysis: None,
     }))
     .await
     .unwrap();
@@ -391,6 +393,7 @@ async fn a_camera_sending_absurd_numbers_keeps_recording_and_can_reconnect() {
             seq: *seq,
             capture_us,
             jpeg: jpeg.clone(),
+            analysis: None,
         }))
         .await
         .unwrap();
@@ -518,6 +521,7 @@ async fn a_camera_flipping_sizes_makes_one_recording_not_one_per_frame() {
             seq,
             capture_us: cctv_protocol::now_us(),
             jpeg: sizes[seq as usize % 2].clone(),
+            analysis: None,
         }))
         .await
         .unwrap();

@@ -296,6 +296,7 @@ async fn honest(creds: Creds, frames: u64) -> u64 {
             seq,
             capture_us: cctv_protocol::now_us(),
             jpeg: jpeg.clone(),
+            analysis: None,
         });
         conn.send(frame).await.expect("the panel keeps the camera");
     }

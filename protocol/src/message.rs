@@ -69,6 +69,78 @@ pub struct Frame {
     pub capture_us: u64,
     /// A complete JPEG image (SOI to EOI).
     pub jpeg: Bytes,
+    /// What the agent saw in it. Sent (as an `AnalyzedFrame`) only to a
+    /// panel whose `Welcome` advertises [`FEATURE_ANALYSIS`].
+    pub analysis: Option<FrameAnalysis>,
+}
+
+/// A version string's feature token: the sender understands frame analysis
+/// (`AnalyzedFrame`). Version strings are words separated by spaces; a word
+/// starting with `+` names a feature (see [`has_feature`]).
+pub const FEATURE_ANALYSIS: &str = "+analysis";
+
+/// Whether a peer's version string (`Hello::agent_version`,
+/// `Welcome::panel_version`) advertises `feature` (e.g. [`FEATURE_ANALYSIS`]).
+pub fn has_feature(version: &str, feature: &str) -> bool {
+    version.split_ascii_whitespace().any(|w| w == feature)
+}
+
+/// Largest motion score: the whole watched picture moves.
+pub const MAX_MOTION_SCORE: u16 = 10_000;
+
+/// What the agent saw in one frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameAnalysis {
+    /// Share of the watched picture that moves, in hundredths of a percent
+    /// (0 to [`MAX_MOTION_SCORE`]).
+    pub motion_score: u16,
+    /// The scene moves (the agent's judgement, with its sensitivity,
+    /// minimum area and ignore zones).
+    pub motion: bool,
+    /// The frame belongs to an event: motion, its pre-roll or post-roll, or
+    /// tamper. The agent sends such frames at its full rate.
+    pub event: bool,
+    /// Sent at the idle rate: frames around it were left out and may still
+    /// come later as an event's pre-roll (with lower `seq`).
+    pub idle: bool,
+    pub tamper: Option<Tamper>,
+    /// How far back (ms) a pre-roll may reach behind the newest frame.
+    pub preroll_ms: u32,
+}
+
+/// How a camera is tampered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Tamper {
+    /// Dark and without detail (a hand, a bag, paint).
+    Covered = 1,
+    /// Bright and without detail (a torch, the sun).
+    Blinded = 2,
+    /// Sharpness collapsed against the reference.
+    Defocused = 3,
+    /// The scene shifted: the camera was turned.
+    Moved = 4,
+}
+
+impl Tamper {
+    pub fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            1 => Self::Covered,
+            2 => Self::Blinded,
+            3 => Self::Defocused,
+            4 => Self::Moved,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tamper::Covered => "covered",
+            Tamper::Blinded => "blinded",
+            Tamper::Defocused => "defocused",
+            Tamper::Moved => "moved",
+        }
+    }
 }
 
 /// Sent by the agent when it has nothing else to send, and in answer to `Ping`.
@@ -148,6 +220,7 @@ pub enum MessageType {
     Goodbye = 0x04,
     PairHello = 0x05,
     PairProof = 0x06,
+    AnalyzedFrame = 0x07,
     Welcome = 0x81,
     Reject = 0x82,
     Configure = 0x83,
@@ -165,6 +238,7 @@ impl MessageType {
             0x04 => Self::Goodbye,
             0x05 => Self::PairHello,
             0x06 => Self::PairProof,
+            0x07 => Self::AnalyzedFrame,
             0x81 => Self::Welcome,
             0x82 => Self::Reject,
             0x83 => Self::Configure,
@@ -181,7 +255,7 @@ impl MessageType {
 
     /// Frames may be large; every other message is a small control message.
     pub fn is_frame(self) -> bool {
-        self == Self::Frame
+        matches!(self, Self::Frame | Self::AnalyzedFrame)
     }
 }
 
@@ -195,6 +269,7 @@ impl Message {
     pub fn message_type(&self) -> MessageType {
         match self {
             Message::Hello(_) => MessageType::Hello,
+            Message::Frame(f) if f.analysis.is_some() => MessageType::AnalyzedFrame,
             Message::Frame(_) => MessageType::Frame,
             Message::Heartbeat(_) => MessageType::Heartbeat,
             Message::Goodbye { .. } => MessageType::Goodbye,
@@ -292,6 +367,7 @@ mod tests {
             MessageType::Reject,
             MessageType::Configure,
             MessageType::Ping,
+            MessageType::AnalyzedFrame,
         ] {
             assert_eq!(MessageType::from_code(t.code()), Some(t));
         }

@@ -204,6 +204,12 @@ impl Reader {
         Ok(self.payload.get_u8())
     }
 
+    fn u16(&mut self, what: &'static str) -> Result<u16, DecodeError> {
+        self.need(2, what)?;
+        self.offset += 2;
+        Ok(self.payload.get_u16())
+    }
+
     fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
         self.need(4, what)?;
         self.offset += 4;
@@ -301,6 +307,28 @@ impl Reader {
         Ok(c)
     }
 
+    fn analysis(&mut self) -> Result<FrameAnalysis, DecodeError> {
+        let motion_score = self.u16("motion score")?;
+        if motion_score > MAX_MOTION_SCORE {
+            return Err(self.err("motion score over 10000"));
+        }
+        // Flag bits beyond the three known are reserved: ignored.
+        let flags = self.u8("analysis flags")?;
+        let code = self.u8("tamper code")?;
+        let tamper = match code {
+            0 => None,
+            c => Some(Tamper::from_code(c).ok_or_else(|| self.err("unknown tamper code"))?),
+        };
+        Ok(FrameAnalysis {
+            motion_score,
+            motion: flags & FLAG_MOTION != 0,
+            event: flags & FLAG_EVENT != 0,
+            idle: flags & FLAG_IDLE != 0,
+            tamper,
+            preroll_ms: self.u32("pre-roll")?,
+        })
+    }
+
     fn challenge(&mut self) -> Result<Challenge, DecodeError> {
         Ok(Challenge {
             nonce: self.bytes32("nonce (32 bytes)")?,
@@ -332,6 +360,24 @@ impl Reader {
     }
 }
 
+/// Bytes of a frame's analysis: score u16, flags u8, tamper u8, pre-roll u32.
+pub const ANALYSIS_LEN: usize = 8;
+const FLAG_MOTION: u8 = 1;
+const FLAG_EVENT: u8 = 2;
+const FLAG_IDLE: u8 = 4;
+
+fn put_analysis(dst: &mut BytesMut, a: &FrameAnalysis) -> Result<(), EncodeError> {
+    if a.motion_score > MAX_MOTION_SCORE {
+        return Err(EncodeError::Invalid("motion score over 10000"));
+    }
+    dst.put_u16(a.motion_score);
+    let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+    dst.put_u8(flag(a.motion, FLAG_MOTION) | flag(a.event, FLAG_EVENT) | flag(a.idle, FLAG_IDLE));
+    dst.put_u8(a.tamper.map_or(0, |t| t as u8));
+    dst.put_u32(a.preroll_ms);
+    Ok(())
+}
+
 fn decode_payload(message_type: MessageType, payload: Bytes) -> Result<Message, DecodeError> {
     let mut r = Reader {
         message_type,
@@ -340,9 +386,13 @@ fn decode_payload(message_type: MessageType, payload: Bytes) -> Result<Message, 
     };
     let message = match message_type {
         MessageType::Hello => Message::Hello(r.hello()?),
-        MessageType::Frame => {
+        MessageType::Frame | MessageType::AnalyzedFrame => {
             let seq = r.u64("sequence number")?;
             let capture_us = r.u64("capture timestamp")?;
+            let analysis = match message_type {
+                MessageType::AnalyzedFrame => Some(r.analysis()?),
+                _ => None,
+            };
             // An empty picture is a well-formed message: the receiver judges
             // pictures (and skips an empty one like any other bad one).
             let jpeg = r.rest();
@@ -350,6 +400,7 @@ fn decode_payload(message_type: MessageType, payload: Bytes) -> Result<Message, 
                 seq,
                 capture_us,
                 jpeg,
+                analysis,
             })
         }
         MessageType::Heartbeat => Message::Heartbeat(Heartbeat {
@@ -449,9 +500,12 @@ pub(crate) fn encode_payload(message: &Message, dst: &mut BytesMut) -> Result<()
             put_blob(dst, &h.credentials, MAX_CREDENTIALS_LEN, "credentials")?;
         }
         Message::Frame(f) => {
-            dst.reserve(16 + f.jpeg.len());
+            dst.reserve(16 + ANALYSIS_LEN + f.jpeg.len());
             dst.put_u64(f.seq);
             dst.put_u64(f.capture_us);
+            if let Some(a) = &f.analysis {
+                put_analysis(dst, a)?;
+            }
             dst.put_slice(&f.jpeg);
         }
         Message::Heartbeat(h) => {

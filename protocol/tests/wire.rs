@@ -28,6 +28,7 @@ fn samples() -> Vec<Message> {
             seq: u64::MAX,
             capture_us: 1_700_000_000_123_456,
             jpeg: Bytes::from_static(b"\xff\xd8 jpeg bytes \xff\xd9"),
+            analysis: None,
         }),
         Message::Heartbeat(Heartbeat {
             sent_us: 42,
@@ -60,6 +61,19 @@ fn samples() -> Vec<Message> {
             name: "Front door".into(),
             secret: [9; 32],
             proof: [10; 32],
+        }),
+        Message::Frame(Frame {
+            seq: 3,
+            capture_us: 5,
+            jpeg: Bytes::from_static(b"\xff\xd8\xff\xd9"),
+            analysis: Some(FrameAnalysis {
+                motion_score: MAX_MOTION_SCORE,
+                motion: true,
+                event: true,
+                idle: false,
+                tamper: Some(Tamper::Moved),
+                preroll_ms: 3000,
+            }),
         }),
     ]
 }
@@ -354,6 +368,7 @@ fn encoding_refuses_what_decoding_would_refuse() {
         seq: 0,
         capture_us: 0,
         jpeg: Bytes::from(vec![1u8; 2000]),
+        analysis: None,
     });
     let small = Limits {
         max_frame_bytes: 1000,
@@ -419,4 +434,83 @@ fn a_pair_grant_with_a_bad_camera_id_is_malformed() {
     bytes[14] = b'/';
     let err = decode_exact(Bytes::from(bytes), &Limits::default()).unwrap_err();
     assert!(err.to_string().contains("camera id"), "{err}");
+}
+
+/// The `AnalyzedFrame` example in the README, byte for byte.
+fn readme_analyzed_frame() -> Message {
+    Message::Frame(Frame {
+        seq: 2,
+        capture_us: 1,
+        jpeg: Bytes::from_static(b"\xff\xd8\xff\xd9"),
+        analysis: Some(FrameAnalysis {
+            motion_score: 1234,
+            motion: true,
+            event: true,
+            idle: false,
+            tamper: None,
+            preroll_ms: 3000,
+        }),
+    })
+}
+
+#[test]
+fn the_analyzed_frame_example_in_the_readme_is_true() {
+    let bytes = encoded(&readme_analyzed_frame());
+    let readme = include_str!("../README.md");
+    let line = "43 43 54 56  01  07  00 00  00 00 00 1c  00 00 00 00 00 00 00 02\n\
+                00 00 00 00 00 00 00 01  04 d2  03  00  00 00 0b b8  ff d8 ff d9";
+    assert!(readme.contains(line), "the README lacks {line}");
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>(),
+        hex
+    );
+}
+
+#[test]
+fn a_frame_without_analysis_is_a_plain_frame_an_older_peer_reads() {
+    let Message::Frame(mut f) = readme_analyzed_frame() else {
+        unreachable!()
+    };
+    f.analysis = None;
+    let bytes = encoded(&Message::Frame(f));
+    assert_eq!(bytes[5], 0x02, "type Frame");
+    assert_eq!(bytes.len(), HEADER_LEN + 16 + 4);
+}
+
+#[test]
+fn analysis_fields_out_of_range_are_malformed_and_reserved_flags_ignored() {
+    let good = encoded(&readme_analyzed_frame());
+    let at = HEADER_LEN + 16;
+    // A score over 10000.
+    let mut bad = good.clone();
+    bad[at..at + 2].copy_from_slice(&10_001u16.to_be_bytes());
+    let e = decode_exact(Bytes::from(bad), &Limits::default()).unwrap_err();
+    assert!(e.to_string().contains("motion score"), "{e}");
+    // A tamper code no one knows.
+    let mut bad = good.clone();
+    bad[at + 3] = 9;
+    let e = decode_exact(Bytes::from(bad), &Limits::default()).unwrap_err();
+    assert!(e.to_string().contains("tamper"), "{e}");
+    // Cut inside the analysis.
+    let mut cut = good[..at + 5].to_vec();
+    let len = (cut.len() - HEADER_LEN) as u32;
+    cut[8..12].copy_from_slice(&len.to_be_bytes());
+    assert!(decode_exact(Bytes::from(cut), &Limits::default()).is_err());
+    // Reserved flag bits: read as the known ones only.
+    let mut extra = good.clone();
+    extra[at + 2] |= 0x80;
+    assert_eq!(
+        decode_exact(Bytes::from(extra), &Limits::default()).unwrap(),
+        readme_analyzed_frame()
+    );
+}
+
+#[test]
+fn features_are_words_of_the_version_string() {
+    assert!(has_feature("cctv-panel 0.1.0 +analysis", FEATURE_ANALYSIS));
+    assert!(has_feature("+analysis", FEATURE_ANALYSIS));
+    assert!(!has_feature("cctv-panel 0.1.0", FEATURE_ANALYSIS));
+    assert!(!has_feature("cctv-panel 0.1.0 +analysis2", FEATURE_ANALYSIS));
+    assert!(!has_feature("analysis", FEATURE_ANALYSIS));
 }

@@ -455,6 +455,7 @@ impl FakeCamera {
                     seq,
                     capture_us: cctv_protocol::now_us(),
                     jpeg: jpeg.clone(),
+                    analysis: None,
                 });
                 if conn.send(frame).await.is_err() {
                     return;
