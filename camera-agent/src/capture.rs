@@ -8,14 +8,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cctv_protocol::Frame;
+use cctv_protocol::{Frame, FrameAnalysis, MAX_MOTION_SCORE};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::config::AgentConfig;
+use crate::analysis::{ANALYSIS_WIDTH, Analyzer, Gray, GrayDecoder, TamperKind};
+use crate::config::{AgentConfig, AnalysisConfig};
 use crate::encode::{EncodeSettings, FrameEncoder};
-use crate::source::{self, Source, SourceError, SourceInfo};
+use crate::pace::{PaceSettings, Pacer};
+use crate::source::{self, Picture, Source, SourceError, SourceInfo};
 
 /// State the capture thread and the link share.
 #[derive(Debug, Default)]
@@ -24,6 +26,8 @@ pub struct Shared {
     pub connected: AtomicBool,
     /// The source's picture size, for `Hello`.
     pub source_size: std::sync::Mutex<(u32, u32)>,
+    /// The panel takes frame analysis (its `Welcome` says `+analysis`).
+    pub panel_analysis: AtomicBool,
 }
 
 /// Frames dropped in one stretch, for one log line.
@@ -148,7 +152,62 @@ impl Drops {
     }
 }
 
-/// The grabbed picture as JPEG, or nothing (logged) when it cannot be had.
+/// What the capture loop analyses each frame with, while the panel takes it.
+pub struct Analysing {
+    analyzer: Analyzer,
+    decoder: Option<GrayDecoder>,
+    pacer: Pacer,
+    pace: PaceSettings,
+    /// Frames to send now, reused.
+    out: Vec<Frame>,
+}
+
+impl Analysing {
+    pub fn new(cfg: &AnalysisConfig) -> Self {
+        Self {
+            analyzer: Analyzer::new(cfg.motion.clone()),
+            decoder: GrayDecoder::new()
+                .map_err(|e| warn!("cannot analyse the camera's own JPEG: {e}"))
+                .ok(),
+            pacer: Pacer::new(cfg.pace),
+            pace: cfg.pace,
+            out: Vec::new(),
+        }
+    }
+
+    /// A grey copy of `picture` at the analysis size, if it can be had.
+    fn gray(&mut self, picture: &Picture) -> Option<Gray> {
+        match picture {
+            Picture::Bgr(bgr) => Some(Gray::from_bgr(bgr, ANALYSIS_WIDTH)),
+            Picture::Jpeg { data, .. } => {
+                let decoder = self.decoder.as_mut()?;
+                decoder
+                    .decode(data, ANALYSIS_WIDTH)
+                    .map_err(|e| warn!("cannot analyse a frame: {e}"))
+                    .ok()
+            }
+        }
+    }
+
+    fn analyze(&mut self, gray: &Gray, capture_us: u64) -> FrameAnalysis {
+        let a = self.analyzer.analyze(gray, capture_us as i64);
+        FrameAnalysis {
+            motion_score: (a.motion_score.clamp(0.0, 1.0) * f32::from(MAX_MOTION_SCORE)).round()
+                as u16,
+            motion: a.motion,
+            tamper: a.tamper.map(TamperKind::wire),
+            ..Default::default()
+        }
+    }
+
+    /// A new connection: frames held for the last one are stale.
+    fn reconnected(&mut self) {
+        self.pacer = Pacer::new(self.pace);
+    }
+}
+
+/// The grabbed picture as JPEG with its analysis (when asked for), or
+/// nothing (logged) when it cannot be had.
 fn encode(
     source: &mut dyn Source,
     encoder: &mut FrameEncoder,
@@ -156,7 +215,8 @@ fn encode(
     capture_us: u64,
     seq: u64,
     drops: &mut Drops,
-) -> Option<Bytes> {
+    analysing: Option<&mut Analysing>,
+) -> Option<(Bytes, Option<FrameAnalysis>)> {
     let picture = match source.retrieve() {
         Ok(p) => p,
         Err(e) => {
@@ -164,10 +224,14 @@ fn encode(
             return None;
         }
     };
+    let analysis = analysing.and_then(|a| {
+        let gray = a.gray(&picture)?;
+        Some(a.analyze(&gray, capture_us))
+    });
     match encoder.encode(picture, settings, capture_us) {
         Ok(encoded) => {
             drops.note_passthrough(encoded.passthrough);
-            Some(encoded.jpeg)
+            Some((encoded.jpeg, analysis))
         }
         Err(e) => {
             warn!(seq, "cannot encode frame: {e}");
@@ -202,6 +266,8 @@ impl Capture {
         let mut seq: u64 = 0;
         let mut failures = 0u32;
         let mut drops = Drops::default();
+        let mut analysing = self.cfg.analysis.as_ref().map(Analysing::new);
+        let mut was_connected = false;
         while !self.shutdown.is_cancelled() {
             let settings = *self.settings.borrow();
             match source.grab(settings.fps) {
@@ -232,16 +298,30 @@ impl Capture {
             seq += 1;
             if !self.shared.connected.load(Ordering::Acquire) {
                 drops.offline.add(capture_us);
+                was_connected = false;
                 continue;
             }
             drops.back_online();
-            let Some(jpeg) = encode(
+            // Analysis only for a panel that takes it (see the protocol's
+            // features); an older one gets every frame, unanalysed.
+            let analysed = analysing
+                .as_mut()
+                .filter(|_| self.shared.panel_analysis.load(Ordering::Acquire));
+            let analysed = analysed.map(|a| {
+                if !was_connected {
+                    a.reconnected();
+                }
+                a
+            });
+            was_connected = true;
+            let Some((jpeg, analysis)) = encode(
                 source.as_mut(),
                 &mut encoder,
                 &settings,
                 capture_us,
                 this_seq,
                 &mut drops,
+                analysed,
             ) else {
                 continue;
             };
@@ -249,17 +329,39 @@ impl Capture {
                 seq: this_seq,
                 capture_us,
                 jpeg,
-                analysis: None,
+                analysis,
             };
-            match self.frames.try_send(frame) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(f)) => drops.queue_full.add(f.capture_us),
-                Err(mpsc::error::TrySendError::Closed(_)) => break,
+            if !self.send(frame, analysing.as_mut(), &mut drops) {
+                break;
             }
             drops.report_queue();
         }
         // A file played once has ended, or the source is gone: let the link say goodbye.
         self.shutdown.cancel();
+    }
+
+    /// Queues `frame` for the link, paced by its analysis (the pre-roll
+    /// first, at an event's start); false once the link is gone.
+    fn send(&self, frame: Frame, analysing: Option<&mut Analysing>, drops: &mut Drops) -> bool {
+        let (Some(a), true) = (analysing, frame.analysis.is_some()) else {
+            return self.queue(frame, drops);
+        };
+        let mut out = std::mem::take(&mut a.out);
+        a.pacer.push(frame, &mut out);
+        let alive = out.drain(..).all(|f| self.queue(f, drops));
+        a.out = out;
+        alive
+    }
+
+    fn queue(&self, frame: Frame, drops: &mut Drops) -> bool {
+        match self.frames.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(f)) => {
+                drops.queue_full.add(f.capture_us);
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
     }
 
     /// Opens the source again after it failed, retrying until shutdown.

@@ -65,7 +65,29 @@ pub struct Cli {
     /// Connect without TLS, to a panel set to plain_tcp (trusted LAN only).
     #[arg(long)]
     pub plain_tcp: bool,
-    /// TOML file with any of the settings above.
+    /// Send every frame, whether the scene moves or not [default: follow
+    /// the scene: the idle rate while nothing moves, full rate on motion].
+    #[arg(long)]
+    pub full_rate: bool,
+    /// Frames per second sent while nothing moves [default: 1].
+    #[arg(long)]
+    pub idle_fps: Option<f64>,
+    /// Seconds before motion sent with it, at full rate [default: 3].
+    #[arg(long)]
+    pub preroll: Option<f64>,
+    /// Seconds after motion ends still sent at full rate [default: 5].
+    #[arg(long)]
+    pub postroll: Option<f64>,
+    /// Motion sensitivity, 1 (only large, strong changes) to 100 [default: 50].
+    #[arg(long)]
+    pub sensitivity: Option<u8>,
+    /// Percent of the watched picture that must move [default: 0.2].
+    #[arg(long)]
+    pub min_area: Option<f32>,
+    /// Analyse nothing: no motion or tamper events, every frame sent.
+    #[arg(long)]
+    pub no_analysis: bool,
+    /// TOML file with any of the settings above, and `ignore_zones`.
     #[arg(long)]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
@@ -107,6 +129,23 @@ pub struct FileConfig {
     pub secret: Option<String>,
     pub panel_fingerprint: Option<String>,
     pub plain_tcp: Option<bool>,
+    pub full_rate: Option<bool>,
+    pub idle_fps: Option<f64>,
+    pub preroll: Option<f64>,
+    pub postroll: Option<f64>,
+    pub sensitivity: Option<u8>,
+    pub min_area: Option<f32>,
+    /// Parts of the picture where motion does not count: polygons of
+    /// `[x, y]` points in fractions of the width and height (0 to 1).
+    pub ignore_zones: Option<Vec<Vec<[f32; 2]>>>,
+    pub analysis: Option<bool>,
+}
+
+/// What the agent analyses and how it paces frames by it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalysisConfig {
+    pub motion: crate::analysis::MotionSettings,
+    pub pace: crate::pace::PaceSettings,
 }
 
 /// How the agent reaches the panel.
@@ -206,6 +245,66 @@ pub struct AgentConfig {
     pub transport: Transport,
     /// The config file, where a fingerprint trusted on first use is written.
     pub config_path: Option<PathBuf>,
+    /// Motion and tamper analysis; `None`: off, every frame sent.
+    pub analysis: Option<AnalysisConfig>,
+}
+
+/// Motion settings and pacing from flags over the file over defaults.
+fn analysis_config(cli: &Cli, file: &FileConfig) -> anyhow::Result<Option<AnalysisConfig>> {
+    if cli.no_analysis || file.analysis == Some(false) {
+        return Ok(None);
+    }
+    let mut motion = crate::analysis::MotionSettings::default();
+    let mut pace = crate::pace::PaceSettings::default();
+    if let Some(s) = cli.sensitivity.or(file.sensitivity) {
+        if !(1..=100).contains(&s) {
+            bail!("sensitivity {s} is outside 1..100");
+        }
+        motion.sensitivity = s;
+    }
+    if let Some(a) = cli.min_area.or(file.min_area) {
+        if !(0.0..=100.0).contains(&a) {
+            bail!("min_area {a} % is outside 0..100");
+        }
+        motion.min_area = a / 100.0;
+    }
+    if let Some(zones) = &file.ignore_zones {
+        let mut polygons = Vec::new();
+        for (i, zone) in zones.iter().enumerate() {
+            if zone.len() < 3 {
+                bail!(
+                    "ignore zone {} has {} points; a zone needs 3 or more",
+                    i + 1,
+                    zone.len()
+                );
+            }
+            if zone.iter().flatten().any(|v| !(0.0..=1.0).contains(v)) {
+                bail!(
+                    "ignore zone {} has a point outside 0..1 (fractions of the picture)",
+                    i + 1
+                );
+            }
+            polygons.push(zone.iter().map(|[x, y]| (*x, *y)).collect());
+        }
+        motion.ignore = crate::analysis::MotionSettings::ignore_polygons(&polygons);
+    }
+    pace.full_rate = cli.full_rate || file.full_rate.unwrap_or(false);
+    if let Some(f) = cli.idle_fps.or(file.idle_fps) {
+        if !(f > 0.0 && f <= 240.0) {
+            bail!("idle_fps {f} is outside 0..240");
+        }
+        pace.idle_fps = f;
+    }
+    let secs = |v: Option<f64>, name: &str, default: Duration| -> anyhow::Result<Duration> {
+        match v {
+            Some(v) if (0.0..=60.0).contains(&v) => Ok(Duration::from_secs_f64(v)),
+            Some(v) => bail!("{name} {v} s is outside 0..60"),
+            None => Ok(default),
+        }
+    };
+    pace.preroll = secs(cli.preroll.or(file.preroll), "preroll", pace.preroll)?;
+    pace.postroll = secs(cli.postroll.or(file.postroll), "postroll", pace.postroll)?;
+    Ok(Some(AnalysisConfig { motion, pace }))
 }
 
 /// Frame rate, quality and width within what an agent can do.
@@ -250,6 +349,7 @@ impl AgentConfig {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
         };
+        let analysis = analysis_config(&cli, &file)?;
         let panel = cli
             .panel
             .or(file.panel)
@@ -291,6 +391,7 @@ impl AgentConfig {
         Ok(Self {
             secret,
             transport,
+            analysis,
             config_path: cli.config.clone(),
             panel,
             camera_id,

@@ -10,5 +10,6 @@ pub mod encode;
 pub mod image;
 pub mod link;
 pub mod overlay;
+pub mod pace;
 pub mod pair;
 pub mod source;

@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cctv_protocol::{Codec, CodecError, Configure, Frame, Heartbeat, Hello, Message};
+use cctv_protocol::{
+    Codec, CodecError, Configure, FEATURE_ANALYSIS, Frame, Heartbeat, Hello, Message,
+};
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -101,7 +103,7 @@ impl Link {
         Hello {
             camera_id: self.cfg.camera_id.clone(),
             name: self.cfg.name.clone(),
-            agent_version: concat!("camera-agent ", env!("CARGO_PKG_VERSION")).into(),
+            agent_version: agent_version(self.cfg.analysis.is_some()),
             width: w,
             height: h,
             fps_milli: (s.fps * 1000.0).round() as u32,
@@ -148,6 +150,13 @@ impl Link {
         match self.reply(&mut conn).await? {
             Message::Welcome(w) => {
                 info!(panel = %self.cfg.panel, version = %cctv_protocol::printable(&w.panel_version), "connected to the panel");
+                let takes = cctv_protocol::has_feature(&w.panel_version, FEATURE_ANALYSIS);
+                if self.cfg.analysis.is_some() && !takes {
+                    warn!(
+                        "the panel takes no frame analysis (it is older): sending every frame, no motion or tamper events"
+                    );
+                }
+                self.shared.panel_analysis.store(takes, Ordering::Release);
                 let heartbeat = Duration::from_millis(u64::from(w.heartbeat_ms).clamp(100, 60_000));
                 Ok((conn, heartbeat))
             }
@@ -218,7 +227,13 @@ impl Link {
                 }
                 incoming = conn.next() => self.on_message(&mut conn, incoming).await,
                 frame = self.frames.recv() => match frame {
-                    Some(f) => send(&mut conn, Message::Frame(f)).await,
+                    Some(mut f) => {
+                        // Queued for an earlier connection, to a panel that took it.
+                        if !self.shared.panel_analysis.load(Ordering::Acquire) {
+                            f.analysis = None;
+                        }
+                        send(&mut conn, Message::Frame(f)).await
+                    }
                     None => {
                         self.goodbye(&mut conn, "capture ended").await;
                         return Ok(SessionEnd::Shutdown);
@@ -301,6 +316,16 @@ impl Link {
             Ok(Err(e)) => warn!("could not say goodbye: {e}"),
             Err(_) => warn!("could not say goodbye: timed out"),
         }
+    }
+}
+
+/// This agent's version, with `+analysis` when it analyses its frames.
+fn agent_version(analysis: bool) -> String {
+    let base = concat!("camera-agent ", env!("CARGO_PKG_VERSION"));
+    if analysis {
+        format!("{base} {FEATURE_ANALYSIS}")
+    } else {
+        base.to_string()
     }
 }
 

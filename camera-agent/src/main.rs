@@ -53,8 +53,14 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
     let shared = Arc::new(Shared::default());
     let shutdown = CancellationToken::new();
     // About a second of frames: rides out a short network stall without
-    // adding latency in the normal case.
-    let queue = cfg.fps.unwrap_or(30.0).ceil().clamp(2.0, 60.0) as usize;
+    // adding latency in the normal case; and room for a pre-roll, sent
+    // all at once when motion starts.
+    let second = cfg.fps.unwrap_or(30.0).ceil().clamp(2.0, 60.0);
+    let preroll = cfg
+        .analysis
+        .as_ref()
+        .map_or(0.0, |a| a.pace.preroll.as_secs_f64());
+    let queue = (second * (1.0 + preroll)).ceil() as usize;
     let (frames_tx, frames_rx) = mpsc::channel(queue);
     let capture = Capture {
         cfg: cfg.clone(),

@@ -25,6 +25,8 @@ pub struct LiveFrame {
     pub width: u16,
     pub height: u16,
     pub jpeg: Bytes,
+    /// What the agent saw in it, if it analyses its frames.
+    pub analysis: Option<cctv_protocol::FrameAnalysis>,
 }
 
 /// What the operator sees about a camera.
@@ -60,6 +62,14 @@ pub struct CameraStatus {
     pub record_mode: RecordMode,
     /// A segment is open and being written.
     pub recording: bool,
+    /// The agent analyses its frames (motion, tamper).
+    pub analysed: bool,
+    /// The scene moves now.
+    pub motion: bool,
+    /// The share of the picture moving in the newest frame, 0 to 1.
+    pub motion_score: f64,
+    /// The camera is tampered with now, and how (a tamper event kind).
+    pub tamper: Option<crate::catalog::EventKind>,
 }
 
 impl CameraStatus {
@@ -84,6 +94,10 @@ impl CameraStatus {
             last_frame_us: None,
             record_mode: row.record_mode,
             recording: false,
+            analysed: false,
+            motion: false,
+            motion_score: 0.0,
+            tamper: None,
         }
     }
 }
@@ -113,6 +127,8 @@ pub struct CameraSlot {
     pub link: Mutex<Option<Link>>,
     /// Whether frames should go to the recorder (mode is not `off`).
     pub record_enabled: AtomicBool,
+    /// Whether the recorder keeps only events (mode `motion`).
+    pub record_motion: AtomicBool,
 }
 
 impl CameraSlot {
@@ -151,6 +167,7 @@ impl Registry {
                 Arc::new(CameraSlot {
                     id: row.id.clone(),
                     record_enabled: AtomicBool::new(status.record_mode != RecordMode::Off),
+                    record_motion: AtomicBool::new(status.record_mode == RecordMode::Motion),
                     status: watch::channel(status).0,
                     frames: watch::channel(None).0,
                     link: Mutex::new(None),
@@ -193,6 +210,8 @@ impl Registry {
     pub fn set_record_enabled(&self, slot: &CameraSlot, mode: RecordMode) {
         slot.record_enabled
             .store(mode != RecordMode::Off, Ordering::Release);
+        slot.record_motion
+            .store(mode == RecordMode::Motion, Ordering::Release);
         slot.update(|s| s.record_mode = mode);
     }
 }

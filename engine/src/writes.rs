@@ -25,7 +25,7 @@ use tracing::{error, info, warn};
 
 use crate::catalog::{
     CameraSettings, CameraState, Catalog, CatalogError, EventKind, NewRecording, RecordMode,
-    RecordingStatus, Refusal,
+    RecordingStatus, Refusal, SpanEnd,
 };
 use crate::live::EngineEvent;
 
@@ -49,6 +49,13 @@ pub enum Write {
         kind: EventKind,
         at_us: i64,
         detail: String,
+    },
+    /// A motion or tamper span (begun by an `Event` at `start_us`) ended.
+    SpanEnd {
+        camera: String,
+        kind: EventKind,
+        start_us: i64,
+        end: SpanEnd,
     },
     /// A connection refused; counted with others like it.
     Refused(Refusal),
@@ -301,6 +308,16 @@ impl Writer {
                 detail,
             } => {
                 c.add_event(camera, *kind, *at_us, detail).await?;
+                self.logged(camera);
+                Ok(())
+            }
+            Write::SpanEnd {
+                camera,
+                kind,
+                start_us,
+                end,
+            } => {
+                c.end_span(camera, *kind, *start_us, end).await?;
                 self.logged(camera);
                 Ok(())
             }

@@ -128,6 +128,22 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             limit,
             json,
         } => cli::catalog::recordings(&data.data, camera, since, limit, json).await?,
+        Command::Events {
+            data,
+            camera,
+            kind,
+            since,
+            limit,
+            json,
+        } => {
+            let filter = cli::catalog::EventQuery {
+                camera,
+                kind,
+                since,
+                limit,
+            };
+            cli::catalog::events(&data.data, filter, json).await?
+        }
         Command::Export {
             engine,
             camera,

@@ -461,10 +461,7 @@ fn the_analyzed_frame_example_in_the_readme_is_true() {
                 00 00 00 00 00 00 00 01  04 d2  03  00  00 00 0b b8  ff d8 ff d9";
     assert!(readme.contains(line), "the README lacks {line}");
     let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(
-        line.split_whitespace().collect::<Vec<_>>(),
-        hex
-    );
+    assert_eq!(line.split_whitespace().collect::<Vec<_>>(), hex);
 }
 
 #[test]
@@ -511,6 +508,9 @@ fn features_are_words_of_the_version_string() {
     assert!(has_feature("cctv-panel 0.1.0 +analysis", FEATURE_ANALYSIS));
     assert!(has_feature("+analysis", FEATURE_ANALYSIS));
     assert!(!has_feature("cctv-panel 0.1.0", FEATURE_ANALYSIS));
-    assert!(!has_feature("cctv-panel 0.1.0 +analysis2", FEATURE_ANALYSIS));
+    assert!(!has_feature(
+        "cctv-panel 0.1.0 +analysis2",
+        FEATURE_ANALYSIS
+    ));
     assert!(!has_feature("analysis", FEATURE_ANALYSIS));
 }

@@ -213,7 +213,7 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
             format!("{id} renamed to {name}"),
         ),
         Command::SetMode(id, mode) => done(
-            engine.set_recording(&id, mode != RecordMode::Off).await,
+            engine.set_record_mode(&id, mode).await,
             format!("{id}: recording mode {}", mode.as_str()),
         ),
         Command::SetRetention(id, bytes, days) => done(

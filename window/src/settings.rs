@@ -33,8 +33,9 @@ impl std::fmt::Display for ModeChoice {
     }
 }
 
-const MODES: [ModeChoice; 2] = [
+const MODES: [ModeChoice; 3] = [
     ModeChoice(RecordMode::Continuous),
+    ModeChoice(RecordMode::Motion),
     ModeChoice(RecordMode::Off),
 ];
 

@@ -23,6 +23,16 @@ pub enum TamperKind {
 }
 
 impl TamperKind {
+    /// As the protocol names it.
+    pub fn wire(self) -> cctv_protocol::Tamper {
+        match self {
+            TamperKind::Covered => cctv_protocol::Tamper::Covered,
+            TamperKind::Blinded => cctv_protocol::Tamper::Blinded,
+            TamperKind::Defocused => cctv_protocol::Tamper::Defocused,
+            TamperKind::Moved => cctv_protocol::Tamper::Moved,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             TamperKind::Covered => "covered",

@@ -1,17 +1,55 @@
 //! Camera events: the history of states and recording changes, so the
-//! history view can show when and why each camera was down.
+//! history view can show when and why each camera was down; and the spans
+//! of what the agents saw (motion, tamper), with a start, an end, a peak
+//! score and a thumbnail of the peak frame.
 
 use serde::Serialize;
 
 use super::{Catalog, EventKind, Result};
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize)]
 pub struct EventRow {
     pub id: i64,
     pub camera_id: String,
     pub kind: EventKind,
+    /// When it happened, or started.
     pub at_us: i64,
     pub detail: String,
+    /// When a motion or tamper span ended; `None` while it goes on, and for
+    /// point events.
+    pub end_us: Option<i64>,
+    /// A motion span's highest score: the share of the picture that moved.
+    pub peak_score: Option<f64>,
+}
+
+/// The columns of an [`EventRow`] (the thumbnail is read on its own).
+macro_rules! event_columns {
+    () => {
+        "id, camera_id, kind, at_us, detail, end_us, peak_score"
+    };
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub camera_id: Option<String>,
+    pub kind: Option<EventKind>,
+    /// Events at or after this time (a span: that started then or later).
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// How a motion or tamper span ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanEnd {
+    pub end_us: i64,
+    pub peak_score: Option<f64>,
+    /// A small JPEG of the frame at the peak.
+    pub thumbnail: Option<Vec<u8>>,
+    /// Why it ended, when not by itself (the camera went offline).
+    pub why: String,
 }
 
 impl Catalog {
@@ -34,6 +72,82 @@ impl Catalog {
         Ok(())
     }
 
+    /// Ends the open span of `kind` that started at `start_us`.
+    pub async fn end_span(
+        &self,
+        camera_id: &str,
+        kind: EventKind,
+        start_us: i64,
+        end: &SpanEnd,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE camera_events
+             SET end_us = ?4, peak_score = ?5, thumbnail = ?6,
+                 detail = CASE ?7 WHEN '' THEN detail ELSE detail || '; ended: ' || ?7 END
+             WHERE camera_id = ?1 AND kind = ?2 AND at_us = ?3 AND end_us IS NULL",
+        )
+        .bind(camera_id)
+        .bind(kind.as_str())
+        .bind(start_us)
+        .bind(end.end_us)
+        .bind(end.peak_score)
+        .bind(end.thumbnail.as_deref())
+        .bind(&end.why)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Spans left open by a panel that stopped without ending them: they
+    /// end where they started, marked so. Returns how many.
+    pub async fn close_open_spans(&self) -> Result<u64> {
+        // The span kinds, as `EventKind::is_span` says.
+        let done = sqlx::query(
+            "UPDATE camera_events
+             SET end_us = at_us,
+                 detail = CASE detail WHEN '' THEN 'end unknown: the panel stopped'
+                          ELSE detail || '; end unknown: the panel stopped' END
+             WHERE end_us IS NULL
+               AND kind IN ('motion', 'covered', 'blinded', 'defocused', 'moved')",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The thumbnail of an event's peak frame, if it has one.
+    pub async fn event_thumbnail(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        let row: Option<(Option<Vec<u8>>,)> =
+            sqlx::query_as("SELECT thumbnail FROM camera_events WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.and_then(|r| r.0))
+    }
+
+    /// Events that match `filter`, newest first.
+    pub async fn find_events(&self, filter: &EventFilter) -> Result<Vec<EventRow>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM camera_events
+             WHERE (?1 IS NULL OR camera_id = ?1)
+               AND (?2 IS NULL OR kind = ?2)
+               AND (?3 IS NULL OR at_us >= ?3)
+               AND (?4 IS NULL OR at_us < ?4)
+             ORDER BY at_us DESC, id DESC
+             LIMIT ?5 OFFSET ?6"
+        ))
+        .bind(filter.camera_id.as_deref())
+        .bind(filter.kind.map(|k| k.as_str()))
+        .bind(filter.from_us)
+        .bind(filter.to_us)
+        .bind(filter.limit)
+        .bind(filter.offset)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Events older than `before_us` are forgotten. Returns how many.
     pub async fn prune_events(&self, before_us: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM camera_events WHERE at_us < ?1")
@@ -45,9 +159,11 @@ impl Catalog {
 
     /// The first event of a camera after `at_us`, if any.
     pub async fn first_event_after(&self, camera_id: &str, at_us: i64) -> Result<Option<EventRow>> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM camera_events WHERE camera_id = ?1 AND at_us > ?2 ORDER BY at_us, id LIMIT 1",
-        )
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM camera_events WHERE camera_id = ?1 AND at_us > ?2 ORDER BY at_us, id LIMIT 1"
+        ))
         .bind(camera_id)
         .bind(at_us)
         .fetch_optional(&self.pool)
@@ -75,20 +191,14 @@ impl Catalog {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<EventRow>> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM camera_events
-             WHERE (?1 IS NULL OR camera_id = ?1)
-               AND (?2 IS NULL OR at_us >= ?2)
-               AND (?3 IS NULL OR at_us < ?3)
-             ORDER BY at_us DESC, id DESC
-             LIMIT ?4 OFFSET ?5",
-        )
-        .bind(camera_id)
-        .bind(from_us)
-        .bind(to_us)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?)
+        self.find_events(&EventFilter {
+            camera_id: camera_id.map(str::to_string),
+            kind: None,
+            from_us,
+            to_us,
+            limit,
+            offset,
+        })
+        .await
     }
 }

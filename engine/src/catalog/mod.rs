@@ -19,7 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use cameras::{CameraRow, CameraSettings};
 pub use credentials::{AuthFailureRow, OpenPairing, Refusal, StoredKey};
-pub use events::EventRow;
+pub use events::{EventFilter, EventRow, SpanEnd};
 pub use exports::{DispatchRow, ExportRow};
 pub use panoramas::{PanoramaResult, PanoramaRow};
 pub use recordings::{NewRecording, RecordingFilter, RecordingRow};

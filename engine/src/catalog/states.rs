@@ -70,6 +70,8 @@ text_enum! {
     pub enum RecordMode {
         Off = "off",
         Continuous = "continuous",
+        /// Only around motion: its pre-roll, the motion and its post-roll.
+        Motion = "motion",
     }
 }
 
@@ -97,10 +99,47 @@ text_enum! {
         DiskFull = "disk_full",
         /// An agent fetched the camera's secret with a pairing code.
         Paired = "paired",
+        /// The scene moved (a span, with a peak score and thumbnail).
+        Motion = "motion",
+        /// Tamper spans: dark and without detail ...
+        Covered = "covered",
+        /// ... bright and without detail ...
+        Blinded = "blinded",
+        /// ... sharpness collapsed ...
+        Defocused = "defocused",
+        /// ... the camera was turned.
+        Moved = "moved",
     }
 }
 
 impl EventKind {
+    /// The event kind of a tamper the agent reports.
+    pub fn of_tamper(t: cctv_protocol::Tamper) -> Self {
+        match t {
+            cctv_protocol::Tamper::Covered => EventKind::Covered,
+            cctv_protocol::Tamper::Blinded => EventKind::Blinded,
+            cctv_protocol::Tamper::Defocused => EventKind::Defocused,
+            cctv_protocol::Tamper::Moved => EventKind::Moved,
+        }
+    }
+
+    /// Kinds that last, from `at_us` to `end_us`: motion and tamper.
+    pub fn is_span(self) -> bool {
+        matches!(
+            self,
+            EventKind::Motion
+                | EventKind::Covered
+                | EventKind::Blinded
+                | EventKind::Defocused
+                | EventKind::Moved
+        )
+    }
+
+    /// Tamper kinds.
+    pub fn is_tamper(self) -> bool {
+        self.is_span() && self != EventKind::Motion
+    }
+
     /// Kinds that explain a gap between recordings.
     pub fn explains_gaps(self) -> bool {
         matches!(

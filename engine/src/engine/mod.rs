@@ -352,15 +352,21 @@ impl Engine {
 
     /// Starts or stops recording one camera (its mode becomes continuous or off).
     pub async fn set_recording(&self, id: &str, on: bool) -> Result<(), EngineError> {
-        let slot = self.slot(id)?;
         let mode = if on {
             RecordMode::Continuous
         } else {
             RecordMode::Off
         };
+        self.set_record_mode(id, mode).await
+    }
+
+    /// Sets how one camera records: continuously, only around motion
+    /// (pre-roll and post-roll included), or not at all.
+    pub async fn set_record_mode(&self, id: &str, mode: RecordMode) -> Result<(), EngineError> {
+        let slot = self.slot(id)?;
         self.shared.catalog.set_record_mode(id, mode).await?;
         self.shared.registry.set_record_enabled(&slot, mode);
-        if !on {
+        if mode == RecordMode::Off {
             let rec = self.shared.recorders.for_camera(&slot);
             let _ = rec
                 .send(RecorderMsg::Close {

@@ -70,6 +70,13 @@ pub(super) async fn open_catalog(
     let mut repaired = repair_open_segments(&catalog, &config.recordings_dir).await?;
     repaired.extend(adopt_orphans(&catalog, &config.recordings_dir).await?);
     catalog.fail_running_panoramas().await?;
+    let cut = catalog.close_open_spans().await?;
+    if cut > 0 {
+        info!(
+            events = cut,
+            "motion or tamper events left open by the last run end where they began"
+        );
+    }
     let left_live = catalog
         .mark_all_offline(now_us(), "the panel was not running")
         .await?;

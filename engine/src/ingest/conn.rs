@@ -319,7 +319,8 @@ async fn admit(
         return None;
     }
     let welcome = Message::Welcome(Welcome {
-        panel_version: concat!("panel ", env!("CARGO_PKG_VERSION")).into(),
+        // Features this panel takes (see the protocol's README).
+        panel_version: concat!("panel ", env!("CARGO_PKG_VERSION"), " +analysis").into(),
         heartbeat_ms: ctx.limits.heartbeat_ms,
     });
     if let Err(e) = conn.send(welcome).await {

@@ -5,6 +5,7 @@
 mod conn;
 mod pairing;
 pub mod rate;
+pub mod scene;
 mod session;
 
 use std::sync::Mutex;

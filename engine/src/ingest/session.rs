@@ -27,6 +27,7 @@ use tracing::warn;
 
 use super::IngestCtx;
 use super::conn::{Conn, reject, set_state};
+use super::scene::Scene;
 use crate::catalog::CameraState;
 use crate::live::{CameraSlot, LinkCommand, LiveFrame};
 use crate::recorder::camera::RecorderMsg;
@@ -73,6 +74,10 @@ pub(super) struct Session<'a> {
     window_start: Instant,
     window_frames: u64,
     window_bytes: u64,
+    /// The highest sequence number seen, and whether that frame was sent
+    /// at the idle rate (the frames before it left out on purpose).
+    newest: Option<(u64, bool)>,
+    scene: Scene,
 }
 
 impl<'a> Session<'a> {
@@ -104,6 +109,8 @@ impl<'a> Session<'a> {
             window_start: now,
             window_frames: 0,
             window_bytes: 0,
+            newest: None,
+            scene: Scene::default(),
         }
     }
 
@@ -115,6 +122,14 @@ impl<'a> Session<'a> {
         commands: &mut mpsc::Receiver<LinkCommand>,
     ) -> String {
         let why = self.serve(conn, commands).await;
+        let end_us = self.last_frame_us.unwrap_or_else(now_us);
+        self.scene
+            .end(&self.slot.id, end_us, &why, &self.ctx.writes);
+        self.slot.update(|s| {
+            s.motion = false;
+            s.motion_score = 0.0;
+            s.tamper = None;
+        });
         self.publish();
         why
     }
@@ -188,12 +203,7 @@ impl<'a> Session<'a> {
         // a JPEG, or claims more pixels than allowed, is counted and skipped:
         // the tile keeps its last picture and the recording its last frame.
         // A bad picture was still delivered: it is no sequence gap.
-        if let Some(prev) = self.last_seq
-            && f.seq > prev.saturating_add(1)
-        {
-            self.missed = self.missed.saturating_add(f.seq - prev - 1);
-        }
-        self.last_seq = Some(f.seq);
+        let preroll = self.sequence(&f);
         let checked = crate::jpeg::check(&f.jpeg, self.ctx.limits.max_pixels);
         let (width, height) = match checked {
             Ok(size) => size,
@@ -215,9 +225,17 @@ impl<'a> Session<'a> {
             width,
             height,
             jpeg: f.jpeg,
+            analysis: f.analysis,
         });
-        self.last_frame_us = Some(live.capture_us);
-        self.slot.frames.send_replace(Some(live.clone()));
+        // A pre-roll frame is for the recording only: the wall and the
+        // events have moved past it.
+        if !preroll {
+            self.last_frame_us = Some(live.capture_us);
+            self.slot.frames.send_replace(Some(live.clone()));
+            if let Some(a) = &live.analysis {
+                self.analysed(&live, a);
+            }
+        }
         if self
             .slot
             .record_enabled
@@ -228,6 +246,48 @@ impl<'a> Session<'a> {
         if self.stalled {
             self.stalled = false;
             set_state(self.ctx, self.slot, CameraState::Live, "frames resumed");
+        }
+    }
+
+    /// Counts the frames the agent numbered but never sent (not those it
+    /// left out while idle); true if `f` is older than one already seen:
+    /// an event's pre-roll.
+    fn sequence(&mut self, f: &cctv_protocol::Frame) -> bool {
+        let idle = f.analysis.is_some_and(|a| a.idle);
+        if f.analysis.is_some()
+            && let Some((newest, _)) = self.newest
+            && f.seq < newest
+        {
+            return true;
+        }
+        if let Some(prev) = self.last_seq
+            && f.seq > prev.saturating_add(1)
+            && !idle
+            && !self.newest.is_some_and(|(_, was_idle)| was_idle)
+        {
+            self.missed = self.missed.saturating_add(f.seq - prev - 1);
+        }
+        self.last_seq = Some(f.seq);
+        self.newest = Some((f.seq, idle));
+        false
+    }
+
+    /// The agent's analysis of a current frame: motion and tamper spans,
+    /// and the camera's status.
+    fn analysed(&mut self, f: &LiveFrame, a: &cctv_protocol::FrameAnalysis) {
+        let changed = self.scene.frame(&self.slot.id, f, a, &self.ctx.writes);
+        let score = f64::from(a.motion_score) / f64::from(cctv_protocol::MAX_MOTION_SCORE);
+        self.slot.update(|s| {
+            s.analysed = true;
+            s.motion = a.motion;
+            s.motion_score = score;
+            s.tamper = a.tamper.map(crate::catalog::EventKind::of_tamper);
+        });
+        if changed {
+            let _ = self
+                .ctx
+                .events
+                .send(crate::live::EngineEvent::Camera(self.slot.id.clone()));
         }
     }
 

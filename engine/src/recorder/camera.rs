@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
+use super::preroll::{Keep, Order};
 use super::segment::Segment;
 use crate::catalog::{EventKind, RecordingStatus};
 use crate::live::{CameraSlot, EngineEvent, LiveFrame};
@@ -119,6 +120,9 @@ fn spawn(
         active: false,
         paused_until: None,
         stopped_for_disk: false,
+        order: Order::default(),
+        out: Vec::new(),
+        warned_unanalysed: false,
     };
     (tx, tokio::spawn(task.run(rx)))
 }
@@ -131,6 +135,10 @@ struct Recorder {
     active: bool,
     paused_until: Option<Instant>,
     stopped_for_disk: bool,
+    /// Frames waiting for their place in time.
+    order: Order,
+    out: Vec<Arc<LiveFrame>>,
+    warned_unanalysed: bool,
 }
 
 impl Recorder {
@@ -139,15 +147,57 @@ impl Recorder {
         loop {
             tokio::select! {
                 msg = rx.recv() => match msg {
-                    Some(RecorderMsg::Frame(f)) => self.frame(&f).await,
-                    Some(RecorderMsg::Close { reason }) => self.stop(&reason).await,
+                    Some(RecorderMsg::Frame(f)) => self.arrived(f).await,
+                    Some(RecorderMsg::Close { reason }) => {
+                        self.flush_waiting().await;
+                        self.stop(&reason).await
+                    }
                     None => {
+                        self.flush_waiting().await;
                         self.stop("panel stopping").await;
                         return;
                     }
                 },
                 _ = tick.tick() => self.flush().await,
             }
+        }
+    }
+
+    fn keep(&self) -> Keep {
+        if self.slot.record_motion.load(Ordering::Acquire) {
+            Keep::Events
+        } else {
+            Keep::All
+        }
+    }
+
+    /// A frame from the connection: written now, or kept back until its
+    /// place in time is sure (see `preroll`).
+    async fn arrived(&mut self, f: Arc<LiveFrame>) {
+        let keep = self.keep();
+        if keep == Keep::Events && f.analysis.is_none() && !self.warned_unanalysed {
+            self.warned_unanalysed = true;
+            warn!(camera = %self.slot.id, "the camera's agent does not analyse its frames: recording continuously instead of on motion");
+        }
+        let mut out = std::mem::take(&mut self.out);
+        let eventful = self.order.push(f, keep, &mut out);
+        for f in out.drain(..) {
+            self.frame(&f).await;
+        }
+        self.out = out;
+        if !eventful && self.segment.is_some() {
+            // Recording on motion, and the event is over.
+            self.close(RecordingStatus::Complete, "").await;
+            self.set_recording(false);
+        }
+    }
+
+    /// What waits is written (or dropped, recording on motion).
+    async fn flush_waiting(&mut self) {
+        let mut out = Vec::new();
+        self.order.flush(self.keep(), &mut out);
+        for f in out {
+            self.frame(&f).await;
         }
     }
 

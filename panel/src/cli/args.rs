@@ -62,6 +62,29 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List events, newest first: motion and tamper (covered, blinded,
+    /// defocused, moved) with their start and end, and state changes
+    /// (offline, live, ...).
+    Events {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Only this camera.
+        #[arg(long)]
+        camera: Option<String>,
+        /// Only this kind: motion, covered, blinded, defocused, moved,
+        /// offline, live, stalled, rejected, recording_started, ...
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only events that started at or after this time (RFC 3339 or local "YYYY-MM-DD HH:MM[:SS]").
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many rows.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// One JSON object per line: camera_id, kind, start_us, end_us, ...
+        #[arg(long)]
+        json: bool,
+    },
     /// Pack a camera's finished recordings in a time range into a zip with a
     /// manifest of SHA-256 hashes, under <data>/exports/; prints its path.
     Export {

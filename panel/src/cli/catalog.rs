@@ -1,9 +1,10 @@
-//! `panel cameras` and `panel recordings`: what the catalog holds, one line
-//! per row (or JSON), for scripts and people without a display.
+//! `panel cameras`, `panel recordings` and `panel events`: what the catalog
+//! holds, one line per row (or JSON), for scripts and people without a
+//! display.
 
 use std::path::Path;
 
-use cctv_engine::catalog::{CameraState, Catalog, RecordingFilter};
+use cctv_engine::catalog::{CameraState, Catalog, EventFilter, EventKind, RecordingFilter};
 use cctv_engine::time;
 
 pub async fn open_catalog(data: &Path) -> anyhow::Result<Catalog> {
@@ -88,6 +89,66 @@ pub async fn recordings(
                 r.bytes as f64 / 1e6,
                 r.status,
                 r.path
+            );
+        }
+    }
+    catalog.close().await;
+    Ok(())
+}
+
+/// `panel events`' filters, as typed.
+pub struct EventQuery {
+    pub camera: Option<String>,
+    pub kind: Option<String>,
+    pub since: Option<String>,
+    pub limit: i64,
+}
+
+pub async fn events(data: &Path, q: EventQuery, json: bool) -> anyhow::Result<()> {
+    let kind = match q.kind.as_deref() {
+        Some(k) => Some(EventKind::parse(k).ok_or_else(|| {
+            let kinds: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+            anyhow::anyhow!("unknown event kind {k:?}: one of {}", kinds.join(", "))
+        })?),
+        None => None,
+    };
+    let from_us = q.since.as_deref().map(time::parse).transpose()?;
+    let catalog = open_catalog(data).await?;
+    let rows = catalog
+        .find_events(&EventFilter {
+            camera_id: q.camera,
+            kind,
+            from_us,
+            limit: q.limit,
+            ..Default::default()
+        })
+        .await?;
+    for e in rows {
+        if json {
+            let v = serde_json::json!({
+                "id": e.id, "camera_id": e.camera_id, "kind": e.kind,
+                "start_us": e.at_us, "end_us": e.end_us, "peak_score": e.peak_score,
+                "detail": e.detail,
+            });
+            say!("{v}");
+        } else {
+            let span = match (e.kind.is_span(), e.end_us) {
+                (false, _) => String::new(),
+                (true, Some(end)) => format!("{:>7.1} s", (end - e.at_us) as f64 / 1e6),
+                (true, None) => "going on".to_string(),
+            };
+            let peak = e
+                .peak_score
+                .map(|p| format!("peak {:.1}%", p * 100.0))
+                .unwrap_or_default();
+            say!(
+                "{:<20} {}  {:<18} {:>9}  {:<11} {}",
+                e.camera_id,
+                time::local(e.at_us),
+                e.kind.as_str(),
+                span,
+                peak,
+                e.detail
             );
         }
     }
