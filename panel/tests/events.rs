@@ -1,0 +1,283 @@
+//! Clips with known motion and tamper (`../shared/testdata/events`, with
+//! their `truth.json`) streamed through real agents into a real engine:
+//! the events land in the catalog and in `panel events --json` at the
+//! right clip times, the recording keeps the pre-roll in order, and a
+//! camera recording on motion keeps only what is around it.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cctv_engine::Engine;
+use cctv_engine::catalog::{EventKind, RecordMode, RecordingFilter, RecordingStatus};
+use cctv_mkv::scan as mkv_scan;
+use support::*;
+
+/// What the panel saw of each frame of a camera: (seq, capture time).
+/// The file source plays every frame, so a frame's clip time is seq / fps
+/// however slowly a busy machine plays it.
+#[derive(Clone, Default)]
+struct Clock(Arc<Mutex<Vec<(u64, i64)>>>);
+
+impl Clock {
+    fn watch(engine: &Engine, camera: &str) -> Self {
+        let clock = Clock::default();
+        let mut frames = engine.watch_frames(camera).expect("a known camera");
+        let seen = clock.0.clone();
+        tokio::spawn(async move {
+            while frames.changed().await.is_ok() {
+                if let Some(f) = frames.borrow_and_update().clone() {
+                    seen.lock().unwrap().push((f.seq, f.capture_us));
+                }
+            }
+        });
+        clock
+    }
+
+    /// The clip time (seconds) of a capture time, between the frames seen.
+    fn clip_secs(&self, capture_us: i64, fps: f64) -> f64 {
+        let seen = self.0.lock().unwrap();
+        let after = seen.partition_point(|(_, t)| *t < capture_us);
+        let before = after.checked_sub(1).map(|i| seen[i]);
+        let seq = match (before, seen.get(after).copied()) {
+            (Some((s0, t0)), Some((s1, t1))) if t1 > t0 => {
+                s0 as f64 + (s1 - s0) as f64 * (capture_us - t0) as f64 / (t1 - t0) as f64
+            }
+            (_, Some((s, _))) | (Some((s, _)), None) => s as f64,
+            (None, None) => f64::NAN,
+        };
+        seq / fps
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Line {
+    camera_id: String,
+    kind: String,
+    start_us: i64,
+    end_us: Option<i64>,
+}
+
+/// `panel events --json`, as a script reads it.
+fn events_json(data: &Path, camera: &str) -> Vec<Line> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_panel"))
+        .args([
+            "events", "--json", "--limit", "1000", "--camera", camera, "--data",
+        ])
+        .arg(data)
+        .output()
+        .expect("run panel events");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+const FPS: f64 = 10.0;
+/// The agents' post-roll (their default).
+const POSTROLL: f64 = 5.0;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_truth_clips_raise_their_events_when_the_truth_says() {
+    let Some(data) = testdata() else { return };
+    let clips = data.join("events");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let data_dir = cfg.data_dir.clone();
+    let recordings = cfg.recordings_dir.clone();
+    let engine = start_engine(cfg).await;
+
+    let cameras = [
+        ("walk", "motion_still_walk_still.mp4"),
+        ("covered", "tamper_covered.mp4"),
+        ("blinded", "tamper_blinded.mp4"),
+        ("defocused", "tamper_defocused.mp4"),
+        ("moved", "tamper_moved.mp4"),
+    ];
+    let mut agents = Vec::new();
+    let mut clocks = HashMap::new();
+    for (id, clip) in cameras {
+        let creds = enroll(&engine, id, "").await;
+        clocks.insert(id, Clock::watch(&engine, id));
+        let source = format!("file:{}", clips.join(clip).display());
+        agents.push(start_agent(&creds, &["--source", &source, "--no-loop"]));
+    }
+    // Each agent plays its clip once and says goodbye.
+    for mut a in agents {
+        let status = tokio::task::spawn_blocking(move || a.0.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "{status}");
+    }
+    // Every span ends (the last ones as the agents stop).
+    wait_for(Duration::from_secs(20), "every event ended", async || {
+        let open = engine
+            .catalog()
+            .events(None, None, None, 1000, 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind.is_span() && e.end_us.is_none())
+            .count();
+        (open == 0).then_some(())
+    })
+    .await;
+
+    // Motion: one span, from 8 s (within 0.5 s) to the end of the walk at
+    // 18 s (within the post-roll); nothing on the frozen parts.
+    let clock = &clocks["walk"];
+    let motion: Vec<(f64, f64)> = events_json(&data_dir, "walk")
+        .into_iter()
+        .filter(|e| e.kind == "motion")
+        .map(|e| {
+            assert_eq!(e.camera_id, "walk");
+            let end = e.end_us.expect("ended");
+            (clock.clip_secs(e.start_us, FPS), clock.clip_secs(end, FPS))
+        })
+        .collect();
+    eprintln!("walk: motion spans (clip s) {motion:.2?}");
+    assert!(!motion.is_empty(), "no motion reported");
+    let first = motion.iter().map(|m| m.0).fold(f64::MAX, f64::min);
+    let last = motion.iter().map(|m| m.1).fold(f64::MIN, f64::max);
+    assert!(
+        (first - 8.0).abs() <= 0.5,
+        "motion from {first:.2} s: {motion:?}"
+    );
+    assert!(
+        (18.0..=18.0 + POSTROLL).contains(&last),
+        "motion until {last:.2} s: {motion:?}"
+    );
+    let tampered: Vec<_> = events_json(&data_dir, "walk")
+        .into_iter()
+        .filter(|e| EventKind::parse(&e.kind).is_some_and(|k| k.is_tamper()))
+        .collect();
+    assert!(tampered.is_empty(), "tamper on the walk: {tampered:?}");
+
+    // Each tamper clip: its kind, from 6 s (within 2 s), nothing before.
+    for (id, _) in &cameras[1..] {
+        let clock = &clocks[id];
+        let spans: Vec<(String, f64)> = events_json(&data_dir, id)
+            .into_iter()
+            .filter(|e| EventKind::parse(&e.kind).is_some_and(|k| k.is_tamper()))
+            .map(|e| (e.kind, clock.clip_secs(e.start_us, FPS)))
+            .collect();
+        eprintln!("{id}: tamper spans from (clip s) {spans:.2?}");
+        let right = spans.iter().find(|(k, _)| k == id);
+        let Some((_, at)) = right else {
+            panic!("{id}: not named; raised {spans:?}");
+        };
+        assert!((6.0..=8.0).contains(at), "{id} from {at:.2} s");
+        let early: Vec<_> = spans.iter().filter(|(_, t)| *t < 6.0).collect();
+        assert!(early.is_empty(), "{id}: raised before 6 s: {early:?}");
+    }
+
+    // The walk's recording holds every frame from the pre-roll (5 s) to
+    // the post-roll's end, in time order, and idle frames around them.
+    let rows = engine
+        .catalog()
+        .recordings(&RecordingFilter {
+            camera_id: Some("walk".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut times = Vec::new();
+    for r in rows.iter().rev() {
+        assert_eq!(r.status, RecordingStatus::Complete);
+        let scan = mkv_scan::scan(&recordings.join(&r.path)).unwrap();
+        times.extend(scan.frames.iter().map(|f| scan.capture_us(f)));
+    }
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "out of order");
+    let clip: Vec<f64> = times.iter().map(|t| clock.clip_secs(*t, FPS)).collect();
+    let full = clip.iter().filter(|t| (5.05..=17.95).contains(*t)).count();
+    eprintln!(
+        "walk: {} frames recorded, {full} of them between 5 and 18 s",
+        clip.len()
+    );
+    assert!(
+        full >= 128,
+        "{full} frames between 5 and 18 s, 129 captured"
+    );
+    let idle = clip.iter().filter(|t| **t < 4.95).count();
+    assert!(idle <= 7, "{idle} frames in the first 5 s while still");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_recording_on_motion_keeps_only_what_is_around_it() {
+    let Some(data) = testdata() else { return };
+    let clip = data.join("events/motion_still_walk_still.mp4");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let recordings = cfg.recordings_dir.clone();
+    let engine = start_engine(cfg).await;
+    let creds = enroll(&engine, "walk", "").await;
+    engine
+        .set_record_mode("walk", RecordMode::Motion)
+        .await
+        .unwrap();
+    let clock = Clock::watch(&engine, "walk");
+    // Sending every frame: the panel keeps its own pre-roll.
+    let source = format!("file:{}", clip.display());
+    let mut agent = start_agent(&creds, &["--source", &source, "--no-loop", "--full-rate"]);
+    let status = tokio::task::spawn_blocking(move || agent.0.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let rows = wait_for(
+        Duration::from_secs(20),
+        "the recordings closed",
+        async || {
+            let rows = engine
+                .catalog()
+                .recordings(&RecordingFilter {
+                    camera_id: Some("walk".into()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            (!rows.is_empty() && rows.iter().all(|r| r.status == RecordingStatus::Complete))
+                .then_some(rows)
+        },
+    )
+    .await;
+    let mut clip_times = Vec::new();
+    for r in rows.iter().rev() {
+        let scan = mkv_scan::scan(&recordings.join(&r.path)).unwrap();
+        clip_times.extend(
+            scan.frames
+                .iter()
+                .map(|f| clock.clip_secs(scan.capture_us(f), FPS)),
+        );
+    }
+    let first = clip_times.first().copied().unwrap_or(f64::NAN);
+    let last = clip_times.last().copied().unwrap_or(f64::NAN);
+    // From the pre-roll (3 s before 8 s) to the post-roll after 18 s.
+    assert!((4.5..=5.6).contains(&first), "recorded from {first:.2} s");
+    assert!(
+        (18.0..=18.0 + POSTROLL + 1.5).contains(&last),
+        "recorded until {last:.2} s"
+    );
+    eprintln!(
+        "on motion: {} frames recorded, from {first:.2} s to {last:.2} s",
+        clip_times.len()
+    );
+    // Nothing from the still parts, every frame in between.
+    let expected = ((last - first) * FPS).round() as usize + 1;
+    assert!(
+        clip_times.len() + 2 >= expected,
+        "{} frames recorded of {expected}",
+        clip_times.len()
+    );
+    engine.shutdown().await;
+}
