@@ -304,15 +304,15 @@ impl Capture {
             drops.back_online();
             // Analysis only for a panel that takes it (see the protocol's
             // features); an older one gets every frame, unanalysed.
-            let analysed = analysing
+            let mut analysed = analysing
                 .as_mut()
                 .filter(|_| self.shared.panel_analysis.load(Ordering::Acquire));
-            let analysed = analysed.map(|a| {
-                if !was_connected {
-                    a.reconnected();
-                }
-                a
-            });
+            if let Some(a) = &mut analysed
+                && !was_connected
+            {
+                // Frames held for the last connection are stale.
+                a.reconnected();
+            }
             was_connected = true;
             let Some((jpeg, analysis)) = encode(
                 source.as_mut(),

@@ -495,6 +495,58 @@ mod tests {
     }
 
     #[test]
+    fn motion_settings_and_zones_come_from_the_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        let base = format!(
+            "panel = \"h:1\"\ncamera_id = \"x\"\nsecret = \"{}\"\n",
+            "ab".repeat(32)
+        );
+        std::fs::write(
+            &path,
+            format!(
+                "{base}sensitivity = 70\nmin_area = 1.5\npreroll = 2\n\
+                 ignore_zones = [[[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]]\n"
+            ),
+        )
+        .unwrap();
+        let c = AgentConfig::from_cli(cli(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--postroll",
+            "9",
+        ]))
+        .unwrap();
+        let a = c.analysis.expect("analysis on by default");
+        assert_eq!(a.motion.sensitivity, 70);
+        assert!((a.motion.min_area - 0.015).abs() < 1e-6);
+        assert_eq!(a.pace.preroll, Duration::from_secs(2));
+        assert_eq!(a.pace.postroll, Duration::from_secs(9));
+        assert!(!a.pace.full_rate);
+        // The left half of the 16x12 grid is ignored, the right watched.
+        assert_eq!(a.motion.ignore.len(), 16 * 12);
+        assert!(a.motion.ignore[0] && a.motion.ignore[7] && !a.motion.ignore[8]);
+
+        std::fs::write(
+            &path,
+            format!("{base}ignore_zones = [[[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]]]\n"),
+        )
+        .unwrap();
+        let err = AgentConfig::from_cli(cli(&["--config", path.to_str().unwrap()])).unwrap_err();
+        assert!(err.to_string().contains("outside 0..1"), "{err}");
+        std::fs::write(
+            &path,
+            format!("{base}ignore_zones = [[[0.0, 0.0], [1.0, 0.0]]]\n"),
+        )
+        .unwrap();
+        let err = AgentConfig::from_cli(cli(&["--config", path.to_str().unwrap()])).unwrap_err();
+        assert!(err.to_string().contains("3 or more"), "{err}");
+        std::fs::write(&path, format!("{base}analysis = false\n")).unwrap();
+        let c = AgentConfig::from_cli(cli(&["--config", path.to_str().unwrap()])).unwrap();
+        assert!(c.analysis.is_none());
+    }
+
+    #[test]
     fn bad_settings_are_refused_with_a_reason() {
         let err = AgentConfig::from_cli(cli(&["--camera-id", "x"])).unwrap_err();
         assert!(err.to_string().contains("--panel"), "{err}");

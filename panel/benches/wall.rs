@@ -59,6 +59,7 @@ async fn camera(addr: std::net::SocketAddr, i: usize, frames: Vec<Bytes>, stop: 
             seq: sent,
             capture_us: cctv_protocol::now_us(),
             jpeg: frames[(sent as usize + i * 3) % frames.len()].clone(),
+            analysis: None,
         });
         if conn.send(f).await.is_err() {
             break;

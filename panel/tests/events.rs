@@ -8,50 +8,11 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cctv_engine::Engine;
 use cctv_engine::catalog::{EventKind, RecordMode, RecordingFilter, RecordingStatus};
 use cctv_mkv::scan as mkv_scan;
 use support::*;
-
-/// What the panel saw of each frame of a camera: (seq, capture time).
-/// The file source plays every frame, so a frame's clip time is seq / fps
-/// however slowly a busy machine plays it.
-#[derive(Clone, Default)]
-struct Clock(Arc<Mutex<Vec<(u64, i64)>>>);
-
-impl Clock {
-    fn watch(engine: &Engine, camera: &str) -> Self {
-        let clock = Clock::default();
-        let mut frames = engine.watch_frames(camera).expect("a known camera");
-        let seen = clock.0.clone();
-        tokio::spawn(async move {
-            while frames.changed().await.is_ok() {
-                if let Some(f) = frames.borrow_and_update().clone() {
-                    seen.lock().unwrap().push((f.seq, f.capture_us));
-                }
-            }
-        });
-        clock
-    }
-
-    /// The clip time (seconds) of a capture time, between the frames seen.
-    fn clip_secs(&self, capture_us: i64, fps: f64) -> f64 {
-        let seen = self.0.lock().unwrap();
-        let after = seen.partition_point(|(_, t)| *t < capture_us);
-        let before = after.checked_sub(1).map(|i| seen[i]);
-        let seq = match (before, seen.get(after).copied()) {
-            (Some((s0, t0)), Some((s1, t1))) if t1 > t0 => {
-                s0 as f64 + (s1 - s0) as f64 * (capture_us - t0) as f64 / (t1 - t0) as f64
-            }
-            (_, Some((s, _))) | (Some((s, _)), None) => s as f64,
-            (None, None) => f64::NAN,
-        };
-        seq / fps
-    }
-}
 
 #[derive(Debug, serde::Deserialize)]
 struct Line {
@@ -106,7 +67,7 @@ async fn the_truth_clips_raise_their_events_when_the_truth_says() {
     let mut clocks = HashMap::new();
     for (id, clip) in cameras {
         let creds = enroll(&engine, id, "").await;
-        clocks.insert(id, Clock::watch(&engine, id));
+        clocks.insert(id, FrameClock::watch(&engine, id));
         let source = format!("file:{}", clips.join(clip).display());
         agents.push(start_agent(&creds, &["--source", &source, "--no-loop"]));
     }
@@ -225,7 +186,7 @@ async fn a_camera_recording_on_motion_keeps_only_what_is_around_it() {
         .set_record_mode("walk", RecordMode::Motion)
         .await
         .unwrap();
-    let clock = Clock::watch(&engine, "walk");
+    let clock = FrameClock::watch(&engine, "walk");
     // Sending every frame: the panel keeps its own pre-roll.
     let source = format!("file:{}", clip.display());
     let mut agent = start_agent(&creds, &["--source", &source, "--no-loop", "--full-rate"]);

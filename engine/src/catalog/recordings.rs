@@ -42,6 +42,8 @@ pub struct RecordingFilter {
     pub to_us: Option<i64>,
     pub limit: Option<i64>,
     pub offset: i64,
+    /// Only recordings during which the camera saw motion.
+    pub with_motion: bool,
 }
 
 impl Catalog {
@@ -151,10 +153,14 @@ impl Catalog {
     /// Recordings matching `f`, newest first.
     pub async fn recordings(&self, f: &RecordingFilter) -> Result<Vec<RecordingRow>> {
         Ok(sqlx::query_as(
-            "SELECT * FROM recordings
+            "SELECT * FROM recordings r
              WHERE (?1 IS NULL OR camera_id = ?1)
                AND (?2 IS NULL OR end_us >= ?2)
                AND (?3 IS NULL OR start_us < ?3)
+               AND (NOT ?6 OR EXISTS (
+                   SELECT 1 FROM camera_events e
+                   WHERE e.camera_id = r.camera_id AND e.kind = 'motion'
+                     AND e.at_us <= r.end_us AND COALESCE(e.end_us, r.end_us) >= r.start_us))
              ORDER BY start_us DESC, id DESC
              LIMIT ?4 OFFSET ?5",
         )
@@ -163,6 +169,7 @@ impl Catalog {
         .bind(f.to_us)
         .bind(f.limit.unwrap_or(-1))
         .bind(f.offset)
+        .bind(f.with_motion)
         .fetch_all(&self.pool)
         .await?)
     }

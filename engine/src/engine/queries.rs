@@ -23,6 +23,8 @@ pub struct HistoryQuery {
     pub to_us: Option<i64>,
     pub page: i64,
     pub page_size: i64,
+    /// Only recordings during which the camera saw motion.
+    pub with_motion: bool,
 }
 
 impl HistoryQuery {
@@ -38,16 +40,19 @@ impl Default for HistoryQuery {
             to_us: None,
             page: 0,
             page_size: Self::PAGE,
+            with_motion: false,
         }
     }
 }
 
-/// The recordings of a page and the camera events over the time it covers
-/// (so that gaps between recordings are explained).
+/// The recordings of a page, the camera events over the time it covers
+/// (so that gaps between recordings are explained), and the motion and
+/// tamper spans over it (for the timeline).
 #[derive(Debug, Clone)]
 pub struct History {
     pub recordings: Vec<RecordingRow>,
     pub events: Vec<EventRow>,
+    pub spans: Vec<EventRow>,
 }
 
 impl Engine {
@@ -60,6 +65,7 @@ impl Engine {
                 to_us: query.to_us,
                 limit: Some(query.page_size),
                 offset: query.page * query.page_size,
+                with_motion: query.with_motion,
             })
             .await?;
         let (from, to) = if recordings.is_empty() {
@@ -74,13 +80,17 @@ impl Engine {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        let events = catalog
-            .events(query.camera.as_deref(), from, to, 200, 0)
+        let (events, spans) = catalog
+            .events(query.camera.as_deref(), from, to, 1000, 0)
             .await?
             .into_iter()
-            .filter(|e| e.kind.explains_gaps())
-            .collect();
-        Ok(History { recordings, events })
+            .filter(|e| e.kind.explains_gaps() || e.kind.is_span())
+            .partition(|e| e.kind.explains_gaps());
+        Ok(History {
+            recordings,
+            events,
+            spans,
+        })
     }
 
     /// The index of every frame of a recording, for playback.

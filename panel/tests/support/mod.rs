@@ -465,3 +465,40 @@ impl FakeCamera {
         Self { task }
     }
 }
+
+/// What the panel saw of each frame of a camera: (seq, capture time).
+/// The file source plays every frame, so a frame's clip time is seq / fps
+/// however slowly a busy machine plays it.
+#[derive(Clone, Default)]
+pub struct FrameClock(std::sync::Arc<std::sync::Mutex<Vec<(u64, i64)>>>);
+
+impl FrameClock {
+    pub fn watch(engine: &cctv_engine::Engine, camera: &str) -> Self {
+        let clock = FrameClock::default();
+        let mut frames = engine.watch_frames(camera).expect("a known camera");
+        let seen = clock.0.clone();
+        tokio::spawn(async move {
+            while frames.changed().await.is_ok() {
+                if let Some(f) = frames.borrow_and_update().clone() {
+                    seen.lock().unwrap().push((f.seq, f.capture_us));
+                }
+            }
+        });
+        clock
+    }
+
+    /// The clip time (seconds) of a capture time, between the frames seen.
+    pub fn clip_secs(&self, capture_us: i64, fps: f64) -> f64 {
+        let seen = self.0.lock().unwrap();
+        let after = seen.partition_point(|(_, t)| *t < capture_us);
+        let before = after.checked_sub(1).map(|i| seen[i]);
+        let seq = match (before, seen.get(after).copied()) {
+            (Some((s0, t0)), Some((s1, t1))) if t1 > t0 => {
+                s0 as f64 + (s1 - s0) as f64 * (capture_us - t0) as f64 / (t1 - t0) as f64
+            }
+            (_, Some((s, _))) | (Some((s, _)), None) => s as f64,
+            (None, None) => f64::NAN,
+        };
+        seq / fps
+    }
+}
