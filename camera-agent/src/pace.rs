@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use cctv_protocol::Frame;
 
+/// Capture times wobble by a few milliseconds around the source's pace.
+const JITTER_US: u64 = 20_000;
+
 /// How frames are paced; from the agent's config.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PaceSettings {
@@ -79,7 +82,8 @@ impl Pacer {
             || self
                 .last_motion_us
                 .is_some_and(|m| t <= m.saturating_add(postroll));
-        let keep_from = t.saturating_sub(self.settings.preroll.as_micros() as u64);
+        // A frame exactly a pre-roll old stays, whatever the capture jitter.
+        let keep_from = t.saturating_sub(self.settings.preroll.as_micros() as u64 + JITTER_US);
         while self.held.front().is_some_and(|f| f.capture_us < keep_from) {
             self.held.pop_front();
         }

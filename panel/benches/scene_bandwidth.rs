@@ -85,6 +85,12 @@ async fn main() {
         eprintln!("the events clips are needed (../shared/testdata/events)");
         std::process::exit(2);
     };
+    // The agent of this build, with file sources, whatever was built before.
+    let built = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--release", "-p", "camera-agent", "--features", "file"])
+        .status()
+        .expect("run cargo build");
+    assert!(built.success(), "cannot build camera-agent");
     let clip = data.join("events/motion_still_walk_still.mp4");
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
