@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Starts the panel under a virtual display (Xvfb) with four local agents
-# (three test patterns and ../shared/testdata/video/vtest.avi), drives it
-# with the keyboard and mouse, and saves screenshots of the wall, a focused
-# camera, the help overlay, the history and playback to docs/screenshots/.
+# (three test patterns, ../shared/testdata/video/vtest.avi and a clip whose
+# lens is covered), drives it with the keyboard and mouse, and saves
+# screenshots of the wall (motion, a tamper alarm), a focused camera, the
+# help overlay, the history and playback to docs/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -31,18 +32,27 @@ agent() { # ID NAME SOURCE [more flags]
   target/debug/panel camera add --data "$WORK/data" --id "$id" --name "$name" --panel "127.0.0.1:$PORT" > "$WORK/$id.toml"
   $A --config "$WORK/$id.toml" --source "$@" 2>/dev/null & pids+=($!)
 }
+# A camera whose lens is covered from 6 s to 12 s of each 12 s loop,
+# started first so that the picture of the wall is taken while it is covered.
+COVERED=${CCTV_TESTDATA:-../shared/testdata}/events/tamper_covered.mp4
+if [ -f "$COVERED" ]; then
+  agent back-door "Back door" "file:$COVERED"
+  sleep 8
+fi
 agent front-door "Front door" test-pattern:640x360 --fps 10
 agent yard "Yard" test-pattern:640x360 --fps 15
 agent garage "Garage" test-pattern:320x240 --fps 5
+GARAGE=${pids[-1]}
 VIDEO=${CCTV_TESTDATA:-../shared/testdata}/video/vtest.avi
 if [ -f "$VIDEO" ]; then
   agent walkway "Walkway" "file:$VIDEO" --overlay
 fi
+
 # An impostor: the yard camera id with a wrong secret, refused every time it tries.
 $A --config "$WORK/yard.toml" --secret "$(printf "0%.0s" $(seq 64))" --source test-pattern 2>/dev/null & pids+=($!)
 sleep 10
 # Stop the garage camera so the wall shows an offline tile.
-kill -TERM "${pids[3]}"
+kill -TERM "$GARAGE"
 sleep 3
 shot() { import -window root "$OUT/$1.png"; echo "wrote $OUT/$1.png"; }
 # No window manager under Xvfb: give the panel the keyboard focus ourselves.
@@ -50,6 +60,7 @@ WIN=$(xdotool search --sync --name "CCTV panel" | head -1)
 xdotool windowfocus --sync "$WIN"
 xdotool mousemove 640 400
 shot wall
+xdotool key k; sleep 0.5
 xdotool mousemove 300 200 click 1; sleep 2; shot focus
 xdotool key Escape; sleep 0.5
 xdotool key h; sleep 1; shot help

@@ -87,7 +87,14 @@ async fn main() {
     };
     // The agent of this build, with file sources, whatever was built before.
     let built = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--release", "-p", "camera-agent", "--features", "file"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "camera-agent",
+            "--features",
+            "file",
+        ])
         .status()
         .expect("run cargo build");
     assert!(built.success(), "cannot build camera-agent");

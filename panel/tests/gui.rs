@@ -331,10 +331,18 @@ fn settings_rename_and_move_the_listener_without_a_restart() {
     w.until("renamed", |a| {
         a.camera("door").is_some_and(|c| c.name == "Main entrance")
     });
-    let row =
-        w.rt.block_on(w.engine.catalog().camera("door"))
-            .unwrap()
-            .unwrap();
+    // The rename and the retention are saved by two commands at once.
+    let saved = Instant::now();
+    let row = loop {
+        let row =
+            w.rt.block_on(w.engine.catalog().camera("door"))
+                .unwrap()
+                .unwrap();
+        if row.retain_days.is_some() || saved.elapsed() > Duration::from_secs(10) {
+            break row;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(row.name, "Main entrance");
     assert_eq!(row.retain_days, Some(30));
 
@@ -520,5 +528,111 @@ fn a_quiet_window_waits_instead_of_polling() {
     let _cam = w.camera("door", "Front door");
     w.until("the camera and its picture", |a| {
         a.live_count() == 1 && a.tiles.contains_key("door")
+    });
+}
+
+#[test]
+fn a_covered_camera_raises_an_alarm_that_stays_until_acknowledged() {
+    let Some(data) = testdata() else { return };
+    let mut w = world(600);
+    let creds = w.rt.block_on(enroll(&w.engine, "door", "Front door"));
+    // People walk for 6 s, then the lens is covered until the clip ends.
+    let clip = data.join("events/tamper_covered.mp4");
+    let _agent = start_agent(
+        &creds,
+        &["--source", &format!("file:{}", clip.display()), "--no-loop"],
+    );
+    w.until("motion on the tile", |a| {
+        a.camera("door").is_some_and(|c| c.motion)
+    });
+    assert!(w.sees("MOTION"));
+    w.until("the tamper alarm", |a| a.alarms.on("door"));
+    assert!(w.sees("TAMPER: LENS COVERED"));
+    assert!(w.sees("Acknowledge (k)"));
+    // The clip ends, the agent stops: the picture is gone, the alarm stays.
+    w.until("door offline", |a| {
+        a.camera("door")
+            .is_some_and(|c| c.state == CameraState::Offline && c.tamper.is_none())
+    });
+    assert!(w.sees("TAMPER (over): lens covered"));
+    assert!(w.sees("Acknowledge (k)"));
+    w.send(Message::Key(
+        iced::keyboard::Key::Character("k".into()),
+        iced::keyboard::Modifiers::default(),
+    ));
+    assert!(!w.sees("Acknowledge (k)"));
+    assert!(!w.sees("TAMPER (over): lens covered"));
+}
+
+#[test]
+fn history_shows_motion_filters_by_it_and_playback_jumps_to_events() {
+    let mut w = world(2);
+    let door = w.camera("door", "Front door");
+    let yard = w.camera("yard", "Yard");
+    std::thread::sleep(Duration::from_millis(5000));
+    drop(door);
+    drop(yard);
+    w.until("offline", |a| a.live_count() == 0);
+    // Motion in the door's second recording, a tamper in its first.
+    let rows =
+        w.rt.block_on(w.engine.catalog().recordings(&Default::default()))
+            .unwrap();
+    let mut door_rows: Vec<_> = rows.iter().filter(|r| r.camera_id == "door").collect();
+    door_rows.sort_by_key(|r| r.start_us);
+    assert!(door_rows.len() >= 2, "{door_rows:?}");
+    let (first, second) = (door_rows[0].clone(), door_rows[1].clone());
+    let motion_at = second.start_us + 1_200_000;
+    let catalog = w.engine.catalog();
+    w.rt.block_on(async {
+        for (kind, at, end) in [
+            (EventKind::Motion, motion_at, motion_at + 400_000),
+            (EventKind::Covered, first.start_us + 500_000, first.end_us),
+        ] {
+            catalog.add_event("door", kind, at, "").await.unwrap();
+            let end = cctv_engine::catalog::SpanEnd {
+                end_us: end,
+                peak_score: (kind == EventKind::Motion).then_some(0.042),
+                thumbnail: None,
+                why: String::new(),
+            };
+            catalog.end_span("door", kind, at, &end).await.unwrap();
+        }
+    });
+
+    w.send(Message::Show(Screen::History));
+    w.until("spans loaded", |a| a.history.spans.len() == 2);
+    assert!(w.sees("motion · 0:00.4 · peak 4.2% of the picture"));
+    let covered = (first.end_us - first.start_us - 500_000) as f64 / 1e6;
+    let line = format!(
+        "tamper: lens covered · {}",
+        cctv_window::style::duration(covered)
+    );
+    assert!(w.sees(&line), "no {line:?}");
+    // With motion: only the door's recording that has it.
+    w.ui(|ui| ui.click("with motion").map(|_| ()).unwrap());
+    w.until("only recordings with motion", |a| {
+        a.history.loaded && a.history.query.with_motion && a.history.recordings.len() == 1
+    });
+    assert_eq!(w.app.history.recordings[0].id, second.id);
+    w.ui(|ui| ui.click("with motion").map(|_| ()).unwrap());
+    w.until("everything again", |a| {
+        a.history.loaded && !a.history.query.with_motion && a.history.recordings.len() >= 4
+    });
+
+    // Play the second recording: `]` jumps to a second before the motion.
+    w.send(Message::History(history::Msg::Play(second.clone())));
+    w.until("playing", |a| {
+        a.player.as_ref().is_some_and(|p| p.image.is_some())
+    });
+    w.send(Message::Player(cctv_window::playback::Msg::PlayPause));
+    w.send(Message::Key(
+        iced::keyboard::Key::Character("]".into()),
+        iced::keyboard::Modifiers::default(),
+    ));
+    w.until("at the motion", |a| {
+        a.player
+            .as_ref()
+            .and_then(|p| p.shown_capture_us())
+            .is_some_and(|t| (t - (motion_at - 1_000_000)).abs() <= 200_000)
     });
 }

@@ -68,7 +68,13 @@ pub enum Reply {
     Notice(String),
     Error(String),
     /// The query, the recordings on its page and the events in its range.
-    History(HistoryQuery, Vec<RecordingRow>, Vec<EventRow>),
+    /// A history page: recordings, state events, motion and tamper spans.
+    History(
+        HistoryQuery,
+        Vec<RecordingRow>,
+        Vec<EventRow>,
+        Vec<EventRow>,
+    ),
     Thumbnail(i64, Handle),
     Opened(RecordingRow, Arc<Scan>),
     Frame(u64, Handle),
@@ -223,7 +229,9 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
         Command::Listen(addr) => reply(engine.listen_on(addr).await, Reply::Listening),
         Command::History(query) => {
             let h = engine.history(&query).await;
-            reply(h, |h| Reply::History(query, h.recordings, h.events))
+            reply(h, |h| {
+                Reply::History(query, h.recordings, h.events, h.spans)
+            })
         }
         Command::Thumbnail(row) => {
             let id = row.id;

@@ -1,6 +1,8 @@
-//! The history browser: recordings filtered by camera and date range, newest
-//! first, a page at a time, with each camera's offline/online events on the
-//! same timeline so a gap is explained. Opening a row plays it.
+//! The history browser: recordings filtered by camera, date range and
+//! motion, newest first, a page at a time, with each camera's offline/online
+//! events on the same timeline so a gap is explained, and a strip per camera
+//! showing its recordings, motion and tamper over the page. Opening a row
+//! plays it.
 
 use std::collections::HashMap;
 
@@ -28,6 +30,8 @@ pub enum Msg {
     Play(RecordingRow),
     Select(i64, bool),
     ExportSelected,
+    /// Only recordings with motion in them.
+    WithMotion(bool),
 }
 
 #[derive(Debug, Default)]
@@ -39,6 +43,9 @@ pub struct History {
     pub error: Option<String>,
     pub recordings: Vec<RecordingRow>,
     pub events: Vec<EventRow>,
+    /// Motion and tamper over the page.
+    pub spans: Vec<EventRow>,
+    pub with_motion: bool,
     pub loaded: bool,
     /// Recordings ticked for export.
     pub selected: std::collections::BTreeMap<i64, RecordingRow>,
@@ -60,13 +67,27 @@ impl History {
             .or(self.recordings.first())
     }
 
-    /// Recordings and events merged, newest first.
+    /// Where a camera's motion and tamper events start, for playback.
+    pub fn event_starts(&self, camera: &str) -> Vec<i64> {
+        self.spans
+            .iter()
+            .filter(|e| e.camera_id == camera)
+            .map(|e| e.at_us)
+            .collect()
+    }
+
+    /// Recordings, events and spans merged, newest first.
     pub fn timeline(&self) -> Vec<Entry<'_>> {
         let mut v: Vec<(i64, Entry)> = self
             .recordings
             .iter()
             .map(|r| (r.start_us, Entry::Recording(r)))
-            .chain(self.events.iter().map(|e| (e.at_us, Entry::Event(e))))
+            .chain(
+                self.events
+                    .iter()
+                    .chain(&self.spans)
+                    .map(|e| (e.at_us, Entry::Event(e))),
+            )
             .collect();
         v.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
         v.into_iter().map(|(_, e)| e).collect()
@@ -81,6 +102,10 @@ impl History {
             Msg::From(s) => self.from = s,
             Msg::To(s) => self.to = s,
             Msg::Apply => return self.apply(),
+            Msg::WithMotion(on) => {
+                self.with_motion = on;
+                return self.apply();
+            }
             Msg::Page(p) => {
                 self.query.page = p.max(0);
                 return vec![Command::History(self.query.clone())];
@@ -121,6 +146,7 @@ impl History {
                     camera: self.camera.clone(),
                     from_us,
                     to_us,
+                    with_motion: self.with_motion,
                     ..HistoryQuery::default()
                 };
                 vec![Command::History(self.query.clone())]
@@ -135,9 +161,10 @@ impl History {
     /// Takes a backend reply; returns thumbnails to fetch.
     pub fn on_reply(&mut self, reply: Reply) -> Vec<Command> {
         match reply {
-            Reply::History(query, recordings, events) if query == self.query => {
+            Reply::History(query, recordings, events, spans) if query == self.query => {
                 self.recordings = recordings;
                 self.events = events;
+                self.spans = spans;
                 self.loaded = true;
                 self.recordings
                     .iter()
@@ -215,14 +242,35 @@ fn event_row(e: &EventRow) -> Element<'_, Message> {
     let color = match e.kind {
         EventKind::Live => style::LIVE,
         EventKind::Stalled => style::STALLED,
+        EventKind::Motion => style::MOTION,
+        k if k.is_tamper() => style::ALARM,
         _ => style::OFFLINE,
+    };
+    let length = match e.end_us {
+        Some(end) => style::duration((end - e.at_us) as f64 / 1e6),
+        None => "going on".to_string(),
+    };
+    let what = match e.kind {
+        EventKind::Motion => format!(
+            "motion · {length}{}",
+            e.peak_score
+                .map(|p| format!(" · peak {:.1}% of the picture", p * 100.0))
+                .unwrap_or_default()
+        ),
+        k if k.is_tamper() => format!("tamper: {} · {length}", crate::alarms::says(k)),
+        k => format!("camera {}", k.as_str().replace('_', " ")),
+    };
+    let detail = if e.kind.is_span() {
+        String::new()
+    } else {
+        e.detail.clone()
     };
     row![
         container(text("")).width(126),
         text(e.camera_id.clone()).width(130),
         text(time::local(e.at_us)).width(170),
-        text(format!("camera {}", e.kind.as_str().replace('_', " "))).color(color),
-        text(e.detail.clone()).color(style::MUTED),
+        text(what).color(color),
+        text(detail).color(style::MUTED),
     ]
     .spacing(12)
     .padding([2, 5])
@@ -247,6 +295,9 @@ pub fn view(app: &App) -> Element<'_, Message> {
             .on_submit(Message::History(Msg::Apply))
             .width(170),
         button(text("Filter")).on_press(Message::History(Msg::Apply)),
+        iced::widget::checkbox(h.with_motion)
+            .label("with motion")
+            .on_toggle(|on| Message::History(Msg::WithMotion(on))),
         button(text(format!("Export selected ({})", h.selected.len()))).on_press_maybe(
             (!h.selected.is_empty()).then_some(Message::History(Msg::ExportSelected))
         ),
@@ -290,6 +341,9 @@ pub fn view(app: &App) -> Element<'_, Message> {
     if let Some(e) = &h.error {
         col = col.push(text(e.clone()).color(style::OFFLINE));
     }
+    if h.loaded {
+        col = col.push(strips(h));
+    }
     col = col.push(
         row![
             container(text("")).width(126),
@@ -303,4 +357,97 @@ pub fn view(app: &App) -> Element<'_, Message> {
         .padding([0, 5]),
     );
     col.push(body).into()
+}
+
+/// Slices of a camera's strip.
+const STRIP_SLICES: usize = 160;
+
+/// What a slice of a strip shows, the strongest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Tamper,
+    Motion,
+    Recorded,
+    Nothing,
+}
+
+/// A strip per camera over the page's time: recorded (grey), motion
+/// (orange), tamper (red), so where things happened shows at a glance.
+fn strips(h: &History) -> Element<'_, Message> {
+    let ends = |e: &EventRow| e.end_us.unwrap_or_else(time::now_us);
+    let times = h
+        .recordings
+        .iter()
+        .flat_map(|r| [r.start_us, r.end_us])
+        .chain(h.spans.iter().flat_map(|e| [e.at_us, ends(e)]));
+    let (Some(t0), Some(t1)) = (times.clone().min(), times.max()) else {
+        return column![].into();
+    };
+    let span = (t1 - t0).max(1) as f64;
+    let mut cameras: Vec<&str> = h
+        .recordings
+        .iter()
+        .map(|r| r.camera_id.as_str())
+        .chain(h.spans.iter().map(|e| e.camera_id.as_str()))
+        .collect();
+    cameras.sort_unstable();
+    cameras.dedup();
+    let mut col = column![
+        row![
+            text("").width(130),
+            text(time::local(t0)).size(12).color(style::MUTED),
+            iced::widget::space::horizontal(),
+            text(time::local(t1)).size(12).color(style::MUTED),
+        ]
+        .spacing(12)
+    ]
+    .spacing(3);
+    for cam in cameras {
+        let mut marks = [Mark::Nothing; STRIP_SLICES];
+        let mut paint = |from: i64, to: i64, mark: Mark| {
+            let slice = |t: i64| ((t - t0) as f64 / span) * STRIP_SLICES as f64;
+            let a = (slice(from).floor().max(0.0) as usize).min(STRIP_SLICES - 1);
+            let b = (slice(to).ceil().max(0.0) as usize).clamp(a + 1, STRIP_SLICES);
+            for m in &mut marks[a..b] {
+                if (mark as u8) < (*m as u8) {
+                    *m = mark;
+                }
+            }
+        };
+        for r in h.recordings.iter().filter(|r| r.camera_id == cam) {
+            paint(r.start_us, r.end_us, Mark::Recorded);
+        }
+        for e in h.spans.iter().filter(|e| e.camera_id == cam) {
+            let mark = if e.kind == EventKind::Motion {
+                Mark::Motion
+            } else {
+                Mark::Tamper
+            };
+            paint(e.at_us, ends(e), mark);
+        }
+        let mut bar = row![].height(14);
+        let mut i = 0;
+        while i < STRIP_SLICES {
+            let run = marks[i..].iter().take_while(|m| **m == marks[i]).count();
+            let color = match marks[i] {
+                Mark::Tamper => style::ALARM,
+                Mark::Motion => style::MOTION,
+                Mark::Recorded => iced::Color::from_rgb(0.35, 0.38, 0.45),
+                Mark::Nothing => iced::Color::from_rgb(0.12, 0.12, 0.14),
+            };
+            bar = bar.push(
+                container(text(""))
+                    .width(Length::FillPortion(run as u16))
+                    .height(14)
+                    .style(style::badge(color)),
+            );
+            i += run;
+        }
+        col = col.push(
+            row![text(cam.to_string()).width(130).size(13), bar]
+                .spacing(12)
+                .align_y(Alignment::Center),
+        );
+    }
+    col.into()
 }

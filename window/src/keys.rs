@@ -22,6 +22,9 @@ pub enum Action {
     ToggleAutoDispatch,
     Exports,
     Panoramas,
+    Acknowledge,
+    NextEvent,
+    PreviousEvent,
 }
 
 /// (keys, what they do), in the order the help shows them.
@@ -58,6 +61,17 @@ pub const SHORTCUTS: &[(&str, &str, Action)] = &[
         "play the newest recording in the history",
         Action::PlayNewest,
     ),
+    ("k", "acknowledge the tamper alarms", Action::Acknowledge),
+    (
+        "]",
+        "playback: jump to the next motion or tamper event",
+        Action::NextEvent,
+    ),
+    (
+        "[",
+        "playback: jump to the previous motion or tamper event",
+        Action::PreviousEvent,
+    ),
 ];
 
 /// The action of a key press, if it has one.
@@ -83,6 +97,9 @@ pub fn action(key: &Key, modifiers: Modifiers) -> Option<Action> {
             "a" | "A" => Some(Action::ToggleAutoDispatch),
             "z" | "Z" | "4" => Some(Action::Exports),
             "5" => Some(Action::Panoramas),
+            "k" | "K" => Some(Action::Acknowledge),
+            "]" => Some(Action::NextEvent),
+            "[" => Some(Action::PreviousEvent),
             _ => None,
         },
         _ => None,

@@ -4,6 +4,7 @@
 //! thread, and nothing but the [`Engine`]'s own calls (no catalog, no
 //! recording files).
 
+pub mod alarms;
 pub mod app;
 pub mod backend;
 pub mod chrome;

@@ -37,6 +37,8 @@ pub enum Msg {
     Restart,
     Step,
     Speed(Speed),
+    /// Jump to the next (true) or previous motion or tamper event.
+    Event(bool),
 }
 
 pub struct Player {
@@ -53,6 +55,8 @@ pub struct Player {
     next_request: u64,
     shown: Option<usize>,
     pub image: Option<Handle>,
+    /// Starts of the camera's motion and tamper events, capture time, in order.
+    pub events: Vec<i64>,
 }
 
 impl Player {
@@ -69,6 +73,34 @@ impl Player {
             next_request: 1,
             shown: None,
             image: None,
+            events: Vec::new(),
+        }
+    }
+
+    /// Where its events start (capture times), for the jumps.
+    pub fn with_events(mut self, mut starts: Vec<i64>) -> Self {
+        starts.sort_unstable();
+        self.events = starts;
+        self
+    }
+
+    /// The event start to jump to from the frame shown: the first more than
+    /// half a second after it, or the last more than a second before it
+    /// (so pressing back twice walks back through events).
+    pub fn event_to(&self, forward: bool) -> Option<i64> {
+        let now = self.shown_capture_us()?;
+        let end = self.scan.origin_us + (self.length_ms() * 1000.0) as i64;
+        if forward {
+            self.events
+                .iter()
+                .copied()
+                .find(|t| *t > now + 500_000 && *t <= end)
+        } else {
+            self.events
+                .iter()
+                .rev()
+                .copied()
+                .find(|t| *t < now - 1_000_000 && *t >= self.scan.origin_us - 1_000_000)
         }
     }
 
@@ -147,6 +179,13 @@ impl Player {
                 let pos = self.position_ms(now);
                 self.speed = s.0;
                 self.seek(pos, now);
+            }
+            Msg::Event(forward) => {
+                if let Some(t) = self.event_to(forward) {
+                    // A second before it, to see it begin.
+                    let ms = (t - self.scan.origin_us) as f64 / 1000.0 - 1000.0;
+                    self.seek(ms.max(0.0), now);
+                }
             }
         }
     }
@@ -235,6 +274,12 @@ pub fn view(app: &App) -> Element<'_, Message> {
             style::duration(p.length_ms() / 1000.0)
         )),
         text(format!("frame {} of {}", p.index + 1, p.frames())).color(style::MUTED),
+        button(text("[ event"))
+            .style(button::secondary)
+            .on_press_maybe(p.event_to(false).map(|_| msg(Msg::Event(false)))),
+        button(text("event ]"))
+            .style(button::secondary)
+            .on_press_maybe(p.event_to(true).map(|_| msg(Msg::Event(true)))),
         iced::widget::space::horizontal(),
         button(text("Back to history (Esc)"))
             .style(button::secondary)

@@ -11,6 +11,10 @@ pub const STALLED: Color = Color::from_rgb(0.90, 0.60, 0.05);
 pub const OFFLINE: Color = Color::from_rgb(0.80, 0.15, 0.15);
 pub const REC: Color = Color::from_rgb(0.90, 0.05, 0.05);
 pub const MUTED: Color = Color::from_rgb(0.65, 0.67, 0.70);
+/// A tamper alarm: the tile, the bar over the status bar.
+pub const ALARM: Color = Color::from_rgb(0.85, 0.05, 0.10);
+/// Motion: the badge and outline of a tile whose scene moves.
+pub const MOTION: Color = Color::from_rgb(1.0, 0.55, 0.0);
 
 pub fn state_color(state: CameraState) -> Color {
     match state {
@@ -26,6 +30,15 @@ pub fn badge(color: Color) -> impl Fn(&Theme) -> container::Style {
         text_color: Some(Color::WHITE),
         background: Some(Background::Color(color)),
         border: Border::default().rounded(4),
+        ..container::Style::default()
+    }
+}
+
+/// A tile's frame in colour: thick red for an alarm, orange for motion.
+pub fn tile_marked(color: Color, width: f32) -> impl Fn(&Theme) -> container::Style {
+    move |_| container::Style {
+        background: Some(Background::Color(Color::from_rgb(0.07, 0.07, 0.08))),
+        border: Border::default().rounded(6).width(width).color(color),
         ..container::Style::default()
     }
 }

@@ -55,6 +55,26 @@ fn rec_badge<'a>() -> Element<'a, Message> {
         .into()
 }
 
+fn motion_badge<'a>() -> Element<'a, Message> {
+    container(text("MOTION").size(13))
+        .padding([2, 6])
+        .style(style::badge(style::MOTION))
+        .into()
+}
+
+/// The tamper a tile shouts about: going on, or waiting to be acknowledged.
+fn tamper_text(app: &App, c: &CameraStatus) -> Option<String> {
+    if let Some(kind) = c.tamper {
+        return Some(format!(
+            "TAMPER: {}",
+            crate::alarms::says(kind).to_uppercase()
+        ));
+    }
+    app.alarms
+        .of(&c.id)
+        .map(|a| format!("TAMPER (over): {}", crate::alarms::says(a.kind)))
+}
+
 /// The picture of a camera: its newest frame, dimmed when offline, or a
 /// placeholder.
 fn picture<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
@@ -93,6 +113,9 @@ fn tile<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
         .spacing(8)
         .align_y(Alignment::Center);
     top = top.push(iced::widget::space::horizontal());
+    if c.motion {
+        top = top.push(motion_badge());
+    }
     if c.recording {
         top = top.push(rec_badge());
     }
@@ -108,6 +131,15 @@ fn tile<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
         );
     }
     let mut overlay = column![container(top).padding(6).style(style::scrim)];
+    let tamper = tamper_text(app, c);
+    if let Some(t) = &tamper {
+        overlay = overlay.push(
+            container(text(t.clone()).size(20))
+                .padding(8)
+                .width(Length::Fill)
+                .style(style::badge(style::ALARM)),
+        );
+    }
     overlay = overlay.push(iced::widget::space::vertical());
     if c.state != CameraState::Live {
         overlay = overlay.push(
@@ -122,15 +154,18 @@ fn tile<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
     }
     overlay = overlay.push(container(bottom).padding(6).style(style::scrim));
     let body = stack![picture(app, c), overlay];
-    mouse_area(
-        container(body)
-            .width(Length::Fill)
-            .height(Length::Fill)
-            .padding(2)
-            .style(style::tile(false)),
-    )
-    .on_press(Message::Focus(c.id.clone()))
-    .into()
+    let frame = match (tamper.is_some(), c.motion) {
+        (true, _) => container(body)
+            .padding(6)
+            .style(style::tile_marked(style::ALARM, 6.0)),
+        (false, true) => container(body)
+            .padding(3)
+            .style(style::tile_marked(style::MOTION, 3.0)),
+        (false, false) => container(body).padding(2).style(style::tile(false)),
+    };
+    mouse_area(frame.width(Length::Fill).height(Length::Fill))
+        .on_press(Message::Focus(c.id.clone()))
+        .into()
 }
 
 pub fn wall(app: &App) -> Element<'_, Message> {
@@ -234,6 +269,7 @@ fn details(c: &CameraStatus) -> Element<'_, Message> {
             )
         ),
         detail_line("Clock", clock(c)),
+        detail_line("Scene", scene(c)),
         detail_line(
             "Recording",
             format!(
@@ -245,6 +281,22 @@ fn details(c: &CameraStatus) -> Element<'_, Message> {
     ]
     .spacing(8)
     .into()
+}
+
+/// What the agent sees: motion and tamper, or that it does not analyse.
+fn scene(c: &CameraStatus) -> String {
+    if !c.analysed {
+        return "not analysed (the agent is older, or analysis is off)".into();
+    }
+    let moving = if c.motion { "moving" } else { "still" };
+    let tamper = c
+        .tamper
+        .map(|k| format!(" · TAMPER: {}", crate::alarms::says(k)))
+        .unwrap_or_default();
+    format!(
+        "{moving} · {:.1}% of the picture moves{tamper}",
+        c.motion_score * 100.0
+    )
 }
 
 /// How far the camera's clock is from the panel's, and how many frames

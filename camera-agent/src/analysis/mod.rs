@@ -8,9 +8,8 @@
 //! whether the scene moves and whether the camera is tampered with; the
 //! capture loop decides what to send.
 //!
-//! The capture loop does not call it yet: this is the first part of motion
-//! and tamper events (the protocol, the idle rate and the panel's events
-//! come next), tested on its own against clips with known truth.
+//! The capture loop (`crate::capture`) calls it on every frame it sends
+//! while the panel takes analysis, and paces frames by it (`crate::pace`).
 
 mod motion;
 mod tamper;
@@ -134,6 +133,8 @@ pub struct Analysis {
 pub struct Analyzer {
     motion: motion::MotionModel,
     tamper: tamper::TamperModel,
+    /// The last frame was tampered with.
+    tampered: bool,
 }
 
 impl Analyzer {
@@ -141,6 +142,7 @@ impl Analyzer {
         Self {
             motion: motion::MotionModel::new(settings),
             tamper: tamper::TamperModel::default(),
+            tampered: false,
         }
     }
 
@@ -153,11 +155,17 @@ impl Analyzer {
     /// as long as it only grows).
     pub fn analyze(&mut self, frame: &Gray, t_us: i64) -> Analysis {
         let tamper = self.tamper.update(frame, t_us);
-        // A tampered picture says nothing about the scene.
-        let (motion_score, motion) = match tamper {
-            Some(_) => (0.0, false),
-            None => self.motion.update(frame, t_us),
+        // A tampered picture says nothing about the scene, and the scene
+        // after it is learnt afresh.
+        let (motion_score, motion) = match (tamper, self.tampered) {
+            (Some(_), _) => (0.0, false),
+            (None, true) => {
+                self.motion.restart(frame, t_us);
+                (0.0, false)
+            }
+            (None, false) => self.motion.update(frame, t_us),
         };
+        self.tampered = tamper.is_some();
         Analysis {
             motion_score,
             motion,

@@ -123,7 +123,9 @@ impl MotionModel {
         self.settings = settings;
     }
 
-    fn restart(&mut self, frame: &Gray, t_us: i64) {
+    /// Learns the scene afresh from `frame` (after a tamper: the picture
+    /// before it says nothing of the one after).
+    pub fn restart(&mut self, frame: &Gray, t_us: i64) {
         self.background = frame.data.iter().map(|&v| f32::from(v)).collect();
         let mean = self.background.iter().sum::<f32>() / self.background.len().max(1) as f32;
         (self.background_mean, self.means, self.noise) = (mean, [mean; 2], 0.0);

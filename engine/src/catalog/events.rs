@@ -125,6 +125,35 @@ impl Catalog {
         Ok(row.and_then(|r| r.0))
     }
 
+    /// Motion and tamper spans of one camera (or all) that overlap
+    /// `[from_us, to_us)`: started before its end and not ended before its
+    /// start. Newest first.
+    pub async fn spans_overlapping(
+        &self,
+        camera_id: Option<&str>,
+        from_us: Option<i64>,
+        to_us: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<EventRow>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM camera_events
+             WHERE (?1 IS NULL OR camera_id = ?1)
+               AND kind IN ('motion', 'covered', 'blinded', 'defocused', 'moved')
+               AND (?2 IS NULL OR end_us IS NULL OR end_us >= ?2)
+               AND (?3 IS NULL OR at_us < ?3)
+             ORDER BY at_us DESC, id DESC
+             LIMIT ?4"
+        ))
+        .bind(camera_id)
+        .bind(from_us)
+        .bind(to_us)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Events that match `filter`, newest first.
     pub async fn find_events(&self, filter: &EventFilter) -> Result<Vec<EventRow>> {
         Ok(sqlx::query_as(concat!(
@@ -200,5 +229,89 @@ impl Catalog {
             offset,
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn catalog() -> Catalog {
+        let c = Catalog::open_in_memory().await.unwrap();
+        c.add_credentials("door", "Front door", &[1; 32], false, 10)
+            .await
+            .unwrap();
+        c
+    }
+
+    #[tokio::test]
+    async fn a_span_ends_once_and_a_stop_leaves_none_open() {
+        let c = catalog().await;
+        let spans: Vec<EventKind> = EventKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| k.is_span())
+            .collect();
+        for (i, kind) in spans.iter().enumerate() {
+            c.add_event("door", *kind, 100 + i as i64, "")
+                .await
+                .unwrap();
+        }
+        c.add_event("door", EventKind::Offline, 50, "gone")
+            .await
+            .unwrap();
+        let end = SpanEnd {
+            end_us: 500,
+            peak_score: Some(0.25),
+            thumbnail: Some(vec![0xff, 0xd8]),
+            why: "agent stopped".into(),
+        };
+        c.end_span("door", EventKind::Motion, 100, &end)
+            .await
+            .unwrap();
+        let motion = c
+            .find_events(&EventFilter {
+                kind: Some(EventKind::Motion),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(motion.len(), 1);
+        assert_eq!(motion[0].end_us, Some(500));
+        assert_eq!(motion[0].peak_score, Some(0.25));
+        assert!(
+            motion[0].detail.ends_with("ended: agent stopped"),
+            "{motion:?}"
+        );
+        assert_eq!(
+            c.event_thumbnail(motion[0].id).await.unwrap(),
+            Some(vec![0xff, 0xd8])
+        );
+        // Ending it again changes nothing.
+        let later = SpanEnd { end_us: 900, ..end };
+        c.end_span("door", EventKind::Motion, 100, &later)
+            .await
+            .unwrap();
+        let overlapping = c
+            .spans_overlapping(Some("door"), Some(600), None, 10)
+            .await
+            .unwrap();
+        // Every span kind is one (the SQL lists them), the ended motion not.
+        assert_eq!(overlapping.len(), spans.len() - 1, "{overlapping:?}");
+        assert!(overlapping.iter().all(|e| e.kind != EventKind::Motion));
+        // A panel that stopped: every open span is closed where it began.
+        assert_eq!(c.close_open_spans().await.unwrap(), spans.len() as u64 - 1);
+        let all = c.events(Some("door"), None, None, 100, 0).await.unwrap();
+        assert!(
+            all.iter()
+                .filter(|e| e.kind.is_span())
+                .all(|e| e.end_us.is_some())
+        );
+        assert!(
+            all.iter()
+                .filter(|e| !e.kind.is_span())
+                .all(|e| e.end_us.is_none())
+        );
     }
 }

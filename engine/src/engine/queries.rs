@@ -80,12 +80,15 @@ impl Engine {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        let (events, spans) = catalog
-            .events(query.camera.as_deref(), from, to, 1000, 0)
+        let events = catalog
+            .events(query.camera.as_deref(), from, to, 200, 0)
             .await?
             .into_iter()
-            .filter(|e| e.kind.explains_gaps() || e.kind.is_span())
-            .partition(|e| e.kind.explains_gaps());
+            .filter(|e| e.kind.explains_gaps())
+            .collect();
+        let spans = catalog
+            .spans_overlapping(query.camera.as_deref(), from, to, 1000)
+            .await?;
         Ok(History {
             recordings,
             events,

@@ -185,7 +185,7 @@ impl Recorder {
             self.frame(&f).await;
         }
         self.out = out;
-        if !eventful && self.segment.is_some() {
+        if !eventful && keep == Keep::Events && self.segment.is_some() {
             // Recording on motion, and the event is over.
             self.close(RecordingStatus::Complete, "").await;
             self.set_recording(false);

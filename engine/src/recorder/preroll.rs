@@ -73,7 +73,7 @@ impl Order {
         self.newest_us = self.newest_us.max(f.capture_us);
         let pos = self.waiting.partition_point(|w| w.seq < f.seq);
         if self.waiting.get(pos).is_some_and(|w| w.seq == f.seq) {
-            return writes_now;
+            return keep == Keep::All || writes_now;
         }
         let seq = f.seq;
         if a.event {
@@ -106,7 +106,7 @@ impl Order {
                 out.push(front);
             }
         }
-        writes_now
+        keep == Keep::All || writes_now
     }
 
     /// The connection ended: what waits is written (or, recording events

@@ -130,7 +130,8 @@ impl App {
                 }
             }
             Reply::Opened(row, scan) => {
-                self.player = Some(Player::new(row, scan));
+                let events = self.history.event_starts(&row.camera_id);
+                self.player = Some(Player::new(row, scan).with_events(events));
                 self.screen = Screen::Playback;
                 self.request_frame();
             }

@@ -14,6 +14,7 @@ use iced::widget::image::Handle;
 use iced::widget::{column, container, stack};
 use iced::{Element, Length, Size, Subscription, Task, keyboard, window};
 
+use super::alarms::{self, Alarms};
 use super::backend::{Backend, Command, Reply};
 use super::evidence::{self, EvidenceView};
 use super::feeds::Feeds;
@@ -113,6 +114,8 @@ pub struct App {
     pub refused: Vec<cctv_engine::catalog::AuthFailureRow>,
     /// The list of refused connections has been read once.
     pub refused_loaded: bool,
+    /// Tamper alarms waiting for the operator.
+    pub alarms: Alarms,
 }
 
 impl App {
@@ -144,6 +147,7 @@ impl App {
             panoramas: Panoramas::default(),
             refused: Vec::new(),
             refused_loaded: false,
+            alarms: Alarms::default(),
         };
         app.read_cameras();
         app.send(Command::Refused);
@@ -196,6 +200,8 @@ impl App {
     /// a decoder for any new camera.
     fn read_cameras(&mut self) {
         self.cameras = self.engine.cameras();
+        self.alarms
+            .observe(&self.cameras, cctv_engine::time::now_us());
         let ids: Vec<String> = self.cameras.iter().map(|c| c.id.clone()).collect();
         self.feeds.ensure(&self.engine, &ids, &self.runtime);
     }
@@ -354,6 +360,16 @@ impl App {
             }
             Action::Exports => return self.show(Screen::Evidence),
             Action::Panoramas => return self.show(Screen::Panoramas),
+            Action::Acknowledge => self.alarms.acknowledge(),
+            Action::NextEvent | Action::PreviousEvent => {
+                let forward = action == Action::NextEvent;
+                if self.screen == Screen::Playback
+                    && let Some(p) = self.player.as_mut()
+                {
+                    p.update(playback::Msg::Event(forward), Instant::now());
+                    self.request_frame();
+                }
+            }
             Action::PlayNewest => {
                 if let Some(row) = self.history.newest() {
                     self.send(Command::Open(row.clone()));
@@ -482,13 +498,13 @@ impl App {
             Screen::Evidence => evidence::view(self),
             Screen::Panoramas => panoramas::view(self),
         };
-        let body = column![
-            chrome::nav(self),
-            container(screen).height(Length::Fill),
-            chrome::status_bar(self)
-        ]
-        .spacing(6)
-        .padding(6);
+        let mut body = column![chrome::nav(self), container(screen).height(Length::Fill)]
+            .spacing(6)
+            .padding(6);
+        if let Some(bar) = alarms::bar(&self.alarms) {
+            body = body.push(bar);
+        }
+        let body = body.push(chrome::status_bar(self));
         let mut layers = stack![body];
         if self.help {
             layers = layers.push(chrome::overlay(chrome::help_panel()));
