@@ -14,6 +14,8 @@ PACKAGES=(
   xvfb x11-apps imagemagick xdotool
   # two CPU hogs for scripts/soak.sh
   stress-ng
+  # the MQTT broker the tests (and scripts/run.sh, when asked) start
+  mosquitto mosquitto-clients
   # the package test: dpkg makes and installs .deb files; the users the
   # packages add
   dpkg-dev adduser

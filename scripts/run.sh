@@ -5,6 +5,9 @@
 # ../shared/testdata/video/vtest.avi when that file is there. Each local
 # agent gets its own secret from `panel camera add` (kept in data/agents/)
 # and connects over TLS, pinning the panel's certificate.
+# With CCTV_MQTT_PORT=1883 (any port) it also starts a mosquitto broker
+# there and has the panel publish to it (topics in the README):
+# `mosquitto_sub -p 1883 -t 'cctv/#' -v` shows them.
 # Ctrl-C stops everything cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,13 +34,23 @@ enroll front-door "Front door"
 enroll yard "Yard"
 enroll garage "Garage"
 
+CONFIG=()
+if [ -n "${CCTV_MQTT_PORT:-}" ]; then
+  mosquitto -p "$CCTV_MQTT_PORT" &
+  pids+=($!)
+  printf '[mqtt]\nbroker = "127.0.0.1:%s"\n' "$CCTV_MQTT_PORT" > data/panel-mqtt.toml
+  CONFIG=(--config data/panel-mqtt.toml)
+  echo "MQTT broker on port $CCTV_MQTT_PORT: mosquitto_sub -p $CCTV_MQTT_PORT -t 'cctv/#' -v"
+fi
+
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
-  "$BIN/panel" --listen "0.0.0.0:$PORT" &
+  "$BIN/panel" --listen "0.0.0.0:$PORT" "${CONFIG[@]}" &
 else
   echo "No display: running the headless panel (panel serve)."
-  "$BIN/panel" serve --listen "0.0.0.0:$PORT" &
+  "$BIN/panel" serve --listen "0.0.0.0:$PORT" "${CONFIG[@]}" &
 fi
-pids+=($!)
+PANEL_PID=$!
+pids+=($PANEL_PID)
 sleep 1
 
 "$BIN/camera-agent" --config data/agents/front-door.toml --source test-pattern:640x360 --fps 10 --overlay &
@@ -54,4 +67,4 @@ if [ -f "$VIDEO" ]; then
 fi
 
 echo "Panel on port $PORT with ${#pids[@]} processes. In another terminal: $BIN/panel cameras; $BIN/panel recordings. Ctrl-C to stop."
-wait "${pids[0]}"
+wait "$PANEL_PID"

@@ -77,6 +77,9 @@ pub struct PanelConfig {
     pub auto_dispatch: bool,
     /// The program that runs stitch jobs (`<it> stitch-worker`) [default: this panel binary].
     pub stitch_worker: Option<PathBuf>,
+    /// Notifications through an MQTT broker (`[mqtt]`, see `crate::mqtt`);
+    /// none without it.
+    pub mqtt: Option<crate::mqtt::MqttConfig>,
     /// Set when `--listen` was given: it then wins over the address saved
     /// in the panel's settings.
     #[serde(skip)]
@@ -114,6 +117,7 @@ impl Default for PanelConfig {
             dispatch_rate_limit: 0,
             auto_dispatch: false,
             stitch_worker: None,
+            mqtt: None,
         }
     }
 }
@@ -141,10 +145,12 @@ pub enum ConfigError {
     },
     #[error("{setting} must be at least {min}")]
     TooSmall { setting: &'static str, min: u64 },
-    #[error("default_record_mode {0:?} is not \"continuous\" or \"off\"")]
+    #[error("default_record_mode {0:?} is not \"continuous\", \"motion\" or \"off\"")]
     RecordMode(String),
     #[error(transparent)]
     Target(#[from] crate::evidence::dispatch::TargetError),
+    #[error(transparent)]
+    Mqtt(#[from] crate::mqtt::MqttConfigError),
 }
 
 impl PanelConfig {
@@ -182,6 +188,9 @@ impl PanelConfig {
         self.record_mode()?;
         for t in &self.dispatch_targets {
             t.check()?;
+        }
+        if let Some(m) = &self.mqtt {
+            m.check()?;
         }
         Ok(())
     }
@@ -231,6 +240,35 @@ mod tests {
         );
         (p.data_dir, p.recordings_dir) = (cfg.data_dir.clone(), cfg.recordings_dir.clone());
         assert_eq!(format!("{p:?}"), format!("{cfg:?}"));
+    }
+
+    #[test]
+    fn an_mqtt_section_is_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("p.toml");
+        std::fs::write(
+            &p,
+            "[mqtt]\nbroker = \"10.0.0.2:1883\"\nusername = \"cam\"\npassword = \"pw\"\n",
+        )
+        .unwrap();
+        let m = PanelConfig::load(&p).unwrap().mqtt.unwrap();
+        assert_eq!(m.broker, "10.0.0.2:1883");
+        assert_eq!(m.topic_prefix, "cctv");
+        assert!(!m.tls);
+        for (bad, says) in [
+            ("broker = \"no-port\"", "HOST:PORT"),
+            ("broker = \"h:1\"\ntopic_prefix = \"a/#\"", "topic_prefix"),
+            ("broker = \"h:1\"\npassword = \"x\"", "without a username"),
+            (
+                "broker = \"h:1\"\nca_file = \"/nonexistent.pem\"",
+                "ca_file",
+            ),
+            ("brokr = \"h:1\"", "brokr"),
+        ] {
+            std::fs::write(&p, format!("[mqtt]\n{bad}\n")).unwrap();
+            let err = PanelConfig::load(&p).unwrap_err();
+            assert!(format!("{err:#}").contains(says), "{bad}: {err:#}");
+        }
     }
 
     #[test]

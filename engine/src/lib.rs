@@ -17,6 +17,7 @@ pub mod fds;
 mod ingest;
 pub mod jpeg;
 pub mod live;
+pub mod mqtt;
 pub mod recorder;
 pub mod stats;
 mod sync;

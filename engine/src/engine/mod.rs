@@ -485,5 +485,13 @@ fn spawn_background(shared: &Arc<Shared>, listener: TcpListener) -> Cancellation
     tasks.spawn(access::enforce_revocations(shared.clone()));
     tasks.spawn(shared.dispatcher.clone().run(shared.shutdown.child_token()));
     tasks.spawn(evidence::auto_dispatch(shared.clone()));
+    if let Some(mqtt) = &shared.config.mqtt {
+        tasks.spawn(crate::mqtt::run(
+            mqtt.clone(),
+            shared.registry.clone(),
+            shared.events.subscribe(),
+            shared.shutdown.child_token(),
+        ));
+    }
     listen_token
 }
