@@ -86,6 +86,8 @@ pub struct Capture {
     pub cfg: Arc<AgentConfig>,
     pub shared: Arc<Shared>,
     pub settings: watch::Receiver<EncodeSettings>,
+    /// Analysis settings, changed live by the panel (`Detect`).
+    pub analysis: watch::Receiver<Option<AnalysisConfig>>,
     pub frames: mpsc::Sender<Frame>,
     pub shutdown: CancellationToken,
 }
@@ -200,6 +202,13 @@ impl Analysing {
         }
     }
 
+    /// The panel changed the settings: the scene learnt so far stays.
+    fn reconfigure(&mut self, cfg: &AnalysisConfig) {
+        self.analyzer.set_motion_settings(cfg.motion.clone());
+        self.pace = cfg.pace;
+        self.pacer.set_settings(cfg.pace);
+    }
+
     /// A new connection: frames held for the last one are stale.
     fn reconnected(&mut self) {
         self.pacer = Pacer::new(self.pace);
@@ -243,7 +252,7 @@ fn encode(
 impl Capture {
     /// Opens the source, reports the outcome through `opened`, then runs
     /// until shutdown, or until a file source played once reaches its end.
-    pub fn run(self, opened: std::sync::mpsc::SyncSender<Result<SourceInfo, SourceError>>) {
+    pub fn run(mut self, opened: std::sync::mpsc::SyncSender<Result<SourceInfo, SourceError>>) {
         let mut source = match source::open(&self.cfg.source, self.cfg.loop_file, &self.cfg.name) {
             Ok(s) => {
                 let _ = opened.send(Ok(SourceInfo::of(s.as_ref())));
@@ -304,6 +313,14 @@ impl Capture {
             drops.back_online();
             // Analysis only for a panel that takes it (see the protocol's
             // features); an older one gets every frame, unanalysed.
+            if self.analysis.has_changed().unwrap_or(false)
+                && let (Some(a), Some(cfg)) = (
+                    analysing.as_mut(),
+                    self.analysis.borrow_and_update().as_ref(),
+                )
+            {
+                a.reconfigure(cfg);
+            }
             let mut analysed = analysing
                 .as_mut()
                 .filter(|_| self.shared.panel_analysis.load(Ordering::Acquire));

@@ -148,6 +148,35 @@ pub struct AnalysisConfig {
     pub pace: crate::pace::PaceSettings,
 }
 
+impl AnalysisConfig {
+    /// Applies the panel's `Detect`: the fields it sets, the others kept.
+    pub fn apply(&mut self, d: &cctv_protocol::Detect) {
+        if let Some(s) = d.sensitivity {
+            self.motion.sensitivity = s;
+        }
+        if let Some(a) = d.min_area {
+            self.motion.min_area = f32::from(a) / 10_000.0;
+        }
+        if let Some(bits) = d.ignore {
+            self.motion.ignore = (0..cctv_protocol::IGNORE_CELLS)
+                .map(|i| bits[i / 8] & (0x80 >> (i % 8)) != 0)
+                .collect();
+        }
+        if let Some(f) = d.idle_fps_milli {
+            self.pace.idle_fps = f64::from(f) / 1000.0;
+        }
+        if let Some(ms) = d.preroll_ms {
+            self.pace.preroll = Duration::from_millis(ms.into());
+        }
+        if let Some(ms) = d.postroll_ms {
+            self.pace.postroll = Duration::from_millis(ms.into());
+        }
+        if let Some(f) = d.full_rate {
+            self.pace.full_rate = f;
+        }
+    }
+}
+
 /// How the agent reaches the panel.
 #[derive(Debug, Clone)]
 pub enum Transport {

@@ -60,6 +60,7 @@ pub struct Link {
     pub cfg: Arc<AgentConfig>,
     pub shared: Arc<Shared>,
     pub settings: watch::Sender<EncodeSettings>,
+    pub analysis: watch::Sender<Option<crate::config::AnalysisConfig>>,
     pub frames: mpsc::Receiver<Frame>,
     pub shutdown: CancellationToken,
 }
@@ -264,6 +265,15 @@ impl Link {
         match incoming {
             Some(Ok(Message::Configure(c))) => {
                 self.apply(c);
+                Ok(false)
+            }
+            Some(Ok(Message::Detect(d))) => {
+                self.analysis.send_modify(|a| {
+                    if let Some(a) = a {
+                        a.apply(&d);
+                    }
+                });
+                info!(detect = ?d, "the panel changed the motion settings");
                 Ok(false)
             }
             Some(Ok(Message::Ping { nonce })) => send(conn, heartbeat_message(nonce)).await,

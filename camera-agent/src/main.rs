@@ -50,6 +50,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         max_width: cfg.max_width,
         overlay: cfg.overlay,
     });
+    let (analysis_tx, analysis_rx) = watch::channel(cfg.analysis.clone());
     let shared = Arc::new(Shared::default());
     let shutdown = CancellationToken::new();
     // About a second of frames: rides out a short network stall without
@@ -66,6 +67,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         cfg: cfg.clone(),
         shared: shared.clone(),
         settings: settings_rx,
+        analysis: analysis_rx,
         frames: frames_tx,
         shutdown: shutdown.clone(),
     };
@@ -103,6 +105,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             cfg,
             shared,
             settings: settings_tx,
+            analysis: analysis_tx,
             frames: frames_rx,
             shutdown: shutdown.clone(),
         }

@@ -62,6 +62,11 @@ impl Pacer {
         }
     }
 
+    /// New settings from the panel; what is held stays.
+    pub fn set_settings(&mut self, settings: PaceSettings) {
+        self.settings = settings;
+    }
+
     /// Frames kept for a pre-roll.
     pub fn held(&self) -> usize {
         self.held.len()

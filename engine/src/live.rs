@@ -62,7 +62,8 @@ pub struct CameraStatus {
     pub record_mode: RecordMode,
     /// A segment is open and being written.
     pub recording: bool,
-    /// The agent analyses its frames (motion, tamper).
+    /// The live agent analyses its frames (motion, tamper) and takes
+    /// `Detect`.
     pub analysed: bool,
     /// The scene moves now.
     pub motion: bool,

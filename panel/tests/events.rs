@@ -249,3 +249,59 @@ async fn a_camera_recording_on_motion_keeps_only_what_is_around_it() {
     );
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn motion_settings_change_live_from_the_panel() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start_engine(config(dir.path())).await;
+    // The test pattern's ball never stops.
+    let ball = enroll(&engine, "ball", "").await;
+    let _agent = start_agent(&ball, &["--source", "test-pattern:320x240", "--fps", "10"]);
+    let moving = async |want: bool| {
+        wait_for(Duration::from_secs(15), "the motion state", async || {
+            engine
+                .camera("ball")
+                .is_some_and(|c| c.analysed && c.motion == want)
+                .then_some(())
+        })
+        .await
+    };
+    moving(true).await;
+    // All of the picture must move now: the ball is too small.
+    let whole = cctv_protocol::Detect {
+        min_area: Some(10_000),
+        ..Default::default()
+    };
+    engine.configure_detection("ball", whole).await.unwrap();
+    moving(false).await;
+    let back = cctv_protocol::Detect {
+        min_area: Some(20),
+        ..Default::default()
+    };
+    engine.configure_detection("ball", back).await.unwrap();
+    moving(true).await;
+
+    // An agent that does not analyse is told so, not sent what it cannot read.
+    let plain = enroll(&engine, "plain", "").await;
+    let _plain = start_agent(
+        &plain,
+        &["--source", "test-pattern:320x240", "--no-analysis"],
+    );
+    wait_for(
+        Duration::from_secs(15),
+        "the plain camera live",
+        async || {
+            engine
+                .camera("plain")
+                .is_some_and(|c| c.frames_received > 0)
+                .then_some(())
+        },
+    )
+    .await;
+    let err = engine
+        .configure_detection("plain", cctv_protocol::Detect::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not analyse"), "{err}");
+    engine.shutdown().await;
+}

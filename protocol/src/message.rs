@@ -41,6 +41,8 @@ pub enum Message {
     },
     Challenge(Challenge),
     PairGrant(PairGrant),
+    /// Sent only to an agent that advertises [`FEATURE_ANALYSIS`].
+    Detect(Detect),
 }
 
 /// First message on every connection, from the agent.
@@ -172,6 +174,47 @@ pub struct Configure {
     pub max_width: Option<u32>,
 }
 
+/// Cells of the ignore grid: 16 columns by 12 rows, row by row.
+pub const IGNORE_CELLS: usize = 16 * 12;
+
+/// Changes to the agent's motion analysis and pacing, applied without
+/// reconnecting. A field left `None` keeps its current value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Detect {
+    /// 1 (only large, strong changes) to 100 (the faintest).
+    pub sensitivity: Option<u8>,
+    /// Share of the watched picture that must move, in hundredths of a
+    /// percent (0 to 10000).
+    pub min_area: Option<u16>,
+    /// Cells of the 16x12 grid where motion does not count, one bit each,
+    /// row by row, the first cell in the high bit of the first byte.
+    pub ignore: Option<[u8; IGNORE_CELLS / 8]>,
+    /// Frames per second sent while nothing moves, in thousandths (> 0).
+    pub idle_fps_milli: Option<u32>,
+    /// Pre-roll and post-roll, milliseconds (at most 60000 each).
+    pub preroll_ms: Option<u32>,
+    pub postroll_ms: Option<u32>,
+    /// Send every frame, moving or not.
+    pub full_rate: Option<bool>,
+}
+
+/// Checks a `Detect`'s values are in range.
+pub fn validate_detect(d: &Detect) -> Result<(), &'static str> {
+    if d.sensitivity.is_some_and(|s| !(1..=100).contains(&s)) {
+        return Err("sensitivity is outside 1..=100");
+    }
+    if d.min_area.is_some_and(|a| a > 10_000) {
+        return Err("minimum area is over 10000 (100 %)");
+    }
+    if d.idle_fps_milli == Some(0) {
+        return Err("idle fps is 0");
+    }
+    if d.preroll_ms.is_some_and(|v| v > 60_000) || d.postroll_ms.is_some_and(|v| v > 60_000) {
+        return Err("pre-roll or post-roll is over 60 s");
+    }
+    Ok(())
+}
+
 /// The panel's first message on every connection: a fresh random nonce
 /// the agent's `Hello` must prove its secret over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +270,7 @@ pub enum MessageType {
     Ping = 0x84,
     Challenge = 0x85,
     PairGrant = 0x86,
+    Detect = 0x87,
 }
 
 impl MessageType {
@@ -245,6 +289,7 @@ impl MessageType {
             0x84 => Self::Ping,
             0x85 => Self::Challenge,
             0x86 => Self::PairGrant,
+            0x87 => Self::Detect,
             _ => return None,
         })
     }
@@ -281,6 +326,7 @@ impl Message {
             Message::PairHello(_) => MessageType::PairHello,
             Message::PairProof(_) => MessageType::PairProof,
             Message::PairGrant(_) => MessageType::PairGrant,
+            Message::Detect(_) => MessageType::Detect,
         }
     }
 }
@@ -368,6 +414,7 @@ mod tests {
             MessageType::Configure,
             MessageType::Ping,
             MessageType::AnalyzedFrame,
+            MessageType::Detect,
         ] {
             assert_eq!(MessageType::from_code(t.code()), Some(t));
         }

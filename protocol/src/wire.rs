@@ -174,6 +174,22 @@ pub fn decode_exact(mut bytes: Bytes, limits: &Limits) -> Result<Message, Decode
     }
 }
 
+/// Where a message's values begin, for their errors.
+struct Here {
+    message_type: MessageType,
+    offset: usize,
+}
+
+impl Here {
+    fn err(&self, what: &'static str) -> DecodeError {
+        DecodeError::Malformed {
+            message_type: self.message_type,
+            offset: self.offset,
+            what,
+        }
+    }
+}
+
 /// Reads a payload field by field, tracking the offset for error messages.
 struct Reader {
     message_type: MessageType,
@@ -281,20 +297,25 @@ impl Reader {
         })
     }
 
+    /// A message's field mask, with no bits but `known` set; and where it
+    /// is, for errors in the values it covers.
+    fn mask(&mut self, known: u8) -> Result<(u8, Here), DecodeError> {
+        let here = Here {
+            message_type: self.message_type,
+            offset: HEADER_LEN + self.offset,
+        };
+        let mask = self.u8("field mask")?;
+        if mask & !known != 0 {
+            return Err(here.err("field mask (unknown bits set)"));
+        }
+        Ok((mask, here))
+    }
+
     /// A mask of the fields set, then every field; unknown mask bits and
     /// values an agent cannot apply are refused.
     fn configure(&mut self) -> Result<Configure, DecodeError> {
-        let at = HEADER_LEN + self.offset;
-        let message_type = self.message_type;
-        let malformed = |what| DecodeError::Malformed {
-            message_type,
-            offset: at,
-            what,
-        };
-        let mask = self.u8("field mask")?;
-        if mask & !0b111 != 0 {
-            return Err(malformed("field mask (unknown bits set)"));
-        }
+        let (mask, here) = self.mask(0b111)?;
+        let malformed = |what| here.err(what);
         let quality = self.u8("quality")?;
         let fps_milli = self.u32("fps")?;
         let max_width = self.u32("max width")?;
@@ -305,6 +326,36 @@ impl Reader {
         };
         validate_configure(&c).map_err(malformed)?;
         Ok(c)
+    }
+
+    fn detect(&mut self) -> Result<Detect, DecodeError> {
+        let (mask, here) = self.mask(0x7f)?;
+        let malformed = |what| here.err(what);
+        let on = |bit: u8| mask & (1 << bit) != 0;
+        let sensitivity = self.u8("sensitivity")?;
+        let min_area = self.u16("minimum area")?;
+        self.need(IGNORE_CELLS / 8, "ignore grid (24 bytes)")?;
+        let mut ignore = [0u8; IGNORE_CELLS / 8];
+        self.payload.copy_to_slice(&mut ignore);
+        self.offset += IGNORE_CELLS / 8;
+        let idle_fps_milli = self.u32("idle fps")?;
+        let preroll_ms = self.u32("pre-roll")?;
+        let postroll_ms = self.u32("post-roll")?;
+        let full_rate = self.u8("full rate")?;
+        if full_rate > 1 {
+            return Err(malformed("full rate is not 0 or 1"));
+        }
+        let d = Detect {
+            sensitivity: on(0).then_some(sensitivity),
+            min_area: on(1).then_some(min_area),
+            ignore: on(2).then_some(ignore),
+            idle_fps_milli: on(3).then_some(idle_fps_milli),
+            preroll_ms: on(4).then_some(preroll_ms),
+            postroll_ms: on(5).then_some(postroll_ms),
+            full_rate: on(6).then_some(full_rate == 1),
+        };
+        validate_detect(&d).map_err(malformed)?;
+        Ok(d)
     }
 
     fn analysis(&mut self) -> Result<FrameAnalysis, DecodeError> {
@@ -418,6 +469,7 @@ fn decode_payload(message_type: MessageType, payload: Bytes) -> Result<Message, 
             reason: r.string(MAX_REASON_LEN, "reason (UTF-8, at most 1024 bytes)")?,
         },
         MessageType::Configure => Message::Configure(r.configure()?),
+        MessageType::Detect => Message::Detect(r.detect()?),
         MessageType::Ping => Message::Ping {
             nonce: r.u64("nonce")?,
         },
@@ -533,6 +585,30 @@ pub(crate) fn encode_payload(message: &Message, dst: &mut BytesMut) -> Result<()
             dst.put_u8(c.quality.unwrap_or(0));
             dst.put_u32(c.fps_milli.unwrap_or(0));
             dst.put_u32(c.max_width.unwrap_or(0));
+        }
+        Message::Detect(d) => {
+            validate_detect(d).map_err(EncodeError::Invalid)?;
+            let bits = [
+                d.sensitivity.is_some(),
+                d.min_area.is_some(),
+                d.ignore.is_some(),
+                d.idle_fps_milli.is_some(),
+                d.preroll_ms.is_some(),
+                d.postroll_ms.is_some(),
+                d.full_rate.is_some(),
+            ];
+            let mask = bits
+                .iter()
+                .enumerate()
+                .fold(0u8, |m, (i, on)| m | (u8::from(*on) << i));
+            dst.put_u8(mask);
+            dst.put_u8(d.sensitivity.unwrap_or(0));
+            dst.put_u16(d.min_area.unwrap_or(0));
+            dst.put_slice(&d.ignore.unwrap_or_default());
+            dst.put_u32(d.idle_fps_milli.unwrap_or(0));
+            dst.put_u32(d.preroll_ms.unwrap_or(0));
+            dst.put_u32(d.postroll_ms.unwrap_or(0));
+            dst.put_u8(u8::from(d.full_rate.unwrap_or(false)));
         }
         Message::Ping { nonce } => dst.put_u64(*nonce),
         Message::Challenge(c) => dst.put_slice(&c.nonce),

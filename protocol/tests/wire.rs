@@ -75,6 +75,16 @@ fn samples() -> Vec<Message> {
                 preroll_ms: 3000,
             }),
         }),
+        Message::Detect(Detect {
+            sensitivity: Some(70),
+            min_area: Some(50),
+            ignore: Some([0xff; 24]),
+            idle_fps_milli: None,
+            preroll_ms: Some(2000),
+            postroll_ms: None,
+            full_rate: Some(true),
+        }),
+        Message::Detect(Detect::default()),
     ]
 }
 
@@ -513,4 +523,54 @@ fn features_are_words_of_the_version_string() {
         FEATURE_ANALYSIS
     ));
     assert!(!has_feature("analysis", FEATURE_ANALYSIS));
+}
+
+#[test]
+fn the_detect_example_in_the_readme_is_true() {
+    let mut ignore = [0u8; 24];
+    ignore[0] = 0x80; // the top-left cell
+    let d = Detect {
+        sensitivity: Some(60),
+        min_area: Some(50),
+        ignore: Some(ignore),
+        ..Default::default()
+    };
+    let bytes = encoded(&Message::Detect(d));
+    let line = "43 43 54 56  01  87  00 00  00 00 00 29  07  3c  00 32\n\
+                80 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\n\
+                00 00 00 00  00 00 00 00  00 00 00 00  00";
+    assert!(
+        include_str!("../README.md").contains(line),
+        "the README lacks {line}"
+    );
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(line.split_whitespace().collect::<Vec<_>>(), hex);
+}
+
+#[test]
+fn detect_values_out_of_range_are_malformed() {
+    let good = encoded(&Message::Detect(Detect {
+        sensitivity: Some(50),
+        ..Default::default()
+    }));
+    let at = HEADER_LEN;
+    for (offset, value, says) in [
+        (0, 0x80, "mask"),
+        (1, 0, "sensitivity"),
+        (1, 101, "sensitivity"),
+        (40, 2, "full rate"),
+    ] {
+        let mut bad = good.clone();
+        bad[at + offset] = value;
+        let e = decode_exact(Bytes::from(bad), &Limits::default()).unwrap_err();
+        assert!(e.to_string().contains(says), "{e}");
+    }
+    // A field whose bit is clear is ignored, whatever its bytes.
+    let mut ignored = good.clone();
+    ignored[at + 2] = 0xff;
+    ignored[at + 3] = 0xff;
+    assert_eq!(
+        decode_exact(Bytes::from(ignored), &Limits::default()).unwrap(),
+        decode_exact(Bytes::from(good), &Limits::default()).unwrap()
+    );
 }

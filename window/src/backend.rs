@@ -28,6 +28,8 @@ pub enum Command {
     SetRecording(String, bool),
     SetRecordingAll(bool),
     Configure(String, Configure),
+    /// Motion analysis changes for an agent that analyses.
+    Detect(String, cctv_protocol::Detect),
     Snapshot(String),
     Rename(String, String),
     SetMode(String, RecordMode),
@@ -211,6 +213,10 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
         Command::SetRecording(id, on) => set_recording(engine, id, on).await,
         Command::SetRecordingAll(on) => set_recording_all(engine, on).await,
         Command::Configure(id, c) => configure(engine, id, c).await,
+        Command::Detect(id, d) => done(
+            engine.configure_detection(&id, d).await,
+            format!("{id}: motion settings sent"),
+        ),
         Command::Snapshot(id) => reply(engine.snapshot(&id).await, |path| {
             Reply::Notice(format!("snapshot saved: {}", path.display()))
         }),

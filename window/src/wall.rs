@@ -317,6 +317,36 @@ pub fn clock(c: &CameraStatus) -> String {
     }
 }
 
+/// Motion sensitivity and pacing, for an agent that analyses its frames.
+fn motion_controls<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
+    if !c.analysed {
+        return text("Motion: this agent does not analyse its picture")
+            .color(style::MUTED)
+            .into();
+    }
+    let id = c.id.as_str();
+    let sensitivity = app.sensitivity.get(id).copied().unwrap_or(50);
+    let full = app.full_rate.get(id).copied().unwrap_or(false);
+    column![
+        row![
+            text(format!("Motion sensitivity {sensitivity}")).width(170),
+            button(text("-"))
+                .style(button::secondary)
+                .on_press(Message::Sensitivity(id.to_string(), -10)),
+            button(text("+"))
+                .style(button::secondary)
+                .on_press(Message::Sensitivity(id.to_string(), 10)),
+        ]
+        .spacing(4)
+        .align_y(Alignment::Center),
+        iced::widget::checkbox(full)
+            .label("Send every frame (not only on motion)")
+            .on_toggle(|on| Message::FullRate(id.to_string(), on)),
+    ]
+    .spacing(8)
+    .into()
+}
+
 /// Record, snapshot, panorama, quality and frame rate of the focused camera;
 /// those the agent must obey wait until it is connected.
 fn focus_controls<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
@@ -368,6 +398,7 @@ fn focus_controls<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message>
         .spacing(4)
         .align_y(Alignment::Center),
         row![text("Frame rate").width(130), fps_buttons].align_y(Alignment::Center),
+        motion_controls(app, c),
     ]
     .spacing(8)
     .into()

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cctv_protocol::{Configure, Message};
+use cctv_protocol::{Configure, Detect, Message};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -73,6 +73,8 @@ pub enum EngineError {
     UnknownCamera(String),
     #[error("camera {0} is not connected")]
     NotLive(String),
+    #[error("camera {0}'s agent does not analyse its frames (it is older, or analysis is off)")]
+    NotAnalysing(String),
     #[error(transparent)]
     Export(#[from] crate::evidence::export::ExportError),
     #[error(transparent)]
@@ -396,6 +398,23 @@ impl Engine {
             .ok_or_else(|| EngineError::NotLive(id.to_string()))?;
         link.commands
             .send(LinkCommand::Send(Message::Configure(c)))
+            .await
+            .map_err(|_| EngineError::NotLive(id.to_string()))
+    }
+
+    /// Sends motion analysis changes (sensitivity, minimum area, ignore
+    /// zones, pacing) to a live agent that analyses its frames.
+    pub async fn configure_detection(&self, id: &str, d: Detect) -> Result<(), EngineError> {
+        cctv_protocol::validate_detect(&d).map_err(EngineError::Configure)?;
+        let slot = self.slot(id)?;
+        if !slot.status().analysed {
+            return Err(EngineError::NotAnalysing(id.to_string()));
+        }
+        let link = slot
+            .link()
+            .ok_or_else(|| EngineError::NotLive(id.to_string()))?;
+        link.commands
+            .send(LinkCommand::Send(Message::Detect(d)))
             .await
             .map_err(|_| EngineError::NotLive(id.to_string()))
     }

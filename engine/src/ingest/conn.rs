@@ -333,6 +333,8 @@ async fn admit(
         s.address = addr.to_string();
         s.width = hello.width;
         s.height = hello.height;
+        s.analysed =
+            cctv_protocol::has_feature(&hello.agent_version, cctv_protocol::FEATURE_ANALYSIS);
     });
     let detail = format!("connected from {addr}");
     set_state(ctx, &slot, CameraState::Live, &detail);

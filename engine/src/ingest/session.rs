@@ -126,6 +126,7 @@ impl<'a> Session<'a> {
         self.scene
             .end(&self.slot.id, end_us, &why, &self.ctx.writes);
         self.slot.update(|s| {
+            s.analysed = false;
             s.motion = false;
             s.motion_score = 0.0;
             s.tamper = None;

@@ -68,6 +68,10 @@ pub enum Message {
     ToggleRecord(String),
     Snapshot(String),
     Quality(String, i32),
+    /// Raise or lower a camera's motion sensitivity by this much.
+    Sensitivity(String, i32),
+    /// Send every frame (true) or follow the scene.
+    FullRate(String, bool),
     Fps(String, u32),
     ConfirmQuit(bool),
     CloseRequested,
@@ -102,6 +106,9 @@ pub struct App {
     runtime: tokio::runtime::Handle,
     /// Quality last asked of each camera (the agent does not report its own).
     pub quality: HashMap<String, u8>,
+    /// Motion sensitivity and "every frame" last asked of each camera.
+    pub sensitivity: HashMap<String, u8>,
+    pub full_rate: HashMap<String, bool>,
     pub notice: Option<(String, bool, Instant)>,
     pub disk: Option<(i64, u64)>,
     pub listen: std::net::SocketAddr,
@@ -137,6 +144,8 @@ impl App {
             feeds: Feeds::default(),
             runtime: runtime.clone(),
             quality: HashMap::new(),
+            sensitivity: HashMap::new(),
+            full_rate: HashMap::new(),
             notice: None,
             disk: None,
             listen,
@@ -274,6 +283,24 @@ impl App {
             Message::ToggleRecord(id) => self.toggle_record(&id),
             Message::Snapshot(id) => self.send(Command::Snapshot(id)),
             Message::Quality(id, delta) => self.change_quality(&id, delta),
+            Message::Sensitivity(id, delta) => {
+                let s = self.sensitivity.get(&id).copied().unwrap_or(50);
+                let s = (i32::from(s) + delta).clamp(1, 100) as u8;
+                self.sensitivity.insert(id.clone(), s);
+                let d = cctv_protocol::Detect {
+                    sensitivity: Some(s),
+                    ..Default::default()
+                };
+                self.send(Command::Detect(id, d));
+            }
+            Message::FullRate(id, on) => {
+                self.full_rate.insert(id.clone(), on);
+                let d = cctv_protocol::Detect {
+                    full_rate: Some(on),
+                    ..Default::default()
+                };
+                self.send(Command::Detect(id, d));
+            }
             Message::Fps(id, fps) => self.configure(
                 &id,
                 Configure {
