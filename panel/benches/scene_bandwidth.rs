@@ -205,6 +205,14 @@ async fn main() {
         scene.in_preroll
     );
     let ratio = full.bytes as f64 / scene.bytes.max(1) as f64;
+    // The motion and its pre-roll must go at full rate whatever the pacing:
+    // no pacing sends fewer frames than that.
+    let bound = full.recorded as f64 / (motion_frames + preroll_frames) as f64;
+    println!(
+        "no pacing can do better than {bound:.1}x fewer frames here: motion and pre-roll are {} of the clip's {} frames",
+        motion_frames + preroll_frames,
+        full.recorded
+    );
     let whole = scene.in_motion >= motion_frames && scene.in_preroll >= preroll_frames;
     println!(
         "following the scene sends {ratio:.1}x fewer bytes (target 5x: {}); motion and pre-roll at full rate: {}",
