@@ -593,10 +593,11 @@ fn history_shows_motion_filters_by_it_and_playback_jumps_to_events() {
             (EventKind::Covered, first.start_us + 500_000, first.end_us),
         ] {
             catalog.add_event("door", kind, at, "").await.unwrap();
+            let motion = kind == EventKind::Motion;
             let end = cctv_engine::catalog::SpanEnd {
                 end_us: end,
-                peak_score: (kind == EventKind::Motion).then_some(0.042),
-                thumbnail: None,
+                peak_score: motion.then_some(0.042),
+                thumbnail: motion.then(|| test_jpeg(320, 240, 90).to_vec()),
                 why: String::new(),
             };
             catalog.end_span("door", kind, at, &end).await.unwrap();
@@ -605,6 +606,14 @@ fn history_shows_motion_filters_by_it_and_playback_jumps_to_events() {
 
     w.send(Message::Show(Screen::History));
     w.until("spans loaded", |a| a.history.spans.len() == 2);
+    // The motion event's picture is shown beside it; the tamper has none.
+    w.until("the motion picture", |a| {
+        a.history
+            .spans
+            .iter()
+            .any(|e| e.kind == EventKind::Motion && a.history.event_thumbs.contains_key(&e.id))
+    });
+    assert_eq!(w.app.history.event_thumbs.len(), 1);
     assert!(w.sees("motion · 0:00.4 · peak 4.2% of the picture"));
     let covered = (first.end_us - first.start_us - 500_000) as f64 / 1e6;
     let line = format!(

@@ -37,6 +37,8 @@ pub enum Command {
     Listen(std::net::SocketAddr),
     History(HistoryQuery),
     Thumbnail(RecordingRow),
+    /// The picture of a motion or tamper event.
+    EventThumbnail(i64),
     Open(RecordingRow),
     Frame {
         request: u64,
@@ -78,6 +80,7 @@ pub enum Reply {
         Vec<EventRow>,
     ),
     Thumbnail(i64, Handle),
+    EventThumbnail(i64, Handle),
     Opened(RecordingRow, Arc<Scan>),
     Frame(u64, Handle),
     Disk {
@@ -243,6 +246,12 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
             let id = row.id;
             decoded(engine.first_frame(&row).await, 96, |h| {
                 Reply::Thumbnail(id, h)
+            })
+            .await
+        }
+        Command::EventThumbnail(id) => {
+            decoded(engine.event_thumbnail(id).await, 96, |h| {
+                Reply::EventThumbnail(id, h)
             })
             .await
         }

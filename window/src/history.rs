@@ -50,6 +50,8 @@ pub struct History {
     /// Recordings ticked for export.
     pub selected: std::collections::BTreeMap<i64, RecordingRow>,
     thumbs: HashMap<i64, Handle>,
+    /// Pictures of motion and tamper events, by event id.
+    pub event_thumbs: HashMap<i64, Handle>,
 }
 
 /// One line of the timeline.
@@ -166,11 +168,21 @@ impl History {
                 self.events = events;
                 self.spans = spans;
                 self.loaded = true;
+                let events = self
+                    .spans
+                    .iter()
+                    .filter(|e| e.end_us.is_some() && !self.event_thumbs.contains_key(&e.id))
+                    .map(|e| Command::EventThumbnail(e.id));
                 self.recordings
                     .iter()
                     .filter(|r| !self.thumbs.contains_key(&r.id) && r.frames > 0)
                     .map(|r| Command::Thumbnail(r.clone()))
+                    .chain(events)
                     .collect()
+            }
+            Reply::EventThumbnail(id, handle) => {
+                self.event_thumbs.insert(id, handle);
+                Vec::new()
             }
             Reply::Thumbnail(id, handle) => {
                 self.thumbs.insert(id, handle);
@@ -238,7 +250,7 @@ fn recording_row<'a>(h: &'a History, r: &'a RecordingRow) -> Element<'a, Message
     .into()
 }
 
-fn event_row(e: &EventRow) -> Element<'_, Message> {
+fn event_row<'a>(h: &'a History, e: &'a EventRow) -> Element<'a, Message> {
     let color = match e.kind {
         EventKind::Live => style::LIVE,
         EventKind::Stalled => style::STALLED,
@@ -265,8 +277,17 @@ fn event_row(e: &EventRow) -> Element<'_, Message> {
     } else {
         e.detail.clone()
     };
+    // A motion or tamper event shows its picture where a recording does.
+    let picture: Element<Message> = match h.event_thumbs.get(&e.id) {
+        Some(t) => row![
+            container(text("")).width(30),
+            image(t.clone()).width(96).height(54)
+        ]
+        .into(),
+        None => container(text("")).width(126).into(),
+    };
     row![
-        container(text("")).width(126),
+        picture,
         text(e.camera_id.clone()).width(130),
         text(time::local(e.at_us)).width(170),
         text(what).color(color),
@@ -321,7 +342,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
     for entry in h.timeline() {
         list = list.push(match entry {
             Entry::Recording(r) => recording_row(h, r),
-            Entry::Event(e) => event_row(e),
+            Entry::Event(e) => event_row(h, e),
         });
     }
     let body: Element<Message> = if !h.loaded {

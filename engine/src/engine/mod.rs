@@ -75,6 +75,8 @@ pub enum EngineError {
     NotLive(String),
     #[error("camera {0}'s agent does not analyse its frames (it is older, or analysis is off)")]
     NotAnalysing(String),
+    #[error("event {0} has no picture")]
+    NoThumbnail(i64),
     #[error(transparent)]
     Export(#[from] crate::evidence::export::ExportError),
     #[error(transparent)]

@@ -96,6 +96,15 @@ impl Engine {
         })
     }
 
+    /// The small JPEG of a motion or tamper event's peak frame.
+    pub async fn event_thumbnail(&self, id: i64) -> Result<Vec<u8>, EngineError> {
+        self.shared
+            .catalog
+            .event_thumbnail(id)
+            .await?
+            .ok_or(EngineError::NoThumbnail(id))
+    }
+
     /// The index of every frame of a recording, for playback.
     pub async fn open_recording(
         &self,

@@ -124,7 +124,7 @@ impl App {
                 self.listen = addr;
                 self.notify(format!("agents now connect to {addr}"), false);
             }
-            Reply::History(..) | Reply::Thumbnail(..) => {
+            Reply::History(..) | Reply::Thumbnail(..) | Reply::EventThumbnail(..) => {
                 for c in self.history.on_reply(reply) {
                     self.send(c);
                 }
