@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::analysis::{ANALYSIS_WIDTH, Analyzer, Gray, GrayDecoder, TamperKind};
+use crate::analysis::{ANALYSIS_WIDTH, Analyzer, Gray, GrayDecoder};
 use crate::config::{AgentConfig, AnalysisConfig};
 use crate::encode::{EncodeSettings, FrameEncoder};
 use crate::pace::{PaceSettings, Pacer};
@@ -197,7 +197,7 @@ impl Analysing {
             motion_score: (a.motion_score.clamp(0.0, 1.0) * f32::from(MAX_MOTION_SCORE)).round()
                 as u16,
             motion: a.motion,
-            tamper: a.tamper.map(TamperKind::wire),
+            tamper: a.tamper,
             ..Default::default()
         }
     }

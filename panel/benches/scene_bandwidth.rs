@@ -17,10 +17,7 @@ mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use cctv_engine::catalog::RecordingFilter;
-use cctv_mkv::scan as mkv_scan;
 use support::*;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -122,29 +119,11 @@ async fn main() {
             .unwrap()
             .unwrap();
         assert!(status.success(), "{id}: {status}");
-        let rows = wait_for(Duration::from_secs(20), "recordings closed", async || {
-            let rows = engine
-                .catalog()
-                .recordings(&RecordingFilter {
-                    camera_id: Some(id.into()),
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
-            rows.iter()
-                .all(|r| r.status == cctv_engine::catalog::RecordingStatus::Complete)
-                .then_some(rows)
-        })
-        .await;
-        let mut clip_times = Vec::new();
-        for r in &rows {
-            let scan = mkv_scan::scan(&recordings.join(&r.path)).unwrap();
-            clip_times.extend(
-                scan.frames
-                    .iter()
-                    .map(|f| clock.clip_secs(scan.capture_us(f), FPS)),
-            );
-        }
+        let rows = finished_recordings(&engine, id).await;
+        let clip_times: Vec<f64> = recorded_times(&recordings, &rows)
+            .into_iter()
+            .map(|t| clock.clip_secs(t, FPS))
+            .collect();
         // The pre-roll reaches back from when the agent saw motion start.
         let detected = engine
             .catalog()

@@ -10,8 +10,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use cctv_engine::catalog::{EventKind, RecordMode, RecordingFilter, RecordingStatus};
-use cctv_mkv::scan as mkv_scan;
+use cctv_engine::catalog::{EventKind, RecordMode};
 use support::*;
 
 #[derive(Debug, serde::Deserialize)]
@@ -148,22 +147,10 @@ async fn the_truth_clips_raise_their_events_when_the_truth_says() {
 
     // The walk's recording holds every frame from the pre-roll (5 s) to
     // the post-roll's end, in time order, and idle frames around them.
-    let rows = engine
-        .catalog()
-        .recordings(&RecordingFilter {
-            camera_id: Some("walk".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let rows = finished_recordings(&engine, "walk").await;
     // One file: idle frames waiting for their place cut nothing short.
     assert_eq!(rows.len(), 1, "{rows:?}");
-    let mut times = Vec::new();
-    for r in rows.iter().rev() {
-        assert_eq!(r.status, RecordingStatus::Complete);
-        let scan = mkv_scan::scan(&recordings.join(&r.path)).unwrap();
-        times.extend(scan.frames.iter().map(|f| scan.capture_us(f)));
-    }
+    let times = recorded_times(&recordings, &rows);
     assert!(times.windows(2).all(|w| w[0] < w[1]), "out of order");
     let clip: Vec<f64> = times.iter().map(|t| clock.clip_secs(*t, FPS)).collect();
     let full = clip.iter().filter(|t| (5.05..=17.95).contains(*t)).count();
@@ -202,32 +189,11 @@ async fn a_camera_recording_on_motion_keeps_only_what_is_around_it() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "{status}");
-    let rows = wait_for(
-        Duration::from_secs(20),
-        "the recordings closed",
-        async || {
-            let rows = engine
-                .catalog()
-                .recordings(&RecordingFilter {
-                    camera_id: Some("walk".into()),
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
-            (!rows.is_empty() && rows.iter().all(|r| r.status == RecordingStatus::Complete))
-                .then_some(rows)
-        },
-    )
-    .await;
-    let mut clip_times = Vec::new();
-    for r in rows.iter().rev() {
-        let scan = mkv_scan::scan(&recordings.join(&r.path)).unwrap();
-        clip_times.extend(
-            scan.frames
-                .iter()
-                .map(|f| clock.clip_secs(scan.capture_us(f), FPS)),
-        );
-    }
+    let rows = finished_recordings(&engine, "walk").await;
+    let clip_times: Vec<f64> = recorded_times(&recordings, &rows)
+        .into_iter()
+        .map(|t| clock.clip_secs(t, FPS))
+        .collect();
     let first = clip_times.first().copied().unwrap_or(f64::NAN);
     let last = clip_times.last().copied().unwrap_or(f64::NAN);
     // From the pre-roll (3 s before 8 s) to the post-roll after 18 s.

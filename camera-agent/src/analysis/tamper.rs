@@ -13,35 +13,8 @@
 
 use super::Gray;
 
-/// How the camera is tampered with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TamperKind {
-    Covered,
-    Blinded,
-    Defocused,
-    Moved,
-}
-
-impl TamperKind {
-    /// As the protocol names it.
-    pub fn wire(self) -> cctv_protocol::Tamper {
-        match self {
-            TamperKind::Covered => cctv_protocol::Tamper::Covered,
-            TamperKind::Blinded => cctv_protocol::Tamper::Blinded,
-            TamperKind::Defocused => cctv_protocol::Tamper::Defocused,
-            TamperKind::Moved => cctv_protocol::Tamper::Moved,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TamperKind::Covered => "covered",
-            TamperKind::Blinded => "blinded",
-            TamperKind::Defocused => "defocused",
-            TamperKind::Moved => "moved",
-        }
-    }
-}
+/// How the camera is tampered with: the protocol's names, sent as they are.
+pub use cctv_protocol::Tamper as TamperKind;
 
 /// What the tamper checks measure of one frame.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -78,6 +78,8 @@ pub(super) struct Session<'a> {
     /// at the idle rate (the frames before it left out on purpose).
     newest: Option<(u64, bool)>,
     scene: Scene,
+    /// The newest analysed frame's motion score, 0 to 1.
+    motion_score: f64,
 }
 
 impl<'a> Session<'a> {
@@ -111,6 +113,7 @@ impl<'a> Session<'a> {
             window_bytes: 0,
             newest: None,
             scene: Scene::default(),
+            motion_score: 0.0,
         }
     }
 
@@ -125,10 +128,10 @@ impl<'a> Session<'a> {
         let end_us = self.last_frame_us.unwrap_or_else(now_us);
         self.scene
             .end(&self.slot.id, end_us, &why, &self.ctx.writes);
+        self.motion_score = 0.0;
         self.slot.update(|s| {
             s.analysed = false;
             s.motion = false;
-            s.motion_score = 0.0;
             s.tamper = None;
         });
         self.publish();
@@ -276,15 +279,14 @@ impl<'a> Session<'a> {
     /// The agent's analysis of a current frame: motion and tamper spans,
     /// and the camera's status.
     fn analysed(&mut self, f: &LiveFrame, a: &cctv_protocol::FrameAnalysis) {
-        let changed = self.scene.frame(&self.slot.id, f, a, &self.ctx.writes);
-        let score = f64::from(a.motion_score) / f64::from(cctv_protocol::MAX_MOTION_SCORE);
-        self.slot.update(|s| {
-            s.analysed = true;
-            s.motion = a.motion;
-            s.motion_score = score;
-            s.tamper = a.tamper.map(crate::catalog::EventKind::of_tamper);
-        });
-        if changed {
+        // The score goes out with the other counters (`publish`); a change
+        // of motion or tamper (a span starting or ending) at once.
+        self.motion_score = f64::from(a.motion_score) / f64::from(cctv_protocol::MAX_MOTION_SCORE);
+        if self.scene.frame(&self.slot.id, f, a, &self.ctx.writes) {
+            self.slot.update(|s| {
+                s.motion = a.motion;
+                s.tamper = a.tamper.map(crate::catalog::EventKind::of_tamper);
+            });
             let _ = self
                 .ctx
                 .events
@@ -379,6 +381,7 @@ impl<'a> Session<'a> {
             s.frames_retimed = self.retimed;
             s.clock_skew_ms = self.skew_ms;
             s.last_frame_us = self.last_frame_us;
+            s.motion_score = self.motion_score;
         });
     }
 }

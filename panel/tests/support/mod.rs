@@ -502,3 +502,48 @@ impl FrameClock {
         seq / fps
     }
 }
+
+/// A camera's recordings, oldest first, once there are some and every one
+/// is complete.
+pub async fn finished_recordings(
+    engine: &cctv_engine::Engine,
+    camera: &str,
+) -> Vec<cctv_engine::catalog::RecordingRow> {
+    let mut rows = wait_for(
+        Duration::from_secs(20),
+        "the recordings closed",
+        async || {
+            let rows = engine
+                .catalog()
+                .recordings(&cctv_engine::catalog::RecordingFilter {
+                    camera_id: Some(camera.into()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let done = rows
+                .iter()
+                .all(|r| r.status == cctv_engine::catalog::RecordingStatus::Complete);
+            (!rows.is_empty() && done).then_some(rows)
+        },
+    )
+    .await;
+    rows.reverse();
+    rows
+}
+
+/// The capture time of every frame in `rows`' files, in file order.
+pub fn recorded_times(
+    recordings_dir: &Path,
+    rows: &[cctv_engine::catalog::RecordingRow],
+) -> Vec<i64> {
+    rows.iter()
+        .flat_map(|r| {
+            let scan = cctv_mkv::scan::scan(&recordings_dir.join(&r.path)).unwrap();
+            scan.frames
+                .iter()
+                .map(|f| scan.capture_us(f))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
