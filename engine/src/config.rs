@@ -77,6 +77,9 @@ pub struct PanelConfig {
     pub auto_dispatch: bool,
     /// The program that runs stitch jobs (`<it> stitch-worker`) [default: this panel binary].
     pub stitch_worker: Option<PathBuf>,
+    /// A panorama that takes longer than this (seconds) is stopped and
+    /// fails with a message.
+    pub panorama_time_limit_secs: u64,
     /// Notifications through an MQTT broker (`[mqtt]`, see `crate::mqtt`);
     /// none without it.
     pub mqtt: Option<crate::mqtt::MqttConfig>,
@@ -117,6 +120,7 @@ impl Default for PanelConfig {
             dispatch_rate_limit: 0,
             auto_dispatch: false,
             stitch_worker: None,
+            panorama_time_limit_secs: 300,
             mqtt: None,
         }
     }

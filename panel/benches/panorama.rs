@@ -38,6 +38,7 @@ fn run(
         params: Default::default(),
         every,
         opencv_defaults,
+        time_limit: None,
     };
     let t = Instant::now();
     let r = panorama::run(&req, &Arc::new(AtomicBool::new(false)), &mut |_| {});

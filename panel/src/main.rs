@@ -180,7 +180,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             images,
             out,
             scans,
-        } => return cli::panorama::run(video, images, out, scans).await,
+            time_limit,
+        } => return cli::panorama::run(video, images, out, scans, time_limit).await,
         Command::StitchWorker { job } => {
             return Ok(ExitCode::from(cctv_panorama::worker::main(&job) as u8));
         }

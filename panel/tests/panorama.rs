@@ -25,6 +25,7 @@ fn request(source: Source, out: &Path, mode: Mode) -> Request {
         params: Default::default(),
         every: None,
         opencv_defaults: false,
+        time_limit: None,
     }
 }
 
@@ -238,4 +239,185 @@ async fn a_panorama_from_a_cameras_recording_through_the_engine() {
     );
     assert!(p.frames_used >= 3 && p.frames_seen > 150);
     engine.shutdown().await;
+}
+
+/// The winter pan as a camera on patrol would show it: there, back, and
+/// there again (made with ffmpeg, at half size).
+fn patrol(data: &Path, dir: &Path, sunrise: bool) -> PathBuf {
+    let name = if sunrise {
+        "video/pan_sunrise_640x360.mp4"
+    } else {
+        "video/pan_winter_854x480.mp4"
+    };
+    let out = dir.join("patrol.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(data.join(name))
+        .args([
+            "-filter_complex",
+            "[0:v]scale=-2:240,split=3[a][b][c];[b]reverse[r];[a][r][c]concat=n=3:v=1:a=0[v]",
+            "-map",
+            "[v]",
+            "-c:v",
+            "mjpeg",
+            "-q:v",
+            "3",
+        ])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(ok.success(), "ffmpeg made the patrol clip");
+    out
+}
+
+#[test]
+fn a_patrolling_camera_gives_each_view_once_and_stitches() {
+    let Some(data) = testdata() else { return };
+    for sunrise in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let clip = patrol(&data, tmp.path(), sunrise);
+        let mut req = request(
+            Source::Video(clip),
+            &tmp.path().join("p.jpg"),
+            Mode::Panorama,
+        );
+        req.time_limit = Some(Duration::from_secs(600));
+        let r = run(&req).unwrap_or_else(|f| panic!("sunrise {sunrise}: {}", f.message()));
+        eprintln!(
+            "patrol (sunrise {sunrise}): {}x{} from {} of {} frames, {} views seen again, {} ms",
+            r.width,
+            r.height,
+            r.chosen.len(),
+            r.stats.seen,
+            r.stats.revisits,
+            r.stitch_ms
+        );
+        assert!(r.stats.revisits > 0, "{:?}", r.stats);
+        // One sweep gives about a dozen frames; three sweeps must not give more.
+        let first_sweep = r.stats.seen / 3;
+        let late = r.chosen.iter().filter(|i| **i >= first_sweep).count();
+        assert!(
+            late <= 2,
+            "{late} of {} frames chosen after the first sweep: {:?}",
+            r.chosen.len(),
+            r.chosen
+        );
+    }
+}
+
+#[test]
+fn a_stitch_past_its_time_limit_stops_and_says_why() {
+    let Some(data) = testdata() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut req = request(
+        Source::Images(data.join("stitching/budapest")),
+        &tmp.path().join("b.jpg"),
+        Mode::Panorama,
+    );
+    // Shorter than starting the worker and reading the pictures takes.
+    req.time_limit = Some(Duration::from_millis(1));
+    let started = std::time::Instant::now();
+    let f = run(&req).expect_err("a 1 ms limit");
+    assert!(matches!(f.failure, Failure::TimedOut), "{:?}", f.failure);
+    assert!(f.message().contains("time limit"), "{}", f.message());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_worker_past_the_time_limit_is_killed() {
+    let Some(data) = testdata() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let set = data.join("stitching/budapest");
+    let mut frames = Vec::new();
+    let mut names: Vec<_> = std::fs::read_dir(&set)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    names.sort();
+    for name in names {
+        std::fs::copy(set.join(&name), tmp.path().join(&name)).unwrap();
+        frames.push(name.to_string_lossy().into_owned());
+    }
+    let job = cctv_panorama::worker::Job {
+        mode: Mode::Panorama,
+        ordered: false,
+        opencv_defaults: false,
+        frames,
+        out: tmp.path().join("out.jpg"),
+        thumb: tmp.path().join("thumb.jpg"),
+    };
+    std::fs::write(
+        tmp.path().join(cctv_panorama::worker::JOB_FILE),
+        serde_json::to_vec(&job).unwrap(),
+    )
+    .unwrap();
+    let r = cctv_panorama::worker::run_job(
+        Path::new(env!("CARGO_BIN_EXE_panel")),
+        tmp.path(),
+        &Arc::new(AtomicBool::new(false)),
+        Some(std::time::Instant::now()),
+        &mut |_| {},
+    );
+    assert!(matches!(r, Err(Failure::TimedOut)), "{r:?}");
+    assert!(workers_in(tmp.path()).is_empty());
+    assert!(!tmp.path().join("out.jpg").exists());
+}
+
+/// The pids of `panel stitch-worker` processes working in `dir`.
+fn workers_in(dir: &Path) -> Vec<u32> {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let c = String::from_utf8_lossy(&c);
+                c.contains("stitch-worker") && c.contains(&needle)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_stitch_worker_never_outlives_its_panel() {
+    let Some(data) = testdata() else { return };
+    // Five sets in one folder: blending them takes the worker long (about
+    // 50 s here) without a word to its panel in between.
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    for set in ["budapest", "apartment", "boat_small", "weir", "flower"] {
+        for e in std::fs::read_dir(data.join("stitching").join(set)).unwrap() {
+            let e = e.unwrap();
+            let name = format!("{set}_{}", e.file_name().to_string_lossy());
+            std::fs::copy(e.path(), photos.join(name)).unwrap();
+        }
+    }
+    let mut panel = std::process::Command::new(env!("CARGO_BIN_EXE_panel"))
+        .args(["panorama", "--images"])
+        .arg(&photos)
+        .arg("--out")
+        .arg(tmp.path().join("p.jpg"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed once its worker is blending.
+    let stages = std::io::BufReader::new(panel.stderr.take().unwrap());
+    let blending = std::io::BufRead::lines(stages)
+        .map_while(Result::ok)
+        .any(|l| l.contains("warping and blending"));
+    assert!(blending, "the worker never reached blending");
+    assert!(!workers_in(tmp.path()).is_empty(), "no worker to orphan");
+    panel.kill().unwrap();
+    panel.wait().unwrap();
+    let killed = std::time::Instant::now();
+    while !workers_in(tmp.path()).is_empty() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(3),
+            "the worker still blends 3 s after its panel was killed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -15,7 +15,7 @@ pub mod worker;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use opencv::core::{Mat, Vector};
 use opencv::imgcodecs;
@@ -49,6 +49,8 @@ pub struct Request {
     pub every: Option<usize>,
     /// Stitch with OpenCV's default settings instead of ours (for comparisons).
     pub opencv_defaults: bool,
+    /// The whole job (selection and stitching) stops after this long.
+    pub time_limit: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -117,8 +119,9 @@ pub fn run(
     };
     progress("selecting frames");
     let t0 = Instant::now();
+    let deadline = req.time_limit.map(|l| t0 + l);
     let (chosen, stats) =
-        choose(req, cancel).map_err(|f| fail(f, Stats::default(), Vec::new(), 0))?;
+        choose(req, cancel, deadline).map_err(|f| fail(f, Stats::default(), Vec::new(), 0))?;
     let indices: Vec<usize> = chosen.iter().map(|(i, _)| *i).collect();
     let select_ms = t0.elapsed().as_millis();
     // The frames go to the worker as files; on failure they stay as samples.
@@ -145,7 +148,7 @@ pub fn run(
     }
     progress("stitching");
     let t1 = Instant::now();
-    let outcome = worker::run_job(&req.worker, &samples, cancel, progress);
+    let outcome = worker::run_job(&req.worker, &samples, cancel, deadline, progress);
     let stitch_ms = t1.elapsed().as_millis();
     match outcome {
         Ok(WorkerResult::Ok {
@@ -175,15 +178,24 @@ pub fn run(
 
 /// The frames to stitch, with their footage positions: a folder's images
 /// or every n-th frame as they are, otherwise the selector's choice.
-fn choose(req: &Request, cancel: &AtomicBool) -> Result<(Vec<(usize, Mat)>, Stats), Failure> {
+fn choose(
+    req: &Request,
+    cancel: &AtomicBool,
+    deadline: Option<Instant>,
+) -> Result<(Vec<(usize, Mat)>, Stats), Failure> {
     let mut selector = Selector::new(req.params);
     let mut all = Vec::new();
     let use_all = matches!(req.source, Source::Images(_)) || req.every.is_some();
     let every = req.every.unwrap_or(1).max(1);
     let mut err = None;
     let mut seen = 0;
+    let mut late = false;
     let read = for_each_frame(&req.source, &mut |i, m| {
         if cancel.load(Ordering::Acquire) {
+            return false;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            late = true;
             return false;
         }
         seen += 1;
@@ -198,14 +210,17 @@ fn choose(req: &Request, cancel: &AtomicBool) -> Result<(Vec<(usize, Mat)>, Stat
         true
     });
     if cancel.load(Ordering::Acquire) {
-        return Err(Failure::Other("cancelled".into()));
+        return Err(Failure::Cancelled);
+    }
+    if late {
+        return Err(Failure::TimedOut);
     }
     read.map_err(|e| Failure::Other(e.to_string()))?;
     if let Some(e) = err {
         return Err(Failure::Other(e));
     }
     if !use_all {
-        let (c, s) = selector.finish();
+        let (c, s) = selector.finish().map_err(|e| Failure::Other(e.message))?;
         return Ok((c.into_iter().map(|c| (c.index, c.image)).collect(), s));
     }
     let n = all.len();
@@ -270,6 +285,7 @@ impl PanoramaMaker for Stitcher {
             params: Params::default(),
             every: None,
             opencv_defaults: false,
+            time_limit: Some(job.time_limit),
         };
         match run(&req, cancel, stage) {
             Ok(r) => Ok(PanoramaMade {

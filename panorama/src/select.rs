@@ -57,7 +57,17 @@ pub struct Stats {
     pub too_fast: usize,
     /// Chosen frames dropped to stay under the cap.
     pub capped: usize,
+    /// Times the camera came back to a view already chosen (a looping or
+    /// patrolling camera): nothing was added.
+    pub revisits: usize,
 }
+
+/// A frame overlapping a chosen view by this much, with a match at least
+/// [`REVISIT_RESPONSE`] strong, shows that view again. Chosen neighbours
+/// overlap by about `target_overlap`, so a place inside the covered sweep
+/// is always within this of one of them.
+const REVISIT_OVERLAP: f64 = 0.8;
+const REVISIT_RESPONSE: f64 = 0.2;
 
 struct Analysed {
     index: usize,
@@ -73,6 +83,8 @@ pub struct Selector {
     /// Overlap of the previous frame with the last chosen one.
     prev_overlap: f64,
     chosen: Vec<Chosen>,
+    /// The analysed picture of each chosen frame.
+    views: Vec<Mat>,
     recent_sharpness: Vec<f64>,
     pub stats: Stats,
 }
@@ -86,6 +98,7 @@ impl Selector {
             candidate: None,
             prev_overlap: 1.0,
             chosen: Vec::new(),
+            views: Vec::new(),
             recent_sharpness: Vec::new(),
             stats: Stats::default(),
         }
@@ -131,25 +144,54 @@ impl Selector {
 
     /// Overlap of `b` with `a` from their shift, or `None` when the match is unreliable.
     fn overlap(&self, a: &Mat, b: &Mat) -> opencv::Result<Option<f64>> {
+        Ok(self
+            .matched(a, b)?
+            .filter(|(_, response)| *response >= self.params.min_response)
+            .map(|(ov, _)| ov))
+    }
+
+    /// Overlap of `b` with `a` from their shift, and how strong the match is.
+    fn matched(&self, a: &Mat, b: &Mat) -> opencv::Result<Option<(f64, f64)>> {
+        if a.size()? != b.size()? {
+            return Ok(None);
+        }
         let mut response = 0.0;
         let win = self.window.as_ref().map_or_else(Mat::default, Mat::clone);
         let shift = imgproc::phase_correlate(a, b, &win, Some(&mut response))?;
-        if response < self.params.min_response {
-            return Ok(None);
-        }
         let (w, h) = (f64::from(a.cols()), f64::from(a.rows()));
         let ov = (1.0 - shift.x.abs() / w).max(0.0) * (1.0 - shift.y.abs() / h).max(0.0);
-        Ok(Some(ov))
+        Ok(Some((ov, response)))
     }
 
-    fn choose(&mut self, a: Analysed, overlap: f64) {
+    /// Whether `gray` shows a view already chosen.
+    fn seen_before(&self, gray: &Mat) -> opencv::Result<bool> {
+        for view in &self.views {
+            if let Some((ov, response)) = self.matched(view, gray)?
+                && ov >= REVISIT_OVERLAP
+                && response >= REVISIT_RESPONSE
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Takes `a` for stitching, unless it shows a view already taken: then
+    /// the track goes on from it and nothing is added.
+    fn choose(&mut self, a: Analysed, overlap: f64) -> opencv::Result<()> {
         self.prev_overlap = 1.0;
-        self.chosen.push(Chosen {
-            index: a.index,
-            image: a.image.clone(),
-            overlap,
-        });
+        if self.seen_before(&a.gray)? {
+            self.stats.revisits += 1;
+        } else {
+            self.chosen.push(Chosen {
+                index: a.index,
+                image: a.image.clone(),
+                overlap,
+            });
+            self.views.push(a.gray.clone());
+        }
         self.last = Some(a);
+        Ok(())
     }
 
     /// Looks at the next frame of the footage.
@@ -173,8 +215,7 @@ impl Selector {
             gray,
         };
         let Some(last) = &self.last else {
-            self.choose(frame, 1.0);
-            return Ok(());
+            return self.choose(frame, 1.0);
         };
         let mut ov = self.overlap(&last.gray, &frame.gray)?;
         // A shift past half a frame wraps around and looks small again:
@@ -195,7 +236,7 @@ impl Selector {
                 // Overlap is running out: take the last frame that still had enough.
                 match self.candidate.take() {
                     Some((c, cov)) if cov < 0.97 => {
-                        self.choose(c, cov);
+                        self.choose(c, cov)?;
                         let again = self.overlap(
                             &self
                                 .last
@@ -209,13 +250,13 @@ impl Selector {
                             }
                             other => {
                                 self.stats.too_fast += 1;
-                                self.choose(frame, other.unwrap_or(0.0));
+                                self.choose(frame, other.unwrap_or(0.0))?;
                             }
                         }
                     }
                     _ => {
                         self.stats.too_fast += 1;
-                        self.choose(frame, ov.unwrap_or(0.0));
+                        self.choose(frame, ov.unwrap_or(0.0))?;
                     }
                 }
             }
@@ -224,11 +265,11 @@ impl Selector {
     }
 
     /// The chosen frames, in footage order.
-    pub fn finish(mut self) -> (Vec<Chosen>, Stats) {
+    pub fn finish(mut self) -> opencv::Result<(Vec<Chosen>, Stats)> {
         if let Some((c, ov)) = self.candidate.take()
             && ov < 0.9
         {
-            self.choose(c, ov);
+            self.choose(c, ov)?;
         }
         let mut chosen = self.chosen;
         if chosen.len() > self.params.max_frames {
@@ -244,7 +285,7 @@ impl Selector {
                 .map(|(_, c)| c)
                 .collect();
         }
-        (chosen, self.stats)
+        Ok((chosen, self.stats))
     }
 }
 
@@ -297,7 +338,7 @@ mod tests {
         for (i, f) in frames.iter().enumerate() {
             s.push(i, f).unwrap();
         }
-        s.finish()
+        s.finish().unwrap()
     }
 
     #[test]
@@ -347,6 +388,32 @@ mod tests {
         frames.extend(pan(&wide, 10, 640, 360));
         let (chosen, _) = run(&frames, Params::default());
         assert!((2..=4).contains(&chosen.len()), "{}", chosen.len());
+    }
+
+    #[test]
+    fn a_looping_or_patrolling_camera_adds_no_view_twice() {
+        let wide = scene(3000, 360);
+        let once = pan(&wide, 8, 640, 360);
+        let (single, _) = run(&once, Params::default());
+        // Looping: the sweep again from its start.
+        let looped: Vec<Mat> = once.iter().chain(&once).cloned().collect();
+        // Patrolling: there and back, twice.
+        let back: Vec<Mat> = once.iter().rev().cloned().collect();
+        let patrol: Vec<Mat> = [&once, &back, &once, &back]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        for (name, frames) in [("looping", looped), ("patrolling", patrol)] {
+            let (chosen, stats) = run(&frames, Params::default());
+            assert!(stats.revisits > 0, "{name}: {stats:?}");
+            assert!(
+                chosen.len() <= single.len() + 1,
+                "{name}: {} chosen, one sweep alone gives {}",
+                chosen.len(),
+                single.len()
+            );
+        }
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub enum Failure {
     CameraParams,
     TooFewFrames(usize),
     OutOfMemory(String),
+    /// The job ran past its time limit and was stopped.
+    TimedOut,
+    /// Someone stopped it (or the panel was closing).
+    Cancelled,
     Other(String),
 }
 
@@ -52,6 +56,12 @@ impl Failure {
                 "out of memory while stitching ({d}): the frames do not form a sensible panorama in this mode; \
                  try scans mode or a shorter range"
             ),
+            Failure::TimedOut => {
+                "stopped at the time limit (panorama_time_limit_secs): the frames \
+                 match poorly or show the same view more than once; choose a shorter range"
+                    .into()
+            }
+            Failure::Cancelled => "stopped before it finished".into(),
             Failure::Other(d) => format!("stitching failed: {d}"),
         }
     }

@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opencv::core::{Size, Vector};
 use opencv::imgcodecs;
 use opencv::imgproc;
 use opencv::prelude::*;
+use rustix::process::{Pid, Signal};
 use serde::{Deserialize, Serialize};
 
 use super::stitch::{Failure, Mode, stitch};
@@ -49,6 +50,8 @@ pub enum WorkerResult {
 }
 
 pub const JOB_FILE: &str = "job.json";
+/// The panel's process id, for the worker to check it still has its parent.
+const PARENT_ENV: &str = "CCTV_STITCH_PARENT";
 pub const THUMB_WIDTH: i32 = 320;
 
 /// Address-space cap for the worker: half the machine's memory, at most 8 GiB.
@@ -72,6 +75,20 @@ fn emit(line: &str) {
 
 /// The worker's main: returns the process exit status.
 pub fn main(job_dir: &Path) -> i32 {
+    // The worker never outlives the panel that started it: killed, crashed
+    // or quit, the panel's end is the worker's.
+    let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
+    if let Some(parent) = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok())
+        && rustix::process::getppid()
+            .map(Pid::as_raw_nonzero)
+            .map(|p| p.get())
+            != Some(parent)
+    {
+        // The panel ended before the line above took effect.
+        return 1;
+    }
     let cap = memory_cap();
     let _ = rustix::process::setrlimit(
         rustix::process::Resource::As,
@@ -158,16 +175,18 @@ fn run(job_dir: &Path) -> WorkerResult {
 }
 
 /// Runs a job in a worker process; `stage` hears each stage; setting
-/// `cancel` kills the worker.
+/// `cancel`, or `deadline` passing, kills the worker.
 pub fn run_job(
     worker: &Path,
     job_dir: &Path,
     cancel: &Arc<AtomicBool>,
+    deadline: Option<Instant>,
     stage: &mut dyn FnMut(&str),
 ) -> Result<WorkerResult, Failure> {
     let mut child = Command::new(worker)
         .args(["stitch-worker", "--job"])
         .arg(job_dir)
+        .env(PARENT_ENV, std::process::id().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -182,17 +201,22 @@ pub fn run_job(
         .stdout
         .take()
         .ok_or_else(|| Failure::Other("no worker output".into()))?;
-    // Kill the worker when cancelled, from a watcher thread.
-    let pid = child.id();
+    // Kill the worker when cancelled or late, from a watcher thread.
+    let pid = Pid::from_raw(child.id() as i32);
     let done = Arc::new(AtomicBool::new(false));
+    let late = Arc::new(AtomicBool::new(false));
     let watcher = {
-        let (cancel, done) = (cancel.clone(), done.clone());
+        let (cancel, done, late) = (cancel.clone(), done.clone(), late.clone());
         std::thread::spawn(move || {
             while !done.load(Ordering::Acquire) {
-                if cancel.load(Ordering::Acquire) {
-                    let _ = Command::new("kill")
-                        .args(["-KILL", &pid.to_string()])
-                        .status();
+                let past = deadline.is_some_and(|d| Instant::now() >= d);
+                if past {
+                    late.store(true, Ordering::Release);
+                }
+                if past || cancel.load(Ordering::Acquire) {
+                    if let Some(pid) = pid {
+                        let _ = rustix::process::kill_process(pid, Signal::KILL);
+                    }
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(100));
@@ -211,7 +235,10 @@ pub fn run_job(
     done.store(true, Ordering::Release);
     let _ = watcher.join();
     if cancel.load(Ordering::Acquire) {
-        return Err(Failure::Other("cancelled".into()));
+        return Err(Failure::Cancelled);
+    }
+    if late.load(Ordering::Acquire) {
+        return Err(Failure::TimedOut);
     }
     match result {
         Some(r) => Ok(r),

@@ -59,6 +59,8 @@ pub struct PanoramaJob {
     pub mode: StitchMode,
     /// The image to write (JPEG); its thumbnail goes beside it.
     pub out: PathBuf,
+    /// Stop and fail after this long (`panorama_time_limit_secs`).
+    pub time_limit: std::time::Duration,
 }
 
 /// A panorama that was made.
@@ -143,6 +145,9 @@ impl Engine {
             recordings: footage.files,
             mode,
             out: dir.join(format!("{camera}_{a}_{b}_{id}.jpg")),
+            time_limit: std::time::Duration::from_secs(
+                self.shared.config.panorama_time_limit_secs.max(1),
+            ),
         };
         info!(camera, id, source = %footage.source, "panorama started");
         let cancel = Arc::new(AtomicBool::new(false));
@@ -325,8 +330,10 @@ async fn make(
             } else {
                 PanoramaStatus::Failed
             },
-            message: if cancelled {
-                "cancelled".into()
+            message: if shared.shutdown.is_cancelled() {
+                "the panel closed first".into()
+            } else if cancelled {
+                "from the window".into()
             } else {
                 f.message
             },

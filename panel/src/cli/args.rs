@@ -140,6 +140,9 @@ pub enum Command {
         /// Scans mode, for flat subjects (documents, a wall) instead of a turning camera.
         #[arg(long)]
         scans: bool,
+        /// Stop and fail after this many seconds.
+        #[arg(long, default_value_t = 300, value_name = "SECS")]
+        time_limit: u64,
     },
     /// (internal) Runs one stitch job in a memory-capped process.
     #[command(hide = true)]

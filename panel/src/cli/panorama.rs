@@ -1,4 +1,4 @@
-//! `panel panorama --video FILE | --images DIR [--out PATH] [--scans]`:
+//! `panel panorama --video FILE | --images DIR [--out PATH] [--scans] [--time-limit SECS]`:
 //! prints the panorama's path on success (exit 0); explains the failure and
 //! where the tried frames were saved otherwise (exit 1).
 
@@ -15,6 +15,7 @@ pub async fn run(
     images: Option<PathBuf>,
     out: Option<PathBuf>,
     scans: bool,
+    time_limit_secs: u64,
 ) -> anyhow::Result<ExitCode> {
     let (source, input) = match (video, images) {
         (Some(v), _) => (Source::Video(v.clone()), v),
@@ -37,6 +38,7 @@ pub async fn run(
         params: Default::default(),
         every: None,
         opencv_defaults: false,
+        time_limit: Some(std::time::Duration::from_secs(time_limit_secs.max(1))),
     };
     let cancel = Arc::new(AtomicBool::new(false));
     let c = cancel.clone();
