@@ -28,6 +28,10 @@ pub struct Shared {
     pub source_size: std::sync::Mutex<(u32, u32)>,
     /// The panel takes frame analysis (its `Welcome` says `+analysis`).
     pub panel_analysis: AtomicBool,
+    /// The panel reads `Encoding` (its `Welcome` says `+encoding`).
+    pub panel_encoding: AtomicBool,
+    /// The camera's own JPEGs go out unchanged (no quality applies).
+    pub passthrough: AtomicBool,
 }
 
 /// Frames dropped in one stretch, for one log line.
@@ -342,6 +346,9 @@ impl Capture {
             ) else {
                 continue;
             };
+            self.shared
+                .passthrough
+                .store(drops.passthrough, Ordering::Relaxed);
             let frame = Frame {
                 seq: this_seq,
                 capture_us,

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cctv_protocol::{
-    Codec, CodecError, Configure, FEATURE_ANALYSIS, Frame, Heartbeat, Hello, Message,
+    Codec, CodecError, Configure, Encoding, FEATURE_ANALYSIS, FEATURE_ENCODING, Frame, Heartbeat,
+    Hello, Message,
 };
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -158,6 +159,13 @@ impl Link {
                     );
                 }
                 self.shared.panel_analysis.store(takes, Ordering::Release);
+                let encoding = cctv_protocol::has_feature(&w.panel_version, FEATURE_ENCODING);
+                self.shared
+                    .panel_encoding
+                    .store(encoding, Ordering::Release);
+                if encoding {
+                    conn.send(self.encoding()).await?;
+                }
                 let heartbeat = Duration::from_millis(u64::from(w.heartbeat_ms).clamp(100, 60_000));
                 Ok((conn, heartbeat))
             }
@@ -265,6 +273,9 @@ impl Link {
         match incoming {
             Some(Ok(Message::Configure(c))) => {
                 self.apply(c);
+                if self.shared.panel_encoding.load(Ordering::Acquire) {
+                    return send(conn, self.encoding()).await;
+                }
                 Ok(false)
             }
             Some(Ok(Message::Detect(d))) => {
@@ -308,6 +319,21 @@ impl Link {
             max_width = ?s.max_width,
             "the panel changed the encoding settings"
         );
+    }
+
+    /// The encoding settings as they are now, for the panel.
+    fn encoding(&self) -> Message {
+        let s = *self.settings.borrow();
+        let passthrough = self.shared.passthrough.load(Ordering::Acquire);
+        Message::Encoding(Encoding {
+            quality: match s.quality {
+                Some(q) => q,
+                None if passthrough => 0,
+                None => crate::encode::DEFAULT_QUALITY,
+            },
+            fps_milli: (s.fps * 1000.0).round() as u32,
+            max_width: s.max_width.unwrap_or(0),
+        })
     }
 
     /// Sends what is already queued, then `Goodbye`, briefly.

@@ -71,6 +71,30 @@ pub struct CameraStatus {
     pub motion_score: f64,
     /// The camera is tampered with now, and how (a tamper event kind).
     pub tamper: Option<crate::catalog::EventKind>,
+    /// The agent's encoding settings as it reported them (`Encoding`);
+    /// `None` until it does (older agents never do).
+    pub encoding: Option<AgentEncoding>,
+}
+
+/// What an agent reports of its encoding (the protocol's `Encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AgentEncoding {
+    /// JPEG quality 1 to 100; 0: the source's own JPEGs, as made.
+    pub quality: u8,
+    /// Frames per second asked of the source, in thousandths.
+    pub fps_milli: u32,
+    /// Pictures are scaled to at most this width; 0: not scaled.
+    pub max_width: u32,
+}
+
+impl From<cctv_protocol::Encoding> for AgentEncoding {
+    fn from(e: cctv_protocol::Encoding) -> Self {
+        Self {
+            quality: e.quality,
+            fps_milli: e.fps_milli,
+            max_width: e.max_width,
+        }
+    }
 }
 
 impl CameraStatus {
@@ -99,6 +123,7 @@ impl CameraStatus {
             motion: false,
             motion_score: 0.0,
             tamper: None,
+            encoding: None,
         }
     }
 }

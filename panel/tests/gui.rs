@@ -1,9 +1,8 @@
-//! The window's update/view logic in iced's headless simulator, against a
+//! The window's screens in iced's headless simulator (see `ui`), against a
 //! real engine with cameras connected over loopback: what an operator sees.
-//! The window's tasks and subscriptions run as iced runs them (an iced
-//! runtime of their own); their messages are applied as they arrive.
 
 mod support;
+mod ui;
 
 use cctv_engine::catalog::{
     DispatchState, EventKind, PanoramaStatus, RecordingStatus, RefusalCode,
@@ -12,139 +11,13 @@ use cctv_engine::catalog::{
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cctv_engine::Engine;
 use cctv_engine::catalog::CameraState;
-use cctv_window::app::{App, Message, Screen};
+use cctv_window::app::{Message, Screen};
 use cctv_window::backend::Reply;
 use cctv_window::history;
 use cctv_window::keys::{Action, SHORTCUTS};
-use iced::futures::StreamExt;
-use iced::futures::channel::mpsc;
-use iced_test::futures::subscription::into_recipes;
-use iced_test::runtime::Action as RuntimeAction;
-use iced_test::runtime::task::into_stream;
 use support::*;
-
-type Ui = iced_test::futures::Runtime<iced::executor::Default, mpsc::Sender<Message>, Message>;
-
-struct World {
-    rt: tokio::runtime::Runtime,
-    engine: Arc<Engine>,
-    app: App,
-    /// Runs the window's tasks and subscriptions, as iced does.
-    ui: Ui,
-    /// Their messages, waiting to be applied.
-    inbox: mpsc::Receiver<Message>,
-    _dir: tempfile::TempDir,
-}
-
-fn world(segment_secs: u64) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.segment_secs = segment_secs;
-    let engine = Arc::new(rt.block_on(start_engine(cfg)));
-    World::new(rt, engine, dir)
-}
-
-impl World {
-    fn new(rt: tokio::runtime::Runtime, engine: Arc<Engine>, dir: tempfile::TempDir) -> Self {
-        let (app, first) = App::new(engine.clone(), rt.handle());
-        let (tx, inbox) = mpsc::channel(1024);
-        let ui = Ui::new(iced::executor::Default::new().unwrap(), tx);
-        let mut w = World {
-            rt,
-            engine,
-            app,
-            ui,
-            inbox,
-            _dir: dir,
-        };
-        w.perform(first);
-        w
-    }
-
-    /// Applies a message, runs the tasks it asks for and follows the
-    /// subscriptions its new state wants.
-    fn send(&mut self, m: Message) {
-        let task = self.app.update(m);
-        self.perform(task);
-    }
-
-    fn perform(&mut self, task: iced::Task<Message>) {
-        if let Some(actions) = into_stream(task) {
-            let messages = actions.filter_map(|a| async move {
-                match a {
-                    RuntimeAction::Output(m) => Some(m),
-                    _ => None,
-                }
-            });
-            self.ui.run(messages.boxed());
-        }
-        self.ui.track(into_recipes(self.app.subscription()));
-    }
-
-    /// Applies the messages that have arrived, without waiting.
-    fn pump(&mut self) {
-        while let Ok(m) = self.inbox.try_recv() {
-            self.send(m);
-        }
-    }
-
-    fn camera(&self, id: &str, name: &str) -> FakeCamera {
-        self.rt.block_on(async {
-            let creds = enroll(&self.engine, id, name).await;
-            FakeCamera::start(&creds, 10).await
-        })
-    }
-
-    /// Applies messages as they arrive until `f` holds.
-    fn until(&mut self, what: &str, f: impl Fn(&App) -> bool) {
-        self.until_within(Duration::from_secs(15), what, f)
-    }
-
-    /// `until`, for something that takes a clip's playing time (which a
-    /// busy machine stretches).
-    fn until_within(&mut self, limit: Duration, what: &str, f: impl Fn(&App) -> bool) {
-        let start = Instant::now();
-        loop {
-            self.pump();
-            if f(&self.app) {
-                return;
-            }
-            assert!(start.elapsed() < limit, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Renders the view; runs `f` on the simulator; applies its messages.
-    fn ui<T>(&mut self, f: impl FnOnce(&mut iced_test::Simulator<'_, Message>) -> T) -> T {
-        let (out, messages) = {
-            let mut ui = iced_test::Simulator::with_size(
-                iced::Settings::default(),
-                (1280.0, 800.0),
-                self.app.view(),
-            );
-            let out = f(&mut ui);
-            (out, ui.into_messages().collect::<Vec<_>>())
-        };
-        for m in messages {
-            self.send(m);
-        }
-        out
-    }
-
-    fn sees(&mut self, text: &str) -> bool {
-        let t = text.to_string();
-        self.ui(move |ui| ui.find(t.as_str()).is_ok())
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        self.rt.block_on(self.engine.shutdown());
-    }
-}
+use ui::*;
 
 #[test]
 fn tiles_appear_turn_offline_and_show_recording() {
@@ -322,6 +195,12 @@ fn settings_rename_and_move_the_listener_without_a_restart() {
     w.until("live", |a| a.live_count() == 1);
     w.send(Message::Show(Screen::Settings));
     assert!(w.sees("Front door"));
+    w.until("the saved settings", |a| {
+        a.settings
+            .cameras
+            .get("door")
+            .is_some_and(|f| f.loaded.is_some())
+    });
     w.send(Message::Settings(Msg::Name(
         "door".into(),
         "Main entrance".into(),
@@ -372,7 +251,7 @@ fn settings_rename_and_move_the_listener_without_a_restart() {
     w.send(Message::Settings(Msg::ApplyListen));
     w.until("moved", |a| a.listen.port() == port);
     assert_eq!(w.engine.local_addr().port(), port);
-    assert!(w.sees(&format!("agents connect to 127.0.0.1:{port}")));
+    assert!(w.sees(&format!("agents: 127.0.0.1:{port}")));
     let _yard = w.camera("yard", "Yard");
     w.until("both live", |a| a.live_count() == 2);
     let saved = w.rt.block_on(w.engine.catalog().setting("listen")).unwrap();

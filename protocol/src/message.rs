@@ -24,6 +24,8 @@ pub enum Message {
     Hello(Hello),
     Frame(Frame),
     Heartbeat(Heartbeat),
+    /// Sent only to a panel that advertises [`FEATURE_ENCODING`].
+    Encoding(Encoding),
     Goodbye {
         reason: String,
     },
@@ -80,6 +82,10 @@ pub struct Frame {
 /// (`AnalyzedFrame`). Version strings are words separated by spaces; a word
 /// starting with `+` names a feature (see [`has_feature`]).
 pub const FEATURE_ANALYSIS: &str = "+analysis";
+
+/// A version string's feature token: the panel reads `Encoding` (the
+/// agent's own encoding settings).
+pub const FEATURE_ENCODING: &str = "+encoding";
 
 /// Whether a peer's version string (`Hello::agent_version`,
 /// `Welcome::panel_version`) advertises `feature` (e.g. [`FEATURE_ANALYSIS`]).
@@ -152,6 +158,19 @@ pub struct Heartbeat {
     pub sent_us: u64,
     /// The nonce of the `Ping` this answers, or 0.
     pub echo: u64,
+}
+
+/// The agent's encoding settings as they are now: after `Welcome` and
+/// after each `Configure` it applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encoding {
+    /// JPEG quality 1 to 100, or 0: the source's own JPEGs are sent as the
+    /// camera made them.
+    pub quality: u8,
+    /// Frames per second asked of the source, in thousandths.
+    pub fps_milli: u32,
+    /// Pictures are scaled down to at most this width; 0: not scaled.
+    pub max_width: u32,
 }
 
 /// The panel accepts the agent.
@@ -264,6 +283,7 @@ pub enum MessageType {
     PairHello = 0x05,
     PairProof = 0x06,
     AnalyzedFrame = 0x07,
+    Encoding = 0x08,
     Welcome = 0x81,
     Reject = 0x82,
     Configure = 0x83,
@@ -283,6 +303,7 @@ impl MessageType {
             0x05 => Self::PairHello,
             0x06 => Self::PairProof,
             0x07 => Self::AnalyzedFrame,
+            0x08 => Self::Encoding,
             0x81 => Self::Welcome,
             0x82 => Self::Reject,
             0x83 => Self::Configure,
@@ -317,6 +338,7 @@ impl Message {
             Message::Frame(f) if f.analysis.is_some() => MessageType::AnalyzedFrame,
             Message::Frame(_) => MessageType::Frame,
             Message::Heartbeat(_) => MessageType::Heartbeat,
+            Message::Encoding(_) => MessageType::Encoding,
             Message::Goodbye { .. } => MessageType::Goodbye,
             Message::Welcome(_) => MessageType::Welcome,
             Message::Reject { .. } => MessageType::Reject,

@@ -358,6 +358,18 @@ impl Reader {
         Ok(d)
     }
 
+    fn encoding(&mut self) -> Result<Encoding, DecodeError> {
+        let quality = self.u8("quality")?;
+        if quality > 100 {
+            return Err(self.err("quality over 100"));
+        }
+        Ok(Encoding {
+            quality,
+            fps_milli: self.u32("frame rate")?,
+            max_width: self.u32("width limit")?,
+        })
+    }
+
     fn analysis(&mut self) -> Result<FrameAnalysis, DecodeError> {
         let motion_score = self.u16("motion score")?;
         if motion_score > MAX_MOTION_SCORE {
@@ -458,6 +470,7 @@ fn decode_payload(message_type: MessageType, payload: Bytes) -> Result<Message, 
             sent_us: r.u64("send timestamp")?,
             echo: r.u64("ping echo")?,
         }),
+        MessageType::Encoding => Message::Encoding(r.encoding()?),
         MessageType::Goodbye => Message::Goodbye {
             reason: r.string(MAX_REASON_LEN, "reason (UTF-8, at most 1024 bytes)")?,
         },
@@ -563,6 +576,14 @@ pub(crate) fn encode_payload(message: &Message, dst: &mut BytesMut) -> Result<()
         Message::Heartbeat(h) => {
             dst.put_u64(h.sent_us);
             dst.put_u64(h.echo);
+        }
+        Message::Encoding(e) => {
+            if e.quality > 100 {
+                return Err(EncodeError::Invalid("quality over 100"));
+            }
+            dst.put_u8(e.quality);
+            dst.put_u32(e.fps_milli);
+            dst.put_u32(e.max_width);
         }
         Message::Goodbye { reason } | Message::Reject { reason } => {
             put_blob(dst, reason.as_bytes(), MAX_REASON_LEN, "reason")?;

@@ -85,6 +85,12 @@ fn samples() -> Vec<Message> {
             full_rate: Some(true),
         }),
         Message::Detect(Detect::default()),
+        readme_encoding(),
+        Message::Encoding(Encoding {
+            quality: 0,
+            fps_milli: 0,
+            max_width: 0,
+        }),
     ]
 }
 
@@ -472,6 +478,36 @@ fn the_analyzed_frame_example_in_the_readme_is_true() {
     assert!(readme.contains(line), "the README lacks {line}");
     let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(line.split_whitespace().collect::<Vec<_>>(), hex);
+}
+
+fn readme_encoding() -> Message {
+    Message::Encoding(Encoding {
+        quality: 90,
+        fps_milli: 10_000,
+        max_width: 1280,
+    })
+}
+
+#[test]
+fn the_encoding_example_in_the_readme_is_true() {
+    let bytes = encoded(&readme_encoding());
+    let readme = include_str!("../README.md");
+    let line = "43 43 54 56  01  08  00 00  00 00 00 09  5a  00 00 27 10  00 00 05 00";
+    assert!(readme.contains(line), "the README lacks {line}");
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(line.split_whitespace().collect::<Vec<_>>(), hex);
+    assert_eq!(
+        decode_exact(Bytes::from(bytes), &Limits::default()).unwrap(),
+        readme_encoding()
+    );
+}
+
+#[test]
+fn an_encoding_with_a_quality_over_100_is_malformed() {
+    let mut bad = encoded(&readme_encoding());
+    bad[HEADER_LEN] = 101;
+    let e = decode_exact(Bytes::from(bad), &Limits::default()).unwrap_err();
+    assert!(e.to_string().contains("quality"), "{e}");
 }
 
 #[test]

@@ -40,6 +40,8 @@ pub enum Command {
     /// The picture of a motion or tamper event.
     EventThumbnail(i64),
     Open(RecordingRow),
+    /// Play the newest finished recording of any camera.
+    PlayNewest,
     Frame {
         request: u64,
         recording: RecordingRow,
@@ -61,6 +63,8 @@ pub enum Command {
     CancelPanorama(i64),
     /// The newest refused connections.
     Refused,
+    /// Every camera's saved settings.
+    CameraRows,
 }
 
 /// Recordings on a page of the history browser.
@@ -101,6 +105,7 @@ pub enum Reply {
     PanoramaThumb(i64, Handle),
     PanoramaImage(i64, Handle),
     Refused(Vec<cctv_engine::catalog::AuthFailureRow>),
+    CameraRows(Vec<cctv_engine::catalog::CameraRow>),
 }
 
 /// The evidence screen's data.
@@ -258,6 +263,7 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
         Command::Open(row) => reply(engine.open_recording(&row).await, |index| {
             Reply::Opened(row, index)
         }),
+        Command::PlayNewest => play_newest(engine).await,
         Command::Frame {
             request,
             recording,
@@ -297,11 +303,32 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
             false => Reply::Error("that panorama is no longer running".into()),
         }),
         Command::Refused => reply(engine.refused(50).await, Reply::Refused),
+        Command::CameraRows => reply(engine.camera_rows().await, Reply::CameraRows),
         Command::Disk => Some(Reply::Disk {
             recorded_bytes: engine.recorded_bytes().await.unwrap_or(0),
             free_bytes: engine.free_bytes().unwrap_or(0),
         }),
     }
+}
+
+/// Opens the newest finished recording of any camera (the newest at all
+/// when none has finished yet).
+async fn play_newest(engine: &Engine) -> Option<Reply> {
+    let page = match engine.history(&HistoryQuery::default()).await {
+        Ok(h) => h.recordings,
+        Err(e) => return Some(Reply::Error(e.to_string())),
+    };
+    let Some(row) = page
+        .iter()
+        .find(|r| r.status != cctv_engine::catalog::RecordingStatus::Recording)
+        .or(page.first())
+        .cloned()
+    else {
+        return Some(Reply::Error("nothing recorded yet".into()));
+    };
+    reply(engine.open_recording(&row).await, |index| {
+        Reply::Opened(row, index)
+    })
 }
 
 /// A picture read from a recording, decoded at `width`; nothing when it

@@ -36,6 +36,8 @@ pub fn nav(app: &App) -> Element<'_, Message> {
     .into()
 }
 
+/// The facts on one line (they never wrap), and the newest notice on a line
+/// of its own above them, whole (a long name is never cut).
 pub fn status_bar(app: &App) -> Element<'_, Message> {
     let disk = match app.disk {
         Some((used, free)) => format!(
@@ -45,26 +47,41 @@ pub fn status_bar(app: &App) -> Element<'_, Message> {
         ),
         None => "disk: …".into(),
     };
-    let mut bar = row![
-        text(format!(
+    let one_line = |s: String| text(s).wrapping(iced::widget::text::Wrapping::None);
+    let mut facts = row![
+        one_line(format!(
             "{} of {} cameras live",
             app.live_count(),
             app.cameras.len()
         )),
-        text(format!("{} recording", app.recording_count())),
-        text(disk),
-        text(format!("agents connect to {}", app.listen)),
+        one_line(format!("{} recording", app.recording_count())),
     ]
-    .spacing(24);
+    .spacing(18);
+    let idle = app
+        .cameras
+        .iter()
+        .filter(|c| crate::wall::not_recording(c).is_some())
+        .count();
+    if idle > 0 {
+        facts = facts.push(
+            container(one_line(format!("{idle} NOT RECORDING")))
+                .padding([0, 6])
+                .style(style::badge(style::WARN)),
+        );
+    }
+    let facts = facts
+        .push(one_line(disk))
+        .push(one_line(format!("agents: {}", app.listen)));
+    let mut bar = column![].spacing(4);
     if let Some((msg, error, at)) = &app.notice
         && at.elapsed() < super::app::NOTICE_FOR
     {
-        bar = bar.push(iced::widget::space::horizontal());
         bar = bar.push(text(msg.clone()).color(if *error { style::OFFLINE } else { style::MUTED }));
     }
-    container(bar)
+    container(bar.push(facts))
         .padding(6)
         .width(Length::Fill)
+        .clip(true)
         .style(style::panel)
         .into()
 }
@@ -96,20 +113,53 @@ pub fn help_panel<'a>() -> Element<'a, Message> {
     col.into()
 }
 
-pub fn quit_panel<'a>(recording: usize) -> Element<'a, Message> {
+/// A question with two answers: keep things as they are, or go ahead.
+fn confirm_panel<'a>(
+    title: &'a str,
+    body: String,
+    keep: (&'a str, Message),
+    go: (&'a str, Message),
+) -> Element<'a, Message> {
     column![
-        text("Quit the panel?").size(22),
-        text(format!(
-            "{recording} camera{} recording. Quitting closes the open recordings and stops recording until the panel runs again.",
-            if recording == 1 { " is" } else { "s are" }
-        )),
+        text(title).size(22),
+        text(body),
         row![
             iced::widget::space::horizontal(),
-            button(text("Keep running")).style(button::secondary).on_press(Message::ConfirmQuit(false)),
-            button(text("Quit")).style(button::danger).on_press(Message::ConfirmQuit(true)),
+            button(text(keep.0))
+                .style(button::secondary)
+                .on_press(keep.1),
+            button(text(go.0)).style(button::danger).on_press(go.1),
         ]
         .spacing(8),
     ]
     .spacing(12)
     .into()
+}
+
+fn are(n: usize) -> &'static str {
+    if n == 1 { " is" } else { "s are" }
+}
+
+pub fn quit_panel<'a>(recording: usize) -> Element<'a, Message> {
+    confirm_panel(
+        "Quit the panel?",
+        format!(
+            "{recording} camera{} recording. Quitting closes the open recordings and stops recording until the panel runs again.",
+            are(recording)
+        ),
+        ("Keep running", Message::ConfirmQuit(false)),
+        ("Quit", Message::ConfirmQuit(true)),
+    )
+}
+
+pub fn stop_all_panel<'a>(cameras: usize) -> Element<'a, Message> {
+    confirm_panel(
+        "Stop recording on every camera?",
+        format!(
+            "{cameras} camera{} recording. Nothing is recorded until recording is turned on again, also after a restart.",
+            are(cameras)
+        ),
+        ("Keep recording", Message::ConfirmStopAll(false)),
+        ("Stop all recording", Message::ConfirmStopAll(true)),
+    )
 }

@@ -61,14 +61,6 @@ pub enum Entry<'a> {
 }
 
 impl History {
-    /// The newest finished recording listed (or the newest at all).
-    pub fn newest(&self) -> Option<&RecordingRow> {
-        self.recordings
-            .iter()
-            .find(|r| r.status != RecordingStatus::Recording)
-            .or(self.recordings.first())
-    }
-
     /// Where a camera's motion and tamper events start, for playback.
     pub fn event_starts(&self, camera: &str) -> Vec<i64> {
         self.spans

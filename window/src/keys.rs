@@ -44,9 +44,13 @@ pub const SHORTCUTS: &[(&str, &str, Action)] = &[
         "lower the focused camera's JPEG quality",
         Action::QualityDown,
     ),
-    ("r", "record all / stop all", Action::RecordAll),
+    ("r", "record all / stop all (asks first)", Action::RecordAll),
     ("h or ?", "show or hide this help", Action::Help),
-    ("f", "fullscreen on / off", Action::Fullscreen),
+    (
+        "f",
+        "fullscreen on / off (Esc leaves it too)",
+        Action::Fullscreen,
+    ),
     (
         "q",
         "quit (asks first while anything records)",
@@ -56,10 +60,22 @@ pub const SHORTCUTS: &[(&str, &str, Action)] = &[
     ("1", "wall", Action::Wall),
     ("2", "history", Action::History),
     ("3", "settings", Action::Settings),
+    ("z or 4", "evidence: exports and dispatch", Action::Exports),
+    ("5", "panoramas", Action::Panoramas),
     (
         "p",
-        "play the newest recording in the history",
+        "play the newest recording of any camera",
         Action::PlayNewest,
+    ),
+    (
+        "s",
+        "send the newest export to the dispatch targets",
+        Action::DispatchLatest,
+    ),
+    (
+        "a",
+        "automatic dispatch of every finished recording on / off",
+        Action::ToggleAutoDispatch,
     ),
     ("k", "acknowledge the tamper alarms", Action::Acknowledge),
     (
@@ -86,7 +102,8 @@ pub fn action(key: &Key, modifiers: Modifiers) -> Option<Action> {
             "+" | "=" => Some(Action::QualityUp),
             "-" | "_" => Some(Action::QualityDown),
             "r" | "R" => Some(Action::RecordAll),
-            "h" | "H" | "?" => Some(Action::Help),
+            // Shift+/ arrives as "/" with Shift held on many layouts.
+            "h" | "H" | "?" | "/" => Some(Action::Help),
             "f" | "F" => Some(Action::Fullscreen),
             "q" | "Q" => Some(Action::Quit),
             "1" => Some(Action::Wall),
@@ -122,6 +139,30 @@ mod tests {
                 assert_eq!(action(&key, Modifiers::default()), Some(*expected), "{k}");
             }
         }
+    }
+
+    #[test]
+    fn every_key_that_does_something_is_in_the_help() {
+        let listed: Vec<Action> = SHORTCUTS.iter().map(|(_, _, a)| *a).collect();
+        let keys = (b' '..=b'~')
+            .map(|c| Key::Character((c as char).to_string().into()))
+            .chain([Key::Named(Named::Space), Key::Named(Named::Escape)]);
+        for key in keys {
+            if let Some(a) = action(&key, Modifiers::default()) {
+                assert!(
+                    listed.contains(&a),
+                    "{key:?} does {a:?}, which the help leaves out"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn shift_slash_opens_the_help() {
+        assert_eq!(
+            action(&Key::Character("/".into()), Modifiers::SHIFT),
+            Some(Action::Help)
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use iced::{Alignment, Element, Length};
 use super::app::{App, Message};
 use super::backend::Command;
 use super::style;
-use cctv_engine::catalog::RecordMode;
+use cctv_engine::catalog::{CameraRow, RecordMode};
 use cctv_engine::live::CameraStatus;
 
 #[derive(Debug, Clone)]
@@ -44,6 +44,19 @@ pub struct CameraForm {
     pub name: String,
     pub retain_gb: String,
     pub retain_days: String,
+    /// The retention fields as read from the catalog; `None` until read.
+    /// Save writes retention only once read, and only when changed.
+    pub loaded: Option<(String, String)>,
+    /// The retention fields were typed in (a late read leaves them be).
+    pub edited: bool,
+}
+
+/// Bytes as the form's GB field shows them ("" for no limit).
+fn gb_text(bytes: Option<i64>) -> String {
+    bytes.map_or_else(String::new, |b| {
+        let gb = format!("{:.3}", b as f64 / 1e9);
+        gb.trim_end_matches('0').trim_end_matches('.').to_string()
+    })
 }
 
 #[derive(Debug, Default)]
@@ -60,8 +73,10 @@ impl SettingsForm {
         }
     }
 
-    /// Fills the form for cameras it does not have yet.
-    pub fn load(&mut self, cameras: &[CameraStatus]) {
+    /// Fills the form for cameras it does not have yet; their saved
+    /// settings are read (`Command::CameraRows`), the fields filled when
+    /// they arrive ([`SettingsForm::loaded`]).
+    pub fn load(&mut self, cameras: &[CameraStatus]) -> Command {
         for c in cameras {
             self.cameras
                 .entry(c.id.clone())
@@ -70,14 +85,43 @@ impl SettingsForm {
                     ..CameraForm::default()
                 });
         }
+        Command::CameraRows
+    }
+
+    /// The cameras' saved settings arrived: fields not being edited (never
+    /// read, or unchanged since read) take them.
+    pub fn loaded(&mut self, rows: &[CameraRow]) {
+        for r in rows {
+            let f = self.cameras.entry(r.id.clone()).or_default();
+            let saved = (
+                gb_text(r.retain_bytes),
+                r.retain_days.map_or_else(String::new, |d| d.to_string()),
+            );
+            if !f.edited {
+                f.retain_gb = saved.0.clone();
+                f.retain_days = saved.1.clone();
+            }
+            if f.name.is_empty() {
+                f.name = r.name.clone();
+            }
+            f.loaded = Some(saved);
+        }
     }
 
     pub fn update(&mut self, m: Msg, cameras: &[CameraStatus]) -> Result<Vec<Command>, FormError> {
         let form = |s: &mut Self, id: &str| s.cameras.entry(id.to_string()).or_default().clone();
         match m {
             Msg::Name(id, v) => self.cameras.entry(id).or_default().name = v,
-            Msg::RetainGb(id, v) => self.cameras.entry(id).or_default().retain_gb = v,
-            Msg::RetainDays(id, v) => self.cameras.entry(id).or_default().retain_days = v,
+            Msg::RetainGb(id, v) => {
+                let f = self.cameras.entry(id).or_default();
+                f.retain_gb = v;
+                f.edited = true;
+            }
+            Msg::RetainDays(id, v) => {
+                let f = self.cameras.entry(id).or_default();
+                f.retain_days = v;
+                f.edited = true;
+            }
             Msg::Mode(id, mode) => return Ok(vec![Command::SetMode(id, mode.0)]),
             Msg::Save(id) => {
                 let f = form(self, &id);
@@ -91,13 +135,21 @@ impl SettingsForm {
                         _ => Err(FormError::NotPositive(what)),
                     }
                 };
+                let Some(saved) = &f.loaded else {
+                    return Err(FormError::NotRead(id));
+                };
                 let gb = number(&f.retain_gb, "retention in GB")?;
                 let days = number(&f.retain_days, "retention in days")?;
-                let mut cmds = vec![Command::SetRetention(
-                    id.clone(),
-                    gb.map(|g| (g * 1e9) as i64),
-                    days.map(|d| d.ceil() as i64),
-                )];
+                let mut cmds = Vec::new();
+                if (f.retain_gb.trim(), f.retain_days.trim())
+                    != (saved.0.as_str(), saved.1.as_str())
+                {
+                    cmds.push(Command::SetRetention(
+                        id.clone(),
+                        gb.map(|g| (g * 1e9) as i64),
+                        days.map(|d| d.ceil() as i64),
+                    ));
+                }
                 let current = cameras.iter().find(|c| c.id == id).map(|c| c.name.as_str());
                 if current != Some(f.name.trim()) {
                     if f.name.trim().is_empty() {
@@ -128,6 +180,8 @@ pub enum FormError {
     NotPositive(&'static str),
     #[error("a camera needs a name")]
     NoName,
+    #[error("{0}: its saved settings are still being read; try again in a moment")]
+    NotRead(String),
     #[error("{0:?} is not an address like 0.0.0.0:7700")]
     NotAnAddress(String),
 }

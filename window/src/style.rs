@@ -15,6 +15,8 @@ pub const MUTED: Color = Color::from_rgb(0.65, 0.67, 0.70);
 pub const ALARM: Color = Color::from_rgb(0.85, 0.05, 0.10);
 /// Motion: the badge and outline of a tile whose scene moves.
 pub const MOTION: Color = Color::from_rgb(1.0, 0.55, 0.0);
+/// Something the operator should know is off (a camera not recording).
+pub const WARN: Color = Color::from_rgb(0.72, 0.42, 0.0);
 
 pub fn state_color(state: CameraState) -> Color {
     match state {

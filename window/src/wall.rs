@@ -55,6 +55,25 @@ fn rec_badge<'a>() -> Element<'a, Message> {
         .into()
 }
 
+/// Why a camera records nothing now when it should be watched: its
+/// recording is off, or on but paused (a full disk, an error).
+pub fn not_recording(c: &CameraStatus) -> Option<&'static str> {
+    match c.record_mode {
+        RecordMode::Off => Some("NOT RECORDING"),
+        RecordMode::Continuous if c.state != CameraState::Offline && !c.recording => {
+            Some("NOT RECORDING (paused)")
+        }
+        _ => None,
+    }
+}
+
+fn warn_badge<'a>(label: &'a str) -> Element<'a, Message> {
+    container(text(label).size(13))
+        .padding([2, 6])
+        .style(style::badge(style::WARN))
+        .into()
+}
+
 fn motion_badge<'a>() -> Element<'a, Message> {
     container(text("MOTION").size(13))
         .padding([2, 6])
@@ -118,6 +137,8 @@ fn tile<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
     }
     if c.recording {
         top = top.push(rec_badge());
+    } else if let Some(why) = not_recording(c) {
+        top = top.push(warn_badge(why));
     }
     let mut bottom = row![state_badge(c)].spacing(10).align_y(Alignment::Center);
     if c.state != CameraState::Offline {
@@ -230,6 +251,8 @@ pub fn focus<'a>(app: &'a App, id: &'a str) -> Element<'a, Message> {
     let mut picture_col = stack![picture(app, c)];
     if c.recording {
         picture_col = picture_col.push(container(rec_badge()).padding(8));
+    } else if let Some(why) = not_recording(c) {
+        picture_col = picture_col.push(container(warn_badge(why)).padding(8));
     }
     row![
         container(picture_col)
@@ -352,14 +375,25 @@ fn motion_controls<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message
 fn focus_controls<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
     let id = c.id.as_str();
     let recording_on = c.record_mode != RecordMode::Off;
-    let quality = app.quality.get(id).copied().unwrap_or(80);
+    // What the agent reports it does; an older agent reports nothing.
+    let quality = match c.encoding.map(|e| e.quality) {
+        Some(0) => "JPEG: the camera's own".to_string(),
+        Some(q) => format!("JPEG quality {q}"),
+        None => "JPEG quality: not reported".to_string(),
+    };
+    let fps_now = c.encoding.map(|e| e.fps_milli);
     let live = c.state != CameraState::Offline;
     let on_live = |m: Message| live.then_some(m);
     let fps_buttons = row([1u32, 5, 10, 15, 30]
         .into_iter()
         .map(|f| {
+            let current = fps_now == Some(f * 1000);
             button(text(format!("{f}")))
-                .style(button::secondary)
+                .style(if current {
+                    button::primary
+                } else {
+                    button::secondary
+                })
                 .on_press_maybe(on_live(Message::Fps(id.to_string(), f)))
                 .into()
         })
@@ -387,7 +421,7 @@ fn focus_controls<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message>
         ]
         .spacing(6),
         row![
-            text(format!("JPEG quality {quality}")).width(130),
+            text(quality).width(Length::Fill),
             button(text("-"))
                 .style(button::secondary)
                 .on_press_maybe(on_live(Message::Quality(id.to_string(), -10))),

@@ -210,6 +210,21 @@ impl Catalog {
         Ok(b)
     }
 
+    /// Bytes of the finished recordings, and the paths of those still being
+    /// written (whose size the catalog learns only every few seconds).
+    pub async fn recorded_bytes_and_open(&self) -> Result<(i64, Vec<String>)> {
+        let (b,): (i64,) = sqlx::query_as(
+            "SELECT COALESCE(SUM(bytes), 0) FROM recordings WHERE status != 'recording'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let open: Vec<(String,)> =
+            sqlx::query_as("SELECT path FROM recordings WHERE status = 'recording'")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok((b, open.into_iter().map(|(p,)| p).collect()))
+    }
+
     pub async fn delete_recording(&self, id: i64) -> Result<()> {
         sqlx::query("DELETE FROM recordings WHERE id = ?1")
             .bind(id)

@@ -10,8 +10,8 @@ pub use cctv_mkv::scan::{FrameRef, Scan as RecordingIndex};
 
 use super::{Engine, EngineError};
 use crate::catalog::{
-    AuthFailureRow, DispatchRow, EventRow, ExportRow, ExportStatus, PanoramaRow, RecordingFilter,
-    RecordingRow,
+    AuthFailureRow, CameraRow, DispatchRow, EventRow, ExportRow, ExportStatus, PanoramaRow,
+    RecordingFilter, RecordingRow,
 };
 use crate::evidence::verify::{self, Report as VerifyReport};
 
@@ -167,14 +167,31 @@ impl Engine {
         blocking(move || verify::verify(&path).map_err(EngineError::from)).await
     }
 
+    /// Every camera's row: its settings as saved (name, recording mode,
+    /// retention limits).
+    pub async fn camera_rows(&self) -> Result<Vec<CameraRow>, EngineError> {
+        Ok(self.shared.catalog.cameras().await?)
+    }
+
     /// The newest refused connections.
     pub async fn refused(&self, limit: i64) -> Result<Vec<AuthFailureRow>, EngineError> {
         Ok(self.shared.catalog.auth_failures(limit).await?)
     }
 
-    /// Bytes of every recording in the catalog.
+    /// Bytes of every recording in the catalog, those being written
+    /// counted as they are on disk now.
     pub async fn recorded_bytes(&self) -> Result<i64, EngineError> {
-        Ok(self.shared.catalog.recorded_bytes(None).await?)
+        let (done, open) = self.shared.catalog.recorded_bytes_and_open().await?;
+        let root = self.shared.config.recordings_dir.clone();
+        let open = tokio::task::spawn_blocking(move || {
+            open.iter()
+                .filter_map(|p| std::fs::metadata(root.join(p)).ok())
+                .map(|m| m.len() as i64)
+                .sum::<i64>()
+        })
+        .await
+        .unwrap_or(0);
+        Ok(done + open)
     }
 
     /// A finished panorama's image, or its thumbnail (JPEG bytes).

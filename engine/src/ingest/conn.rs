@@ -320,7 +320,7 @@ async fn admit(
     }
     let welcome = Message::Welcome(Welcome {
         // Features this panel takes (see the protocol's README).
-        panel_version: concat!("panel ", env!("CARGO_PKG_VERSION"), " +analysis").into(),
+        panel_version: concat!("panel ", env!("CARGO_PKG_VERSION"), " +analysis +encoding").into(),
         heartbeat_ms: ctx.limits.heartbeat_ms,
     });
     if let Err(e) = conn.send(welcome).await {
@@ -335,6 +335,7 @@ async fn admit(
         s.height = hello.height;
         s.analysed =
             cctv_protocol::has_feature(&hello.agent_version, cctv_protocol::FEATURE_ANALYSIS);
+        s.encoding = None;
     });
     let detail = format!("connected from {addr}");
     set_state(ctx, &slot, CameraState::Live, &detail);

@@ -168,6 +168,13 @@ impl<'a> Session<'a> {
                     match msg {
                         Some(Ok(Message::Frame(f))) => self.frame(f).await,
                         Some(Ok(Message::Heartbeat(_))) => {}
+                        Some(Ok(Message::Encoding(e))) => {
+                            self.slot.update(|s| s.encoding = Some(e.into()));
+                            let _ = self
+                                .ctx
+                                .events
+                                .send(crate::live::EngineEvent::Camera(self.slot.id.clone()));
+                        }
                         Some(Ok(Message::Goodbye { reason })) => {
                             return format!("agent stopped: {}", cctv_protocol::printable(&reason));
                         }

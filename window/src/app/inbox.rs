@@ -120,6 +120,7 @@ impl App {
                 self.refused = rows;
                 self.refused_loaded = true;
             }
+            Reply::CameraRows(rows) => self.settings.loaded(&rows),
             Reply::Listening(addr) => {
                 self.listen = addr;
                 self.notify(format!("agents now connect to {addr}"), false);

@@ -74,6 +74,8 @@ pub enum Message {
     FullRate(String, bool),
     Fps(String, u32),
     ConfirmQuit(bool),
+    /// The answer to "stop recording on every camera?".
+    ConfirmStopAll(bool),
     CloseRequested,
     History(history::Msg),
     Player(playback::Msg),
@@ -100,11 +102,14 @@ pub struct App {
     pub screen: Screen,
     pub help: bool,
     pub confirm_quit: bool,
-    fullscreen: bool,
+    /// Asking whether to stop recording on every camera.
+    pub confirm_stop_all: bool,
+    pub fullscreen: bool,
     pub window: Size,
     pub feeds: Feeds,
     runtime: tokio::runtime::Handle,
-    /// Quality last asked of each camera (the agent does not report its own).
+    /// Quality last asked of each camera, for agents that do not report
+    /// their own.
     pub quality: HashMap<String, u8>,
     /// Motion sensitivity and "every frame" last asked of each camera.
     pub sensitivity: HashMap<String, u8>,
@@ -139,6 +144,7 @@ impl App {
             screen: Screen::Wall,
             help: false,
             confirm_quit: false,
+            confirm_stop_all: false,
             fullscreen: false,
             window: Size::new(1280.0, 800.0),
             feeds: Feeds::default(),
@@ -179,6 +185,14 @@ impl App {
 
     pub fn recording_count(&self) -> usize {
         self.cameras.iter().filter(|c| c.recording).count()
+    }
+
+    /// Cameras whose recording is on (continuous, or on motion).
+    pub fn recording_on_count(&self) -> usize {
+        self.cameras
+            .iter()
+            .filter(|c| c.record_mode != cctv_engine::catalog::RecordMode::Off)
+            .count()
     }
 
     /// Cameras in wall order: live first, then by name.
@@ -309,6 +323,12 @@ impl App {
                 },
             ),
             Message::ConfirmQuit(yes) => return self.confirm_quit(yes),
+            Message::ConfirmStopAll(yes) => {
+                self.confirm_stop_all = false;
+                if yes {
+                    self.send(Command::SetRecordingAll(false));
+                }
+            }
             Message::CloseRequested => return self.action(Action::Quit),
             Message::History(m) => return self.history_msg(m),
             Message::Player(m) => self.player_msg(m),
@@ -351,8 +371,12 @@ impl App {
                 }
             }
             Action::RecordAll => {
-                let on = self.recording_count() == 0;
-                self.send(Command::SetRecordingAll(on));
+                // Stopping every camera asks first; starting does not.
+                if self.recording_on_count() > 0 {
+                    self.confirm_stop_all = true;
+                } else {
+                    self.send(Command::SetRecordingAll(true));
+                }
             }
             Action::Help => self.help = !self.help,
             Action::Fullscreen => return self.toggle_fullscreen(),
@@ -364,9 +388,12 @@ impl App {
                 }
             }
             Action::Back => {
-                if self.help || self.confirm_quit {
+                if self.help || self.confirm_quit || self.confirm_stop_all {
                     self.help = false;
                     self.confirm_quit = false;
+                    self.confirm_stop_all = false;
+                } else if self.fullscreen {
+                    return self.toggle_fullscreen();
                 } else if self.screen == Screen::Panoramas && self.panoramas.open.is_some() {
                     self.panoramas.open = None;
                 } else {
@@ -382,8 +409,15 @@ impl App {
             Action::DispatchLatest => self.send(Command::DispatchLatest),
             Action::ToggleAutoDispatch => {
                 let on = !self.engine.auto_dispatch();
-                self.evidence.data.auto_dispatch = on;
-                self.send(Command::AutoDispatch(on));
+                if on && self.engine.dispatch_targets().is_empty() {
+                    self.notify(
+                        "auto-dispatch stays off: no dispatch target is configured ([[dispatch_targets]] in the panel config)".into(),
+                        true,
+                    );
+                } else {
+                    self.evidence.data.auto_dispatch = on;
+                    self.send(Command::AutoDispatch(on));
+                }
             }
             Action::Exports => return self.show(Screen::Evidence),
             Action::Panoramas => return self.show(Screen::Panoramas),
@@ -397,13 +431,7 @@ impl App {
                     self.request_frame();
                 }
             }
-            Action::PlayNewest => {
-                if let Some(row) = self.history.newest() {
-                    self.send(Command::Open(row.clone()));
-                } else {
-                    return self.show(Screen::History);
-                }
-            }
+            Action::PlayNewest => self.send(Command::PlayNewest),
         }
         Task::none()
     }
@@ -413,7 +441,8 @@ impl App {
             self.send(Command::History(self.history.query.clone()));
         }
         if screen == Screen::Settings {
-            self.settings.load(&self.cameras);
+            let read = self.settings.load(&self.cameras);
+            self.send(read);
             self.send(Command::Refused);
         }
         if screen == Screen::Evidence {
@@ -447,7 +476,15 @@ impl App {
     }
 
     fn change_quality(&mut self, id: &str, delta: i32) {
-        let q = self.quality.get(id).copied().unwrap_or(80);
+        // From what the agent reports, or (an older agent) what was last asked.
+        let reported = self
+            .camera(id)
+            .and_then(|c| c.encoding)
+            .map(|e| e.quality)
+            .filter(|q| *q > 0);
+        let q = reported
+            .or_else(|| self.quality.get(id).copied())
+            .unwrap_or(80);
         let q = (i32::from(q) + delta).clamp(10, 100) as u8;
         self.quality.insert(id.to_string(), q);
         self.configure(
@@ -484,7 +521,15 @@ impl App {
 
     fn settings_msg(&mut self, m: settings::Msg) {
         match self.settings.update(m, &self.cameras) {
-            Ok(cmds) => cmds.into_iter().for_each(|c| self.send(c)),
+            Ok(cmds) => {
+                let saved = cmds
+                    .iter()
+                    .any(|c| matches!(c, Command::SetRetention(..) | Command::Rename(..)));
+                cmds.into_iter().for_each(|c| self.send(c));
+                if saved {
+                    self.send(Command::CameraRows);
+                }
+            }
             Err(e) => self.notify(e.to_string(), true),
         }
     }
@@ -538,6 +583,11 @@ impl App {
         }
         if self.confirm_quit {
             layers = layers.push(chrome::overlay(chrome::quit_panel(self.recording_count())));
+        }
+        if self.confirm_stop_all {
+            layers = layers.push(chrome::overlay(chrome::stop_all_panel(
+                self.recording_on_count(),
+            )));
         }
         layers.into()
     }

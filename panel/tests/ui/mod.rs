@@ -1,0 +1,150 @@
+//! The window in iced's headless simulator, against a real engine with
+//! cameras connected over loopback: what an operator sees. The window's
+//! tasks and subscriptions run as iced runs them (an iced runtime of their
+//! own); their messages are applied as they arrive. Shared by the window's
+//! test files (`mod ui;`).
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cctv_engine::Engine;
+use cctv_window::app::{App, Message};
+use iced::futures::StreamExt;
+use iced::futures::channel::mpsc;
+use iced_test::futures::subscription::into_recipes;
+use iced_test::runtime::Action as RuntimeAction;
+use iced_test::runtime::task::into_stream;
+
+use crate::support::*;
+
+type Ui = iced_test::futures::Runtime<iced::executor::Default, mpsc::Sender<Message>, Message>;
+
+pub struct World {
+    pub rt: tokio::runtime::Runtime,
+    pub engine: Arc<Engine>,
+    pub app: App,
+    /// Runs the window's tasks and subscriptions, as iced does.
+    pub ui: Ui,
+    /// Their messages, waiting to be applied.
+    pub inbox: mpsc::Receiver<Message>,
+    pub dir: tempfile::TempDir,
+    /// The simulated window's size.
+    pub size: (f32, f32),
+}
+
+pub fn world(segment_secs: u64) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.segment_secs = segment_secs;
+    let engine = Arc::new(rt.block_on(start_engine(cfg)));
+    World::new(rt, engine, dir)
+}
+
+impl World {
+    pub fn new(rt: tokio::runtime::Runtime, engine: Arc<Engine>, dir: tempfile::TempDir) -> Self {
+        let (app, first) = App::new(engine.clone(), rt.handle());
+        let (tx, inbox) = mpsc::channel(1024);
+        let ui = Ui::new(iced::executor::Default::new().unwrap(), tx);
+        let mut w = World {
+            rt,
+            engine,
+            app,
+            ui,
+            inbox,
+            dir,
+            size: (1280.0, 800.0),
+        };
+        w.perform(first);
+        w
+    }
+
+    /// Applies a message, runs the tasks it asks for and follows the
+    /// subscriptions its new state wants.
+    pub fn send(&mut self, m: Message) {
+        let task = self.app.update(m);
+        self.perform(task);
+    }
+
+    pub fn perform(&mut self, task: iced::Task<Message>) {
+        if let Some(actions) = into_stream(task) {
+            let messages = actions.filter_map(|a| async move {
+                match a {
+                    RuntimeAction::Output(m) => Some(m),
+                    _ => None,
+                }
+            });
+            self.ui.run(messages.boxed());
+        }
+        self.ui.track(into_recipes(self.app.subscription()));
+    }
+
+    /// Applies the messages that have arrived, without waiting.
+    pub fn pump(&mut self) {
+        while let Ok(m) = self.inbox.try_recv() {
+            self.send(m);
+        }
+    }
+
+    pub fn camera(&self, id: &str, name: &str) -> FakeCamera {
+        self.rt.block_on(async {
+            let creds = enroll(&self.engine, id, name).await;
+            FakeCamera::start(&creds, 10).await
+        })
+    }
+
+    /// Applies messages as they arrive until `f` holds.
+    pub fn until(&mut self, what: &str, f: impl Fn(&App) -> bool) {
+        self.until_within(Duration::from_secs(15), what, f)
+    }
+
+    /// `until`, for something that takes a clip's playing time (which a
+    /// busy machine stretches).
+    pub fn until_within(&mut self, limit: Duration, what: &str, f: impl Fn(&App) -> bool) {
+        let start = Instant::now();
+        loop {
+            self.pump();
+            if f(&self.app) {
+                return;
+            }
+            assert!(start.elapsed() < limit, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Renders the view; runs `f` on the simulator; applies its messages.
+    pub fn ui<T>(&mut self, f: impl FnOnce(&mut iced_test::Simulator<'_, Message>) -> T) -> T {
+        let (out, messages) = {
+            let mut ui = iced_test::Simulator::with_size(
+                iced::Settings::default(),
+                self.size,
+                self.app.view(),
+            );
+            let out = f(&mut ui);
+            (out, ui.into_messages().collect::<Vec<_>>())
+        };
+        for m in messages {
+            self.send(m);
+        }
+        out
+    }
+
+    /// Simulates a window of this size from now on.
+    pub fn resize(&mut self, w: f32, h: f32) {
+        self.size = (w, h);
+        self.send(Message::Resized(iced::Size::new(w, h)));
+    }
+
+    pub fn sees(&mut self, text: &str) -> bool {
+        let t = text.to_string();
+        self.ui(move |ui| ui.find(t.as_str()).is_ok())
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.rt.block_on(self.engine.shutdown());
+    }
+}

@@ -1,0 +1,262 @@
+//! The window's defects an operator meets on the first day, each driven as
+//! an operator would in iced's simulator (see `ui`) against a real engine,
+//! with real agents where what the agent reports matters.
+
+mod support;
+mod ui;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cctv_engine::catalog::RecordMode;
+use cctv_window::app::{Message, Screen};
+use cctv_window::keys::Action;
+use cctv_window::settings;
+use iced::keyboard::{Key, Modifiers};
+use support::*;
+use ui::*;
+
+fn key(c: &str) -> Message {
+    Message::Key(Key::Character(c.into()), Modifiers::default())
+}
+
+#[test]
+fn renaming_a_camera_after_a_restart_keeps_its_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cfg = config(dir.path());
+    // Saved with 5 GB and 7 days, then the panel restarts.
+    rt.block_on(async {
+        let engine = start_engine(cfg.clone()).await;
+        enroll(&engine, "door", "Door").await;
+        engine
+            .set_retention("door", Some(5_000_000_000), Some(7))
+            .await
+            .unwrap();
+        engine.shutdown().await;
+    });
+    let engine = Arc::new(rt.block_on(start_engine(cfg)));
+    let mut w = World::new(rt, engine, dir);
+    w.send(Message::Show(Screen::Settings));
+    w.until("the saved settings", |a| {
+        a.settings
+            .cameras
+            .get("door")
+            .is_some_and(|f| f.loaded.is_some())
+    });
+    let form = w.app.settings.cameras["door"].clone();
+    assert_eq!(
+        (form.retain_gb.as_str(), form.retain_days.as_str()),
+        ("5", "7")
+    );
+
+    w.send(Message::Settings(settings::Msg::Name(
+        "door".into(),
+        "Front door".into(),
+    )));
+    w.send(Message::Settings(settings::Msg::Save("door".into())));
+    w.until("renamed", |a| {
+        a.camera("door").is_some_and(|c| c.name == "Front door")
+    });
+    let row =
+        w.rt.block_on(w.engine.camera_rows())
+            .unwrap()
+            .into_iter()
+            .find(|r| r.id == "door")
+            .unwrap();
+    assert_eq!(row.name, "Front door");
+    assert_eq!(
+        (row.retain_bytes, row.retain_days),
+        (Some(5_000_000_000), Some(7))
+    );
+}
+
+#[test]
+fn stopping_all_recording_asks_first_and_the_wall_warns_while_off() {
+    let mut w = world(600);
+    let _cam = w.camera("yard", "Yard");
+    w.until("recording", |a| a.recording_count() == 1);
+
+    w.send(key("r"));
+    assert!(w.app.confirm_stop_all);
+    assert!(w.sees("Stop recording on every camera?"));
+    // Kept: Esc answers no.
+    w.send(Message::Action(Action::Back));
+    assert!(!w.app.confirm_stop_all);
+    assert_eq!(w.app.recording_on_count(), 1);
+
+    w.send(key("r"));
+    w.ui(|ui| ui.click("Stop all recording").map(|_| ()))
+        .unwrap();
+    w.until("stopped", |a| {
+        a.camera("yard")
+            .is_some_and(|c| c.record_mode == RecordMode::Off && !c.recording)
+    });
+    // The tile and the status bar say so.
+    assert!(w.sees("NOT RECORDING"));
+    assert!(w.sees("1 NOT RECORDING"));
+
+    // Starting again does not ask.
+    w.send(key("r"));
+    assert!(!w.app.confirm_stop_all);
+    w.until("recording again", |a| a.recording_count() == 1);
+    assert!(!w.sees("1 NOT RECORDING"));
+}
+
+#[test]
+fn shift_slash_opens_a_help_that_lists_every_key_and_esc_leaves_fullscreen() {
+    let mut w = world(600);
+    w.send(Message::Key(Key::Character("/".into()), Modifiers::SHIFT));
+    assert!(w.app.help);
+    for keys in ["z or 4", "5", "s", "a", "k", "p"] {
+        assert!(w.sees(keys), "the help leaves out {keys}");
+    }
+    w.send(Message::Action(Action::Back));
+    assert!(!w.app.help);
+
+    w.send(key("f"));
+    assert!(w.app.fullscreen);
+    w.send(Message::Action(Action::Back));
+    assert!(!w.app.fullscreen, "Esc leaves fullscreen");
+}
+
+#[test]
+fn p_plays_the_newest_recording_of_any_camera_whatever_the_history_shows() {
+    let mut w = world(1);
+    let old = w.camera("old", "Old");
+    let _new = w.camera("new", "New");
+    let all = |w: &World| {
+        w.rt.block_on(w.engine.history(&Default::default()))
+            .unwrap()
+            .recordings
+    };
+    let wait =
+        |w: &World, what: &str, f: &dyn Fn(&[cctv_engine::catalog::RecordingRow]) -> bool| {
+            let start = std::time::Instant::now();
+            while !f(&all(w)) {
+                assert!(start.elapsed() < Duration::from_secs(30), "no {what}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        };
+    wait(&w, "recording of old", &|rows| {
+        rows.iter().any(|r| r.camera_id == "old")
+    });
+    // The old camera stops; the new one goes on recording after it.
+    drop(old);
+    w.until("old offline", |a| {
+        a.camera("old")
+            .is_some_and(|c| c.state == cctv_engine::catalog::CameraState::Offline)
+    });
+    let done = |r: &&cctv_engine::catalog::RecordingRow| {
+        r.status != cctv_engine::catalog::RecordingStatus::Recording
+    };
+    wait(&w, "newer recording of new", &|rows| {
+        let old_rows = || rows.iter().filter(|r| r.camera_id == "old");
+        let old_end = old_rows().map(|r| r.end_us).max().unwrap_or(i64::MAX);
+        old_rows().all(|r| done(&r))
+            && rows
+                .iter()
+                .filter(done)
+                .any(|r| r.camera_id == "new" && r.start_us > old_end)
+    });
+    // The history shows only the old camera.
+    w.send(Message::Show(Screen::History));
+    w.send(Message::History(cctv_window::history::Msg::Camera(
+        "old".into(),
+    )));
+    w.until("old's recordings", |a| {
+        !a.history.recordings.is_empty()
+            && a.history.recordings.iter().all(|r| r.camera_id == "old")
+    });
+    w.send(key("p"));
+    w.until("playing", |a| {
+        a.screen == Screen::Playback && a.player.is_some()
+    });
+    assert_eq!(w.app.player.as_ref().unwrap().row.camera_id, "new");
+}
+
+#[test]
+fn the_focus_view_shows_the_quality_and_rate_the_agent_reports() {
+    let mut w = world(600);
+    let creds = w.rt.block_on(enroll(&w.engine, "gate", "Gate"));
+    let _agent = start_agent(
+        &creds,
+        &[
+            "--source",
+            "test-pattern:320x240",
+            "--quality",
+            "100",
+            "--fps",
+            "5",
+        ],
+    );
+    w.until("the agent's report", |a| {
+        a.camera("gate").is_some_and(|c| c.encoding.is_some())
+    });
+    w.send(Message::Focus("gate".into()));
+    assert!(w.sees("JPEG quality 100"), "the quality the agent runs at");
+    assert_eq!(
+        w.app.camera("gate").unwrap().encoding.unwrap().fps_milli,
+        5000
+    );
+    // Asked for less, the agent reports what it does now.
+    w.send(Message::Quality("gate".into(), -10));
+    w.until("quality 90 reported", |a| {
+        a.camera("gate")
+            .and_then(|c| c.encoding)
+            .is_some_and(|e| e.quality == 90)
+    });
+    assert!(w.sees("JPEG quality 90"));
+    w.send(Message::Fps("gate".into(), 10));
+    w.until("10 fps reported", |a| {
+        a.camera("gate")
+            .and_then(|c| c.encoding)
+            .is_some_and(|e| e.fps_milli == 10_000)
+    });
+}
+
+#[test]
+fn the_disk_gauge_counts_the_recording_being_written() {
+    let mut w = world(600);
+    let _cam = w.camera("yard", "Yard");
+    w.until("frames recorded", |a| {
+        a.recording_count() == 1
+            && a.engine
+                .camera("yard")
+                .is_some_and(|c| c.frames_received >= 10)
+    });
+    let on_disk: u64 = walk(&w.dir.path().join("recordings"));
+    assert!(on_disk > 0);
+    w.app.disk = None;
+    w.send(Message::Disk);
+    w.until("the gauge", |a| a.disk.is_some());
+    let (shown, _) = w.app.disk.unwrap();
+    assert!(
+        shown as u64 >= on_disk,
+        "the gauge shows {shown} bytes with {on_disk} on disk"
+    );
+}
+
+/// Bytes of the files under `dir`.
+fn walk(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => walk(&e.path()),
+                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn auto_dispatch_stays_off_without_a_target_and_says_why() {
+    let mut w = world(600);
+    w.send(key("a"));
+    assert!(!w.engine.auto_dispatch());
+    let (text, error, _) = w.app.notice.clone().expect("a notice");
+    assert!(error);
+    assert!(text.contains("no dispatch target"), "{text}");
+}
