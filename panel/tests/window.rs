@@ -260,3 +260,55 @@ fn auto_dispatch_stays_off_without_a_target_and_says_why() {
     assert!(error);
     assert!(text.contains("no dispatch target"), "{text}");
 }
+
+#[test]
+fn every_screen_keeps_its_controls_on_screen_from_800x600_to_4k() {
+    let mut w = world(2);
+    let _a = w.camera(
+        "front-door",
+        "Front door camera with a name too long for a tile",
+    );
+    let _b = w.camera("yard", "Yard");
+    w.until("recording", |a| a.recording_count() == 2);
+    let agents = format!("agents: {}", w.engine.local_addr());
+    for (width, height) in [(800.0, 600.0), (3840.0, 2160.0)] {
+        w.resize(width, height);
+        let check = |w: &mut World, screen: &str, texts: &[&str]| {
+            for t in texts.iter().copied().chain([agents.as_str()]) {
+                assert!(
+                    w.shows_whole(t),
+                    "{screen} at {width}x{height}: {t:?} is cut or off screen"
+                );
+            }
+        };
+        w.send(Message::Show(Screen::Wall));
+        check(&mut w, "wall", &["Yard", "Help (h)"]);
+        w.send(Message::Focus("front-door".into()));
+        check(
+            &mut w,
+            "focus",
+            &["Back to the wall (Esc)", "Stop recording (Space)"],
+        );
+        w.send(Message::Show(Screen::History));
+        w.until("history", |a| {
+            a.history.loaded && !a.history.recordings.is_empty()
+        });
+        check(
+            &mut w,
+            "history",
+            &["Filter", "Export selected (0)", "Older", "Status"],
+        );
+        w.send(key("p"));
+        w.until("playing", |a| a.screen == Screen::Playback);
+        check(
+            &mut w,
+            "playback",
+            &["Back to history (Esc)", "8x", "Step back", "+10 s"],
+        );
+        w.send(Message::Show(Screen::Settings));
+        check(&mut w, "settings", &["Apply", "Keep (days)"]);
+        w.send(Message::Show(Screen::Evidence));
+        w.send(Message::Show(Screen::Panoramas));
+        check(&mut w, "panoramas", &["Help (h)"]);
+    }
+}

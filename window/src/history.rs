@@ -216,11 +216,14 @@ fn recording_row<'a>(h: &'a History, r: &'a RecordingRow) -> Element<'a, Message
         button(
             row![
                 thumb,
-                text(r.camera_id.clone()).width(130),
-                text(time::local(r.start_us)).width(170),
-                text(style::duration((r.end_us - r.start_us) as f64 / 1e6)).width(80),
-                text(style::bytes(r.bytes as f64)).width(70),
-                text(status).color(status_color),
+                text(r.camera_id.clone()).width(Length::FillPortion(COL_CAMERA)),
+                text(time::local(r.start_us)).width(Length::FillPortion(COL_START)),
+                text(style::duration((r.end_us - r.start_us) as f64 / 1e6))
+                    .width(Length::FillPortion(COL_LENGTH)),
+                text(style::bytes(r.bytes as f64)).width(Length::FillPortion(COL_SIZE)),
+                text(status)
+                    .color(status_color)
+                    .width(Length::FillPortion(COL_STATUS)),
             ]
             .spacing(12)
             .align_y(Alignment::Center),
@@ -229,6 +232,7 @@ fn recording_row<'a>(h: &'a History, r: &'a RecordingRow) -> Element<'a, Message
         .width(Length::Fill)
         .on_press(Message::History(Msg::Play(r.clone()))),
         button(text("Panorama"))
+            .width(PANORAMA_W)
             .style(button::secondary)
             .on_press_maybe((finished && r.frames > 1).then(|| {
                 Message::Panorama(
@@ -280,10 +284,12 @@ fn event_row<'a>(h: &'a History, e: &'a EventRow) -> Element<'a, Message> {
     };
     row![
         picture,
-        text(e.camera_id.clone()).width(130),
-        text(time::local(e.at_us)).width(170),
-        text(what).color(color),
-        text(detail).color(style::MUTED),
+        text(e.camera_id.clone()).width(Length::FillPortion(COL_CAMERA)),
+        text(time::local(e.at_us)).width(Length::FillPortion(COL_START)),
+        column![text(what).color(color), text(detail).color(style::MUTED)]
+            .width(Length::FillPortion(COL_LENGTH + COL_SIZE + COL_STATUS)),
+        // Where a recording has its panorama button.
+        container(text("")).width(PANORAMA_W),
     ]
     .spacing(12)
     .padding([2, 5])
@@ -311,6 +317,10 @@ pub fn view(app: &App) -> Element<'_, Message> {
         iced::widget::checkbox(h.with_motion)
             .label("with motion")
             .on_toggle(|on| Message::History(Msg::WithMotion(on))),
+    ]
+    .spacing(8)
+    .align_y(Alignment::Center);
+    let actions = row![
         button(text(format!("Export selected ({})", h.selected.len()))).on_press_maybe(
             (!h.selected.is_empty()).then_some(Message::History(Msg::ExportSelected))
         ),
@@ -350,7 +360,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
         .height(Length::Fill)
         .into()
     };
-    let mut col = column![filters].spacing(10);
+    let mut col = column![filters, actions].spacing(10);
     if let Some(e) = &h.error {
         col = col.push(text(e.clone()).color(style::OFFLINE));
     }
@@ -360,17 +370,26 @@ pub fn view(app: &App) -> Element<'_, Message> {
     col = col.push(
         row![
             container(text("")).width(126),
-            text("Camera").width(130),
-            text("Start").width(170),
-            text("Length").width(80),
-            text("Size").width(70),
-            text("Status"),
+            text("Camera").width(Length::FillPortion(COL_CAMERA)),
+            text("Start").width(Length::FillPortion(COL_START)),
+            text("Length").width(Length::FillPortion(COL_LENGTH)),
+            text("Size").width(Length::FillPortion(COL_SIZE)),
+            text("Status").width(Length::FillPortion(COL_STATUS)),
+            container(text("")).width(PANORAMA_W + 22.0),
         ]
         .spacing(12)
         .padding([0, 5]),
     );
     col.push(body).into()
 }
+
+/// Shares of the list's width: camera, start, length, size, status.
+const COL_CAMERA: u16 = 4;
+const COL_START: u16 = 6;
+const COL_LENGTH: u16 = 3;
+const COL_SIZE: u16 = 3;
+const COL_STATUS: u16 = 5;
+const PANORAMA_W: f32 = 100.0;
 
 /// Slices of a camera's strip.
 const STRIP_SLICES: usize = 160;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use iced::widget::image::Handle;
-use iced::widget::{button, column, container, image, pick_list, row, slider, text};
+use iced::widget::{button, column, container, image, row, slider, text};
 use iced::{Alignment, ContentFit, Element, Length};
 
 use super::app::{App, Message, Screen};
@@ -36,6 +36,8 @@ pub enum Msg {
     Skip(i64),
     Restart,
     Step,
+    /// One frame back.
+    StepBack,
     Speed(Speed),
     /// Jump to the next (true) or previous motion or tamper event.
     Event(bool),
@@ -169,9 +171,12 @@ impl Player {
                 self.seek(0.0, now);
                 self.playing = true;
             }
-            Msg::Step => {
+            Msg::Step | Msg::StepBack => {
                 self.playing = false;
-                let next = (self.index + 1).min(self.frames().saturating_sub(1));
+                let next = match m {
+                    Msg::Step => (self.index + 1).min(self.frames().saturating_sub(1)),
+                    _ => self.index.saturating_sub(1),
+                };
                 let ms = self.scan.frames.get(next).map_or(0.0, |f| f.time_ms as f64);
                 self.seek(ms, now);
             }
@@ -230,6 +235,23 @@ impl Player {
     }
 }
 
+/// The speeds as buttons, the current one marked (no drop-down to fall
+/// over the status bar).
+fn speeds<'a>(now: f64) -> Element<'a, Message> {
+    row(SPEEDS.into_iter().map(|s| {
+        button(text(s.to_string()))
+            .style(if s.0 == now {
+                button::primary
+            } else {
+                button::secondary
+            })
+            .on_press(Message::Player(Msg::Speed(s)))
+            .into()
+    }))
+    .spacing(4)
+    .into()
+}
+
 pub fn view(app: &App) -> Element<'_, Message> {
     let Some(p) = app.player.as_ref() else {
         return column![
@@ -262,12 +284,18 @@ pub fn view(app: &App) -> Element<'_, Message> {
         button(text("+10 s"))
             .style(button::secondary)
             .on_press(msg(Msg::Skip(10))),
+        button(text("Step back"))
+            .style(button::secondary)
+            .on_press(msg(Msg::StepBack)),
         button(text("Step"))
             .style(button::secondary)
             .on_press(msg(Msg::Step)),
-        pick_list(SPEEDS, Some(Speed(p.speed)), |s| Message::Player(
-            Msg::Speed(s)
-        )),
+        iced::widget::space::horizontal(),
+        speeds(p.speed),
+    ]
+    .spacing(8)
+    .align_y(Alignment::Center);
+    let position = row![
         text(format!(
             "{} / {}",
             style::duration(pos / 1000.0),
@@ -289,7 +317,9 @@ pub fn view(app: &App) -> Element<'_, Message> {
     .align_y(Alignment::Center);
     column![
         row![
-            text(format!("{} · {}", p.row.camera_id, p.row.path)).size(18),
+            text(format!("{} · {}", p.row.camera_id, p.row.path))
+                .size(18)
+                .width(Length::Fill),
             iced::widget::space::horizontal(),
             text(clock).size(18),
         ],
@@ -302,6 +332,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
         ))
         .step(1.0),
         controls,
+        position,
     ]
     .spacing(8)
     .into()

@@ -89,12 +89,16 @@ pub fn bitrate(bps: f64) -> String {
     }
 }
 
-/// "1.5 GB", "340 MB"
+/// "1.5 GB", "340 MB", "2.4 MB", "820 kB", "0 kB"
 pub fn bytes(b: f64) -> String {
     if b >= 1e9 {
         format!("{:.1} GB", b / 1e9)
-    } else {
+    } else if b >= 1e7 {
         format!("{:.0} MB", b / 1e6)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else {
+        format!("{:.0} kB", b / 1e3)
     }
 }
 

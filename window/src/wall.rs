@@ -233,15 +233,16 @@ pub fn focus<'a>(app: &'a App, id: &'a str) -> Element<'a, Message> {
     let Some(c) = app.camera(id) else {
         return text(format!("No camera {id}")).into();
     };
+    // The details scroll in a small window; the way back never does.
     let controls = column![
         row![
-            text(c.name.clone()).size(24),
-            iced::widget::space::horizontal(),
+            text(c.name.clone()).size(22).width(Length::Fill),
             state_badge(c)
         ]
+        .spacing(6)
         .align_y(Alignment::Center),
-        details(c),
-        focus_controls(app, c),
+        iced::widget::scrollable(column![details(c), focus_controls(app, c)].spacing(8))
+            .height(Length::Fill),
         button(text("Back to the wall (Esc)"))
             .style(button::secondary)
             .on_press(Message::Show(super::app::Screen::Wall)),

@@ -137,6 +137,37 @@ impl World {
         self.send(Message::Resized(iced::Size::new(w, h)));
     }
 
+    /// Whether `text` is on screen whole: inside the window and not
+    /// clipped by a container or scrolled away.
+    pub fn shows_whole(&mut self, text: &str) -> bool {
+        let t = text.to_string();
+        let (w, h) = self.size;
+        self.ui(move |ui| {
+            let Ok(found) = ui.find(t.as_str()) else {
+                return false;
+            };
+            let b = found.bounds();
+            let inside =
+                b.x >= 0.0 && b.y >= 0.0 && b.x + b.width <= w + 0.5 && b.y + b.height <= h + 0.5;
+            let unclipped = found.visible_bounds().is_some_and(|v| {
+                (v.width - b.width).abs() < 0.5 && (v.height - b.height).abs() < 0.5
+            });
+            inside && unclipped
+        })
+    }
+
+    /// Renders the window as it is now into `path` (PNG), for a person to
+    /// look at.
+    pub fn snapshot(&mut self, path: &std::path::Path) {
+        let _ = std::fs::remove_file(path);
+        self.ui(|ui| {
+            ui.snapshot(&iced::Theme::Dark)
+                .and_then(|s| s.matches_image(path))
+                .map(|_| ())
+        })
+        .expect("snapshot");
+    }
+
     pub fn sees(&mut self, text: &str) -> bool {
         let t = text.to_string();
         self.ui(move |ui| ui.find(t.as_str()).is_ok())
