@@ -149,7 +149,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             camera,
             from,
             to,
-        } => cli::evidence::export(&engine.config()?, camera, from, to).await?,
+            whole,
+        } => cli::evidence::export(&engine.config()?, camera, from, to, whole).await?,
         // Exit status 1 when the evidence is not intact, 2 when it cannot be read.
         Command::Verify { zip } => {
             let intact = cli::evidence::verify(&zip)?;

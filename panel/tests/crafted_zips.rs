@@ -48,6 +48,7 @@ fn manifest_json(rec: &[u8]) -> Vec<u8> {
             status: "complete".into(),
             width: 16,
             height: 16,
+            clip_of: Vec::new(),
         }],
         events: Vec::new(),
     };

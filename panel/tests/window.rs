@@ -11,7 +11,7 @@ use std::time::Duration;
 use cctv_engine::catalog::RecordMode;
 use cctv_window::app::{Message, Screen};
 use cctv_window::keys::Action;
-use cctv_window::settings;
+use cctv_window::{history, settings};
 use iced::keyboard::{Key, Modifiers};
 use support::*;
 use ui::*;
@@ -311,4 +311,41 @@ fn every_screen_keeps_its_controls_on_screen_from_800x600_to_4k() {
         w.send(Message::Show(Screen::Panoramas));
         check(&mut w, "panoramas", &["Help (h)"]);
     }
+}
+
+#[test]
+fn a_clip_of_the_from_to_range_is_exported_from_the_history() {
+    let mut w = world(1);
+    let _cam = w.camera("yard", "Yard");
+    w.until_within(Duration::from_secs(30), "a few seconds recorded", |a| {
+        a.engine.camera("yard").is_some_and(|c| c.frames_received >= 45)
+    });
+    let local = |us: i64| {
+        chrono::DateTime::from_timestamp_micros(us)
+            .unwrap()
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    // Two whole seconds that have been recorded, and whose recordings closed.
+    let now = cctv_engine::time::now_us();
+    let (from, to) = (now - 3_500_000, now - 1_500_000);
+    w.send(Message::Show(Screen::History));
+    w.send(Message::History(history::Msg::From(local(from))));
+    w.send(Message::History(history::Msg::To(local(to))));
+    w.ui(|ui| ui.click("Export From-To as a clip").map(|_| ()))
+        .unwrap();
+    w.until("the clip written", |a| {
+        a.notice
+            .as_ref()
+            .is_some_and(|(t, _, _)| t.starts_with("export written"))
+    });
+    let export = w.rt.block_on(w.engine.exports(10)).unwrap().remove(0);
+    assert_eq!(export.files, 1, "one clip for the one camera");
+    assert!(export.path.contains("_clip"), "{}", export.path);
+    let report = w
+        .rt
+        .block_on(w.engine.verify_export(&export))
+        .unwrap();
+    assert!(report.intact(), "{:?}", report.findings);
 }

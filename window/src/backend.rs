@@ -51,6 +51,9 @@ pub enum Command {
     Disk,
     /// Write these recordings to a zip, until done or cancelled.
     Export(Vec<RecordingRow>, CancellationToken),
+    /// Write a clip of exactly this range (capture times) of these cameras
+    /// (every camera when empty) to a zip, until done or cancelled.
+    ExportRange(Vec<String>, i64, i64, CancellationToken),
     Evidence,
     Dispatch(i64),
     DispatchLatest,
@@ -151,7 +154,12 @@ impl Backend {
         let engine = self.engine.clone();
         self.runtime.spawn(async move {
             match cmd {
-                Command::Export(rows, cancel) => run_export(engine, rows, tx, cancel).await,
+                Command::Export(rows, cancel) => {
+                    run_export(engine, What::Recordings(rows), tx, cancel).await
+                }
+                Command::ExportRange(cameras, from, to, cancel) => {
+                    run_export(engine, What::Range(cameras, from, to), tx, cancel).await
+                }
                 cmd => {
                     if let Some(reply) = run(&engine, cmd).await {
                         let _ = tx.send(reply);
@@ -169,10 +177,16 @@ fn handle_of(img: super::decode::Rgba) -> Handle {
     Handle::from_rgba(img.width, img.height, img.pixels)
 }
 
+/// What an export holds.
+enum What {
+    Recordings(Vec<RecordingRow>),
+    Range(Vec<String>, i64, i64),
+}
+
 /// An export with its progress reported as it goes.
 async fn run_export(
     engine: Arc<Engine>,
-    rows: Vec<RecordingRow>,
+    what: What,
     reply: mpsc::UnboundedSender<Reply>,
     cancel: CancellationToken,
 ) {
@@ -185,7 +199,14 @@ async fn run_export(
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     });
-    let result = engine.export(rows, Some(tx), cancel).await;
+    let result = match what {
+        What::Recordings(rows) => engine.export(rows, Some(tx), cancel).await,
+        What::Range(cameras, from, to) => {
+            engine
+                .export_range(&cameras, from, to, Some(tx), cancel)
+                .await
+        }
+    };
     reporter.abort();
     let _ = reply.send(match result {
         Ok(row) => Reply::Exported(row),
@@ -273,7 +294,7 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
             let jpeg = engine.recording_frame(&recording, frame).await;
             decoded(jpeg, width, |h| Reply::Frame(request, h)).await
         }
-        Command::Export(..) => None,
+        Command::Export(..) | Command::ExportRange(..) => None,
         Command::Evidence => evidence(engine).await,
         Command::Dispatch(id) => reply(engine.dispatch(id, None).await, |ids| {
             Reply::Notice(format!(

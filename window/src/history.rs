@@ -30,6 +30,8 @@ pub enum Msg {
     Play(RecordingRow),
     Select(i64, bool),
     ExportSelected,
+    /// A clip of exactly the From-To range, of the camera shown (or all).
+    ExportRange,
     /// Only recordings with motion in them.
     WithMotion(bool),
 }
@@ -114,6 +116,7 @@ impl History {
                     self.selected.remove(&id);
                 }
             }
+            Msg::ExportRange => return self.export_range(),
             Msg::ExportSelected => {
                 let rows: Vec<RecordingRow> =
                     std::mem::take(&mut self.selected).into_values().collect();
@@ -123,6 +126,28 @@ impl History {
             }
         }
         Vec::new()
+    }
+
+    /// A clip of the From-To range, once both are readable times.
+    fn export_range(&mut self) -> Vec<Command> {
+        let (from, to) = (time::parse(&self.from), time::parse(&self.to));
+        match (from, to) {
+            (Ok(from), Ok(to)) if from < to => {
+                self.error = None;
+                let cameras = self.camera.iter().cloned().collect();
+                vec![Command::ExportRange(cameras, from, to, Default::default())]
+            }
+            (Ok(_), Ok(_)) => {
+                self.error = Some("the range ends before it starts".into());
+                Vec::new()
+            }
+            _ => {
+                self.error = Some(
+                    "a clip needs both From and To, e.g. 2026-11-21 14:03:10".into(),
+                );
+                Vec::new()
+            }
+        }
     }
 
     fn apply(&mut self) -> Vec<Command> {
@@ -304,12 +329,12 @@ pub fn view(app: &App) -> Element<'_, Message> {
     let filters = row![
         pick_list(cameras, selected, |c| Message::History(Msg::Camera(c))),
         text("from"),
-        text_input("YYYY-MM-DD [HH:MM]", &h.from)
+        text_input("YYYY-MM-DD [HH:MM[:SS]]", &h.from)
             .on_input(|s| Message::History(Msg::From(s)))
             .on_submit(Message::History(Msg::Apply))
             .width(170),
         text("to"),
-        text_input("YYYY-MM-DD [HH:MM]", &h.to)
+        text_input("YYYY-MM-DD [HH:MM[:SS]]", &h.to)
             .on_input(|s| Message::History(Msg::To(s)))
             .on_submit(Message::History(Msg::Apply))
             .width(170),
@@ -324,6 +349,12 @@ pub fn view(app: &App) -> Element<'_, Message> {
         button(text(format!("Export selected ({})", h.selected.len()))).on_press_maybe(
             (!h.selected.is_empty()).then_some(Message::History(Msg::ExportSelected))
         ),
+        button(text("Export From-To as a clip"))
+            .style(button::secondary)
+            .on_press_maybe(
+                (!h.from.trim().is_empty() && !h.to.trim().is_empty())
+                    .then_some(Message::History(Msg::ExportRange))
+            ),
         iced::widget::space::horizontal(),
         button(text("Newer"))
             .style(button::secondary)

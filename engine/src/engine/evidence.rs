@@ -57,6 +57,31 @@ impl Engine {
         Ok(row)
     }
 
+    /// Exports exactly `[from_us, to_us]` of `cameras` (every camera when
+    /// empty): one clip per camera, cut at frame boundaries from its
+    /// finished recordings.
+    pub async fn export_range(
+        &self,
+        cameras: &[String],
+        from_us: i64,
+        to_us: i64,
+        progress: Option<watch::Sender<Progress>>,
+        cancel: CancellationToken,
+    ) -> Result<ExportRow, EngineError> {
+        let row = crate::evidence::clip::export_range(
+            &self.shared.catalog,
+            &places(&self.shared),
+            cameras,
+            from_us,
+            to_us,
+            progress,
+            cancel,
+        )
+        .await?;
+        let _ = self.shared.events.send(EngineEvent::Export { id: row.id });
+        Ok(row)
+    }
+
     /// Queues an export for a target (or every configured target).
     pub async fn dispatch(
         &self,

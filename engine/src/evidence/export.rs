@@ -27,6 +27,8 @@ const CHUNK: usize = 1 << 20;
 pub enum ExportError {
     #[error("nothing to export: no finished recordings match")]
     Nothing,
+    #[error("the range ends before it starts")]
+    BadRange,
     #[error("export cancelled; no file was kept")]
     Cancelled,
     #[error("cannot write the export {path}: {source}")]
@@ -107,7 +109,8 @@ pub async fn sha256_off_thread(path: &Path) -> Result<String, ExportError> {
         .map_err(io_error)
 }
 
-fn zip_name(cameras: &[String], from_us: i64, to_us: i64) -> String {
+/// An export's name: its cameras (or how many) and its range.
+pub(super) fn zip_name(cameras: &[String], from_us: i64, to_us: i64) -> String {
     let cams = if cameras.len() <= 3 {
         cameras.join("+")
     } else {
@@ -135,19 +138,25 @@ pub async fn export(
     let (from_us, to_us) = (manifest.from_us, manifest.to_us);
     let dir = places.data_dir.join("exports");
     let base = zip_name(&camera_ids, from_us, to_us);
-    let recordings_dir = places.recordings_dir.clone();
+    let items = rows
+        .iter()
+        .map(|r| Item::recording(&places.recordings_dir, r))
+        .collect();
     let outcome = off_thread(cancel, move |cancelled| {
-        write_zip(
-            &dir,
-            &base,
-            &recordings_dir,
-            &rows,
-            manifest,
-            progress,
-            cancelled,
-        )
+        write_zip(&dir, &base, items, manifest, progress, cancelled)
     })
     .await;
+    finish(catalog, places, created_us, &camera_ids, outcome).await
+}
+
+/// Logs an export that was written (or why not) in the catalog; its row.
+pub(super) async fn finish(
+    catalog: &Catalog,
+    places: &Places,
+    created_us: i64,
+    camera_ids: &[String],
+    outcome: Result<Written, ExportError>,
+) -> Result<ExportRow, ExportError> {
     let cams = camera_ids.join(",");
     let written = match outcome {
         Ok(w) => w,
@@ -169,6 +178,7 @@ pub async fn export(
         .to_string_lossy()
         .into_owned();
     let (files, bytes, sha) = (written.files, written.bytes, &written.sha256);
+    let (from_us, to_us) = (written.from_us, written.to_us);
     let id = catalog
         .insert_export(&rel, created_us, &cams, from_us, to_us, files, bytes, sha)
         .await?;
@@ -190,6 +200,19 @@ async fn manifest_for(
     camera_ids.dedup();
     let from_us = rows.iter().map(|r| r.start_us).min().unwrap_or(0);
     let to_us = rows.iter().map(|r| r.end_us).max().unwrap_or(0);
+    manifest_over(catalog, places, camera_ids, from_us, to_us, created_us).await
+}
+
+/// The manifest of an export of `camera_ids` over a time range, without
+/// its files yet.
+pub(super) async fn manifest_over(
+    catalog: &Catalog,
+    places: &Places,
+    camera_ids: Vec<String>,
+    from_us: i64,
+    to_us: i64,
+    created_us: i64,
+) -> Result<Manifest, ExportError> {
     let mut cameras = Vec::new();
     let mut events = Vec::new();
     for id in camera_ids {
@@ -232,7 +255,7 @@ async fn manifest_for(
 
 /// Runs the blocking `job` on the blocking pool; `cancel` raises the flag
 /// it watches.
-async fn off_thread<T: Send + 'static>(
+pub(super) async fn off_thread<T: Send + 'static>(
     cancel: CancellationToken,
     job: impl FnOnce(&AtomicBool) -> Result<T, ExportError> + Send + 'static,
 ) -> Result<T, ExportError> {
@@ -253,19 +276,50 @@ async fn off_thread<T: Send + 'static>(
 }
 
 /// A zip written and in place.
-struct Written {
+pub(super) struct Written {
     path: PathBuf,
     files: i64,
     bytes: i64,
     sha256: String,
+    from_us: i64,
+    to_us: i64,
+}
+
+/// A file to put in an export: where it is read from, and its manifest
+/// entry (path in the zip, times, frames); size and SHA-256 are filled in
+/// as it is packed.
+pub(super) struct Item {
+    pub source: PathBuf,
+    pub entry: FileEntry,
+}
+
+impl Item {
+    /// A recording, unchanged.
+    fn recording(recordings_dir: &Path, r: &RecordingRow) -> Self {
+        Self {
+            source: recordings_dir.join(&r.path),
+            entry: FileEntry {
+                path: format!("recordings/{}", r.path),
+                camera_id: r.camera_id.clone(),
+                start_us: r.start_us,
+                end_us: r.end_us,
+                frames: r.frames,
+                bytes: 0,
+                sha256: String::new(),
+                status: r.status.to_string(),
+                width: r.width,
+                height: r.height,
+                clip_of: Vec::new(),
+            },
+        }
+    }
 }
 
 /// The blocking part: writes under a temporary name, then renames.
-fn write_zip(
+pub(super) fn write_zip(
     dir: &Path,
     base: &str,
-    recordings_dir: &Path,
-    rows: &[RecordingRow],
+    items: Vec<Item>,
     manifest: Manifest,
     progress: Option<watch::Sender<Progress>>,
     cancelled: &AtomicBool,
@@ -273,21 +327,18 @@ fn write_zip(
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let final_path = free_name(dir, base);
     let partial = final_path.with_extension("zip.partial");
+    let (from_us, to_us) = (manifest.from_us, manifest.to_us);
     let mut packer = Packer {
-        recordings_dir,
-        total: rows
+        total: items
             .iter()
-            .map(|r| {
-                std::fs::metadata(recordings_dir.join(&r.path))
-                    .map(|m| m.len())
-                    .unwrap_or(0)
-            })
+            .map(|i| std::fs::metadata(&i.source).map(|m| m.len()).unwrap_or(0))
             .sum(),
         done: 0,
         progress,
         cancelled,
     };
-    if let Err(e) = packer.pack(&partial, rows, manifest) {
+    let files = items.len() as i64;
+    if let Err(e) = packer.pack(&partial, items, manifest) {
         let _ = std::fs::remove_file(&partial);
         return Err(e);
     }
@@ -296,13 +347,15 @@ fn write_zip(
     std::fs::rename(&partial, &final_path).map_err(io_err(&final_path))?;
     Ok(Written {
         path: final_path,
-        files: rows.len() as i64,
+        files,
         bytes,
         sha256,
+        from_us,
+        to_us,
     })
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ExportError {
+pub(super) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ExportError {
     let path = path.display().to_string();
     move |source| ExportError::Io { path, source }
 }
@@ -318,9 +371,8 @@ fn free_name(dir: &Path, base: &str) -> PathBuf {
         .expect("some name is free")
 }
 
-/// Streams recordings into a zip, hashing and reporting as it goes.
+/// Streams files into a zip, hashing and reporting as it goes.
 struct Packer<'a> {
-    recordings_dir: &'a Path,
     total: u64,
     done: u64,
     progress: Option<watch::Sender<Progress>>,
@@ -328,17 +380,17 @@ struct Packer<'a> {
 }
 
 impl Packer<'_> {
-    /// The recordings, stored as they are, then the manifest; synced.
+    /// The files, stored as they are, then the manifest; synced.
     fn pack(
         &mut self,
         partial: &Path,
-        rows: &[RecordingRow],
+        items: Vec<Item>,
         mut manifest: Manifest,
     ) -> Result<(), ExportError> {
         let file = File::create(partial).map_err(io_err(partial))?;
         let mut zip = zip::ZipWriter::new(BufWriter::with_capacity(CHUNK, file));
-        for r in rows {
-            manifest.files.push(self.add(&mut zip, r, partial)?);
+        for item in items {
+            manifest.files.push(self.add(&mut zip, item, partial)?);
         }
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ExportError::Io {
             path: MANIFEST_NAME.into(),
@@ -357,21 +409,23 @@ impl Packer<'_> {
         file.sync_all().map_err(io_err(partial))
     }
 
-    /// One recording into the zip; its manifest entry.
+    /// One file into the zip; its manifest entry.
     fn add(
         &mut self,
         zip: &mut zip::ZipWriter<BufWriter<File>>,
-        r: &RecordingRow,
+        item: Item,
         partial: &Path,
     ) -> Result<FileEntry, ExportError> {
+        let Item { source, mut entry } = item;
+        let shown = entry.path.clone();
         let rec_err = |source| ExportError::Recording {
-            path: r.path.clone(),
+            path: shown.clone(),
             source,
         };
-        let mut f = File::open(self.recordings_dir.join(&r.path)).map_err(rec_err)?;
+        let mut f = File::open(&source).map_err(rec_err)?;
         let size = f.metadata().map_err(rec_err)?.len();
-        let name = format!("recordings/{}", r.path);
-        let modified = chrono::DateTime::from_timestamp_micros(r.start_us)
+        let name = entry.path.clone();
+        let modified = chrono::DateTime::from_timestamp_micros(entry.start_us)
             .map(|t| t.naive_utc())
             .and_then(|t| zip::DateTime::try_from(t).ok())
             .unwrap_or_default();
@@ -397,21 +451,12 @@ impl Packer<'_> {
                 p.send_replace(Progress {
                     done_bytes: self.done,
                     total_bytes: self.total,
-                    file: r.path.clone(),
+                    file: name.clone(),
                 });
             }
         }
-        Ok(FileEntry {
-            path: name,
-            camera_id: r.camera_id.clone(),
-            start_us: r.start_us,
-            end_us: r.end_us,
-            frames: r.frames,
-            bytes: size as i64,
-            sha256: hex_sha(h),
-            status: r.status.to_string(),
-            width: r.width,
-            height: r.height,
-        })
+        entry.bytes = size as i64;
+        entry.sha256 = hex_sha(h);
+        Ok(entry)
     }
 }

@@ -54,6 +54,23 @@ pub struct FileEntry {
     pub status: String,
     pub width: i64,
     pub height: i64,
+    /// For a clip (an export of a time range): the recordings its frames
+    /// were cut from, oldest first. Empty for a whole recording.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clip_of: Vec<ClipSource>,
+}
+
+/// A recording a clip took frames from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClipSource {
+    /// The recording as the panel keeps it: `<camera>/<day>/<file>.mkv`.
+    pub recording: String,
+    pub start_us: i64,
+    pub end_us: i64,
+    /// Which of its frames (counted from 0) the clip holds: `first` and
+    /// the `frames` after it.
+    pub first: i64,
+    pub frames: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

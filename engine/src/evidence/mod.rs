@@ -2,6 +2,7 @@
 //! hashes, their verification, their dispatch to archive places (a
 //! directory or a `panel receive`), and import on the receiving side.
 
+pub mod clip;
 pub mod dispatch;
 pub mod export;
 pub mod import;

@@ -90,15 +90,20 @@ pub enum Command {
     Export {
         #[command(flatten)]
         engine: EngineArgs,
-        /// The camera (every camera when left out).
+        /// A camera; repeat for more (every camera when left out).
         #[arg(long)]
-        camera: Option<String>,
-        /// Recordings that end after this time (RFC 3339 or local "YYYY-MM-DD HH:MM[:SS]").
+        camera: Vec<String>,
+        /// Start of the range (RFC 3339 or local "YYYY-MM-DD HH:MM[:SS]"):
+        /// with --from or --to, one clip per camera holds exactly the
+        /// frames captured in the range.
         #[arg(long)]
         from: Option<String>,
-        /// Recordings that start before this time.
+        /// End of the range (the frame captured at this time included).
         #[arg(long)]
         to: Option<String>,
+        /// Whole recordings that overlap the range instead of a clip.
+        #[arg(long)]
+        whole: bool,
     },
     /// Re-hash every file of an export against its manifest; exit status 0
     /// only when the evidence is intact.

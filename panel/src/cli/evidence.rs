@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cctv_engine::catalog::{Catalog, DispatchState, ExportRow};
 use cctv_engine::config::PanelConfig;
+use cctv_engine::evidence::clip;
 use cctv_engine::evidence::dispatch::Dispatcher;
 use cctv_engine::evidence::export::{self, Places};
 use cctv_engine::evidence::receive::{self, Receiver};
@@ -19,17 +20,30 @@ use tracing::{info, warn};
 use super::args::ReceiveArgs;
 use super::catalog::{BEAT_STALE_US, open_catalog};
 
-/// `panel export`: prints the zip's path.
+/// `panel export`: a clip of the range, or whole recordings; prints the
+/// zip's path.
 pub async fn export(
     cfg: &PanelConfig,
-    camera: Option<String>,
+    cameras: Vec<String>,
     from: Option<String>,
     to: Option<String>,
+    whole: bool,
 ) -> anyhow::Result<()> {
     let catalog = open_catalog(&cfg.data_dir).await?;
     let from_us = from.as_deref().map(time::parse).transpose()?;
     let to_us = to.as_deref().map(time::parse).transpose()?;
-    let rows = export::select(&catalog, camera.as_deref(), from_us, to_us).await?;
+    let clip = !whole && (from_us.is_some() || to_us.is_some());
+    let mut rows = Vec::new();
+    if !clip {
+        let all = [None];
+        let cams: Vec<Option<&str>> = match cameras.is_empty() {
+            true => all.to_vec(),
+            false => cameras.iter().map(|c| Some(c.as_str())).collect(),
+        };
+        for c in cams {
+            rows.extend(export::select(&catalog, c, from_us, to_us).await?);
+        }
+    }
     let places = Places {
         panel_name: cfg.panel_name.clone(),
         data_dir: cfg.data_dir.clone(),
@@ -55,7 +69,21 @@ pub async fn export(
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-    let result = export::export(&catalog, &places, rows, Some(tx), cancel).await;
+    let result = match clip {
+        true => {
+            clip::export_range(
+                &catalog,
+                &places,
+                &cameras,
+                from_us.unwrap_or(i64::MIN),
+                to_us.unwrap_or(i64::MAX),
+                Some(tx),
+                cancel,
+            )
+            .await
+        }
+        false => export::export(&catalog, &places, rows, Some(tx), cancel).await,
+    };
     let _ = reporter.await;
     eprintln!();
     let row = result?;

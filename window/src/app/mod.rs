@@ -248,7 +248,7 @@ impl App {
 
     /// Queues a command; it runs as a task when this update ends.
     fn send(&mut self, cmd: Command) {
-        if let Command::Export(_, cancel) = &cmd {
+        if let Command::Export(_, cancel) | Command::ExportRange(.., cancel) = &cmd {
             self.evidence.cancel = Some(cancel.clone());
         }
         self.outbox.push(cmd);
