@@ -181,7 +181,10 @@ fn history_lists_recordings_and_filters_narrow_the_list() {
     w.until("all again", |a| a.history.recordings.len() >= 4);
     w.send(Message::Action(Action::PlayNewest));
     w.until("playing", |a| {
-        a.screen == Screen::Playback && a.player.as_ref().is_some_and(|p| p.image.is_some())
+        a.screen == Screen::Playback
+            && a.playback
+                .as_ref()
+                .is_some_and(|p| p.tracks[0].image.is_some())
     });
     assert!(w.sees("Pause"));
     assert!(w.sees("Back to history (Esc)"));
@@ -514,7 +517,9 @@ fn history_shows_motion_filters_by_it_and_playback_jumps_to_events() {
     // Play the second recording: `]` jumps to a second before the motion.
     w.send(Message::History(history::Msg::Play(second.clone())));
     w.until("playing", |a| {
-        a.player.as_ref().is_some_and(|p| p.image.is_some())
+        a.playback
+            .as_ref()
+            .is_some_and(|p| p.tracks[0].image.is_some() && !p.tracks[0].spans.is_empty())
     });
     w.send(Message::Player(cctv_window::playback::Msg::PlayPause));
     w.send(Message::Key(
@@ -522,9 +527,9 @@ fn history_shows_motion_filters_by_it_and_playback_jumps_to_events() {
         iced::keyboard::Modifiers::default(),
     ));
     w.until("at the motion", |a| {
-        a.player
+        a.playback
             .as_ref()
-            .and_then(|p| p.shown_capture_us())
-            .is_some_and(|t| (t - (motion_at - 1_000_000)).abs() <= 200_000)
+            .and_then(|p| p.tracks[0].shown)
+            .is_some_and(|(_, _, t)| (t - (motion_at - 1_000_000)).abs() <= 200_000)
     });
 }

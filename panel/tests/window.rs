@@ -170,9 +170,9 @@ fn p_plays_the_newest_recording_of_any_camera_whatever_the_history_shows() {
     });
     w.send(key("p"));
     w.until("playing", |a| {
-        a.screen == Screen::Playback && a.player.is_some()
+        a.screen == Screen::Playback && a.playback.is_some()
     });
-    assert_eq!(w.app.player.as_ref().unwrap().row.camera_id, "new");
+    assert_eq!(w.app.playback.as_ref().unwrap().cameras(), ["new"]);
 }
 
 #[test]
@@ -303,7 +303,16 @@ fn every_screen_keeps_its_controls_on_screen_from_800x600_to_4k() {
         check(
             &mut w,
             "playback",
-            &["Back to history (Esc)", "8x", "Step back", "+10 s"],
+            &[
+                "Back to history (Esc)",
+                "8x",
+                "Step back",
+                "+10 s",
+                "Export clip",
+                "Out (o)",
+                "event/gap ]",
+                "24 h",
+            ],
         );
         w.send(Message::Show(Screen::Settings));
         check(&mut w, "settings", &["Apply", "Keep (days)"]);
@@ -318,7 +327,9 @@ fn a_clip_of_the_from_to_range_is_exported_from_the_history() {
     let mut w = world(1);
     let _cam = w.camera("yard", "Yard");
     w.until_within(Duration::from_secs(30), "a few seconds recorded", |a| {
-        a.engine.camera("yard").is_some_and(|c| c.frames_received >= 45)
+        a.engine
+            .camera("yard")
+            .is_some_and(|c| c.frames_received >= 45)
     });
     let local = |us: i64| {
         chrono::DateTime::from_timestamp_micros(us)
@@ -343,9 +354,6 @@ fn a_clip_of_the_from_to_range_is_exported_from_the_history() {
     let export = w.rt.block_on(w.engine.exports(10)).unwrap().remove(0);
     assert_eq!(export.files, 1, "one clip for the one camera");
     assert!(export.path.contains("_clip"), "{}", export.path);
-    let report = w
-        .rt
-        .block_on(w.engine.verify_export(&export))
-        .unwrap();
+    let report = w.rt.block_on(w.engine.verify_export(&export)).unwrap();
     assert!(report.intact(), "{:?}", report.findings);
 }

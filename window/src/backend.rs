@@ -42,6 +42,8 @@ pub enum Command {
     Open(RecordingRow),
     /// Play the newest finished recording of any camera.
     PlayNewest,
+    /// A camera's footage over a range, for playback.
+    Timeline(String, i64, i64),
     Frame {
         request: u64,
         recording: RecordingRow,
@@ -89,7 +91,13 @@ pub enum Reply {
     Thumbnail(i64, Handle),
     EventThumbnail(i64, Handle),
     Opened(RecordingRow, Arc<Scan>),
+    /// Play from the start of this recording.
+    PlayFrom(RecordingRow),
+    /// A camera's footage over a range: camera, from, to, what is there.
+    Timeline(String, i64, i64, cctv_engine::History),
     Frame(u64, Handle),
+    /// The frame asked for could not be read.
+    FrameFailed(u64),
     Disk {
         recorded_bytes: i64,
         free_bytes: u64,
@@ -285,6 +293,11 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
             Reply::Opened(row, index)
         }),
         Command::PlayNewest => play_newest(engine).await,
+        Command::Timeline(camera, from, to) => {
+            reply(engine.timeline(&camera, from, to).await, |h| {
+                Reply::Timeline(camera, from, to, h)
+            })
+        }
         Command::Frame {
             request,
             recording,
@@ -292,7 +305,9 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
             width,
         } => {
             let jpeg = engine.recording_frame(&recording, frame).await;
-            decoded(jpeg, width, |h| Reply::Frame(request, h)).await
+            decoded(jpeg, width, |h| Reply::Frame(request, h))
+                .await
+                .or(Some(Reply::FrameFailed(request)))
         }
         Command::Export(..) | Command::ExportRange(..) => None,
         Command::Evidence => evidence(engine).await,
@@ -332,23 +347,21 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
     }
 }
 
-/// Opens the newest finished recording of any camera (the newest at all
-/// when none has finished yet).
+/// The newest finished recording of any camera (the newest at all when
+/// none has finished yet), to play.
 async fn play_newest(engine: &Engine) -> Option<Reply> {
     let page = match engine.history(&HistoryQuery::default()).await {
         Ok(h) => h.recordings,
         Err(e) => return Some(Reply::Error(e.to_string())),
     };
-    let Some(row) = page
+    let row = page
         .iter()
         .find(|r| r.status != cctv_engine::catalog::RecordingStatus::Recording)
         .or(page.first())
-        .cloned()
-    else {
-        return Some(Reply::Error("nothing recorded yet".into()));
-    };
-    reply(engine.open_recording(&row).await, |index| {
-        Reply::Opened(row, index)
+        .cloned();
+    Some(match row {
+        Some(row) => Reply::PlayFrom(row),
+        None => Reply::Error("nothing recorded yet".into()),
     })
 }
 

@@ -14,7 +14,7 @@ use iced::{Alignment, Element, Length};
 
 use super::app::{App, Message};
 use super::backend::{Command, HistoryQuery, PAGE, Reply};
-use super::style;
+use super::{strip, style};
 use cctv_engine::catalog::{EventKind, EventRow, RecordingRow, RecordingStatus};
 use cctv_engine::time;
 
@@ -63,15 +63,6 @@ pub enum Entry<'a> {
 }
 
 impl History {
-    /// Where a camera's motion and tamper events start, for playback.
-    pub fn event_starts(&self, camera: &str) -> Vec<i64> {
-        self.spans
-            .iter()
-            .filter(|e| e.camera_id == camera)
-            .map(|e| e.at_us)
-            .collect()
-    }
-
     /// Recordings, events and spans merged, newest first.
     pub fn timeline(&self) -> Vec<Entry<'_>> {
         let mut v: Vec<(i64, Entry)> = self
@@ -106,7 +97,8 @@ impl History {
                 self.query.page = p.max(0);
                 return vec![Command::History(self.query.clone())];
             }
-            Msg::Play(row) => return vec![Command::Open(row)],
+            // The app starts playback (it owns the player).
+            Msg::Play(_) => {}
             Msg::Select(id, on) => {
                 if on {
                     if let Some(r) = self.recordings.iter().find(|r| r.id == id) {
@@ -142,9 +134,7 @@ impl History {
                 Vec::new()
             }
             _ => {
-                self.error = Some(
-                    "a clip needs both From and To, e.g. 2026-11-21 14:03:10".into(),
-                );
+                self.error = Some("a clip needs both From and To, e.g. 2026-11-21 14:03:10".into());
                 Vec::new()
             }
         }
@@ -422,20 +412,9 @@ const COL_SIZE: u16 = 3;
 const COL_STATUS: u16 = 5;
 const PANORAMA_W: f32 = 100.0;
 
-/// Slices of a camera's strip.
-const STRIP_SLICES: usize = 160;
-
-/// What a slice of a strip shows, the strongest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mark {
-    Tamper,
-    Motion,
-    Recorded,
-    Nothing,
-}
-
-/// A strip per camera over the page's time: recorded (grey), motion
-/// (orange), tamper (red), so where things happened shows at a glance.
+/// A strip per camera over the page's time: recorded (grey), gaps coloured
+/// by why, motion (orange), tamper (red), so where things happened shows
+/// at a glance.
 fn strips(h: &History) -> Element<'_, Message> {
     let ends = |e: &EventRow| e.end_us.unwrap_or_else(time::now_us);
     let times = h
@@ -446,7 +425,6 @@ fn strips(h: &History) -> Element<'_, Message> {
     let (Some(t0), Some(t1)) = (times.clone().min(), times.max()) else {
         return column![].into();
     };
-    let span = (t1 - t0).max(1) as f64;
     let mut cameras: Vec<&str> = h
         .recordings
         .iter()
@@ -455,61 +433,29 @@ fn strips(h: &History) -> Element<'_, Message> {
         .collect();
     cameras.sort_unstable();
     cameras.dedup();
-    let mut col = column![
-        row![
-            text("").width(130),
-            text(time::local(t0)).size(12).color(style::MUTED),
-            iced::widget::space::horizontal(),
-            text(time::local(t1)).size(12).color(style::MUTED),
-        ]
-        .spacing(12)
-    ]
-    .spacing(3);
+    let mut col = column![strip::ends(t0, t1, 130.0)].spacing(3);
     for cam in cameras {
-        let mut marks = [Mark::Nothing; STRIP_SLICES];
-        let mut paint = |from: i64, to: i64, mark: Mark| {
-            let slice = |t: i64| ((t - t0) as f64 / span) * STRIP_SLICES as f64;
-            let a = (slice(from).floor().max(0.0) as usize).min(STRIP_SLICES - 1);
-            let b = (slice(to).ceil().max(0.0) as usize).clamp(a + 1, STRIP_SLICES);
-            for m in &mut marks[a..b] {
-                if (mark as u8) < (*m as u8) {
-                    *m = mark;
-                }
-            }
+        // The page is newest first; strips want oldest first.
+        let mut recordings: Vec<RecordingRow> = h.recordings.clone();
+        recordings.retain(|r| r.camera_id == cam);
+        recordings.reverse();
+        let of_cam = |rows: &[EventRow]| -> Vec<EventRow> {
+            rows.iter()
+                .filter(|e| e.camera_id == cam)
+                .cloned()
+                .collect()
         };
-        for r in h.recordings.iter().filter(|r| r.camera_id == cam) {
-            paint(r.start_us, r.end_us, Mark::Recorded);
-        }
-        for e in h.spans.iter().filter(|e| e.camera_id == cam) {
-            let mark = if e.kind == EventKind::Motion {
-                Mark::Motion
-            } else {
-                Mark::Tamper
-            };
-            paint(e.at_us, ends(e), mark);
-        }
-        let mut bar = row![].height(14);
-        let mut i = 0;
-        while i < STRIP_SLICES {
-            let run = marks[i..].iter().take_while(|m| **m == marks[i]).count();
-            let color = match marks[i] {
-                Mark::Tamper => style::ALARM,
-                Mark::Motion => style::MOTION,
-                Mark::Recorded => iced::Color::from_rgb(0.35, 0.38, 0.45),
-                Mark::Nothing => iced::Color::from_rgb(0.12, 0.12, 0.14),
-            };
-            bar = bar.push(
-                container(text(""))
-                    .width(Length::FillPortion(run as u16))
-                    .height(14)
-                    .style(style::badge(color)),
-            );
-            i += run;
-        }
+        let mut events = of_cam(&h.events);
+        events.reverse();
+        let spans = of_cam(&h.spans);
+        let gaps = strip::gaps(&recordings, &events, t0, t1);
         col = col.push(
-            row![text(cam.to_string()).width(130).size(13), bar]
-                .spacing(12)
-                .align_y(Alignment::Center),
+            row![
+                text(cam.to_string()).width(130).size(13),
+                strip::strip(&recordings, &spans, &gaps, (t0, t1), 14.0)
+            ]
+            .spacing(12)
+            .align_y(Alignment::Center),
         );
     }
     col.into()

@@ -25,13 +25,19 @@ pub enum Action {
     Acknowledge,
     NextEvent,
     PreviousEvent,
+    SkipBack,
+    SkipForward,
+    StepBack,
+    StepForward,
+    MarkIn,
+    MarkOut,
 }
 
 /// (keys, what they do), in the order the help shows them.
 pub const SHORTCUTS: &[(&str, &str, Action)] = &[
     (
         "Space",
-        "record / stop the focused camera",
+        "record / stop the focused camera; playback: play / pause",
         Action::RecordFocused,
     ),
     (
@@ -80,14 +86,20 @@ pub const SHORTCUTS: &[(&str, &str, Action)] = &[
     ("k", "acknowledge the tamper alarms", Action::Acknowledge),
     (
         "]",
-        "playback: jump to the next motion or tamper event",
+        "playback: to the next motion or tamper event or gap",
         Action::NextEvent,
     ),
     (
         "[",
-        "playback: jump to the previous motion or tamper event",
+        "playback: to the previous motion or tamper event or gap",
         Action::PreviousEvent,
     ),
+    ("Left", "playback: 10 s back", Action::SkipBack),
+    ("Right", "playback: 10 s on", Action::SkipForward),
+    (",", "playback: one frame back", Action::StepBack),
+    (".", "playback: one frame on", Action::StepForward),
+    ("i", "playback: mark the start of a clip", Action::MarkIn),
+    ("o", "playback: mark the end of a clip", Action::MarkOut),
 ];
 
 /// The action of a key press, if it has one.
@@ -98,6 +110,8 @@ pub fn action(key: &Key, modifiers: Modifiers) -> Option<Action> {
     match key {
         Key::Named(Named::Space) => Some(Action::RecordFocused),
         Key::Named(Named::Escape) => Some(Action::Back),
+        Key::Named(Named::ArrowLeft) => Some(Action::SkipBack),
+        Key::Named(Named::ArrowRight) => Some(Action::SkipForward),
         Key::Character(c) => match c.as_str() {
             "+" | "=" => Some(Action::QualityUp),
             "-" | "_" => Some(Action::QualityDown),
@@ -117,6 +131,10 @@ pub fn action(key: &Key, modifiers: Modifiers) -> Option<Action> {
             "k" | "K" => Some(Action::Acknowledge),
             "]" => Some(Action::NextEvent),
             "[" => Some(Action::PreviousEvent),
+            "," => Some(Action::StepBack),
+            "." => Some(Action::StepForward),
+            "i" | "I" => Some(Action::MarkIn),
+            "o" | "O" => Some(Action::MarkOut),
             _ => None,
         },
         _ => None,
@@ -134,6 +152,8 @@ mod tests {
                 let key = match k {
                     "Space" => Key::Named(Named::Space),
                     "Esc" => Key::Named(Named::Escape),
+                    "Left" => Key::Named(Named::ArrowLeft),
+                    "Right" => Key::Named(Named::ArrowRight),
                     c => Key::Character(c.into()),
                 };
                 assert_eq!(action(&key, Modifiers::default()), Some(*expected), "{k}");
@@ -146,7 +166,15 @@ mod tests {
         let listed: Vec<Action> = SHORTCUTS.iter().map(|(_, _, a)| *a).collect();
         let keys = (b' '..=b'~')
             .map(|c| Key::Character((c as char).to_string().into()))
-            .chain([Key::Named(Named::Space), Key::Named(Named::Escape)]);
+            .chain(
+                [
+                    Named::Space,
+                    Named::Escape,
+                    Named::ArrowLeft,
+                    Named::ArrowRight,
+                ]
+                .map(Key::Named),
+            );
         for key in keys {
             if let Some(a) = action(&key, Modifiers::default()) {
                 assert!(

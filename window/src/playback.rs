@@ -1,23 +1,46 @@
-//! Playback of a recording inside the panel, at the recorded timestamps:
-//! wall-clock time since "play" times the speed gives the position, and the
-//! frame shown is the last one at or before it. So a camera that dropped to
-//! 3 fps plays back at its true pace.
+//! Playback by time, not by file: one to four cameras on one clock, over
+//! their recordings, across segment boundaries and gaps. The clock is a
+//! capture time: wall-clock time since "play" times the speed moves it, and
+//! each camera shows its last frame captured at or before it, so cameras
+//! play in sync at their true pace. A camera's next recording is read
+//! ahead of its boundary; when no camera has footage the clock skips to
+//! the next that does. The view (`playback/view.rs`) draws a strip per
+//! camera over a zoomable stretch of the day, with gaps and their reasons,
+//! events, and in/out marks for a clip.
+
+mod view;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use iced::widget::image::Handle;
-use iced::widget::{button, column, container, image, row, slider, text};
-use iced::{Alignment, ContentFit, Element, Length};
 
-use super::app::{App, Message, Screen};
-use super::backend::Command;
-use super::style;
+pub use self::view::view;
+use super::backend::{Command, Reply};
+use super::strip::{self, Gap};
 use cctv_engine::RecordingIndex as Scan;
-use cctv_engine::catalog::RecordingRow;
-use cctv_engine::time;
+use cctv_engine::catalog::{EventRow, RecordingRow, RecordingStatus};
 
 pub const SPEEDS: [Speed; 5] = [Speed(0.5), Speed(1.0), Speed(2.0), Speed(4.0), Speed(8.0)];
+
+/// How much of the day the strips show: seconds, and the label.
+pub const ZOOMS: [(i64, &str); 5] = [
+    (86_400, "24 h"),
+    (6 * 3600, "6 h"),
+    (3600, "1 h"),
+    (600, "10 min"),
+    (60, "1 min"),
+];
+
+/// Cameras played side by side at most.
+pub const MAX_CAMERAS: usize = 4;
+
+/// How far either side of the clock a camera's footage is read.
+const LOAD_US: i64 = 12 * 3600 * 1_000_000;
+
+/// A camera's next recording is read this long before its current one ends
+/// (gaps are skipped, so the next is needed then).
+const READ_AHEAD_US: i64 = 5_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Speed(pub f64);
@@ -32,396 +55,491 @@ impl std::fmt::Display for Speed {
 pub enum Msg {
     Tick,
     PlayPause,
+    /// Go to this capture time (µs since the epoch).
     Seek(f64),
     Skip(i64),
-    Restart,
-    Step,
-    /// One frame back.
-    StepBack,
+    /// One frame forward (true) or back, on the first camera's frames.
+    Step(bool),
     Speed(Speed),
-    /// Jump to the next (true) or previous motion or tamper event.
-    Event(bool),
+    /// To the next (true) or previous motion or tamper event or gap.
+    Jump(bool),
+    Zoom(usize),
+    /// Add (true) or take away a camera.
+    Camera(String, bool),
+    MarkIn,
+    MarkOut,
+    ClearMarks,
+    /// A clip of the marked range, of every camera shown.
+    ExportMarks,
 }
 
-pub struct Player {
-    pub row: RecordingRow,
-    scan: Arc<Scan>,
+/// The one clock every camera follows.
+#[derive(Debug, Clone)]
+pub struct Clock {
+    anchor_us: i64,
+    anchor_wall: Instant,
     pub playing: bool,
     pub speed: f64,
-    /// Media time (ms from the first frame) at `anchor_wall`.
-    anchor_ms: f64,
-    anchor_wall: Instant,
-    /// Frame shown (or being fetched) and the image of the one shown.
-    pub index: usize,
-    requested: Option<(u64, usize)>,
-    next_request: u64,
-    shown: Option<usize>,
-    pub image: Option<Handle>,
-    /// Starts of the camera's motion and tamper events, capture time, in order.
-    pub events: Vec<i64>,
 }
 
-impl Player {
-    pub fn new(row: RecordingRow, scan: Arc<Scan>) -> Self {
+impl Clock {
+    /// The capture time shown at `now`.
+    pub fn at(&self, now: Instant) -> i64 {
+        if !self.playing {
+            return self.anchor_us;
+        }
+        let played = now
+            .saturating_duration_since(self.anchor_wall)
+            .as_secs_f64()
+            * self.speed;
+        self.anchor_us + (played * 1e6) as i64
+    }
+
+    fn seek(&mut self, t: i64, now: Instant) {
+        self.anchor_us = t;
+        self.anchor_wall = now;
+    }
+}
+
+/// A recording read for playback: its row and frame index.
+struct Opened {
+    row: RecordingRow,
+    scan: Arc<Scan>,
+    read_at: Instant,
+}
+
+impl Opened {
+    /// The last frame captured at or before `t`.
+    fn frame_at(&self, t: i64) -> Option<usize> {
+        let n = self
+            .scan
+            .frames
+            .partition_point(|f| self.scan.capture_us(f) <= t);
+        n.checked_sub(1)
+    }
+
+    fn capture(&self, i: usize) -> Option<i64> {
+        self.scan.frames.get(i).map(|f| self.scan.capture_us(f))
+    }
+}
+
+/// One camera's footage and what of it is shown.
+pub struct Track {
+    pub camera: String,
+    /// Recordings, events that explain gaps, and spans over the range read.
+    pub recordings: Vec<RecordingRow>,
+    pub events: Vec<EventRow>,
+    pub spans: Vec<EventRow>,
+    /// The range read, and the one asked for.
+    loaded: Option<(i64, i64)>,
+    asked: Option<(i64, i64)>,
+    open: Option<Opened>,
+    ahead: Option<Opened>,
+    /// Recordings asked for (by id).
+    opening: Vec<i64>,
+    requested: Option<(u64, i64, usize)>,
+    /// (recording id, frame index, capture time) of the picture shown.
+    pub shown: Option<(i64, usize, i64)>,
+    pub image: Option<Handle>,
+}
+
+impl Track {
+    fn new(camera: String) -> Self {
         Self {
-            row,
-            scan,
-            playing: true,
-            speed: 1.0,
-            anchor_ms: 0.0,
-            anchor_wall: Instant::now(),
-            index: 0,
+            camera,
+            recordings: Vec::new(),
+            events: Vec::new(),
+            spans: Vec::new(),
+            loaded: None,
+            asked: None,
+            open: None,
+            ahead: None,
+            opening: Vec::new(),
             requested: None,
-            next_request: 1,
             shown: None,
             image: None,
-            events: Vec::new(),
         }
     }
 
-    /// Where its events start (capture times), for the jumps.
-    pub fn with_events(mut self, mut starts: Vec<i64>) -> Self {
-        starts.sort_unstable();
-        self.events = starts;
-        self
+    /// The recording that covers `t`.
+    pub fn recording_at(&self, t: i64) -> Option<&RecordingRow> {
+        let after = self.recordings.partition_point(|r| r.start_us <= t);
+        let r = self.recordings.get(after.checked_sub(1)?)?;
+        // Its last frame shows for one frame's time.
+        let frame_us = ((r.end_us - r.start_us) / (r.frames - 1).max(1)).clamp(0, 1_000_000);
+        (t <= strip::end_of(r) + frame_us).then_some(r)
     }
 
-    /// The event start to jump to from the frame shown: the first more than
-    /// half a second after it, or the last more than a second before it
-    /// (so pressing back twice walks back through events).
-    pub fn event_to(&self, forward: bool) -> Option<i64> {
-        let now = self.shown_capture_us()?;
-        let end = self.scan.origin_us + (self.length_ms() * 1000.0) as i64;
-        if forward {
-            self.events
-                .iter()
-                .copied()
-                .find(|t| *t > now + 500_000 && *t <= end)
-        } else {
-            self.events
-                .iter()
-                .rev()
-                .copied()
-                .find(|t| *t < now - 1_000_000 && *t >= self.scan.origin_us - 1_000_000)
+    /// The first recording that starts after `t`.
+    fn recording_after(&self, t: i64) -> Option<&RecordingRow> {
+        self.recordings.iter().find(|r| r.start_us > t)
+    }
+
+    /// The gaps over the range read.
+    pub fn gaps(&self) -> Vec<Gap> {
+        match self.loaded {
+            Some((a, b)) => strip::gaps(&self.recordings, &self.events, a, b),
+            None => Vec::new(),
         }
     }
 
-    pub fn frames(&self) -> usize {
-        self.scan.frames.len()
+    /// Why nothing shows at `t`, when nothing does.
+    pub fn gap_at(&self, t: i64) -> Option<Gap> {
+        if self.loaded.is_none() || self.recording_at(t).is_some() {
+            return None;
+        }
+        let gaps = self.gaps();
+        Some(
+            gaps.into_iter()
+                .find(|g| g.from_us <= t && t <= g.to_us)
+                .unwrap_or(Gap {
+                    from_us: t,
+                    to_us: t,
+                    why: strip::Why::Unknown,
+                }),
+        )
     }
 
-    /// Length in ms: to the last frame plus one average interval.
-    pub fn length_ms(&self) -> f64 {
-        let f = &self.scan.frames;
-        match f.len() {
-            0 => 0.0,
-            1 => 1.0,
-            n => {
-                let last = f[n - 1].time_ms as f64;
-                last + last / (n - 1) as f64
-            }
+    /// Where this camera's events and gaps begin, for the jumps.
+    fn marks(&self) -> impl Iterator<Item = i64> + '_ {
+        self.spans
+            .iter()
+            .map(|e| e.at_us)
+            .chain(self.gaps().into_iter().map(|g| g.from_us))
+    }
+}
+
+pub struct Playback {
+    pub tracks: Vec<Track>,
+    pub clock: Clock,
+    /// Index into [`ZOOMS`].
+    pub zoom: usize,
+    /// In and out of a clip, capture times.
+    pub marks: (Option<i64>, Option<i64>),
+    next_request: u64,
+}
+
+impl Playback {
+    /// Plays `camera` from `at_us`.
+    pub fn new(camera: String, at_us: i64, now: Instant) -> Self {
+        Self {
+            tracks: vec![Track::new(camera)],
+            clock: Clock {
+                anchor_us: at_us,
+                anchor_wall: now,
+                playing: true,
+                speed: 1.0,
+            },
+            zoom: 2,
+            marks: (None, None),
+            next_request: 1,
         }
     }
 
-    pub fn position_ms(&self, now: Instant) -> f64 {
-        if self.playing {
-            self.anchor_ms
-                + now.duration_since(self.anchor_wall).as_secs_f64() * 1000.0 * self.speed
-        } else {
-            self.anchor_ms
+    pub fn at(&self, now: Instant) -> i64 {
+        self.clock.at(now)
+    }
+
+    pub fn cameras(&self) -> Vec<String> {
+        self.tracks.iter().map(|t| t.camera.clone()).collect()
+    }
+
+    /// The stretch the strips show, centred on the clock.
+    pub fn view_range(&self, now: Instant) -> (i64, i64) {
+        let span = ZOOMS[self.zoom.min(ZOOMS.len() - 1)].0 * 1_000_000;
+        let from = self.at(now) - span / 2;
+        (from, from + span)
+    }
+
+    /// Reads every camera's footage again (new recordings, events).
+    pub fn reload(&mut self) {
+        for t in &mut self.tracks {
+            t.asked = None;
         }
     }
 
-    /// The last frame at or before `ms`.
-    pub fn frame_at(&self, ms: f64) -> usize {
-        self.scan
-            .frames
-            .partition_point(|f| (f.time_ms as f64) <= ms)
-            .saturating_sub(1)
+    fn seek(&mut self, t: i64, now: Instant) {
+        self.clock.seek(t, now);
     }
 
-    fn seek(&mut self, ms: f64, now: Instant) {
-        self.anchor_ms = ms.clamp(0.0, self.length_ms());
-        self.anchor_wall = now;
-        self.index = self.frame_at(self.anchor_ms);
-    }
-
-    pub fn update(&mut self, m: Msg, now: Instant) {
+    /// One message; the commands it needs besides the frames (see
+    /// [`Playback::wanted`]).
+    pub fn update(&mut self, m: Msg, now: Instant) -> Vec<Command> {
+        let t = self.at(now);
         match m {
-            Msg::Tick => {
-                let pos = self.position_ms(now);
-                if pos >= self.length_ms() {
-                    self.seek(self.length_ms(), now);
-                    self.playing = false;
-                }
-                self.index = self.frame_at(self.position_ms(now));
-            }
+            Msg::Tick => self.tick(now),
             Msg::PlayPause => {
-                let pos = self.position_ms(now);
-                let at_end = pos >= self.length_ms();
-                self.playing = !self.playing;
-                self.seek(if at_end && self.playing { 0.0 } else { pos }, now);
+                self.clock.playing = !self.clock.playing;
+                self.seek(t, now);
             }
-            Msg::Seek(ms) => self.seek(ms, now),
-            Msg::Skip(secs) => {
-                let pos = self.position_ms(now);
-                self.seek(pos + secs as f64 * 1000.0, now);
-            }
-            Msg::Restart => {
-                self.seek(0.0, now);
-                self.playing = true;
-            }
-            Msg::Step | Msg::StepBack => {
-                self.playing = false;
-                let next = match m {
-                    Msg::Step => (self.index + 1).min(self.frames().saturating_sub(1)),
-                    _ => self.index.saturating_sub(1),
-                };
-                let ms = self.scan.frames.get(next).map_or(0.0, |f| f.time_ms as f64);
-                self.seek(ms, now);
+            Msg::Seek(us) => self.seek(us as i64, now),
+            Msg::Skip(secs) => self.seek(t + secs * 1_000_000, now),
+            Msg::Step(forward) => {
+                self.clock.playing = false;
+                if let Some(to) = self.step_to(t, forward) {
+                    self.seek(to, now);
+                }
             }
             Msg::Speed(s) => {
-                let pos = self.position_ms(now);
-                self.speed = s.0;
-                self.seek(pos, now);
+                self.seek(t, now);
+                self.clock.speed = s.0;
             }
-            Msg::Event(forward) => {
-                if let Some(t) = self.event_to(forward) {
+            Msg::Jump(forward) => {
+                if let Some(to) = self.jump_to(t, forward) {
                     // A second before it, to see it begin.
-                    let ms = (t - self.scan.origin_us) as f64 / 1000.0 - 1000.0;
-                    self.seek(ms.max(0.0), now);
+                    self.seek(to - 1_000_000, now);
+                }
+            }
+            Msg::Zoom(z) => self.zoom = z.min(ZOOMS.len() - 1),
+            Msg::Camera(c, true) => {
+                if self.tracks.len() < MAX_CAMERAS && !self.tracks.iter().any(|t| t.camera == c) {
+                    self.tracks.push(Track::new(c));
+                }
+            }
+            Msg::Camera(c, false) => {
+                if self.tracks.len() > 1 {
+                    self.tracks.retain(|t| t.camera != c);
+                }
+            }
+            Msg::MarkIn => self.marks.0 = Some(t),
+            Msg::MarkOut => self.marks.1 = Some(t),
+            Msg::ClearMarks => self.marks = (None, None),
+            Msg::ExportMarks => {
+                if let (Some(a), Some(b)) = self.marks
+                    && a < b
+                {
+                    return vec![Command::ExportRange(
+                        self.cameras(),
+                        a,
+                        b,
+                        Default::default(),
+                    )];
                 }
             }
         }
+        Vec::new()
     }
 
-    /// The decode to ask for, if the frame to show is not the one shown or
-    /// already asked for. One decode at a time: a slow one skips frames.
-    pub fn wanted_frame(&mut self, width: u32) -> Option<Command> {
-        if self.requested.is_some() {
-            return None;
+    /// The clock moved: when no camera has footage now, on to the next
+    /// footage of any; past the last, stop.
+    fn tick(&mut self, now: Instant) {
+        if !self.clock.playing || self.tracks.iter().any(|t| t.loaded.is_none()) {
+            return;
         }
-        if self.image.is_some() && self.shown == Some(self.index) {
-            return None;
+        let t = self.at(now);
+        if self.tracks.iter().any(|k| k.recording_at(t).is_some()) {
+            return;
         }
-        let frame = *self.scan.frames.get(self.index)?;
-        let request = self.next_request;
-        self.next_request += 1;
-        self.requested = Some((request, self.index));
-        Some(Command::Frame {
-            request,
-            recording: self.row.clone(),
-            frame,
-            width,
-        })
+        let next = self
+            .tracks
+            .iter()
+            .filter_map(|k| k.recording_after(t).map(|r| r.start_us))
+            .min();
+        match next {
+            Some(start) => self.seek(start, now),
+            None => {
+                // Nothing after: the end of the footage.
+                self.clock.playing = false;
+                let end = self
+                    .tracks
+                    .iter()
+                    .filter_map(|k| k.recordings.last().map(strip::end_of))
+                    .max()
+                    .unwrap_or(t);
+                self.seek(end.min(t), now);
+            }
+        }
     }
 
-    pub fn on_frame(&mut self, request: u64, image: Handle) {
-        if let Some((r, index)) = self.requested
-            && r == request
+    /// The next (or previous) frame of the first camera from `t`.
+    fn step_to(&self, t: i64, forward: bool) -> Option<i64> {
+        let lead = self.tracks.first()?;
+        let open = lead
+            .open
+            .as_ref()
+            .filter(|o| lead.recording_at(t).is_some_and(|r| r.id == o.row.id));
+        let here = open.and_then(|o| o.frame_at(t));
+        match (forward, open, here) {
+            (true, Some(o), Some(i)) if i + 1 < o.scan.frames.len() => o.capture(i + 1),
+            (true, Some(o), None) => o.capture(0),
+            (false, Some(o), Some(i)) if i > 0 => o.capture(i - 1),
+            (true, ..) => lead.recording_after(t).map(|r| r.start_us),
+            (false, ..) => lead
+                .recordings
+                .iter()
+                .rev()
+                .find(|r| r.start_us < t && open.is_none_or(|o| o.row.id != r.id))
+                .map(|r| r.end_us),
+        }
+    }
+
+    /// The next (or previous) event or gap start of any camera.
+    fn jump_to(&self, t: i64, forward: bool) -> Option<i64> {
+        let marks = self.tracks.iter().flat_map(Track::marks);
+        if forward {
+            marks.filter(|m| *m > t + 1_500_000).min()
+        } else {
+            marks.filter(|m| *m < t - 500_000).max()
+        }
+    }
+
+    /// What the cameras need now: footage to read, recordings to open
+    /// (the next one ahead of its start), and the frame to show, each asked
+    /// for once. `width`: how wide a picture is shown.
+    pub fn wanted(&mut self, now: Instant, width: u32) -> Vec<Command> {
+        let t = self.at(now);
+        let mut out = Vec::new();
+        for k in &mut self.tracks {
+            // Read again when asked to, or when the clock nears an end.
+            let stale = k
+                .asked
+                .is_none_or(|(a, b)| t < a + LOAD_US / 4 || t > b - LOAD_US / 4);
+            if stale {
+                let range = (t - LOAD_US, t + LOAD_US);
+                k.asked = Some(range);
+                out.push(Command::Timeline(k.camera.clone(), range.0, range.1));
+            }
+            let Some(rec) = k.recording_at(t).cloned() else {
+                continue;
+            };
+            // The recording to show: read, read ahead, or to ask for.
+            if k.open.as_ref().is_none_or(|o| o.row.id != rec.id) {
+                if k.ahead.as_ref().is_some_and(|o| o.row.id == rec.id) {
+                    k.open = k.ahead.take();
+                } else if !k.opening.contains(&rec.id) {
+                    k.opening.push(rec.id);
+                    out.push(Command::Open(rec.clone()));
+                }
+            }
+            // One being written is read again as it grows.
+            if let Some(o) = &k.open
+                && o.row.id == rec.id
+                && rec.status == RecordingStatus::Recording
+                && o.scan
+                    .frames
+                    .last()
+                    .is_none_or(|f| o.scan.capture_us(f) < t)
+                && o.read_at.elapsed() > Duration::from_secs(2)
+                && !k.opening.contains(&rec.id)
+            {
+                k.opening.push(rec.id);
+                out.push(Command::Open(rec.clone()));
+            }
+            if let Some(next) = k.recording_after(rec.start_us).cloned()
+                && strip::end_of(&rec) - t < READ_AHEAD_US
+                && k.ahead.as_ref().is_none_or(|o| o.row.id != next.id)
+                && !k.opening.contains(&next.id)
+            {
+                k.opening.push(next.id);
+                out.push(Command::Open(next));
+            }
+            let Some(o) = k.open.as_ref().filter(|o| o.row.id == rec.id) else {
+                continue;
+            };
+            let Some(i) = o.frame_at(t) else {
+                continue;
+            };
+            let shown = k.shown.is_some_and(|(r, j, _)| r == rec.id && j == i);
+            if shown || k.requested.is_some() {
+                continue;
+            }
+            let Some(frame) = o.scan.frames.get(i).copied() else {
+                continue;
+            };
+            let request = self.next_request;
+            self.next_request += 1;
+            k.requested = Some((request, rec.id, i));
+            out.push(Command::Frame {
+                request,
+                recording: rec,
+                frame,
+                width,
+            });
+        }
+        out
+    }
+
+    /// A camera's footage arrived.
+    pub fn on_timeline(&mut self, camera: &str, from: i64, to: i64, h: cctv_engine::History) {
+        if let Some(k) = self
+            .tracks
+            .iter_mut()
+            .find(|k| k.camera == camera && k.asked == Some((from, to)))
         {
-            self.requested = None;
-            self.shown = Some(index);
-            self.image = Some(image);
+            k.recordings = h.recordings;
+            k.events = h.events;
+            k.spans = h.spans;
+            k.loaded = Some((from, to));
         }
     }
 
-    /// Capture time of the frame shown.
-    pub fn shown_capture_us(&self) -> Option<i64> {
-        self.scan
-            .frames
-            .get(self.index)
-            .map(|f| self.scan.capture_us(f))
+    /// A recording was read; `false` when no camera asked for it.
+    pub fn on_opened(&mut self, row: RecordingRow, scan: Arc<Scan>, now: Instant) -> bool {
+        let t = self.at(now);
+        let Some(k) = self.tracks.iter_mut().find(|k| k.opening.contains(&row.id)) else {
+            return false;
+        };
+        k.opening.retain(|id| *id != row.id);
+        let opened = Opened {
+            row,
+            scan,
+            read_at: Instant::now(),
+        };
+        let now_showing = k.recording_at(t).is_some_and(|r| r.id == opened.row.id);
+        if now_showing {
+            k.open = Some(opened);
+        } else {
+            k.ahead = Some(opened);
+        }
+        true
     }
-}
 
-/// The speeds as buttons, the current one marked (no drop-down to fall
-/// over the status bar).
-fn speeds<'a>(now: f64) -> Element<'a, Message> {
-    row(SPEEDS.into_iter().map(|s| {
-        button(text(s.to_string()))
-            .style(if s.0 == now {
-                button::primary
-            } else {
-                button::secondary
-            })
-            .on_press(Message::Player(Msg::Speed(s)))
-            .into()
-    }))
-    .spacing(4)
-    .into()
-}
+    /// A picture arrived; `false` when it was not asked for here.
+    pub fn on_frame(&mut self, request: u64, image: Handle) -> bool {
+        for k in &mut self.tracks {
+            if let Some((r, rec, i)) = k.requested
+                && r == request
+            {
+                k.requested = None;
+                let capture = k
+                    .open
+                    .as_ref()
+                    .filter(|o| o.row.id == rec)
+                    .and_then(|o| o.capture(i))
+                    .unwrap_or_default();
+                k.shown = Some((rec, i, capture));
+                k.image = Some(image);
+                return true;
+            }
+        }
+        false
+    }
 
-pub fn view(app: &App) -> Element<'_, Message> {
-    let Some(p) = app.player.as_ref() else {
-        return column![
-            text("Nothing to play: choose a recording in the history."),
-            button(text("History")).on_press(Message::Show(Screen::History)),
-        ]
-        .spacing(10)
-        .into();
-    };
-    let now = Instant::now();
-    let pos = p.position_ms(now).min(p.length_ms());
-    let picture: Element<Message> = match &p.image {
-        Some(h) => image(h.clone())
-            .content_fit(ContentFit::Contain)
-            .width(Length::Fill)
-            .height(Length::Fill)
-            .into(),
-        None => container(text("Loading…")).center(Length::Fill).into(),
-    };
-    let msg = |m: Msg| Message::Player(m);
-    let clock = p.shown_capture_us().map(time::local).unwrap_or_default();
-    let controls = row![
-        button(text("Restart"))
-            .style(button::secondary)
-            .on_press(msg(Msg::Restart)),
-        button(text("-10 s"))
-            .style(button::secondary)
-            .on_press(msg(Msg::Skip(-10))),
-        button(text(if p.playing { "Pause" } else { "Play" })).on_press(msg(Msg::PlayPause)),
-        button(text("+10 s"))
-            .style(button::secondary)
-            .on_press(msg(Msg::Skip(10))),
-        button(text("Step back"))
-            .style(button::secondary)
-            .on_press(msg(Msg::StepBack)),
-        button(text("Step"))
-            .style(button::secondary)
-            .on_press(msg(Msg::Step)),
-        iced::widget::space::horizontal(),
-        speeds(p.speed),
-    ]
-    .spacing(8)
-    .align_y(Alignment::Center);
-    let position = row![
-        text(format!(
-            "{} / {}",
-            style::duration(pos / 1000.0),
-            style::duration(p.length_ms() / 1000.0)
-        )),
-        text(format!("frame {} of {}", p.index + 1, p.frames())).color(style::MUTED),
-        button(text("[ event"))
-            .style(button::secondary)
-            .on_press_maybe(p.event_to(false).map(|_| msg(Msg::Event(false)))),
-        button(text("event ]"))
-            .style(button::secondary)
-            .on_press_maybe(p.event_to(true).map(|_| msg(Msg::Event(true)))),
-        iced::widget::space::horizontal(),
-        button(text("Back to history (Esc)"))
-            .style(button::secondary)
-            .on_press(Message::Show(Screen::History)),
-    ]
-    .spacing(8)
-    .align_y(Alignment::Center);
-    column![
-        row![
-            text(format!("{} · {}", p.row.camera_id, p.row.path))
-                .size(18)
-                .width(Length::Fill),
-            iced::widget::space::horizontal(),
-            text(clock).size(18),
-        ],
-        container(picture)
-            .width(Length::Fill)
-            .height(Length::Fill)
-            .style(style::tile(true)),
-        slider(0.0..=p.length_ms().max(1.0), pos, |v| Message::Player(
-            Msg::Seek(v)
-        ))
-        .step(1.0),
-        controls,
-        position,
-    ]
-    .spacing(8)
-    .into()
+    /// A read failed (a recording that is gone): stop waiting for it.
+    pub fn on_error(&mut self) {
+        for k in &mut self.tracks {
+            k.requested = None;
+        }
+    }
+
+    /// Takes the replies meant for playback; gives back the others.
+    pub fn take(&mut self, reply: Reply, now: Instant) -> Option<Reply> {
+        match reply {
+            Reply::Timeline(camera, from, to, h) => {
+                self.on_timeline(&camera, from, to, h);
+                None
+            }
+            Reply::Opened(row, scan) => {
+                let r = row.clone();
+                (!self.on_opened(row, scan.clone(), now)).then_some(Reply::Opened(r, scan))
+            }
+            Reply::Frame(request, image) => {
+                (!self.on_frame(request, image.clone())).then_some(Reply::Frame(request, image))
+            }
+            other => Some(other),
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use cctv_engine::FrameRef;
-    use std::time::Duration;
-
-    fn player(times: &[i64]) -> Player {
-        let scan = Scan {
-            frames: times
-                .iter()
-                .map(|t| FrameRef {
-                    time_ms: *t,
-                    pos: 0,
-                    len: 1,
-                })
-                .collect(),
-            origin_us: 1_000_000,
-            ..Default::default()
-        };
-        let row = RecordingRow {
-            id: 1,
-            camera_id: "c".into(),
-            path: "p".into(),
-            start_us: 0,
-            end_us: 0,
-            frames: times.len() as i64,
-            bytes: 0,
-            width: 1,
-            height: 1,
-            status: cctv_engine::catalog::RecordingStatus::Complete,
-            detail: String::new(),
-        };
-        Player::new(row, Arc::new(scan))
-    }
-
-    #[test]
-    fn plays_at_recorded_times_not_a_fixed_rate() {
-        // 10 fps for a second, then 3 fps.
-        let p = player(&[
-            0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1233, 1566, 1900,
-        ]);
-        assert_eq!(p.frame_at(950.0), 9);
-        assert_eq!(p.frame_at(1232.0), 9);
-        assert_eq!(p.frame_at(1240.0), 10);
-        let t0 = Instant::now();
-        let mut p = p;
-        p.seek(0.0, t0);
-        p.update(Msg::Tick, t0 + Duration::from_millis(1300));
-        assert_eq!(p.index, 10, "1.3 s in shows the 1.233 s frame");
-    }
-
-    #[test]
-    fn speed_skip_step_and_the_end() {
-        let mut p = player(&(0..100).map(|i| i * 100).collect::<Vec<_>>());
-        let t0 = Instant::now();
-        p.update(Msg::Speed(Speed(4.0)), t0);
-        p.update(Msg::Tick, t0 + Duration::from_millis(500));
-        assert_eq!(p.index, 20, "0.5 s at 4x is 2 s in");
-        p.update(Msg::Skip(-10), t0 + Duration::from_millis(500));
-        assert_eq!(p.index, 0, "clamped at the start");
-        p.update(Msg::Step, t0 + Duration::from_millis(500));
-        assert!(!p.playing);
-        assert_eq!(p.index, 1);
-        p.update(Msg::Skip(6), t0 + Duration::from_millis(600));
-        assert_eq!(p.index, 61);
-        p.update(Msg::PlayPause, t0 + Duration::from_millis(600));
-        p.update(Msg::Tick, t0 + Duration::from_secs(60));
-        assert!(!p.playing, "stops at the end");
-        assert_eq!(p.index, 99);
-        p.update(Msg::Restart, t0 + Duration::from_secs(61));
-        assert_eq!(p.index, 0);
-        assert!(p.playing);
-    }
-
-    #[test]
-    fn one_decode_at_a_time_and_only_for_a_new_frame() {
-        let mut p = player(&[0, 100, 200]);
-        let Some(Command::Frame { request, .. }) = p.wanted_frame(640) else {
-            panic!()
-        };
-        assert!(p.wanted_frame(640).is_none(), "one in flight");
-        p.on_frame(request, Handle::from_rgba(1, 1, vec![0u8; 4]));
-        assert!(p.wanted_frame(640).is_none(), "frame 0 is shown");
-        p.update(Msg::Step, Instant::now());
-        assert!(p.wanted_frame(640).is_some());
-    }
-}
+mod tests;

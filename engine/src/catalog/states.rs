@@ -140,6 +140,14 @@ impl EventKind {
         self.is_span() && self != EventKind::Motion
     }
 
+    /// Recording turned on or off (by the operator or the mode).
+    pub fn is_recording_switch(self) -> bool {
+        matches!(
+            self,
+            EventKind::RecordingStarted | EventKind::RecordingStopped
+        )
+    }
+
     /// Kinds that explain a gap between recordings.
     pub fn explains_gaps(self) -> bool {
         matches!(

@@ -10,8 +10,8 @@ pub use cctv_mkv::scan::{FrameRef, Scan as RecordingIndex};
 
 use super::{Engine, EngineError};
 use crate::catalog::{
-    AuthFailureRow, CameraRow, DispatchRow, EventRow, ExportRow, ExportStatus, PanoramaRow,
-    RecordingFilter, RecordingRow,
+    AuthFailureRow, CameraRow, DispatchRow, EventFilter, EventRow, ExportRow, ExportStatus,
+    PanoramaRow, RecordingFilter, RecordingRow,
 };
 use crate::evidence::verify::{self, Report as VerifyReport};
 
@@ -55,6 +55,9 @@ pub struct History {
     pub spans: Vec<EventRow>,
 }
 
+/// Most rows of each kind a timeline reads (a day of 10-minute segments is 144).
+const TIMELINE_ROWS: i64 = 5000;
+
 impl Engine {
     pub async fn history(&self, query: &HistoryQuery) -> Result<History, EngineError> {
         let catalog = &self.shared.catalog;
@@ -88,6 +91,54 @@ impl Engine {
             .collect();
         let spans = catalog
             .spans_overlapping(query.camera.as_deref(), from, to, 1000)
+            .await?;
+        Ok(History {
+            recordings,
+            events,
+            spans,
+        })
+    }
+
+    /// One camera's footage over `[from_us, to_us]`, for a timeline: every
+    /// recording overlapping it and the events that explain what lies
+    /// between them (with the last one before the range: the camera's
+    /// state as it begins), oldest first; motion and tamper spans.
+    pub async fn timeline(
+        &self,
+        camera: &str,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<History, EngineError> {
+        let catalog = &self.shared.catalog;
+        let mut recordings = catalog
+            .recordings(&RecordingFilter {
+                camera_id: Some(camera.to_string()),
+                from_us: Some(from_us),
+                to_us: Some(to_us),
+                limit: Some(TIMELINE_ROWS),
+                ..Default::default()
+            })
+            .await?;
+        recordings.reverse();
+        let gap_kinds = |e: &EventRow| e.kind.explains_gaps() || e.kind.is_recording_switch();
+        let mut events: Vec<EventRow> = catalog
+            .events(Some(camera), Some(from_us), Some(to_us), TIMELINE_ROWS, 0)
+            .await?
+            .into_iter()
+            .filter(gap_kinds)
+            .collect();
+        let before = catalog
+            .find_events(&EventFilter {
+                camera_id: Some(camera.to_string()),
+                to_us: Some(from_us),
+                limit: 50,
+                ..Default::default()
+            })
+            .await?;
+        events.extend(before.into_iter().find(gap_kinds));
+        events.reverse();
+        let spans = catalog
+            .spans_overlapping(Some(camera), Some(from_us), Some(to_us), TIMELINE_ROWS)
             .await?;
         Ok(History {
             recordings,

@@ -4,7 +4,6 @@
 use super::{App, NOTICE_FOR, Screen};
 use crate::backend::{Command, Reply};
 use crate::listen::Heard;
-use crate::playback::Player;
 use cctv_engine::EngineEvent;
 
 impl App {
@@ -55,6 +54,11 @@ impl App {
         }
         if closed || logged {
             self.reload(&Screen::History);
+            if self.screen == Screen::Playback
+                && let Some(p) = self.playback.as_mut()
+            {
+                p.reload();
+            }
         }
         if missed {
             // Whatever the lost events said, read it all again.
@@ -106,6 +110,13 @@ impl App {
     }
 
     pub(super) fn on_reply(&mut self, reply: Reply) {
+        let reply = match self.playback.as_mut() {
+            Some(p) => match p.take(reply, std::time::Instant::now()) {
+                Some(r) => r,
+                None => return,
+            },
+            None => reply,
+        };
         match reply {
             Reply::Notice(n) => self.notify(n, false),
             Reply::Error(e) => self.notify(e, true),
@@ -130,11 +141,13 @@ impl App {
                     self.send(c);
                 }
             }
-            Reply::Opened(row, scan) => {
-                let events = self.history.event_starts(&row.camera_id);
-                self.player = Some(Player::new(row, scan).with_events(events));
-                self.screen = Screen::Playback;
-                self.request_frame();
+            Reply::PlayFrom(row) => self.play(row.camera_id, row.start_us),
+            // Read for a playback that has moved on since.
+            Reply::Opened(..) | Reply::Timeline(..) | Reply::Frame(..) => {}
+            Reply::FrameFailed(_) => {
+                if let Some(p) = self.playback.as_mut() {
+                    p.on_error();
+                }
             }
             Reply::ExportProgress(done, total) => self.evidence.exporting = Some((done, total)),
             Reply::Panoramas(rows, jobs, read) => {
@@ -156,11 +169,6 @@ impl App {
                 if data.read > self.evidence.data.read {
                     self.evidence.data = data;
                     self.evidence.loaded = true;
-                }
-            }
-            Reply::Frame(request, image) => {
-                if let Some(p) = self.player.as_mut() {
-                    p.on_frame(request, image);
                 }
             }
         }

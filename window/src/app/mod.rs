@@ -22,7 +22,7 @@ use super::history::{self, History};
 use super::keys::{self, Action};
 use super::listen::{self, Heard};
 use super::panoramas::{self, Panoramas};
-use super::playback::{self, Player};
+use super::playback::{self, Playback};
 use super::settings::{self, SettingsForm};
 use super::{chrome, wall};
 use cctv_engine::Engine;
@@ -118,7 +118,7 @@ pub struct App {
     pub disk: Option<(i64, u64)>,
     pub listen: std::net::SocketAddr,
     pub history: History,
-    pub player: Option<Player>,
+    pub playback: Option<Playback>,
     pub settings: SettingsForm,
     pub evidence: EvidenceView,
     pub panoramas: Panoramas,
@@ -156,7 +156,7 @@ impl App {
             disk: None,
             listen,
             history: History::default(),
-            player: None,
+            playback: None,
             settings: SettingsForm::new(listen),
             evidence: EvidenceView::default(),
             panoramas: Panoramas::default(),
@@ -268,17 +268,38 @@ impl App {
         self.notice = Some((text, error, Instant::now()));
     }
 
-    fn request_frame(&mut self) {
-        let width = wall::focus_width(self.window);
-        if let Some(cmd) = self.player.as_mut().and_then(|p| p.wanted_frame(width)) {
+    /// What playback needs now (footage, recordings, frames), while shown.
+    fn feed_playback(&mut self) {
+        if self.screen != Screen::Playback {
+            return;
+        }
+        let Some(p) = self.playback.as_mut() else {
+            return;
+        };
+        let cols = if p.tracks.len() > 1 { 2 } else { 1 };
+        let width = wall::focus_width(self.window) / cols;
+        for cmd in p.wanted(Instant::now(), width) {
             self.send(cmd);
         }
+    }
+
+    /// Plays `camera` from `at_us` (the cameras already played stay).
+    pub(super) fn play(&mut self, camera: String, at_us: i64) {
+        let now = Instant::now();
+        match self.playback.as_mut() {
+            Some(p) if p.tracks.iter().any(|k| k.camera == camera) => {
+                p.update(playback::Msg::Seek(at_us as f64), now);
+            }
+            _ => self.playback = Some(Playback::new(camera, at_us, now)),
+        }
+        self.screen = Screen::Playback;
     }
 
     /// One message: the state changes, then the commands it asked for run.
     pub fn update(&mut self, message: Message) -> Task<Message> {
         let task = self.handle(message);
         self.layout();
+        self.feed_playback();
         Task::batch([task, self.flush()])
     }
 
@@ -361,10 +382,21 @@ impl App {
     pub fn action(&mut self, action: Action) -> Task<Message> {
         match action {
             Action::RecordFocused => {
-                if let Some(id) = self.focused() {
+                if self.screen == Screen::Playback {
+                    self.player_msg(playback::Msg::PlayPause);
+                } else if let Some(id) = self.focused() {
                     self.toggle_record(&id);
                 }
             }
+            Action::SkipBack | Action::SkipForward => {
+                let secs = if action == Action::SkipBack { -10 } else { 10 };
+                self.on_playback(playback::Msg::Skip(secs));
+            }
+            Action::StepBack | Action::StepForward => {
+                self.on_playback(playback::Msg::Step(action == Action::StepForward));
+            }
+            Action::MarkIn => self.on_playback(playback::Msg::MarkIn),
+            Action::MarkOut => self.on_playback(playback::Msg::MarkOut),
             Action::QualityUp | Action::QualityDown => {
                 if let Some(id) = self.focused() {
                     self.change_quality(&id, if action == Action::QualityUp { 10 } else { -10 });
@@ -423,13 +455,7 @@ impl App {
             Action::Panoramas => return self.show(Screen::Panoramas),
             Action::Acknowledge => self.alarms.acknowledge(),
             Action::NextEvent | Action::PreviousEvent => {
-                let forward = action == Action::NextEvent;
-                if self.screen == Screen::Playback
-                    && let Some(p) = self.player.as_mut()
-                {
-                    p.update(playback::Msg::Event(forward), Instant::now());
-                    self.request_frame();
-                }
+                self.on_playback(playback::Msg::Jump(action == Action::NextEvent));
             }
             Action::PlayNewest => self.send(Command::PlayNewest),
         }
@@ -506,6 +532,9 @@ impl App {
     }
 
     fn history_msg(&mut self, m: history::Msg) -> Task<Message> {
+        if let history::Msg::Play(row) = &m {
+            self.play(row.camera_id.clone(), row.start_us);
+        }
         for cmd in self.history.update(m) {
             self.send(cmd);
         }
@@ -513,10 +542,18 @@ impl App {
     }
 
     fn player_msg(&mut self, m: playback::Msg) {
-        if let Some(p) = self.player.as_mut() {
-            p.update(m, Instant::now());
+        if let Some(p) = self.playback.as_mut() {
+            for cmd in p.update(m, Instant::now()) {
+                self.send(cmd);
+            }
         }
-        self.request_frame();
+    }
+
+    /// A playback key, when playback shows.
+    fn on_playback(&mut self, m: playback::Msg) {
+        if self.screen == Screen::Playback {
+            self.player_msg(m);
+        }
     }
 
     fn settings_msg(&mut self, m: settings::Msg) {
@@ -551,7 +588,9 @@ impl App {
         if self.notice.is_some() || self.moving() {
             subs.push(iced::time::every(Duration::from_secs(1)).map(|_| Message::Clock));
         }
-        if self.player.as_ref().is_some_and(|p| p.playing) && self.screen == Screen::Playback {
+        if self.playback.as_ref().is_some_and(|p| p.clock.playing)
+            && self.screen == Screen::Playback
+        {
             subs.push(
                 iced::time::every(Duration::from_millis(15))
                     .map(|_| Message::Player(playback::Msg::Tick)),
