@@ -137,7 +137,9 @@ async fn a_clip_holds_exactly_the_frames_captured_in_its_range_and_verifies() {
             want.len()
         );
         // What a player sees: every frame of the range, none else, each
-        // at its capture time (the file keeps milliseconds).
+        // at its capture time. Files keep whole milliseconds from their
+        // first frame, so the recording and then the clip each round a
+        // time down by less than a millisecond: within 2 ms in all.
         let probe = ffprobe(&unzip(&zip, &entry.path, tmp.path()));
         assert_eq!(probe.codec, "mjpeg");
         assert_eq!(
@@ -148,7 +150,7 @@ async fn a_clip_holds_exactly_the_frames_captured_in_its_range_and_verifies() {
         for (pts, t) in probe.pts.iter().zip(&want) {
             let offset = (t - want[0]) as f64 / 1e6;
             assert!(
-                (pts - offset).abs() <= 0.0015,
+                (pts - offset).abs() <= 0.002,
                 "{cam}: a frame at {pts} s, sent {offset} s after the first"
             );
         }
