@@ -357,3 +357,28 @@ fn a_clip_of_the_from_to_range_is_exported_from_the_history() {
     let report = w.rt.block_on(w.engine.verify_export(&export)).unwrap();
     assert!(report.intact(), "{:?}", report.findings);
 }
+
+#[test]
+fn the_focused_picture_zooms_with_the_wheel() {
+    let mut w = world(600);
+    let creds = w.rt.block_on(enroll(&w.engine, "gate", "Gate"));
+    let _agent = start_agent(&creds, &["--source", "test-pattern:640x360", "--fps", "5"]);
+    w.until("a picture", |a| a.tiles.contains_key("gate"));
+    w.send(Message::Focus("gate".into()));
+    let hash = w.dir.path().join("focus");
+    let (before, after) = w.ui(|ui| {
+        let theme = iced::Theme::Dark;
+        let before = ui.snapshot(&theme).unwrap().matches_hash(&hash).unwrap();
+        // Over the middle of the picture, three notches in.
+        ui.point_at(iced::Point::new(400.0, 400.0));
+        for _ in 0..3 {
+            ui.simulate([iced::Event::Mouse(iced::mouse::Event::WheelScrolled {
+                delta: iced::mouse::ScrollDelta::Lines { x: 0.0, y: 1.0 },
+            })]);
+        }
+        let after = ui.snapshot(&theme).unwrap().matches_hash(&hash).unwrap();
+        (before, after)
+    });
+    assert!(before, "the first picture is the reference");
+    assert!(!after, "the picture did not change when zoomed");
+}

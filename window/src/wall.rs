@@ -249,7 +249,18 @@ pub fn focus<'a>(app: &'a App, id: &'a str) -> Element<'a, Message> {
     ]
     .spacing(8)
     .width(320);
-    let mut picture_col = stack![picture(app, c)];
+    // Wheel to zoom, drag to look around; the picture is decoded whole.
+    let zoomable: Element<Message> = match app.tiles.get(&c.id) {
+        Some(tile) => iced::widget::image::viewer(tile.image.clone())
+            .width(Length::Fill)
+            .height(Length::Fill)
+            .min_scale(1.0)
+            .max_scale(8.0)
+            .scale_step(0.25)
+            .into(),
+        None => picture(app, c),
+    };
+    let mut picture_col = stack![zoomable];
     if c.recording {
         picture_col = picture_col.push(container(rec_badge()).padding(8));
     } else if let Some(why) = not_recording(c) {

@@ -229,12 +229,18 @@ impl App {
         self.feeds.ensure(&self.engine, &ids, &self.runtime);
     }
 
-    /// Tells the decoders how wide each picture is shown.
+    /// Tells the decoders how wide each picture is shown. The focused
+    /// camera is decoded whole, at least, for its digital zoom.
     fn layout(&self) {
+        let focused = self.focused();
+        let whole = focused
+            .as_deref()
+            .and_then(|id| self.camera(id))
+            .map_or(0, |c| c.width);
         self.feeds.widths.set_layout(
             wall::tile_width(self.window, self.cameras.len()),
-            self.focused(),
-            wall::focus_width(self.window),
+            focused,
+            wall::focus_width(self.window).max(whole),
         );
     }
 
@@ -276,8 +282,11 @@ impl App {
         let Some(p) = self.playback.as_mut() else {
             return;
         };
-        let cols = if p.tracks.len() > 1 { 2 } else { 1 };
-        let width = wall::focus_width(self.window) / cols;
+        // One or two cameras are decoded whole, for the digital zoom.
+        let width = match p.tracks.len() {
+            1 | 2 => 0,
+            _ => wall::focus_width(self.window) / 2,
+        };
         for cmd in p.wanted(Instant::now(), width) {
             self.send(cmd);
         }

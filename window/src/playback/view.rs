@@ -38,10 +38,14 @@ fn picture<'a>(app: &'a App, p: &'a Playback, k: &'a Track, now: Instant) -> Ele
         .map_or(k.camera.as_str(), |c| c.name.as_str());
     let gap = k.gap_at(t);
     let body: Element<Message> = match (&k.image, &gap) {
-        (Some(h), None) => image(h.clone())
+        // Wheel to zoom, drag to look around.
+        (Some(h), None) => image::viewer(h.clone())
             .content_fit(ContentFit::Contain)
             .width(Length::Fill)
             .height(Length::Fill)
+            .min_scale(1.0)
+            .max_scale(8.0)
+            .scale_step(0.25)
             .into(),
         (_, Some(g)) => {
             container(text(format!("No recording: {}", g.why.words())).color(style::MUTED))
