@@ -382,3 +382,41 @@ fn the_focused_picture_zooms_with_the_wheel() {
     assert!(before, "the first picture is the reference");
     assert!(!after, "the picture did not change when zoomed");
 }
+
+#[test]
+fn tiles_keep_their_places_and_a_reordered_wall_is_kept() {
+    let mut w = world(600);
+    let b = w.camera("b", "Bravo");
+    let _a = w.camera("a", "Alpha");
+    let _c = w.camera("c", "Charlie");
+    w.until("three live", |a| a.live_count() == 3);
+    let order =
+        |w: &World| -> Vec<String> { w.app.wall_order().iter().map(|c| c.id.clone()).collect() };
+    assert_eq!(order(&w), ["a", "b", "c"]);
+    // Bravo goes offline: it keeps its place.
+    drop(b);
+    w.until("bravo offline", |a| {
+        a.camera("b")
+            .is_some_and(|c| c.state == cctv_engine::catalog::CameraState::Offline)
+    });
+    assert_eq!(order(&w), ["a", "b", "c"]);
+    // A new camera takes the next free place, whatever its name.
+    let _aa = w.camera("aa", "Aardvark");
+    w.until("four", |a| a.cameras.len() == 4);
+    assert_eq!(order(&w), ["a", "b", "c", "aa"]);
+    // The operator moves Charlie first; the layout is kept for the next window.
+    w.send(Message::MoveTile("c".into(), -2));
+    assert_eq!(order(&w), ["c", "a", "b", "aa"]);
+    w.until("saved", |a| {
+        a.notice
+            .as_ref()
+            .is_some_and(|(t, _, _)| t == "wall layout saved")
+    });
+    let (app, first) = cctv_window::app::App::new(w.engine.clone(), w.rt.handle());
+    w.app = app;
+    w.perform(first);
+    w.until("the saved layout", |a| {
+        a.places.first().is_some_and(|p| p == "c")
+    });
+    assert_eq!(order(&w), ["c", "a", "b", "aa"]);
+}

@@ -70,6 +70,9 @@ pub enum Command {
     Refused,
     /// Every camera's saved settings.
     CameraRows,
+    /// The wall's saved order of cameras.
+    WallLayout,
+    SaveWallLayout(Vec<String>),
 }
 
 /// Recordings on a page of the history browser.
@@ -117,6 +120,7 @@ pub enum Reply {
     PanoramaImage(i64, Handle),
     Refused(Vec<cctv_engine::catalog::AuthFailureRow>),
     CameraRows(Vec<cctv_engine::catalog::CameraRow>),
+    WallLayout(Vec<String>),
 }
 
 /// The evidence screen's data.
@@ -340,6 +344,11 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
         }),
         Command::Refused => reply(engine.refused(50).await, Reply::Refused),
         Command::CameraRows => reply(engine.camera_rows().await, Reply::CameraRows),
+        Command::WallLayout => reply(engine.wall_layout().await, Reply::WallLayout),
+        Command::SaveWallLayout(ids) => done(
+            engine.set_wall_layout(&ids).await,
+            "wall layout saved".into(),
+        ),
         Command::Disk => Some(Reply::Disk {
             recorded_bytes: engine.recorded_bytes().await.unwrap_or(0),
             free_bytes: engine.free_bytes().unwrap_or(0),

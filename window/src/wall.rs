@@ -445,6 +445,17 @@ fn focus_controls<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message>
         .align_y(Alignment::Center),
         row![text("Frame rate").width(130), fps_buttons].align_y(Alignment::Center),
         motion_controls(app, c),
+        row![
+            text("Place on the wall").width(130),
+            button(text("Earlier"))
+                .style(button::secondary)
+                .on_press(Message::MoveTile(id.to_string(), -1)),
+            button(text("Later"))
+                .style(button::secondary)
+                .on_press(Message::MoveTile(id.to_string(), 1)),
+        ]
+        .spacing(4)
+        .align_y(Alignment::Center),
     ]
     .spacing(8)
     .into()

@@ -224,6 +224,28 @@ impl Engine {
         Ok(self.shared.catalog.cameras().await?)
     }
 
+    /// The wall's order of cameras as last saved (ids; cameras not in it
+    /// go after). Empty when never saved.
+    pub async fn wall_layout(&self) -> Result<Vec<String>, EngineError> {
+        let saved = self.shared.catalog.setting("wall_layout").await?;
+        Ok(saved
+            .unwrap_or_default()
+            .split(',')
+            .filter(|id| !id.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Keeps the wall's order of cameras across restarts.
+    pub async fn set_wall_layout(&self, ids: &[String]) -> Result<(), EngineError> {
+        // Camera ids hold no commas (`validate_camera_id`).
+        Ok(self
+            .shared
+            .catalog
+            .set_setting("wall_layout", &ids.join(","))
+            .await?)
+    }
+
     /// The newest refused connections.
     pub async fn refused(&self, limit: i64) -> Result<Vec<AuthFailureRow>, EngineError> {
         Ok(self.shared.catalog.auth_failures(limit).await?)

@@ -132,6 +132,11 @@ impl App {
                 self.refused_loaded = true;
             }
             Reply::CameraRows(rows) => self.settings.loaded(&rows),
+            Reply::WallLayout(saved) => {
+                // The saved places first; cameras it does not know after.
+                self.places = saved;
+                self.place_new_cameras();
+            }
             Reply::Listening(addr) => {
                 self.listen = addr;
                 self.notify(format!("agents now connect to {addr}"), false);

@@ -72,6 +72,8 @@ pub enum Message {
     Sensitivity(String, i32),
     /// Send every frame (true) or follow the scene.
     FullRate(String, bool),
+    /// Move a camera's tile this many places on the wall (kept).
+    MoveTile(String, i32),
     Fps(String, u32),
     ConfirmQuit(bool),
     /// The answer to "stop recording on every camera?".
@@ -128,6 +130,9 @@ pub struct App {
     pub refused_loaded: bool,
     /// Tamper alarms waiting for the operator.
     pub alarms: Alarms,
+    /// The wall's places, in order: a camera keeps its place whatever its
+    /// state; a new one takes the next free place.
+    pub places: Vec<String>,
 }
 
 impl App {
@@ -163,10 +168,12 @@ impl App {
             refused: Vec::new(),
             refused_loaded: false,
             alarms: Alarms::default(),
+            places: Vec::new(),
         };
         app.read_cameras();
         app.send(Command::Refused);
         app.send(Command::Disk);
+        app.send(Command::WallLayout);
         let first = app.flush();
         (app, first)
     }
@@ -195,17 +202,35 @@ impl App {
             .count()
     }
 
-    /// Cameras in wall order: live first, then by name.
+    /// Cameras in wall order: by their places.
     pub fn wall_order(&self) -> Vec<&CameraStatus> {
-        let mut v: Vec<&CameraStatus> = self.cameras.iter().collect();
-        v.sort_by_key(|c| {
-            (
-                c.state == CameraState::Offline,
-                c.name.to_lowercase(),
-                c.id.clone(),
-            )
-        });
-        v
+        self.places
+            .iter()
+            .filter_map(|id| self.camera(id))
+            .collect()
+    }
+
+    /// Gives new cameras the next free places, by name.
+    fn place_new_cameras(&mut self) {
+        let mut new: Vec<&CameraStatus> = self
+            .cameras
+            .iter()
+            .filter(|c| !self.places.contains(&c.id))
+            .collect();
+        new.sort_by_key(|c| (c.name.to_lowercase(), c.id.clone()));
+        let new: Vec<String> = new.into_iter().map(|c| c.id.clone()).collect();
+        self.places.extend(new);
+    }
+
+    /// Moves a camera `by` places on the wall, and keeps the layout.
+    fn move_tile(&mut self, id: &str, by: i32) {
+        let Some(at) = self.places.iter().position(|p| p == id) else {
+            return;
+        };
+        let to = (at as i64 + i64::from(by)).clamp(0, self.places.len() as i64 - 1) as usize;
+        let moved = self.places.remove(at);
+        self.places.insert(to, moved);
+        self.send(Command::SaveWallLayout(self.places.clone()));
     }
 
     pub fn camera(&self, id: &str) -> Option<&CameraStatus> {
@@ -223,6 +248,7 @@ impl App {
     /// a decoder for any new camera.
     fn read_cameras(&mut self) {
         self.cameras = self.engine.cameras();
+        self.place_new_cameras();
         self.alarms
             .observe(&self.cameras, cctv_engine::time::now_us());
         let ids: Vec<String> = self.cameras.iter().map(|c| c.id.clone()).collect();
@@ -345,6 +371,7 @@ impl App {
                 };
                 self.send(Command::Detect(id, d));
             }
+            Message::MoveTile(id, by) => self.move_tile(&id, by),
             Message::Fps(id, fps) => self.configure(
                 &id,
                 Configure {
