@@ -420,3 +420,59 @@ fn tiles_keep_their_places_and_a_reordered_wall_is_kept() {
     });
     assert_eq!(order(&w), ["c", "a", "b", "aa"]);
 }
+
+#[test]
+fn a_camera_added_in_settings_connects_with_what_it_shows_and_revoked_is_cut_off() {
+    use settings::Msg;
+    let mut w = world(600);
+    w.send(Message::Show(Screen::Settings));
+    w.send(Message::Settings(Msg::NewId("porch".into())));
+    w.send(Message::Settings(Msg::NewName("Porch".into())));
+    w.ui(|ui| ui.click("Add and show its settings").map(|_| ()))
+        .unwrap();
+    w.until("the agent's settings", |a| a.settings.enrolled.is_some());
+    let shown = w.app.settings.enrolled.clone().unwrap();
+    // What is shown is the agent's config file, as an installer pastes it.
+    #[derive(serde::Deserialize)]
+    struct Agent {
+        panel: String,
+        camera_id: String,
+        name: String,
+        secret: String,
+        panel_fingerprint: String,
+    }
+    let a: Agent = toml::from_str(&shown).expect("valid TOML");
+    assert_eq!((a.camera_id.as_str(), a.name.as_str()), ("porch", "Porch"));
+    assert_eq!(a.panel, w.engine.local_addr().to_string());
+    let creds = Creds {
+        addr: w.engine.local_addr(),
+        id: a.camera_id,
+        secret: cctv_protocol::auth::Secret::parse(&a.secret).unwrap(),
+        fingerprint: Some(cctv_protocol::tls::Fingerprint::parse(&a.panel_fingerprint).unwrap()),
+    };
+    let _cam = w.rt.block_on(FakeCamera::start(&creds, 10));
+    w.until("porch live", |a| {
+        a.camera("porch")
+            .is_some_and(|c| c.state == cctv_engine::catalog::CameraState::Live)
+    });
+
+    // Revoke asks first, then cuts the camera off.
+    w.ui(|ui| ui.click("Revoke…").map(|_| ())).unwrap();
+    assert_eq!(w.app.settings.revoking.as_deref(), Some("porch"));
+    w.ui(|ui| ui.click("Revoke").map(|_| ())).unwrap();
+    w.until("porch cut off", |a| {
+        a.camera("porch")
+            .is_some_and(|c| c.state == cctv_engine::catalog::CameraState::Offline)
+    });
+
+    // Pairing: a one-time code and the command that uses it.
+    w.send(Message::Settings(Msg::NewId("gate".into())));
+    w.ui(|ui| ui.click("Add with a pairing code").map(|_| ()))
+        .unwrap();
+    w.until("a pairing code", |a| {
+        a.settings
+            .enrolled
+            .as_ref()
+            .is_some_and(|t| t.contains("camera-agent pair ") && t.contains("Camera gate"))
+    });
+}

@@ -70,6 +70,13 @@ pub enum Command {
     Refused,
     /// Every camera's saved settings.
     CameraRows,
+    /// Enrol a camera: a pairing code, or its agent's settings.
+    AddCamera {
+        id: String,
+        name: String,
+        pair: bool,
+    },
+    Revoke(String),
     /// The wall's saved order of cameras.
     WallLayout,
     SaveWallLayout(Vec<String>),
@@ -121,6 +128,8 @@ pub enum Reply {
     Refused(Vec<cctv_engine::catalog::AuthFailureRow>),
     CameraRows(Vec<cctv_engine::catalog::CameraRow>),
     WallLayout(Vec<String>),
+    /// What to tell a camera just added.
+    Enrolled(String),
 }
 
 /// The evidence screen's data.
@@ -345,6 +354,11 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
         Command::Refused => reply(engine.refused(50).await, Reply::Refused),
         Command::CameraRows => reply(engine.camera_rows().await, Reply::CameraRows),
         Command::WallLayout => reply(engine.wall_layout().await, Reply::WallLayout),
+        Command::AddCamera { id, name, pair } => add_camera(engine, id, name, pair).await,
+        Command::Revoke(id) => reply(engine.revoke(&id).await, |done| match done {
+            true => Reply::Notice(format!("{id} revoked: cut off and refused from now on")),
+            false => Reply::Error(format!("{id} had no secret to revoke")),
+        }),
         Command::SaveWallLayout(ids) => done(
             engine.set_wall_layout(&ids).await,
             "wall layout saved".into(),
@@ -354,6 +368,39 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
             free_bytes: engine.free_bytes().unwrap_or(0),
         }),
     }
+}
+
+/// Adds a camera; what its agent needs: a pairing code and the command
+/// that uses it, or its settings (the secret shown this once).
+async fn add_camera(engine: &Engine, id: String, name: String, pair: bool) -> Option<Reply> {
+    let addr = engine.local_addr();
+    let host = match addr.ip().is_unspecified() {
+        true => engine.config().panel_name.clone(),
+        false => addr.ip().to_string(),
+    };
+    let panel = format!("{host}:{}", addr.port());
+    if pair {
+        let valid = std::time::Duration::from_secs(15 * 60);
+        return reply(engine.pair_camera(&id, &name, valid).await, |code| {
+            let fingerprint = engine
+                .fingerprint()
+                .map(|f| f.to_string())
+                .unwrap_or_default();
+            Reply::Enrolled(format!(
+                "Camera {id}: pairing code {code} (works once, for 15 minutes). On the camera host:\n  \
+                 sudo camera-agent pair {panel} {code}\n  sudo systemctl enable --now camera-agent\n\
+                 The agent prints the panel's fingerprint; it must be {fingerprint}",
+                code = code.display()
+            ))
+        });
+    }
+    reply(engine.add_camera(&id, &name, false).await, |secret| {
+        let settings =
+            cctv_engine::agent_settings(Some(&panel), &id, &name, &secret, engine.fingerprint());
+        Reply::Enrolled(format!(
+            "# camera-agent settings for {id}; the secret is shown only this once.\n{settings}"
+        ))
+    })
 }
 
 /// The newest finished recording of any camera (the newest at all when

@@ -22,6 +22,18 @@ pub enum Msg {
     Save(String),
     Listen(String),
     ApplyListen,
+    /// The new camera's id and name.
+    NewId(String),
+    NewName(String),
+    /// Add it: with a one-time pairing code (true) or its settings shown.
+    Add(bool),
+    /// What to tell the new camera's agent arrived.
+    Enrolled(String),
+    /// Copy what to tell the agent to the clipboard.
+    Copy,
+    /// Ask to revoke a camera; then the answer.
+    Revoke(String),
+    ConfirmRevoke(bool),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,13 +75,20 @@ fn gb_text(bytes: Option<i64>) -> String {
 pub struct SettingsForm {
     pub cameras: HashMap<String, CameraForm>,
     pub listen: String,
+    pub new_id: String,
+    pub new_name: String,
+    /// The settings (or pairing steps) for the camera just added, shown
+    /// until another is added: a secret is shown only once.
+    pub enrolled: Option<String>,
+    /// The camera whose revocation waits for a yes.
+    pub revoking: Option<String>,
 }
 
 impl SettingsForm {
     pub fn new(listen: SocketAddr) -> Self {
         Self {
-            cameras: HashMap::new(),
             listen: listen.to_string(),
+            ..Self::default()
         }
     }
 
@@ -159,6 +178,30 @@ impl SettingsForm {
                 }
                 return Ok(cmds);
             }
+            Msg::NewId(v) => self.new_id = v,
+            Msg::NewName(v) => self.new_name = v,
+            Msg::Add(pair) => {
+                let id = self.new_id.trim().to_string();
+                cctv_protocol::validate_camera_id(&id)
+                    .map_err(|e| FormError::BadId(id.clone(), e))?;
+                let name = self.new_name.trim().to_string();
+                return Ok(vec![Command::AddCamera { id, name, pair }]);
+            }
+            Msg::Enrolled(text) => {
+                self.enrolled = Some(text);
+                self.new_id.clear();
+                self.new_name.clear();
+            }
+            // The app puts it on the clipboard.
+            Msg::Copy => {}
+            Msg::Revoke(id) => self.revoking = Some(id),
+            Msg::ConfirmRevoke(yes) => {
+                if let Some(id) = self.revoking.take()
+                    && yes
+                {
+                    return Ok(vec![Command::Revoke(id)]);
+                }
+            }
             Msg::Listen(v) => self.listen = v,
             Msg::ApplyListen => {
                 let addr: SocketAddr = self
@@ -184,6 +227,8 @@ pub enum FormError {
     NotRead(String),
     #[error("{0:?} is not an address like 0.0.0.0:7700")]
     NotAnAddress(String),
+    #[error("{0:?} cannot be a camera id: {1}")]
+    BadId(String, &'static str),
 }
 
 pub fn view(app: &App) -> Element<'_, Message> {
@@ -279,9 +324,13 @@ fn security(app: &App) -> Element<'_, Message> {
     let mut list = column![
         text("Who may connect").size(20),
         transport,
-        text("Add a camera with `panel camera add --id ID --name NAME --pair` (then `camera-agent pair` on its host); cut one off with `panel camera revoke ID`.")
-            .color(style::MUTED),
-        text(format!("Refused connections (newest {} shown)", app.refused.len())).size(16),
+        enrol(app),
+        allowed(app),
+        text(format!(
+            "Refused connections (newest {} shown)",
+            app.refused.len()
+        ))
+        .size(16),
         row![
             text("Last attempt").width(170),
             text("From").width(170),
@@ -308,4 +357,81 @@ fn security(app: &App) -> Element<'_, Message> {
         );
     }
     list.into()
+}
+
+/// Adding a camera: its id and name, then its agent's settings (or a
+/// pairing code) to copy.
+fn enrol(app: &App) -> Element<'_, Message> {
+    let s = &app.settings;
+    let msg = Message::Settings;
+    let ready = !s.new_id.trim().is_empty();
+    let mut col = column![
+        text("Add a camera").size(16),
+        row![
+            text_input("camera id, e.g. back-door", &s.new_id)
+                .on_input(move |v| msg(Msg::NewId(v)))
+                .width(Length::FillPortion(2)),
+            text_input("name, e.g. Back door", &s.new_name)
+                .on_input(move |v| msg(Msg::NewName(v)))
+                .width(Length::FillPortion(2)),
+        ]
+        .spacing(8),
+        row![
+            button(text("Add with a pairing code"))
+                .on_press_maybe(ready.then_some(msg(Msg::Add(true)))),
+            button(text("Add and show its settings"))
+                .style(button::secondary)
+                .on_press_maybe(ready.then_some(msg(Msg::Add(false)))),
+        ]
+        .spacing(8),
+    ]
+    .spacing(6);
+    if let Some(t) = &s.enrolled {
+        col = col.push(
+            iced::widget::container(
+                column![
+                    text(t.clone()).font(iced::Font::MONOSPACE).size(13),
+                    button(text("Copy")).on_press(msg(Msg::Copy)),
+                ]
+                .spacing(6),
+            )
+            .padding(8)
+            .width(Length::Fill)
+            .style(style::panel),
+        );
+    }
+    col.into()
+}
+
+/// Cameras that may connect, each with a way to cut it off.
+fn allowed(app: &App) -> Element<'_, Message> {
+    let msg = Message::Settings;
+    let mut col = column![text("Cameras that may connect").size(16)].spacing(4);
+    for c in &app.cameras {
+        let mut r = row![text(format!("{} ({})", c.name, c.id)).width(Length::Fill)]
+            .spacing(8)
+            .align_y(Alignment::Center);
+        if app.settings.revoking.as_deref() == Some(c.id.as_str()) {
+            r = r
+                .push(text("Cut it off and refuse it from now on?").color(style::OFFLINE))
+                .push(
+                    button(text("Keep"))
+                        .style(button::secondary)
+                        .on_press(msg(Msg::ConfirmRevoke(false))),
+                )
+                .push(
+                    button(text("Revoke"))
+                        .style(button::danger)
+                        .on_press(msg(Msg::ConfirmRevoke(true))),
+                );
+        } else {
+            r = r.push(
+                button(text("Revoke…"))
+                    .style(button::secondary)
+                    .on_press(msg(Msg::Revoke(c.id.clone()))),
+            );
+        }
+        col = col.push(r);
+    }
+    col.into()
 }

@@ -52,6 +52,7 @@ impl Engine {
         name: &str,
         replace: bool,
     ) -> Result<cctv_protocol::auth::Secret, EngineError> {
+        cctv_protocol::validate_camera_id(id).map_err(EngineError::Name)?;
         cctv_protocol::validate_camera_name(name).map_err(EngineError::Name)?;
         let secret = new_secret();
         self.shared
@@ -67,6 +68,28 @@ impl Engine {
         Ok(secret)
     }
 
+    /// Adds a camera whose agent fetches its secret with a one-time code
+    /// (`camera-agent pair`), valid for `valid`; needs TLS.
+    pub async fn pair_camera(
+        &self,
+        id: &str,
+        name: &str,
+        valid: Duration,
+    ) -> Result<cctv_protocol::pair::PairingCode, EngineError> {
+        if self.shared.fingerprint.is_none() {
+            return Err(EngineError::PairingNeedsTls);
+        }
+        self.add_camera(id, name, false).await?;
+        let code = new_pairing_code();
+        let now = now_us();
+        let expires = now.saturating_add(valid.as_micros().min(i64::MAX as u128) as i64);
+        self.shared
+            .catalog
+            .add_pairing(id, &code.key(), now, expires)
+            .await?;
+        Ok(code)
+    }
+
     /// Revokes a camera's secret and cuts it off if it is live.
     pub async fn revoke(&self, id: &str) -> Result<bool, EngineError> {
         let revoked = self.shared.catalog.revoke_credentials(id, now_us()).await?;
@@ -80,6 +103,37 @@ impl Engine {
         }
         Ok(revoked)
     }
+}
+
+/// A camera agent's settings for a new camera, to paste into its config
+/// file: `panel` (HOST:PORT, when known), id, name, secret and the
+/// certificate to pin (or plain TCP).
+pub fn agent_settings(
+    panel: Option<&str>,
+    id: &str,
+    name: &str,
+    secret: &cctv_protocol::auth::Secret,
+    fingerprint: Option<cctv_protocol::tls::Fingerprint>,
+) -> String {
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let mut out = String::new();
+    let mut line = |l: String| {
+        out.push_str(&l);
+        out.push('\n');
+    };
+    if let Some(p) = panel {
+        line(format!("panel = {}", quote(p)));
+    }
+    line(format!("camera_id = {}", quote(id)));
+    if !name.is_empty() {
+        line(format!("name = {}", quote(name)));
+    }
+    line(format!("secret = {}", quote(&secret.to_hex())));
+    match fingerprint {
+        Some(f) => line(format!("panel_fingerprint = {}", quote(&f.to_string()))),
+        None => line("plain_tcp = true".into()),
+    }
+    out
 }
 
 /// 32 random bytes from a cryptographically secure generator seeded by the system.

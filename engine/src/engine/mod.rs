@@ -13,7 +13,7 @@ mod start;
 use housekeeping::{housekeeping, run_retention};
 use start::{bind, fit_connections, open_catalog};
 
-pub use access::{new_pairing_code, new_secret};
+pub use access::{agent_settings, new_pairing_code, new_secret};
 pub use panorama::{
     PanoramaError, PanoramaFrom, PanoramaJob, PanoramaMade, PanoramaMaker, PanoramaNotMade,
     StitchMode,
@@ -55,6 +55,8 @@ pub enum EngineError {
     Configure(&'static str),
     #[error("{0}")]
     Name(&'static str),
+    #[error("pairing needs TLS (the secret crosses the network); this panel is set to plain_tcp")]
+    PairingNeedsTls,
     #[error("the panel's TLS identity: {0}")]
     Identity(#[from] crate::tls::IdentityError),
     #[error(transparent)]

@@ -60,21 +60,10 @@ pub async fn add(cfg: &PanelConfig, id: &str, name: &str, how: Enrol<'_>) -> any
         return Ok(());
     }
     catalog.close().await;
-    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
     say!("# camera-agent settings for camera {id}; paste them into the agent's config file.");
     say!("# The secret is shown only this once. Keep the file private (chmod 600).");
-    if let Some(p) = how.panel {
-        say!("panel = {}", quote(p));
-    }
-    say!("camera_id = {}", quote(id));
-    if !name.is_empty() {
-        say!("name = {}", quote(name));
-    }
-    say!("secret = {}", quote(&secret.to_hex()));
-    match fingerprint {
-        Some(f) => say!("panel_fingerprint = {}", quote(&f.to_string())),
-        None => say!("plain_tcp = true"),
-    }
+    let settings = cctv_engine::agent_settings(how.panel, id, name, &secret, fingerprint);
+    say!("{}", settings.trim_end());
     Ok(())
 }
 

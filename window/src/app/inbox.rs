@@ -132,6 +132,12 @@ impl App {
                 self.refused_loaded = true;
             }
             Reply::CameraRows(rows) => self.settings.loaded(&rows),
+            Reply::Enrolled(text) => {
+                let _ = self
+                    .settings
+                    .update(crate::settings::Msg::Enrolled(text), &self.cameras);
+                self.read_cameras();
+            }
             Reply::WallLayout(saved) => {
                 // The saved places first; cameras it does not know after.
                 self.places = saved;

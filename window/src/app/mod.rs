@@ -389,6 +389,10 @@ impl App {
             Message::CloseRequested => return self.action(Action::Quit),
             Message::History(m) => return self.history_msg(m),
             Message::Player(m) => self.player_msg(m),
+            Message::Settings(settings::Msg::Copy) => {
+                let text = self.settings.enrolled.clone().unwrap_or_default();
+                return iced::clipboard::write(text);
+            }
             Message::Settings(m) => self.settings_msg(m),
             Message::Panoramas(m) => {
                 for c in self.panoramas.update(m) {
