@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod config;
 mod engine;
 pub mod evidence;
+pub mod explain;
 pub mod fds;
 mod ingest;
 pub mod jpeg;

@@ -476,3 +476,62 @@ fn a_camera_added_in_settings_connects_with_what_it_shows_and_revoked_is_cut_off
             .is_some_and(|t| t.contains("camera-agent pair ") && t.contains("Camera gate"))
     });
 }
+
+#[test]
+fn the_history_stays_current_and_its_dates_bound_the_events_too() {
+    let mut w = world(600);
+    let _cam = w.camera("yard", "Yard");
+    w.until("recording", |a| a.recording_count() == 1);
+    w.send(Message::Show(Screen::History));
+    w.until("the row in progress", |a| !a.history.recordings.is_empty());
+    let first = w.app.history.recordings[0].clone();
+    // Rows in progress grow on screen, well before the catalog's own
+    // update (every 10 s).
+    w.until_within(Duration::from_secs(8), "the row grown", |a| {
+        a.history
+            .recordings
+            .iter()
+            .any(|r| r.id == first.id && r.bytes > first.bytes && r.end_us > first.end_us)
+    });
+
+    // Events outside the dates are not listed, even where a recording
+    // overlaps the end of the range.
+    let now = cctv_engine::time::now_us();
+    let local = |us: i64| {
+        chrono::DateTime::from_timestamp_micros(us)
+            .unwrap()
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    let catalog = w.engine.catalog().clone();
+    w.rt.block_on(async {
+        for at in [now - 3_600_000_000, now - 500_000] {
+            catalog
+                .add_event(
+                    "yard",
+                    cctv_engine::catalog::EventKind::Stalled,
+                    at,
+                    "outside",
+                )
+                .await
+                .unwrap();
+        }
+    });
+    w.send(Message::History(history::Msg::From(local(
+        now - 600_000_000,
+    ))));
+    w.send(Message::History(history::Msg::To(local(now - 2_000_000))));
+    w.send(Message::History(history::Msg::Apply));
+    w.until("filtered", |a| {
+        a.history.loaded && a.history.query.to_us.is_some()
+    });
+    let outside: Vec<_> = w
+        .app
+        .history
+        .events
+        .iter()
+        .filter(|e| e.detail == "outside")
+        .collect();
+    assert!(outside.is_empty(), "{outside:?}");
+}

@@ -106,10 +106,17 @@ impl ServerCertVerifier for PinnedVerifier {
         if seen == expected {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::General(format!(
+            // A certificate error (not a general one), so the panel hears
+            // a certificate alert and can say why it was turned away.
+            let why = format!(
                 "the panel's certificate is {seen}, not the pinned {expected}: \
                  another machine is answering, or the panel's certificate was replaced"
-            )))
+            );
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Other(rustls::OtherError(std::sync::Arc::new(
+                    std::io::Error::other(why),
+                ))),
+            ))
         }
     }
 

@@ -151,6 +151,8 @@ impl History {
         match (parse(&self.from), parse(&self.to)) {
             (Ok(from_us), Ok(to_us)) => {
                 self.error = None;
+                // "Loading…" until the answer to this filter.
+                self.loaded = false;
                 self.query = HistoryQuery {
                     camera: self.camera.clone(),
                     from_us,

@@ -76,7 +76,8 @@ impl Engine {
         } else {
             let from = recordings.iter().map(|r| r.start_us).min();
             let to = (query.page > 0 || query.to_us.is_some())
-                .then(|| recordings.iter().map(|r| r.end_us).max().unwrap_or(0) + 1);
+                .then(|| recordings.iter().map(|r| r.end_us).max().unwrap_or(0) + 1)
+                .map(|t| query.to_us.map_or(t, |q| t.min(q)));
             (from, to)
         };
         let from = match (from, query.from_us) {
@@ -93,10 +94,29 @@ impl Engine {
             .spans_overlapping(query.camera.as_deref(), from, to, 1000)
             .await?;
         Ok(History {
-            recordings,
+            recordings: self.as_they_are_now(recordings).await,
             events,
             spans,
         })
+    }
+
+    /// Recordings being written, with their size on disk and their newest
+    /// frame now (the catalog learns them every few seconds).
+    async fn as_they_are_now(&self, mut rows: Vec<RecordingRow>) -> Vec<RecordingRow> {
+        let root = self.shared.config.recordings_dir.clone();
+        for r in rows
+            .iter_mut()
+            .filter(|r| r.status == crate::catalog::RecordingStatus::Recording)
+        {
+            let path = root.join(&r.path);
+            if let Ok(Ok(m)) = tokio::task::spawn_blocking(move || std::fs::metadata(path)).await {
+                r.bytes = r.bytes.max(m.len() as i64);
+            }
+            if let Some(last) = self.camera(&r.camera_id).and_then(|c| c.last_frame_us) {
+                r.end_us = r.end_us.max(last);
+            }
+        }
+        rows
     }
 
     /// One camera's footage over `[from_us, to_us]`, for a timeline: every
@@ -141,7 +161,7 @@ impl Engine {
             .spans_overlapping(Some(camera), Some(from_us), Some(to_us), TIMELINE_ROWS)
             .await?;
         Ok(History {
-            recordings,
+            recordings: self.as_they_are_now(recordings).await,
             events,
             spans,
         })

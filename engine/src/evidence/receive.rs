@@ -163,7 +163,11 @@ impl Receiver {
         };
         match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
             Ok(Ok(s)) => Ok(Box::new(s)),
-            Ok(Err(e)) => Err((None, RefusalCode::Tls, format!("TLS handshake failed: {e}"))),
+            Ok(Err(e)) => Err((
+                None,
+                RefusalCode::Tls,
+                crate::explain::tls_failure(&e.to_string()),
+            )),
             Err(_) => Err((
                 None,
                 RefusalCode::Timeout,

@@ -136,9 +136,10 @@ async fn handshake_io(
 async fn sniff(stream: &TcpStream) -> Result<([u8; 4], usize), Refused> {
     let mut first = [0u8; 4];
     loop {
-        let n = stream.peek(&mut first).await.map_err(|e| {
-            Refused::new(None, RefusalCode::Protocol, format!("connection lost: {e}"))
-        })?;
+        let n = stream
+            .peek(&mut first)
+            .await
+            .map_err(|e| Refused::new(None, RefusalCode::Protocol, super::lost_words(&e)))?;
         if n == 0 {
             return Err(Refused::new(
                 None,
@@ -186,7 +187,7 @@ async fn transport(ctx: &IngestCtx, stream: TcpStream) -> Result<Box<dyn Io>, Re
         Err(e) => Err(Refused::new(
             None,
             RefusalCode::Tls,
-            format!("TLS handshake failed: {e}"),
+            crate::explain::tls_failure(&e.to_string()),
         )),
     }
 }
@@ -239,7 +240,7 @@ async fn prove(ctx: &IngestCtx, conn: &mut Conn, claimed: &str) -> Result<Hello,
         }
     };
     if let Err(e) = conn.send(server.challenge()).await {
-        return Err(lost(format!("connection lost: {e}")));
+        return Err(lost(super::lost_words(&e)));
     }
     let answer = match conn.next().await {
         Some(Ok(m)) => m,

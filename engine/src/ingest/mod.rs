@@ -200,3 +200,11 @@ async fn refuse(stream: TcpStream, reason: &str) {
     )
     .await;
 }
+
+/// "connection lost: " and what happened, in words (see `crate::explain`).
+fn lost_words(e: &dyn std::fmt::Display) -> String {
+    format!(
+        "connection lost: {}",
+        crate::explain::io_failure(&e.to_string())
+    )
+}

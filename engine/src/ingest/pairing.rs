@@ -21,8 +21,7 @@ const WRONG_CODE: &str = "wrong, used or expired pairing code";
 
 /// The agent's `PairProof`.
 async fn read_proof(conn: &mut Conn) -> Result<[u8; cctv_protocol::auth::PROOF_LEN], Refused> {
-    let lost =
-        |e: String| Refused::new(None, RefusalCode::Protocol, format!("connection lost: {e}"));
+    let lost = |e: String| Refused::new(None, RefusalCode::Protocol, super::lost_words(&e));
     match conn.next().await {
         Some(Ok(Message::PairProof(p))) => Ok(p.proof),
         Some(Ok(other)) => {
@@ -83,7 +82,7 @@ pub(super) async fn pair(
     };
     let mut nonce = [0u8; cctv_protocol::auth::NONCE_LEN];
     rand::fill(&mut nonce);
-    let lost = |e: String| refuse(RefusalCode::Protocol, &format!("connection lost: {e}"));
+    let lost = |e: String| refuse(RefusalCode::Protocol, &super::lost_words(&e));
     conn.send(Message::Challenge(Challenge { nonce }))
         .await
         .map_err(|e| lost(e.to_string()))?;

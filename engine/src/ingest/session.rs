@@ -154,7 +154,7 @@ impl<'a> Session<'a> {
                 cmd = commands.recv() => match cmd {
                     Some(LinkCommand::Send(m)) => {
                         if let Err(e) = conn.send(m).await {
-                            return format!("connection lost: {e}");
+                            return super::lost_words(&e);
                         }
                     }
                     Some(LinkCommand::Disconnect(reason)) => {
@@ -188,7 +188,7 @@ impl<'a> Session<'a> {
                             warn!(camera = %self.slot.id, "{why}");
                             return why;
                         }
-                        Some(Err(e)) => return format!("connection lost: {e}"),
+                        Some(Err(e)) => return super::lost_words(&e),
                         None => return "connection lost: closed without goodbye".into(),
                     }
                 }

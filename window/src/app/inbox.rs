@@ -105,6 +105,12 @@ impl App {
         match self.screen {
             Screen::Evidence => self.evidence.busy(),
             Screen::Panoramas => !self.panoramas.jobs.is_empty(),
+            // A recording being written grows on screen.
+            Screen::History => self
+                .history
+                .recordings
+                .iter()
+                .any(|r| r.status == cctv_engine::catalog::RecordingStatus::Recording),
             _ => false,
         }
     }
