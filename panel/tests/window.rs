@@ -16,6 +16,15 @@ use iced::keyboard::{Key, Modifiers};
 use support::*;
 use ui::*;
 
+/// A capture time as the history's From and To fields take it.
+fn local(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .unwrap()
+        .with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
 fn key(c: &str) -> Message {
     Message::Key(Key::Character(c.into()), Modifiers::default())
 }
@@ -331,13 +340,6 @@ fn a_clip_of_the_from_to_range_is_exported_from_the_history() {
             .camera("yard")
             .is_some_and(|c| c.frames_received >= 45)
     });
-    let local = |us: i64| {
-        chrono::DateTime::from_timestamp_micros(us)
-            .unwrap()
-            .with_timezone(&chrono::Local)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string()
-    };
     // Two whole seconds that have been recorded, and whose recordings closed.
     let now = cctv_engine::time::now_us();
     let (from, to) = (now - 3_500_000, now - 1_500_000);
@@ -497,13 +499,6 @@ fn the_history_stays_current_and_its_dates_bound_the_events_too() {
     // Events outside the dates are not listed, even where a recording
     // overlaps the end of the range.
     let now = cctv_engine::time::now_us();
-    let local = |us: i64| {
-        chrono::DateTime::from_timestamp_micros(us)
-            .unwrap()
-            .with_timezone(&chrono::Local)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string()
-    };
     let catalog = w.engine.catalog().clone();
     w.rt.block_on(async {
         for at in [now - 3_600_000_000, now - 500_000] {
