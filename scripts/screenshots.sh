@@ -11,6 +11,8 @@ cargo build -p panel -p camera-agent --features camera-agent/file
 OUT=${1:-docs/screenshots}
 mkdir -p "$OUT"
 export OUT
+# Where the playback screen's "Add a camera" list is (1280 and 800 wide).
+export ADD_X=1000 ADD_X_SMALL=520 ADD_Y=62
 exec xvfb-run -a -s '-screen 0 1280x800x24' bash -c '
 set -euo pipefail
 WORK=$(mktemp -d)
@@ -65,6 +67,18 @@ xdotool mousemove 300 200 click 1; sleep 2; shot focus
 xdotool key Escape; sleep 0.5
 xdotool key h; sleep 1; shot help
 xdotool key Escape; xdotool key 2; sleep 3; shot history
-xdotool key p; sleep 2; shot playback
 xdotool key Escape; xdotool key 3; sleep 2; shot settings
+# Playback by time: the newest recording, a second camera beside it (the
+# "Add a camera" list), then a clip marked with i and o and exported with x.
+xdotool key p; sleep 3; shot playback
+xdotool mousemove "$ADD_X" "$ADD_Y" click 1; sleep 1
+xdotool mousemove "$ADD_X" "$((ADD_Y + 40))" click 1; sleep 3; shot playback-sync
+xdotool key i; sleep 3; xdotool key o; xdotool key x; sleep 2; shot clip
+# The same screens in a small window.
+xdotool windowsize "$WIN" 800 600; sleep 3
+small() { import -window root -crop 800x600+0+0 "$OUT/$1.png"; echo "wrote $OUT/$1.png"; }
+xdotool key Escape; xdotool key p; sleep 3; small playback-800x600
+xdotool mousemove "$ADD_X_SMALL" "$ADD_Y" click 1; sleep 1
+xdotool mousemove "$ADD_X_SMALL" "$((ADD_Y + 40))" click 1; sleep 3; small playback-sync-800x600
+xdotool key i; sleep 3; xdotool key o; xdotool key x; sleep 2; small clip-800x600
 '

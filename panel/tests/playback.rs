@@ -152,7 +152,7 @@ fn two_cameras_play_in_sync_across_recordings_and_gaps_and_a_marked_clip_exports
     w.send(key("i"));
     w.send(Message::Player(Msg::Seek((gap.to_us + 1_500_000) as f64)));
     w.send(key("o"));
-    w.ui(|ui| ui.click("Export clip").map(|_| ())).unwrap();
+    w.ui(|ui| ui.click("Export clip (x)").map(|_| ())).unwrap();
     w.until("the clip written", |a| {
         a.notice
             .as_ref()

@@ -317,9 +317,9 @@ fn every_screen_keeps_its_controls_on_screen_from_800x600_to_4k() {
                 "8x",
                 "Step back",
                 "+10 s",
-                "Export clip",
+                "Export clip (x)",
                 "Out (o)",
-                "event/gap ]",
+                "event ]",
                 "24 h",
             ],
         );

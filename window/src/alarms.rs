@@ -128,8 +128,10 @@ pub fn bar(alarms: &Alarms) -> Option<Element<'_, Message>> {
         n => format!("  ·  {} more", n - 1),
     };
     let content = row![
-        text(format!("⚠ {}{more}", line(newest))).size(18),
-        iced::widget::space::horizontal(),
+        // The words wrap in a narrow window; the button stays whole.
+        text(format!("⚠ {}{more}", line(newest)))
+            .size(18)
+            .width(Length::Fill),
         button(text("Acknowledge (k)"))
             .style(button::secondary)
             .on_press(Message::Action(Action::Acknowledge)),

@@ -31,6 +31,7 @@ pub enum Action {
     StepForward,
     MarkIn,
     MarkOut,
+    ExportMarks,
 }
 
 /// (keys, what they do), in the order the help shows them.
@@ -100,6 +101,11 @@ pub const SHORTCUTS: &[(&str, &str, Action)] = &[
     (".", "playback: one frame on", Action::StepForward),
     ("i", "playback: mark the start of a clip", Action::MarkIn),
     ("o", "playback: mark the end of a clip", Action::MarkOut),
+    (
+        "x",
+        "playback: export the marked clip, every camera shown",
+        Action::ExportMarks,
+    ),
 ];
 
 /// The action of a key press, if it has one.
@@ -135,6 +141,7 @@ pub fn action(key: &Key, modifiers: Modifiers) -> Option<Action> {
             "." => Some(Action::StepForward),
             "i" | "I" => Some(Action::MarkIn),
             "o" | "O" => Some(Action::MarkOut),
+            "x" | "X" => Some(Action::ExportMarks),
             _ => None,
         },
         _ => None,

@@ -241,8 +241,16 @@ pub fn focus<'a>(app: &'a App, id: &'a str) -> Element<'a, Message> {
         ]
         .spacing(6)
         .align_y(Alignment::Center),
-        iced::widget::scrollable(column![details(c), focus_controls(app, c)].spacing(8))
-            .height(Length::Fill),
+        // Room on the right for the scroll bar.
+        iced::widget::scrollable(
+            column![details(c), focus_controls(app, c)]
+                .spacing(8)
+                .padding(iced::Padding {
+                    right: 14.0,
+                    ..iced::Padding::ZERO
+                })
+        )
+        .height(Length::Fill),
         button(text("Back to the wall (Esc)"))
             .style(button::secondary)
             .on_press(Message::Show(super::app::Screen::Wall)),

@@ -318,15 +318,9 @@ impl App {
         }
     }
 
-    /// Plays `camera` from `at_us` (the cameras already played stay).
+    /// Plays `camera` from `at_us` (cameras are added on the screen).
     pub(super) fn play(&mut self, camera: String, at_us: i64) {
-        let now = Instant::now();
-        match self.playback.as_mut() {
-            Some(p) if p.tracks.iter().any(|k| k.camera == camera) => {
-                p.update(playback::Msg::Seek(at_us as f64), now);
-            }
-            _ => self.playback = Some(Playback::new(camera, at_us, now)),
-        }
+        self.playback = Some(Playback::new(camera, at_us, Instant::now()));
         self.screen = Screen::Playback;
     }
 
@@ -437,6 +431,7 @@ impl App {
             }
             Action::MarkIn => self.on_playback(playback::Msg::MarkIn),
             Action::MarkOut => self.on_playback(playback::Msg::MarkOut),
+            Action::ExportMarks => self.on_playback(playback::Msg::ExportMarks),
             Action::QualityUp | Action::QualityDown => {
                 if let Some(id) = self.focused() {
                     self.change_quality(&id, if action == Action::QualityUp { 10 } else { -10 });

@@ -16,11 +16,18 @@ fn msg(m: Msg) -> Message {
     Message::Player(m)
 }
 
-/// "14:03:10.25" for a capture time.
+/// "2026-11-21 14:03:10.25" for a capture time.
 fn clock_text(us: i64) -> String {
     let local = time::local(us);
     let centis = us.rem_euclid(1_000_000) / 10_000;
     format!("{local}.{centis:02}")
+}
+
+/// "14:03:10.25": the time of day alone.
+fn time_of_day(us: i64) -> String {
+    let full = clock_text(us);
+    full.split_once(' ')
+        .map_or(full.clone(), |(_, t)| t.to_string())
 }
 
 fn small<'a>(label: &'a str, m: Msg) -> iced::widget::Button<'a, Message> {
@@ -118,17 +125,9 @@ fn strips<'a>(p: &'a Playback, now: Instant) -> Element<'a, Message> {
             .align_y(Alignment::Center),
         );
     }
-    let marks = match p.marks {
-        (None, None) => String::new(),
-        (a, b) => format!(
-            "in {} · out {}",
-            a.map(clock_text).unwrap_or_else(|| "-".into()),
-            b.map(clock_text).unwrap_or_else(|| "-".into())
-        ),
-    };
     col.push(
         row![
-            text(marks).size(12).width(110).color(style::MOTION),
+            text("").width(110),
             slider(from as f64..=to as f64, t as f64, |v| msg(Msg::Seek(v))).step(1000.0),
         ]
         .spacing(8)
@@ -161,8 +160,17 @@ pub fn view(app: &App) -> Element<'_, Message> {
             "4 cameras at most"
         },
     );
+    let marks = match p.marks {
+        (None, None) => String::new(),
+        (a, b) => format!(
+            "clip {} to {}",
+            a.map(time_of_day).unwrap_or_else(|| "…".into()),
+            b.map(time_of_day).unwrap_or_else(|| "…".into())
+        ),
+    };
     let title = row![
-        text(clock_text(t)).size(20).width(Length::Fill),
+        text(clock_text(t)).size(20),
+        text(marks).color(style::MOTION).width(Length::Fill),
         add,
         button(text("Back to history (Esc)"))
             .style(button::secondary)
@@ -209,12 +217,12 @@ pub fn view(app: &App) -> Element<'_, Message> {
     };
     let marks = row![
         zooms,
-        small("[ event/gap", Msg::Jump(false)),
-        small("event/gap ]", Msg::Jump(true)),
+        small("[ event", Msg::Jump(false)),
+        small("event ]", Msg::Jump(true)),
         iced::widget::space::horizontal(),
         small("In (i)", Msg::MarkIn),
         small("Out (o)", Msg::MarkOut),
-        button(text("Export clip"))
+        button(text("Export clip (x)"))
             .style(button::primary)
             .on_press_maybe(clip),
     ]
