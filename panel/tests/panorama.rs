@@ -219,15 +219,23 @@ async fn a_panorama_from_a_cameras_recording_through_the_engine() {
         engine.panorama_jobs().contains_key(&id),
         "shows as in progress"
     );
-    let p = wait_for(Duration::from_secs(240), "the panorama", async || {
-        engine
-            .panoramas(Some("hilltop"))
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|p| p.id == id && p.status != PanoramaStatus::Running)
-    })
-    .await;
+    // How panorama `id` ended, once it has.
+    let ended = |id: i64, limit: u64| {
+        let engine = &engine;
+        wait_for(
+            Duration::from_secs(limit),
+            "the panorama's end",
+            async move || {
+                engine
+                    .panoramas(Some("hilltop"))
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .find(|p| p.id == id && p.status != PanoramaStatus::Running)
+            },
+        )
+    };
+    let p = ended(id, 240).await;
     assert_eq!(p.status, PanoramaStatus::Complete, "{}", p.message);
     assert!(p.width >= 2 * 854, "{}x{}", p.width, p.height);
     assert!(cfg.data_dir.join(&p.path).exists());
@@ -238,6 +246,26 @@ async fn a_panorama_from_a_cameras_recording_through_the_engine() {
         p.path
     );
     assert!(p.frames_used >= 3 && p.frames_seen > 150);
+
+    // Cancelled while its worker stitches: it says how it ended, once.
+    let id = engine
+        .panorama("hilltop", PanoramaFrom::Recording(row.id), Mode::Panorama)
+        .await
+        .unwrap();
+    wait_for(
+        Duration::from_secs(120),
+        "the worker stitching",
+        async || {
+            let jobs = engine.panorama_jobs();
+            let stage = jobs.get(&id)?;
+            (!stage.contains("selecting") && !stage.contains("starting")).then_some(())
+        },
+    )
+    .await;
+    assert!(engine.cancel_panorama(id));
+    let p = ended(id, 30).await;
+    assert_eq!(p.status, PanoramaStatus::Cancelled);
+    assert_eq!(p.message, "from the window", "not \"cancelled: cancelled\"");
     engine.shutdown().await;
 }
 
