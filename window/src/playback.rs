@@ -200,12 +200,16 @@ impl Track {
         )
     }
 
-    /// Where this camera's events and gaps begin, for the jumps.
+    /// Where this camera's events and gaps begin, for the jumps. The
+    /// stretch before its first recording read is not a gap to jump to.
     fn marks(&self) -> impl Iterator<Item = i64> + '_ {
-        self.spans
-            .iter()
-            .map(|e| e.at_us)
-            .chain(self.gaps().into_iter().map(|g| g.from_us))
+        let read_from = self.loaded.map_or(i64::MIN, |(a, _)| a);
+        self.spans.iter().map(|e| e.at_us).chain(
+            self.gaps()
+                .into_iter()
+                .map(|g| g.from_us)
+                .filter(move |t| *t > read_from),
+        )
     }
 }
 

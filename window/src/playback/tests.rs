@@ -171,6 +171,9 @@ fn jumps_go_to_gaps_and_events_in_order() {
     assert_eq!(p.at(t0), T0 + 19 * S, "a second before the motion");
     p.update(Msg::Jump(false), t0);
     assert_eq!(p.at(t0), gap_start - S);
+    // Before the first recording there is nothing to jump back to.
+    p.update(Msg::Jump(false), t0);
+    assert_eq!(p.at(t0), gap_start - S);
 }
 
 #[test]
