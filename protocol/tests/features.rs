@@ -1,0 +1,170 @@
+//! The messages that features bring (`AnalyzedFrame`, `Encoding`,
+//! `Detect`) and the feature words themselves: the README's examples byte
+//! for byte, and values out of range refused. The base protocol is in
+//! `wire.rs`.
+
+use bytes::Bytes;
+use cctv_protocol::*;
+
+fn encoded(m: &Message) -> Vec<u8> {
+    encode_to_bytes(m, &Limits::default()).unwrap().to_vec()
+}
+
+/// The `AnalyzedFrame` example in the README, byte for byte.
+fn readme_analyzed_frame() -> Message {
+    Message::Frame(Frame {
+        seq: 2,
+        capture_us: 1,
+        jpeg: Bytes::from_static(b"\xff\xd8\xff\xd9"),
+        analysis: Some(FrameAnalysis {
+            motion_score: 1234,
+            motion: true,
+            event: true,
+            idle: false,
+            tamper: None,
+            preroll_ms: 3000,
+        }),
+    })
+}
+
+#[test]
+fn the_analyzed_frame_example_in_the_readme_is_true() {
+    let bytes = encoded(&readme_analyzed_frame());
+    let readme = include_str!("../README.md");
+    let line = "43 43 54 56  01  07  00 00  00 00 00 1c  00 00 00 00 00 00 00 02\n\
+                00 00 00 00 00 00 00 01  04 d2  03  00  00 00 0b b8  ff d8 ff d9";
+    assert!(readme.contains(line), "the README lacks {line}");
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(line.split_whitespace().collect::<Vec<_>>(), hex);
+}
+
+fn readme_encoding() -> Message {
+    Message::Encoding(Encoding {
+        quality: 90,
+        fps_milli: 10_000,
+        max_width: 1280,
+    })
+}
+
+#[test]
+fn the_encoding_example_in_the_readme_is_true() {
+    let bytes = encoded(&readme_encoding());
+    let readme = include_str!("../README.md");
+    let line = "43 43 54 56  01  08  00 00  00 00 00 09  5a  00 00 27 10  00 00 05 00";
+    assert!(readme.contains(line), "the README lacks {line}");
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(line.split_whitespace().collect::<Vec<_>>(), hex);
+    assert_eq!(
+        decode_exact(Bytes::from(bytes), &Limits::default()).unwrap(),
+        readme_encoding()
+    );
+}
+
+#[test]
+fn an_encoding_with_a_quality_over_100_is_malformed() {
+    let mut bad = encoded(&readme_encoding());
+    bad[HEADER_LEN] = 101;
+    let e = decode_exact(Bytes::from(bad), &Limits::default()).unwrap_err();
+    assert!(e.to_string().contains("quality"), "{e}");
+}
+
+#[test]
+fn a_frame_without_analysis_is_a_plain_frame_an_older_peer_reads() {
+    let Message::Frame(mut f) = readme_analyzed_frame() else {
+        unreachable!()
+    };
+    f.analysis = None;
+    let bytes = encoded(&Message::Frame(f));
+    assert_eq!(bytes[5], 0x02, "type Frame");
+    assert_eq!(bytes.len(), HEADER_LEN + 16 + 4);
+}
+
+#[test]
+fn analysis_fields_out_of_range_are_malformed_and_reserved_flags_ignored() {
+    let good = encoded(&readme_analyzed_frame());
+    let at = HEADER_LEN + 16;
+    // A score over 10000.
+    let mut bad = good.clone();
+    bad[at..at + 2].copy_from_slice(&10_001u16.to_be_bytes());
+    let e = decode_exact(Bytes::from(bad), &Limits::default()).unwrap_err();
+    assert!(e.to_string().contains("motion score"), "{e}");
+    // A tamper code no one knows.
+    let mut bad = good.clone();
+    bad[at + 3] = 9;
+    let e = decode_exact(Bytes::from(bad), &Limits::default()).unwrap_err();
+    assert!(e.to_string().contains("tamper"), "{e}");
+    // Cut inside the analysis.
+    let mut cut = good[..at + 5].to_vec();
+    let len = (cut.len() - HEADER_LEN) as u32;
+    cut[8..12].copy_from_slice(&len.to_be_bytes());
+    assert!(decode_exact(Bytes::from(cut), &Limits::default()).is_err());
+    // Reserved flag bits: read as the known ones only.
+    let mut extra = good.clone();
+    extra[at + 2] |= 0x80;
+    assert_eq!(
+        decode_exact(Bytes::from(extra), &Limits::default()).unwrap(),
+        readme_analyzed_frame()
+    );
+}
+
+#[test]
+fn features_are_words_of_the_version_string() {
+    assert!(has_feature("cctv-panel 0.1.0 +analysis", FEATURE_ANALYSIS));
+    assert!(has_feature("+analysis", FEATURE_ANALYSIS));
+    assert!(!has_feature("cctv-panel 0.1.0", FEATURE_ANALYSIS));
+    assert!(!has_feature(
+        "cctv-panel 0.1.0 +analysis2",
+        FEATURE_ANALYSIS
+    ));
+    assert!(!has_feature("analysis", FEATURE_ANALYSIS));
+}
+
+#[test]
+fn the_detect_example_in_the_readme_is_true() {
+    let mut ignore = [0u8; 24];
+    ignore[0] = 0x80; // the top-left cell
+    let d = Detect {
+        sensitivity: Some(60),
+        min_area: Some(50),
+        ignore: Some(ignore),
+        ..Default::default()
+    };
+    let bytes = encoded(&Message::Detect(d));
+    let line = "43 43 54 56  01  87  00 00  00 00 00 29  07  3c  00 32\n\
+                80 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\n\
+                00 00 00 00  00 00 00 00  00 00 00 00  00";
+    assert!(
+        include_str!("../README.md").contains(line),
+        "the README lacks {line}"
+    );
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(line.split_whitespace().collect::<Vec<_>>(), hex);
+}
+
+#[test]
+fn detect_values_out_of_range_are_malformed() {
+    let good = encoded(&Message::Detect(Detect {
+        sensitivity: Some(50),
+        ..Default::default()
+    }));
+    let at = HEADER_LEN;
+    for (offset, value, says) in [
+        (0, 0x80, "mask"),
+        (1, 0, "sensitivity"),
+        (1, 101, "sensitivity"),
+        (40, 2, "full rate"),
+    ] {
+        let mut bad = good.clone();
+        bad[at + offset] = value;
+        let e = decode_exact(Bytes::from(bad), &Limits::default()).unwrap_err();
+        assert!(e.to_string().contains(says), "{e}");
+    }
+    // A field whose bit is clear is ignored, whatever its bytes.
+    let mut ignored = good.clone();
+    ignored[at + 2] = 0xff;
+    ignored[at + 3] = 0xff;
+    assert_eq!(
+        decode_exact(Bytes::from(ignored), &Limits::default()).unwrap(),
+        decode_exact(Bytes::from(good), &Limits::default()).unwrap()
+    );
+}
