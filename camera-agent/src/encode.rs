@@ -10,9 +10,6 @@ use crate::overlay::{clock_text, put};
 use crate::source::Picture;
 
 /// Encoding settings that may change while streaming (the panel's `Configure`).
-/// The JPEG quality when none is asked for.
-pub const DEFAULT_QUALITY: u8 = 80;
-
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EncodeSettings {
     /// `None`: 80, except that a webcam's own JPEG passes through.
@@ -100,8 +97,9 @@ impl FrameEncoder {
             let y = oh as i32 - (10 * scale) as i32 - 4;
             put(&mut out, &text, 8, y, scale);
         }
-        self.compressor
-            .set_quality(i32::from(settings.quality.unwrap_or(DEFAULT_QUALITY)))?;
+        self.compressor.set_quality(i32::from(
+            settings.quality.unwrap_or(crate::config::DEFAULT_QUALITY),
+        ))?;
         let image = Image {
             pixels: out.data.as_slice(),
             width: ow as usize,

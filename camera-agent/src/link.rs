@@ -329,7 +329,7 @@ impl Link {
             quality: match s.quality {
                 Some(q) => q,
                 None if passthrough => 0,
-                None => crate::encode::DEFAULT_QUALITY,
+                None => crate::config::DEFAULT_QUALITY,
             },
             fps_milli: (s.fps * 1000.0).round() as u32,
             max_width: s.max_width.unwrap_or(0),

@@ -6,20 +6,11 @@ mod support;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use cctv_engine::evidence::manifest::Manifest;
 use futures::SinkExt;
 use support::*;
-
-fn panel(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_panel"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run panel")
-}
 
 /// Streams `frames` frames at 10 fps as `creds`; the capture time of each
 /// frame sent, in order.
@@ -85,7 +76,7 @@ async fn a_clip_holds_exactly_the_frames_captured_in_its_range_and_verifies() {
     };
     let data = cfg.data_dir.to_str().unwrap().to_string();
     let recs = cfg.recordings_dir.to_str().unwrap().to_string();
-    let out = panel(&[
+    let out = panel_cmd(&[
         "export",
         "--data",
         &data,
@@ -103,7 +94,7 @@ async fn a_clip_holds_exactly_the_frames_captured_in_its_range_and_verifies() {
     );
     let zip = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
 
-    let verified = panel(&["verify", zip.to_str().unwrap()]);
+    let verified = panel_cmd(&["verify", zip.to_str().unwrap()]);
     assert!(
         verified.status.success(),
         "{}",

@@ -21,14 +21,6 @@ use cctv_engine::evidence::transfer::{Control, read_control, write_control};
 use support::*;
 use tokio_util::sync::CancellationToken;
 
-fn panel_cmd(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_panel"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run panel")
-}
-
 /// Registers a sender on the receiving side (`panel sender add`) and reads
 /// back the dispatch target it prints.
 fn add_sender(dir: &Path, port: u16, id: &str) -> TargetConfig {

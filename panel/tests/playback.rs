@@ -153,11 +153,7 @@ fn two_cameras_play_in_sync_across_recordings_and_gaps_and_a_marked_clip_exports
     w.send(Message::Player(Msg::Seek((gap.to_us + 1_500_000) as f64)));
     w.send(key("o"));
     w.ui(|ui| ui.click("Export clip (x)").map(|_| ())).unwrap();
-    w.until("the clip written", |a| {
-        a.notice
-            .as_ref()
-            .is_some_and(|(t, _, _)| t.starts_with("export written"))
-    });
+    w.until_notice("export written");
     let export = w.rt.block_on(w.engine.exports(1)).unwrap().remove(0);
     assert_eq!(export.files, 2, "a clip per camera");
     assert!(

@@ -348,11 +348,7 @@ fn a_clip_of_the_from_to_range_is_exported_from_the_history() {
     w.send(Message::History(history::Msg::To(local(to))));
     w.ui(|ui| ui.click("Export From-To as a clip").map(|_| ()))
         .unwrap();
-    w.until("the clip written", |a| {
-        a.notice
-            .as_ref()
-            .is_some_and(|(t, _, _)| t.starts_with("export written"))
-    });
+    w.until_notice("export written");
     let export = w.rt.block_on(w.engine.exports(10)).unwrap().remove(0);
     assert_eq!(export.files, 1, "one clip for the one camera");
     assert!(export.path.contains("_clip"), "{}", export.path);
@@ -409,11 +405,7 @@ fn tiles_keep_their_places_and_a_reordered_wall_is_kept() {
     // The operator moves Charlie first; the layout is kept for the next window.
     w.send(Message::MoveTile("c".into(), -2));
     assert_eq!(order(&w), ["c", "a", "b", "aa"]);
-    w.until("saved", |a| {
-        a.notice
-            .as_ref()
-            .is_some_and(|(t, _, _)| t == "wall layout saved")
-    });
+    w.until_notice("wall layout saved");
     let (app, first) = cctv_window::app::App::new(w.engine.clone(), w.rt.handle());
     w.app = app;
     w.perform(first);

@@ -477,11 +477,16 @@ impl Playback {
         }
     }
 
-    /// A recording was read; `false` when no camera asked for it.
-    pub fn on_opened(&mut self, row: RecordingRow, scan: Arc<Scan>, now: Instant) -> bool {
+    /// A recording was read; given back when no camera asked for it.
+    pub fn on_opened(
+        &mut self,
+        row: RecordingRow,
+        scan: Arc<Scan>,
+        now: Instant,
+    ) -> Option<(RecordingRow, Arc<Scan>)> {
         let t = self.at(now);
         let Some(k) = self.tracks.iter_mut().find(|k| k.opening.contains(&row.id)) else {
-            return false;
+            return Some((row, scan));
         };
         k.opening.retain(|id| *id != row.id);
         let opened = Opened {
@@ -495,11 +500,11 @@ impl Playback {
         } else {
             k.ahead = Some(opened);
         }
-        true
+        None
     }
 
-    /// A picture arrived; `false` when it was not asked for here.
-    pub fn on_frame(&mut self, request: u64, image: Handle) -> bool {
+    /// A picture arrived; given back when it was not asked for here.
+    pub fn on_frame(&mut self, request: u64, image: Handle) -> Option<Handle> {
         for k in &mut self.tracks {
             if let Some((r, rec, i)) = k.requested
                 && r == request
@@ -513,10 +518,10 @@ impl Playback {
                     .unwrap_or_default();
                 k.shown = Some((rec, i, capture));
                 k.image = Some(image);
-                return true;
+                return None;
             }
         }
-        false
+        Some(image)
     }
 
     /// A read failed (a recording that is gone): stop waiting for it.
@@ -533,13 +538,12 @@ impl Playback {
                 self.on_timeline(&camera, from, to, h);
                 None
             }
-            Reply::Opened(row, scan) => {
-                let r = row.clone();
-                (!self.on_opened(row, scan.clone(), now)).then_some(Reply::Opened(r, scan))
-            }
-            Reply::Frame(request, image) => {
-                (!self.on_frame(request, image.clone())).then_some(Reply::Frame(request, image))
-            }
+            Reply::Opened(row, scan) => self
+                .on_opened(row, scan, now)
+                .map(|(row, scan)| Reply::Opened(row, scan)),
+            Reply::Frame(request, image) => self
+                .on_frame(request, image)
+                .map(|image| Reply::Frame(request, image)),
             other => Some(other),
         }
     }

@@ -1,7 +1,7 @@
 //! Colours and container styles: state badges a person reads at a glance
 //! (green live, amber stalled, red offline), the red REC mark.
 
-use iced::widget::container;
+use iced::widget::{button, container};
 use iced::{Background, Border, Color, Theme};
 
 use cctv_engine::catalog::CameraState;
@@ -112,5 +112,14 @@ pub fn duration(secs: f64) -> String {
         format!("{h}:{m:02}:{:02}", sec as u64)
     } else {
         format!("{m}:{sec:04.1}")
+    }
+}
+
+/// A button among choices: the one in force stands out.
+pub fn chosen(on: bool) -> fn(&Theme, button::Status) -> button::Style {
+    if on {
+        button::primary
+    } else {
+        button::secondary
     }
 }

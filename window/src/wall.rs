@@ -127,6 +127,17 @@ fn picture<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
     }
 }
 
+/// A picture that zooms with the wheel (up to 8x) and pans by dragging.
+pub fn zoomable<'a>(picture: iced::widget::image::Handle) -> Element<'a, Message> {
+    iced::widget::image::viewer(picture)
+        .width(Length::Fill)
+        .height(Length::Fill)
+        .min_scale(1.0)
+        .max_scale(8.0)
+        .scale_step(0.25)
+        .into()
+}
+
 fn tile<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
     let mut top = row![text(c.name.clone()).size(16)]
         .spacing(8)
@@ -257,18 +268,12 @@ pub fn focus<'a>(app: &'a App, id: &'a str) -> Element<'a, Message> {
     ]
     .spacing(8)
     .width(320);
-    // Wheel to zoom, drag to look around; the picture is decoded whole.
-    let zoomable: Element<Message> = match app.tiles.get(&c.id) {
-        Some(tile) => iced::widget::image::viewer(tile.image.clone())
-            .width(Length::Fill)
-            .height(Length::Fill)
-            .min_scale(1.0)
-            .max_scale(8.0)
-            .scale_step(0.25)
-            .into(),
+    // The picture is decoded whole, for the zoom.
+    let shown = match app.tiles.get(&c.id) {
+        Some(tile) => zoomable(tile.image.clone()),
         None => picture(app, c),
     };
-    let mut picture_col = stack![zoomable];
+    let mut picture_col = stack![shown];
     if c.recording {
         picture_col = picture_col.push(container(rec_badge()).padding(8));
     } else if let Some(why) = not_recording(c) {
@@ -360,6 +365,24 @@ pub fn clock(c: &CameraStatus) -> String {
     }
 }
 
+/// A label and two buttons that move its value down and up (each does
+/// nothing when its message is `None`).
+fn stepper<'a>(
+    label: iced::widget::Text<'a>,
+    down: (&'a str, Option<Message>),
+    up: (&'a str, Option<Message>),
+) -> Element<'a, Message> {
+    let step = |(words, m): (&'a str, Option<Message>)| {
+        button(text(words))
+            .style(button::secondary)
+            .on_press_maybe(m)
+    };
+    row![label, step(down), step(up)]
+        .spacing(4)
+        .align_y(Alignment::Center)
+        .into()
+}
+
 /// Motion sensitivity and pacing, for an agent that analyses its frames.
 fn motion_controls<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
     if !c.analysed {
@@ -371,17 +394,11 @@ fn motion_controls<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message
     let sensitivity = app.sensitivity.get(id).copied().unwrap_or(50);
     let full = app.full_rate.get(id).copied().unwrap_or(false);
     column![
-        row![
+        stepper(
             text(format!("Motion sensitivity {sensitivity}")).width(170),
-            button(text("-"))
-                .style(button::secondary)
-                .on_press(Message::Sensitivity(id.to_string(), -10)),
-            button(text("+"))
-                .style(button::secondary)
-                .on_press(Message::Sensitivity(id.to_string(), 10)),
-        ]
-        .spacing(4)
-        .align_y(Alignment::Center),
+            ("-", Some(Message::Sensitivity(id.to_string(), -10))),
+            ("+", Some(Message::Sensitivity(id.to_string(), 10))),
+        ),
         iced::widget::checkbox(full)
             .label("Send every frame (not only on motion)")
             .on_toggle(|on| Message::FullRate(id.to_string(), on)),
@@ -409,11 +426,7 @@ fn focus_controls<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message>
         .map(|f| {
             let current = fps_now == Some(f * 1000);
             button(text(format!("{f}")))
-                .style(if current {
-                    button::primary
-                } else {
-                    button::secondary
-                })
+                .style(style::chosen(current))
                 .on_press_maybe(on_live(Message::Fps(id.to_string(), f)))
                 .into()
         })
@@ -440,30 +453,18 @@ fn focus_controls<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message>
                 ))),
         ]
         .spacing(6),
-        row![
+        stepper(
             text(quality).width(Length::Fill),
-            button(text("-"))
-                .style(button::secondary)
-                .on_press_maybe(on_live(Message::Quality(id.to_string(), -10))),
-            button(text("+"))
-                .style(button::secondary)
-                .on_press_maybe(on_live(Message::Quality(id.to_string(), 10))),
-        ]
-        .spacing(4)
-        .align_y(Alignment::Center),
+            ("-", on_live(Message::Quality(id.to_string(), -10))),
+            ("+", on_live(Message::Quality(id.to_string(), 10))),
+        ),
         row![text("Frame rate").width(130), fps_buttons].align_y(Alignment::Center),
         motion_controls(app, c),
-        row![
+        stepper(
             text("Place on the wall").width(130),
-            button(text("Earlier"))
-                .style(button::secondary)
-                .on_press(Message::MoveTile(id.to_string(), -1)),
-            button(text("Later"))
-                .style(button::secondary)
-                .on_press(Message::MoveTile(id.to_string(), 1)),
-        ]
-        .spacing(4)
-        .align_y(Alignment::Center),
+            ("Earlier", Some(Message::MoveTile(id.to_string(), -1))),
+            ("Later", Some(Message::MoveTile(id.to_string(), 1))),
+        ),
     ]
     .spacing(8)
     .into()

@@ -126,6 +126,15 @@ pub fn enroll_cli(data: &Path, addr: std::net::SocketAddr, id: &str) -> Creds {
     }
 }
 
+/// Runs a `panel` command to its end; its output.
+pub fn panel_cmd(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_panel"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run panel")
+}
+
 pub fn start_agent(creds: &Creds, args: &[&str]) -> Proc {
     let child = Command::new(agent_binary())
         .args(creds.agent_args())

@@ -131,6 +131,16 @@ impl World {
         out
     }
 
+    /// Applies messages until the status bar's notice starts with `start`.
+    pub fn until_notice(&mut self, start: &str) {
+        let start = start.to_string();
+        self.until(&format!("the notice {start:?}"), move |a| {
+            a.notice
+                .as_ref()
+                .is_some_and(|(t, _, _)| t.starts_with(start.as_str()))
+        })
+    }
+
     /// Simulates a window of this size from now on.
     pub fn resize(&mut self, w: f32, h: f32) {
         self.size = (w, h);

@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use iced::widget::{button, column, container, image, pick_list, row, slider, stack, text};
-use iced::{Alignment, ContentFit, Element, Length};
+use iced::widget::{button, column, container, pick_list, row, slider, stack, text};
+use iced::{Alignment, Element, Length};
 
 use super::{MAX_CAMERAS, Msg, Playback, SPEEDS, Track, ZOOMS};
 use crate::app::{App, Message, Screen};
@@ -45,15 +45,7 @@ fn picture<'a>(app: &'a App, p: &'a Playback, k: &'a Track, now: Instant) -> Ele
         .map_or(k.camera.as_str(), |c| c.name.as_str());
     let gap = k.gap_at(t);
     let body: Element<Message> = match (&k.image, &gap) {
-        // Wheel to zoom, drag to look around.
-        (Some(h), None) => image::viewer(h.clone())
-            .content_fit(ContentFit::Contain)
-            .width(Length::Fill)
-            .height(Length::Fill)
-            .min_scale(1.0)
-            .max_scale(8.0)
-            .scale_step(0.25)
-            .into(),
+        (Some(h), None) => crate::wall::zoomable(h.clone()),
         (_, Some(g)) => {
             container(text(format!("No recording: {}", g.why.words())).color(style::MUTED))
                 .center(Length::Fill)
@@ -180,11 +172,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
     .align_y(Alignment::Center);
     let speeds = row(SPEEDS.into_iter().map(|s| {
         button(text(s.to_string()))
-            .style(if s.0 == p.clock.speed {
-                button::primary
-            } else {
-                button::secondary
-            })
+            .style(style::chosen(s.0 == p.clock.speed))
             .on_press(msg(Msg::Speed(s)))
             .into()
     }))
@@ -202,11 +190,7 @@ pub fn view(app: &App) -> Element<'_, Message> {
     .align_y(Alignment::Center);
     let zooms = row(ZOOMS.iter().enumerate().map(|(i, (_, label))| {
         button(text(*label).size(13))
-            .style(if i == p.zoom {
-                button::primary
-            } else {
-                button::secondary
-            })
+            .style(style::chosen(i == p.zoom))
             .on_press(msg(Msg::Zoom(i)))
             .into()
     }))
