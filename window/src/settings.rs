@@ -27,8 +27,6 @@ pub enum Msg {
     NewName(String),
     /// Add it: with a one-time pairing code (true) or its settings shown.
     Add(bool),
-    /// What to tell the new camera's agent arrived.
-    Enrolled(String),
     /// Copy what to tell the agent to the clipboard.
     Copy,
     /// Ask to revoke a camera; then the answer.
@@ -127,6 +125,13 @@ impl SettingsForm {
         }
     }
 
+    /// What to tell the camera just added arrived; the form empties.
+    pub fn enrolled(&mut self, text: String) {
+        self.enrolled = Some(text);
+        self.new_id.clear();
+        self.new_name.clear();
+    }
+
     pub fn update(&mut self, m: Msg, cameras: &[CameraStatus]) -> Result<Vec<Command>, FormError> {
         let form = |s: &mut Self, id: &str| s.cameras.entry(id.to_string()).or_default().clone();
         match m {
@@ -186,11 +191,6 @@ impl SettingsForm {
                     .map_err(|e| FormError::BadId(id.clone(), e))?;
                 let name = self.new_name.trim().to_string();
                 return Ok(vec![Command::AddCamera { id, name, pair }]);
-            }
-            Msg::Enrolled(text) => {
-                self.enrolled = Some(text);
-                self.new_id.clear();
-                self.new_name.clear();
             }
             // The app puts it on the clipboard.
             Msg::Copy => {}

@@ -139,9 +139,7 @@ impl App {
             }
             Reply::CameraRows(rows) => self.settings.loaded(&rows),
             Reply::Enrolled(text) => {
-                let _ = self
-                    .settings
-                    .update(crate::settings::Msg::Enrolled(text), &self.cameras);
+                self.settings.enrolled(text);
                 self.read_cameras();
             }
             Reply::WallLayout(saved) => {
