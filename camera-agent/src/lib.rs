@@ -13,3 +13,4 @@ pub mod overlay;
 pub mod pace;
 pub mod pair;
 pub mod source;
+pub mod spool;

@@ -26,6 +26,12 @@ pub enum Message {
     Heartbeat(Heartbeat),
     /// Sent only to a panel that advertises [`FEATURE_ENCODING`].
     Encoding(Encoding),
+    /// A frame from the agent's spool, captured before this connection
+    /// (never analysed). Sent only to a panel that advertises [`FEATURE_SPOOL`].
+    Backfill(Frame),
+    /// The agent's spool, once a second. Sent only to a panel that
+    /// advertises [`FEATURE_SPOOL`].
+    Spool(SpoolStatus),
     Goodbye {
         reason: String,
     },
@@ -45,6 +51,9 @@ pub enum Message {
     PairGrant(PairGrant),
     /// Sent only to an agent that advertises [`FEATURE_ANALYSIS`].
     Detect(Detect),
+    /// Frames now durable at the panel. Sent only to an agent that
+    /// advertises [`FEATURE_SPOOL`].
+    Ack(Ack),
 }
 
 /// First message on every connection, from the agent.
@@ -86,6 +95,11 @@ pub const FEATURE_ANALYSIS: &str = "+analysis";
 /// A version string's feature token: the panel reads `Encoding` (the
 /// agent's own encoding settings).
 pub const FEATURE_ENCODING: &str = "+encoding";
+
+/// A version string's feature token. From an agent: it keeps frames in a
+/// spool until they are acknowledged, and sends `Spool` and `Backfill`.
+/// From a panel: it sends `Ack` and takes `Spool` and `Backfill`.
+pub const FEATURE_SPOOL: &str = "+spool";
 
 /// Whether a peer's version string (`Hello::agent_version`,
 /// `Welcome::panel_version`) advertises `feature` (e.g. [`FEATURE_ANALYSIS`]).
@@ -171,6 +185,36 @@ pub struct Encoding {
     pub fps_milli: u32,
     /// Pictures are scaled down to at most this width; 0: not scaled.
     pub max_width: u32,
+}
+
+/// The agent's spool of frames the panel has not acknowledged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpoolStatus {
+    /// Bytes on the agent's disk.
+    pub bytes: u64,
+    /// Frames in the spool not yet acknowledged.
+    pub frames: u32,
+    /// Capture time of the oldest of them (µs since the epoch); 0: none.
+    pub oldest_us: u64,
+    /// Frames still to send as `Backfill` on this connection.
+    pub backlog: u32,
+    /// Frames the spool dropped unsent since the agent started, oldest
+    /// first, because it was full.
+    pub dropped: u64,
+    /// Capture times of the first and last frame dropped (0: none).
+    pub dropped_from_us: u64,
+    pub dropped_to_us: u64,
+}
+
+/// Most ranges one `Ack` carries.
+pub const MAX_ACK_RANGES: usize = 256;
+
+/// Frames the panel holds durably (written and synced), or chose not to
+/// keep: the agent may forget them. Ranges of sequence numbers, both ends
+/// included.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ack {
+    pub ranges: Vec<(u64, u64)>,
 }
 
 /// The panel accepts the agent.
@@ -284,6 +328,8 @@ pub enum MessageType {
     PairProof = 0x06,
     AnalyzedFrame = 0x07,
     Encoding = 0x08,
+    Backfill = 0x09,
+    Spool = 0x0a,
     Welcome = 0x81,
     Reject = 0x82,
     Configure = 0x83,
@@ -291,6 +337,7 @@ pub enum MessageType {
     Challenge = 0x85,
     PairGrant = 0x86,
     Detect = 0x87,
+    Ack = 0x88,
 }
 
 impl MessageType {
@@ -304,6 +351,8 @@ impl MessageType {
             0x06 => Self::PairProof,
             0x07 => Self::AnalyzedFrame,
             0x08 => Self::Encoding,
+            0x09 => Self::Backfill,
+            0x0a => Self::Spool,
             0x81 => Self::Welcome,
             0x82 => Self::Reject,
             0x83 => Self::Configure,
@@ -311,6 +360,7 @@ impl MessageType {
             0x85 => Self::Challenge,
             0x86 => Self::PairGrant,
             0x87 => Self::Detect,
+            0x88 => Self::Ack,
             _ => return None,
         })
     }
@@ -321,7 +371,7 @@ impl MessageType {
 
     /// Frames may be large; every other message is a small control message.
     pub fn is_frame(self) -> bool {
-        matches!(self, Self::Frame | Self::AnalyzedFrame)
+        matches!(self, Self::Frame | Self::AnalyzedFrame | Self::Backfill)
     }
 }
 
@@ -339,6 +389,9 @@ impl Message {
             Message::Frame(_) => MessageType::Frame,
             Message::Heartbeat(_) => MessageType::Heartbeat,
             Message::Encoding(_) => MessageType::Encoding,
+            Message::Backfill(_) => MessageType::Backfill,
+            Message::Spool(_) => MessageType::Spool,
+            Message::Ack(_) => MessageType::Ack,
             Message::Goodbye { .. } => MessageType::Goodbye,
             Message::Welcome(_) => MessageType::Welcome,
             Message::Reject { .. } => MessageType::Reject,
@@ -384,6 +437,17 @@ pub fn validate_camera_name(name: &str) -> Result<(), &'static str> {
     }
     if name.chars().any(char::is_control) {
         return Err("camera name has a control character (a newline, a tab, ...)");
+    }
+    Ok(())
+}
+
+/// Checks an `Ack`: at most [`MAX_ACK_RANGES`] ranges, each in order.
+pub fn validate_ack(a: &Ack) -> Result<(), &'static str> {
+    if a.ranges.len() > MAX_ACK_RANGES {
+        return Err("more than 256 ranges");
+    }
+    if a.ranges.iter().any(|(first, last)| first > last) {
+        return Err("a range that ends before it starts");
     }
     Ok(())
 }
@@ -437,6 +501,9 @@ mod tests {
             MessageType::Ping,
             MessageType::AnalyzedFrame,
             MessageType::Detect,
+            MessageType::Backfill,
+            MessageType::Spool,
+            MessageType::Ack,
         ] {
             assert_eq!(MessageType::from_code(t.code()), Some(t));
         }

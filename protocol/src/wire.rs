@@ -325,6 +325,14 @@ fn decode_payload(message_type: MessageType, payload: Bytes) -> Result<Message, 
             echo: r.u64("ping echo")?,
         }),
         MessageType::Encoding => Message::Encoding(r.encoding()?),
+        MessageType::Backfill => Message::Backfill(Frame {
+            seq: r.u64("sequence number")?,
+            capture_us: r.u64("capture timestamp")?,
+            analysis: None,
+            jpeg: r.rest(),
+        }),
+        MessageType::Spool => Message::Spool(r.spool()?),
+        MessageType::Ack => Message::Ack(r.ack()?),
         MessageType::Goodbye => Message::Goodbye {
             reason: r.string(MAX_REASON_LEN, "reason (UTF-8, at most 1024 bytes)")?,
         },
@@ -426,6 +434,34 @@ pub(crate) fn encode_payload(message: &Message, dst: &mut BytesMut) -> Result<()
                 put_analysis(dst, a)?;
             }
             dst.put_slice(&f.jpeg);
+        }
+        Message::Backfill(f) => {
+            if f.analysis.is_some() {
+                return Err(EncodeError::Invalid(
+                    "a backfilled frame carries no analysis",
+                ));
+            }
+            dst.reserve(16 + f.jpeg.len());
+            dst.put_u64(f.seq);
+            dst.put_u64(f.capture_us);
+            dst.put_slice(&f.jpeg);
+        }
+        Message::Spool(s) => {
+            dst.put_u64(s.bytes);
+            dst.put_u32(s.frames);
+            dst.put_u64(s.oldest_us);
+            dst.put_u32(s.backlog);
+            dst.put_u64(s.dropped);
+            dst.put_u64(s.dropped_from_us);
+            dst.put_u64(s.dropped_to_us);
+        }
+        Message::Ack(a) => {
+            validate_ack(a).map_err(EncodeError::Invalid)?;
+            dst.put_u16(a.ranges.len() as u16);
+            for (first, last) in &a.ranges {
+                dst.put_u64(*first);
+                dst.put_u64(*last);
+            }
         }
         Message::Heartbeat(h) => {
             dst.put_u64(h.sent_us);

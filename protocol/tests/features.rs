@@ -168,3 +168,99 @@ fn detect_values_out_of_range_are_malformed() {
         decode_exact(Bytes::from(good), &Limits::default()).unwrap()
     );
 }
+
+/// `text` from the README, as the bytes it shows.
+fn readme_bytes(text: &str) -> Vec<String> {
+    let readme = include_str!("../README.md");
+    assert!(readme.contains(text), "the README lacks {text}");
+    text.split_whitespace().map(str::to_string).collect()
+}
+
+fn hex(m: &Message) -> Vec<String> {
+    encoded(m).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn round_trip(m: &Message) {
+    assert_eq!(
+        &decode_exact(Bytes::from(encoded(m)), &Limits::default()).unwrap(),
+        m
+    );
+}
+
+fn readme_ack() -> Message {
+    Message::Ack(Ack {
+        ranges: vec![(0, 9), (12, 12)],
+    })
+}
+
+#[test]
+fn the_ack_example_in_the_readme_is_true() {
+    let text = "43 43 54 56  01  88  00 00  00 00 00 22  00 02\n\
+                00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 09\n\
+                00 00 00 00 00 00 00 0c  00 00 00 00 00 00 00 0c";
+    assert_eq!(hex(&readme_ack()), readme_bytes(text));
+    round_trip(&readme_ack());
+}
+
+#[test]
+fn the_backfill_example_in_the_readme_is_true() {
+    let m = Message::Backfill(Frame {
+        seq: 7,
+        capture_us: 1,
+        jpeg: Bytes::from_static(b"\xff\xd8\xff\xd9"),
+        analysis: None,
+    });
+    let text = "43 43 54 56  01  09  00 00  00 00 00 14  00 00 00 00 00 00 00 07\n\
+                00 00 00 00 00 00 00 01  ff d8 ff d9";
+    assert_eq!(hex(&m), readme_bytes(text));
+    round_trip(&m);
+}
+
+#[test]
+fn the_spool_example_in_the_readme_is_true() {
+    let m = Message::Spool(SpoolStatus {
+        bytes: 1 << 20,
+        frames: 20,
+        oldest_us: 1,
+        backlog: 20,
+        ..Default::default()
+    });
+    let text = "43 43 54 56  01  0a  00 00  00 00 00 30  00 00 00 00 00 10 00 00\n\
+                00 00 00 14  00 00 00 00 00 00 00 01  00 00 00 14\n\
+                00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00";
+    assert_eq!(hex(&m), readme_bytes(text));
+    round_trip(&m);
+}
+
+#[test]
+fn an_ack_range_backwards_or_too_many_ranges_is_refused() {
+    let backwards = Message::Ack(Ack {
+        ranges: vec![(5, 4)],
+    });
+    assert!(encode_to_bytes(&backwards, &Limits::default()).is_err());
+    let mut bytes = encoded(&readme_ack());
+    // The second range's first becomes 13, past its last (12).
+    bytes[HEADER_LEN + 2 + 16 + 7] = 13;
+    let e = decode_exact(Bytes::from(bytes), &Limits::default()).unwrap_err();
+    assert!(e.to_string().contains("ends before it starts"), "{e}");
+    let mut many = vec![
+        0x43, 0x43, 0x54, 0x56, 1, 0x88, 0, 0, 0, 0, 0, 2, 0x01, 0x01,
+    ];
+    many[11] = 2;
+    let e = decode_exact(Bytes::from(many), &Limits::default()).unwrap_err();
+    assert!(e.to_string().contains("over 256"), "{e}");
+    let too_many = Message::Ack(Ack {
+        ranges: vec![(1, 1); MAX_ACK_RANGES + 1],
+    });
+    assert!(encode_to_bytes(&too_many, &Limits::default()).is_err());
+}
+
+#[test]
+fn a_backfilled_frame_is_a_frame_message_with_the_frame_size_limit() {
+    assert!(MessageType::Backfill.is_frame());
+    assert!(!MessageType::Spool.is_frame());
+    assert!(has_feature(
+        "camera-agent 0.1.0 +analysis +spool",
+        FEATURE_SPOOL
+    ));
+}

@@ -98,6 +98,36 @@ impl Reader {
         })
     }
 
+    pub(super) fn spool(&mut self) -> Result<SpoolStatus, DecodeError> {
+        Ok(SpoolStatus {
+            bytes: self.u64("spool bytes")?,
+            frames: self.u32("spool frames")?,
+            oldest_us: self.u64("oldest capture time")?,
+            backlog: self.u32("backlog")?,
+            dropped: self.u64("frames dropped")?,
+            dropped_from_us: self.u64("first dropped capture time")?,
+            dropped_to_us: self.u64("last dropped capture time")?,
+        })
+    }
+
+    /// A count, then that many ranges; each range's first at most its last.
+    pub(super) fn ack(&mut self) -> Result<Ack, DecodeError> {
+        let count = self.u16("range count")? as usize;
+        if count > MAX_ACK_RANGES {
+            return Err(self.err("range count over 256"));
+        }
+        let mut ranges = Vec::with_capacity(count);
+        for _ in 0..count {
+            let first = self.u64("first sequence number")?;
+            let last = self.u64("last sequence number")?;
+            if first > last {
+                return Err(self.err("a range that ends before it starts"));
+            }
+            ranges.push((first, last));
+        }
+        Ok(Ack { ranges })
+    }
+
     pub(super) fn analysis(&mut self) -> Result<FrameAnalysis, DecodeError> {
         let motion_score = self.u16("motion score")?;
         if motion_score > MAX_MOTION_SCORE {

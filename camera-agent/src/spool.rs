@@ -1,0 +1,583 @@
+//! The spool: every frame the agent sends or could not send, on the camera
+//! host's disk, until the panel acknowledges it (`Ack`).
+//!
+//! Frames are appended to files of a few MiB (`<first seq>.spool` in the
+//! camera's spool directory); an index in memory says where each frame
+//! not yet acknowledged is. A file goes once every frame in it is
+//! acknowledged, or when the spool is over its size or age limit: then the
+//! oldest file goes first, and the frames in it are counted as dropped.
+//!
+//! It survives a restart: at start the files are read back (a record cut
+//! short by a crash is cut off) and sequence numbers carry on after the
+//! highest one found. The newest file is kept even when acknowledged, so
+//! they can. A spool that cannot write (a read-only or full disk) says so
+//! once and stops taking frames for a while; the agent then works as it
+//! does without one.
+//!
+//! Each frame remembers the connection it was captured during (`epoch`):
+//! the link sends those of earlier connections as backfill.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tracing::{info, warn};
+
+/// The first bytes of every spool file.
+const MAGIC: &[u8; 8] = b"CCTVSPL1";
+/// Bytes before each frame's picture: length u32, seq u64, capture u64, crc u32.
+const RECORD_HEAD: usize = 24;
+/// A file is closed for appending at this size or age.
+const FILE_BYTES: u64 = 4 << 20;
+const FILE_AGE: Duration = Duration::from_secs(10);
+/// After a write fails, the spool rests this long before trying again.
+const BROKEN_PAUSE: Duration = Duration::from_secs(30);
+/// While nothing takes frames, the newest file is synced this often.
+const SYNC_EVERY: Duration = Duration::from_secs(5);
+/// The smallest size limit: a few files.
+pub const MIN_BYTES: u64 = 16 << 20;
+
+/// How much the spool may hold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub max_bytes: u64,
+    /// Frames older than this are dropped; `None`: no age limit.
+    pub max_age: Option<Duration>,
+}
+
+/// Where one frame not yet acknowledged is.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    file: u64,
+    offset: u64,
+    len: u32,
+    capture_us: u64,
+    epoch: u64,
+}
+
+struct SpoolFile {
+    path: PathBuf,
+    file: Arc<File>,
+    bytes: u64,
+    /// Frames in it not yet acknowledged.
+    unacked: u32,
+    newest_us: u64,
+}
+
+/// The frame to send next as backfill, and where to read it.
+pub struct Pending {
+    pub seq: u64,
+    pub capture_us: u64,
+    file: Arc<File>,
+    offset: u64,
+    len: u32,
+}
+
+impl Pending {
+    /// Reads the picture (on the caller's thread; the lock is not held).
+    /// A record whose check fails is an error: the caller drops it.
+    pub fn read(&self) -> io::Result<Bytes> {
+        let mut head = [0u8; RECORD_HEAD];
+        self.file.read_exact_at(&mut head, self.offset)?;
+        let mut jpeg = vec![0u8; self.len as usize];
+        self.file
+            .read_exact_at(&mut jpeg, self.offset + RECORD_HEAD as u64)?;
+        let crc = u32::from_be_bytes(head[20..24].try_into().unwrap_or_default());
+        if crc != checksum(&head[..20], &jpeg) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a spooled frame does not match its checksum",
+            ));
+        }
+        Ok(Bytes::from(jpeg))
+    }
+}
+
+/// Frames the spool dropped unsent, because it was full or they were too old.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dropped {
+    pub frames: u64,
+    pub from_us: u64,
+    pub to_us: u64,
+}
+
+impl Dropped {
+    fn add(&mut self, capture_us: u64) {
+        self.merge(Dropped {
+            frames: 1,
+            from_us: capture_us,
+            to_us: capture_us,
+        });
+    }
+
+    fn merge(&mut self, other: Dropped) {
+        if other.frames == 0 {
+            return;
+        }
+        if self.frames == 0 {
+            *self = other;
+            return;
+        }
+        self.frames += other.frames;
+        self.from_us = self.from_us.min(other.from_us);
+        self.to_us = self.to_us.max(other.to_us);
+    }
+}
+
+/// What the spool holds, for the panel and the log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Status {
+    pub bytes: u64,
+    pub frames: u32,
+    pub oldest_us: u64,
+    pub dropped: Dropped,
+}
+
+pub struct Spool {
+    dir: PathBuf,
+    limits: Limits,
+    /// Held for as long as the spool is open: one agent per directory.
+    _lock: File,
+    files: BTreeMap<u64, SpoolFile>,
+    index: BTreeMap<u64, Entry>,
+    /// The file appended to, its first seq, and when it was started.
+    active: Option<(u64, Instant)>,
+    next_seq: u64,
+    bytes: u64,
+    dropped: Dropped,
+    /// Connections so far; frames of earlier ones are backfill.
+    epoch: u64,
+    /// A panel takes frames now.
+    live: bool,
+    broken_until: Option<Instant>,
+    last_sync: Instant,
+}
+
+impl Spool {
+    /// Opens (or creates) the spool in `dir`, reading back what it holds.
+    pub fn open(dir: &Path, limits: Limits) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let lock = File::create(dir.join("lock"))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+            |_| {
+                io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "another agent uses this spool (same camera id and spool directory)",
+                )
+            },
+        )?;
+        let mut spool = Self {
+            dir: dir.to_path_buf(),
+            limits,
+            _lock: lock,
+            files: BTreeMap::new(),
+            index: BTreeMap::new(),
+            active: None,
+            next_seq: 0,
+            bytes: 0,
+            dropped: Dropped::default(),
+            epoch: 0,
+            live: false,
+            broken_until: None,
+            last_sync: Instant::now(),
+        };
+        let mut names: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let path = e.path();
+                let first = path
+                    .file_name()?
+                    .to_str()?
+                    .strip_suffix(".spool")?
+                    .parse()
+                    .ok()?;
+                Some((first, path))
+            })
+            .collect();
+        names.sort();
+        for (first, path) in names {
+            if let Err(e) = spool.read_back(first, &path) {
+                warn!(file = %path.display(), "a spool file cannot be read; it is left out: {e}");
+            }
+        }
+        if !spool.index.is_empty() {
+            let st = spool.status();
+            info!(
+                frames = st.frames,
+                bytes = st.bytes,
+                next_seq = spool.next_seq,
+                "the spool holds frames from before this start; they will be sent"
+            );
+        }
+        Ok(spool)
+    }
+
+    /// Indexes one file's records; a record cut short ends the file there.
+    fn read_back(&mut self, first: u64, path: &Path) -> io::Result<()> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let len = file.metadata()?.len();
+        let mut magic = [0u8; 8];
+        if len < MAGIC.len() as u64 || {
+            file.read_exact_at(&mut magic, 0)?;
+            &magic != MAGIC
+        } {
+            std::fs::remove_file(path)?;
+            return Ok(());
+        }
+        let mut offset = MAGIC.len() as u64;
+        let mut entries = Vec::new();
+        let mut newest_us = 0;
+        let mut head = [0u8; RECORD_HEAD];
+        while offset + RECORD_HEAD as u64 <= len {
+            file.read_exact_at(&mut head, offset)?;
+            let n = u32::from_be_bytes(head[0..4].try_into().unwrap_or_default());
+            let seq = u64::from_be_bytes(head[4..12].try_into().unwrap_or_default());
+            let capture_us = u64::from_be_bytes(head[12..20].try_into().unwrap_or_default());
+            if offset + RECORD_HEAD as u64 + u64::from(n) > len {
+                break;
+            }
+            entries.push((seq, offset, n, capture_us));
+            newest_us = newest_us.max(capture_us);
+            offset += RECORD_HEAD as u64 + u64::from(n);
+        }
+        if offset < len {
+            warn!(file = %path.display(), cut = len - offset, "a spool file ends in a frame cut short (a crash); cut off");
+            file.set_len(offset)?;
+        }
+        for (seq, offset, len, capture_us) in &entries {
+            self.index.insert(
+                *seq,
+                Entry {
+                    file: first,
+                    offset: *offset,
+                    len: *len,
+                    capture_us: *capture_us,
+                    epoch: 0,
+                },
+            );
+            self.next_seq = self.next_seq.max(seq + 1);
+        }
+        self.bytes += offset;
+        self.files.insert(
+            first,
+            SpoolFile {
+                path: path.to_path_buf(),
+                file: Arc::new(file),
+                bytes: offset,
+                unacked: entries.len() as u32,
+                newest_us,
+            },
+        );
+        self.next_seq = self.next_seq.max(first);
+        Ok(())
+    }
+
+    /// The sequence number the next captured frame gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Keeps a frame until it is acknowledged. Returns whether a panel
+    /// takes frames now (the frame should go out live), or an error once
+    /// when the spool cannot write; it then rests before trying again.
+    pub fn append(&mut self, seq: u64, capture_us: u64, jpeg: &[u8]) -> Result<bool, io::Error> {
+        self.next_seq = self.next_seq.max(seq + 1);
+        if self.broken_until.is_some_and(|t| Instant::now() < t) {
+            return Ok(self.live);
+        }
+        if let Err(e) = self.write(seq, capture_us, jpeg) {
+            self.broken_until = Some(Instant::now() + BROKEN_PAUSE);
+            self.active = None;
+            return Err(e);
+        }
+        if self.broken_until.take().is_some() {
+            info!("the spool writes again");
+        }
+        self.enforce_limits(cctv_protocol::now_us());
+        Ok(self.live)
+    }
+
+    fn write(&mut self, seq: u64, capture_us: u64, jpeg: &[u8]) -> io::Result<()> {
+        let rotate = match &self.active {
+            Some((first, started)) => {
+                started.elapsed() >= FILE_AGE
+                    || self.files.get(first).is_none_or(|f| f.bytes >= FILE_BYTES)
+            }
+            None => true,
+        };
+        if rotate {
+            self.start_file()?;
+        }
+        let first = self
+            .active
+            .map(|(f, _)| f)
+            .ok_or_else(|| io::Error::other("the spool has no file open"))?;
+        let f = self
+            .files
+            .get_mut(&first)
+            .ok_or_else(|| io::Error::other("the spool lost its file"))?;
+        let mut head = [0u8; RECORD_HEAD];
+        let len = u32::try_from(jpeg.len()).map_err(|_| io::Error::other("frame too large"))?;
+        head[0..4].copy_from_slice(&len.to_be_bytes());
+        head[4..12].copy_from_slice(&seq.to_be_bytes());
+        head[12..20].copy_from_slice(&capture_us.to_be_bytes());
+        let crc = checksum(&head[..20], jpeg);
+        head[20..24].copy_from_slice(&crc.to_be_bytes());
+        let offset = f.bytes;
+        let mut w: &File = &f.file;
+        let written = w
+            .write_all(&head)
+            .and_then(|()| w.write_all(jpeg))
+            .inspect_err(|_| {
+                // Whatever part reached the file is cut off.
+                let _ = f.file.set_len(offset);
+            });
+        written?;
+        let n = (RECORD_HEAD + jpeg.len()) as u64;
+        f.bytes += n;
+        f.unacked += 1;
+        f.newest_us = f.newest_us.max(capture_us);
+        self.bytes += n;
+        self.index.insert(
+            seq,
+            Entry {
+                file: first,
+                offset,
+                len,
+                capture_us,
+                epoch: self.epoch,
+            },
+        );
+        Ok(())
+    }
+
+    /// Starts a new file, named after a number above every file's: files
+    /// sort oldest first.
+    fn start_file(&mut self) -> io::Result<()> {
+        let old = self.active.take().map(|(old, _)| old);
+        if let Some(old) = old
+            && !self.live
+        {
+            self.sync_file(old);
+        }
+        let first = self
+            .files
+            .keys()
+            .next_back()
+            .map_or(self.next_seq, |last| self.next_seq.max(last + 1));
+        let path = self.dir.join(format!("{first:020}.spool"));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        if let Err(e) = file.write_all(MAGIC) {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        self.bytes += MAGIC.len() as u64;
+        self.files.insert(
+            first,
+            SpoolFile {
+                path,
+                file: Arc::new(file),
+                bytes: MAGIC.len() as u64,
+                unacked: 0,
+                newest_us: 0,
+            },
+        );
+        self.active = Some((first, Instant::now()));
+        if let Some(old) = old {
+            self.forget_if_done(old);
+        }
+        Ok(())
+    }
+
+    fn sync_file(&self, first: u64) {
+        if let Some(f) = self.files.get(&first)
+            && let Err(e) = f.file.sync_data()
+        {
+            warn!(file = %f.path.display(), "cannot sync the spool: {e}");
+        }
+    }
+
+    /// While no panel takes frames, the spool is the only copy: its newest
+    /// file is synced every few seconds (call often; it checks the time).
+    pub fn sync_if_due(&mut self) {
+        if self.live || self.last_sync.elapsed() < SYNC_EVERY {
+            return;
+        }
+        self.last_sync = Instant::now();
+        if let Some((first, _)) = self.active {
+            self.sync_file(first);
+        }
+    }
+
+    /// Drops the oldest files while over the size limit, and files whose
+    /// newest frame is past the age limit. The file being written stays.
+    fn enforce_limits(&mut self, now_us: u64) {
+        let too_old = |f: &SpoolFile| {
+            self.limits
+                .max_age
+                .is_some_and(|age| now_us.saturating_sub(f.newest_us) > age.as_micros() as u64)
+        };
+        let active = self.active.map(|(f, _)| f);
+        let mut drop = Vec::new();
+        let mut bytes = self.bytes;
+        for (first, f) in &self.files {
+            if Some(*first) == active {
+                break;
+            }
+            if bytes > self.limits.max_bytes || too_old(f) {
+                drop.push(*first);
+                bytes -= f.bytes;
+            } else {
+                break;
+            }
+        }
+        for first in drop {
+            self.remove_file(first, true);
+        }
+    }
+
+    /// Deletes a file; its frames not acknowledged count as dropped.
+    fn remove_file(&mut self, first: u64, count: bool) {
+        let Some(f) = self.files.remove(&first) else {
+            return;
+        };
+        let gone: Vec<u64> = self
+            .index
+            .iter()
+            .filter(|(_, e)| e.file == first)
+            .map(|(s, _)| *s)
+            .collect();
+        let mut lost = Dropped::default();
+        for seq in gone {
+            if let Some(e) = self.index.remove(&seq) {
+                lost.add(e.capture_us);
+            }
+        }
+        self.bytes -= f.bytes;
+        if let Err(e) = std::fs::remove_file(&f.path) {
+            warn!(file = %f.path.display(), "cannot delete a spool file: {e}");
+        }
+        if count && lost.frames > 0 {
+            warn!(
+                frames = lost.frames,
+                "the spool is full: dropped its oldest {} frames, captured over {:.1} s, unsent",
+                lost.frames,
+                lost.to_us.saturating_sub(lost.from_us) as f64 / 1e6
+            );
+            self.dropped.merge(lost);
+        }
+    }
+
+    /// A file fully acknowledged goes, unless it is the newest.
+    fn forget_if_done(&mut self, first: u64) {
+        let newest = self.files.keys().next_back().copied();
+        if self.active.map(|(f, _)| f) == Some(first) || newest == Some(first) {
+            return;
+        }
+        if self.files.get(&first).is_some_and(|f| f.unacked == 0) {
+            self.remove_file(first, false);
+        }
+    }
+
+    /// The panel holds `first..=last`: they are forgotten.
+    pub fn ack(&mut self, first: u64, last: u64) {
+        let seqs: Vec<u64> = self.index.range(first..=last).map(|(s, _)| *s).collect();
+        let mut touched = Vec::new();
+        for seq in seqs {
+            if let Some(e) = self.index.remove(&seq)
+                && let Some(f) = self.files.get_mut(&e.file)
+            {
+                f.unacked = f.unacked.saturating_sub(1);
+                if f.unacked == 0 {
+                    touched.push(e.file);
+                }
+            }
+        }
+        for file in touched {
+            self.forget_if_done(file);
+        }
+    }
+
+    /// A panel welcomed the agent: what the spool holds so far is
+    /// backfill for this connection.
+    pub fn connected(&mut self) {
+        self.epoch += 1;
+        self.live = true;
+    }
+
+    pub fn disconnected(&mut self) {
+        self.live = false;
+    }
+
+    /// The oldest frame after `after` (by seq) from before this connection,
+    /// and how many such remain from there.
+    pub fn next_backfill(&self, after: Option<u64>) -> Option<Pending> {
+        let from = after.map_or(0, |a| a.saturating_add(1));
+        if after == Some(u64::MAX) {
+            return None;
+        }
+        let (seq, e) = self
+            .index
+            .range(from..)
+            .find(|(_, e)| e.epoch < self.epoch)?;
+        let f = self.files.get(&e.file)?;
+        Some(Pending {
+            seq: *seq,
+            capture_us: e.capture_us,
+            file: f.file.clone(),
+            offset: e.offset,
+            len: e.len,
+        })
+    }
+
+    /// Frames from before this connection after `after`, still to send.
+    pub fn backlog(&self, after: Option<u64>) -> u32 {
+        let from = after.map_or(0, |a| a.saturating_add(1));
+        if after == Some(u64::MAX) {
+            return 0;
+        }
+        self.index
+            .range(from..)
+            .filter(|(_, e)| e.epoch < self.epoch)
+            .count() as u32
+    }
+
+    /// A frame that cannot be read back is given up (and counted dropped).
+    pub fn give_up(&mut self, seq: u64) {
+        if let Some(e) = self.index.remove(&seq) {
+            if let Some(f) = self.files.get_mut(&e.file) {
+                f.unacked = f.unacked.saturating_sub(1);
+            }
+            self.dropped.add(e.capture_us);
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        Status {
+            bytes: self.bytes,
+            frames: self.index.len() as u32,
+            oldest_us: self.index.values().map(|e| e.capture_us).min().unwrap_or(0),
+            dropped: self.dropped,
+        }
+    }
+}
+
+/// CRC-32 of a record's head (without its checksum) and picture.
+fn checksum(head: &[u8], jpeg: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(head);
+    h.update(jpeg);
+    h.finalize()
+}
+
+#[cfg(test)]
+mod tests;
