@@ -1,7 +1,10 @@
 //! The capture thread: grabs frames from the source at its pace, limits the
-//! frame rate, encodes, and queues frames for the link. While the panel is
-//! unreachable it keeps capturing (so the device stays warm and sequence
-//! numbers stay true) but skips encoding, and reports what it dropped.
+//! frame rate, encodes, keeps each frame in the spool (when there is one)
+//! and queues it for the link. While the panel is unreachable it goes on
+//! capturing into the spool, every frame at the full rate and unanalysed
+//! (the pacing by the scene is for the live link). Without a spool it
+//! keeps capturing (so the device stays warm and sequence numbers stay
+//! true) but skips encoding, and reports what it dropped.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -88,6 +91,8 @@ impl RateLimiter {
 
 pub struct Capture {
     pub cfg: Arc<AgentConfig>,
+    pub spool: Option<crate::spool::Shared>,
+    pub log: Option<Arc<crate::framelog::FrameLog>>,
     pub shared: Arc<Shared>,
     pub settings: watch::Receiver<EncodeSettings>,
     /// Analysis settings, changed live by the panel (`Detect`).
@@ -276,7 +281,12 @@ impl Capture {
             }
         };
         let mut limiter = RateLimiter::default();
-        let mut seq: u64 = 0;
+        // Numbers carry on from the spool's, so an acknowledgement always
+        // means the same frames.
+        let mut seq: u64 = self
+            .spool
+            .as_ref()
+            .map_or(0, |s| crate::spool::lock(s).next_seq());
         let mut failures = 0u32;
         let mut drops = Drops::default();
         let mut analysing = self.cfg.analysis.as_ref().map(Analysing::new);
@@ -310,8 +320,31 @@ impl Capture {
             let this_seq = seq;
             seq += 1;
             if !self.shared.connected.load(Ordering::Acquire) {
-                drops.offline.add(capture_us);
                 was_connected = false;
+                if self.spool.is_some() {
+                    // Kept for the panel, whole and in order.
+                    if let Some((jpeg, _)) = encode(
+                        source.as_mut(),
+                        &mut encoder,
+                        &settings,
+                        capture_us,
+                        this_seq,
+                        &mut drops,
+                        None,
+                    ) {
+                        let frame = Frame {
+                            seq: this_seq,
+                            capture_us,
+                            jpeg,
+                            analysis: None,
+                        };
+                        if !self.queue(frame, &mut drops) {
+                            break;
+                        }
+                    }
+                } else {
+                    drops.offline.add(capture_us);
+                }
                 continue;
             }
             drops.back_online();
@@ -377,7 +410,33 @@ impl Capture {
         alive
     }
 
+    /// Keeps `frame` in the spool, and sends it live if a panel takes
+    /// frames now; false once the link is gone.
     fn queue(&self, frame: Frame, drops: &mut Drops) -> bool {
+        crate::framelog::note(
+            &self.log,
+            format_args!("captured {} {}", frame.seq, frame.capture_us),
+        );
+        if let Some(spool) = &self.spool {
+            let mut spool = crate::spool::lock(spool);
+            let live = spool
+                .append(frame.seq, frame.capture_us, &frame.jpeg)
+                .unwrap_or_else(|e| {
+                    warn!(
+                        "cannot keep frames in the spool: {e}; frames captured while no panel \
+                         takes them are lost until it can (trying again in 30 s)"
+                    );
+                    self.shared.connected.load(Ordering::Acquire)
+                });
+            if !live {
+                if spool.working() {
+                    spool.sync_if_due();
+                } else {
+                    drops.offline.add(frame.capture_us);
+                }
+                return !self.frames.is_closed();
+            }
+        }
         match self.frames.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(f)) => {

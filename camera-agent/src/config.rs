@@ -17,6 +17,8 @@ pub const DEFAULT_MAX_BACKOFF_SECS: f64 = 5.0;
 mod analysis;
 pub use analysis::AnalysisConfig;
 use analysis::analysis_config;
+mod forward;
+pub use forward::{PanelAddr, SpoolConfig, parse_size};
 
 /// Pushes one camera's JPEG frames to the panel.
 ///
@@ -26,9 +28,11 @@ use analysis::analysis_config;
 #[derive(Debug, Parser, Default)]
 #[command(name = "camera-agent", version)]
 pub struct Cli {
-    /// Panel address, HOST:PORT (e.g. 192.168.1.10:7700).
+    /// Panel address, HOST:PORT (e.g. 192.168.1.10:7700). Repeat it to
+    /// list standby panels, in order: the agent moves to the next when one
+    /// has been unreachable for --failover seconds.
     #[arg(long)]
-    pub panel: Option<String>,
+    pub panel: Vec<String>,
     /// Stable camera id: letters, digits, '_', '.', '-' (at most 64).
     #[arg(long)]
     pub camera_id: Option<String>,
@@ -64,8 +68,9 @@ pub struct Cli {
     /// The panel certificate's fingerprint (sha256:...), from `panel camera
     /// add` or the panel's start-up log. Without it the first certificate seen
     /// is trusted and written into the config file.
+    /// With several panels, one per panel, in the same order.
     #[arg(long)]
-    pub panel_fingerprint: Option<String>,
+    pub panel_fingerprint: Vec<String>,
     /// Connect without TLS, to a panel set to plain_tcp (trusted LAN only).
     #[arg(long)]
     pub plain_tcp: bool,
@@ -91,6 +96,33 @@ pub struct Cli {
     /// Analyse nothing: no motion or tamper events, every frame sent.
     #[arg(long)]
     pub no_analysis: bool,
+    /// Seconds a panel may be unreachable before the agent streams to the
+    /// next one listed [default: 30].
+    #[arg(long)]
+    pub failover: Option<f64>,
+    /// Where frames wait until a panel acknowledges them, one directory per
+    /// camera inside it; "none": no spool [default: $STATE_DIRECTORY/spool,
+    /// or ~/.local/state/camera-agent/spool].
+    #[arg(long)]
+    pub spool_dir: Option<PathBuf>,
+    /// Keep no spool: frames captured while no panel takes them are lost.
+    #[arg(long)]
+    pub no_spool: bool,
+    /// The spool's size limit, e.g. 4G or 512M; past it the oldest frames
+    /// go first [default: 4G].
+    #[arg(long)]
+    pub spool_max_bytes: Option<String>,
+    /// Frames older than this many hours leave the spool [default: no limit].
+    #[arg(long)]
+    pub spool_max_hours: Option<f64>,
+    /// Send spooled frames at most this fast, bytes a second (e.g. 2M)
+    /// [default: about half of what the link takes].
+    #[arg(long)]
+    pub backfill_rate: Option<String>,
+    /// Append a line per frame captured and per range acknowledged to this
+    /// file (seq, capture time, panel): an audit of what was sent.
+    #[arg(long)]
+    pub frame_log: Option<PathBuf>,
     /// TOML file with any of the settings above, and `ignore_zones`.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -119,7 +151,7 @@ pub enum AgentCommand {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    pub panel: Option<String>,
+    pub panel: Option<forward::OneOrMore>,
     pub camera_id: Option<String>,
     pub name: Option<String>,
     pub source: Option<String>,
@@ -131,8 +163,14 @@ pub struct FileConfig {
     pub loop_file: Option<bool>,
     pub max_backoff: Option<f64>,
     pub secret: Option<String>,
-    pub panel_fingerprint: Option<String>,
+    pub panel_fingerprint: Option<forward::OneOrMore>,
     pub plain_tcp: Option<bool>,
+    pub failover: Option<f64>,
+    pub spool_dir: Option<PathBuf>,
+    pub spool_max_bytes: Option<forward::Size>,
+    pub spool_max_hours: Option<f64>,
+    pub backfill_rate: Option<forward::Size>,
+    pub frame_log: Option<PathBuf>,
     pub full_rate: Option<bool>,
     pub idle_fps: Option<f64>,
     pub preroll: Option<f64>,
@@ -226,7 +264,12 @@ impl std::str::FromStr for SourceSpec {
 /// Everything the agent needs, checked.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    pub panel: String,
+    /// The panels, in order of preference (at least one).
+    pub panels: Vec<PanelAddr>,
+    /// How long a panel may be unreachable before the next is tried.
+    pub failover: Duration,
+    pub spool: SpoolConfig,
+    pub frame_log: Option<PathBuf>,
     pub camera_id: String,
     pub name: String,
     pub source: SourceSpec,
@@ -239,7 +282,6 @@ pub struct AgentConfig {
     pub loop_file: bool,
     pub max_backoff: Duration,
     pub secret: cctv_protocol::auth::Secret,
-    pub transport: Transport,
     /// The config file, where a fingerprint trusted on first use is written.
     pub config_path: Option<PathBuf>,
     /// Motion and tamper analysis; `None`: off, every frame sent.
@@ -289,19 +331,16 @@ impl AgentConfig {
             None => FileConfig::default(),
         };
         let analysis = analysis_config(&cli, &file)?;
-        let panel = cli
-            .panel
-            .or(file.panel)
-            .context("no panel address: pass --panel HOST:PORT or set panel in the config file")?;
-        if !panel.contains(':') {
-            bail!("panel address {panel:?} has no port (HOST:PORT, e.g. 127.0.0.1:7700)");
-        }
+        let panels = forward::panels(&cli, &file)?;
+        let failover = forward::failover(&cli, &file)?;
         let camera_id = cli
             .camera_id
-            .or(file.camera_id)
+            .clone()
+            .or(file.camera_id.clone())
             .context("no camera id: pass --camera-id ID or set camera_id in the config file")?;
         cctv_protocol::validate_camera_id(&camera_id)
             .map_err(|why| anyhow::anyhow!("camera id {camera_id:?}: {why}"))?;
+        let spool = forward::spool_config(&cli, &file, &camera_id)?;
         let name = cli.name.or(file.name).unwrap_or_else(|| camera_id.clone());
         cctv_protocol::validate_camera_name(&name).map_err(|why| anyhow::anyhow!("{why}"))?;
         let source = match cli.source.or(file.source) {
@@ -325,14 +364,14 @@ impl AgentConfig {
         )?;
         let secret = cctv_protocol::auth::Secret::parse(&secret)
             .map_err(|why| anyhow::anyhow!("secret: {why}"))?;
-        let plain = cli.plain_tcp || file.plain_tcp.unwrap_or(false);
-        let transport = transport(plain, cli.panel_fingerprint.or(file.panel_fingerprint))?;
         Ok(Self {
             secret,
-            transport,
             analysis,
             config_path: cli.config.clone(),
-            panel,
+            panels,
+            failover,
+            spool,
+            frame_log: cli.frame_log.or(file.frame_log),
             camera_id,
             name,
             source,
@@ -401,7 +440,7 @@ mod tests {
             "90",
         ]))
         .unwrap();
-        assert_eq!(c.panel, "10.0.0.1:7700");
+        assert_eq!(c.panels[0].address, "10.0.0.1:7700");
         assert_eq!(c.camera_id, "door");
         assert_eq!(c.name, "door");
         assert_eq!(c.quality, Some(90));
@@ -409,7 +448,7 @@ mod tests {
         assert!(!c.loop_file);
         assert_eq!(c.secret.as_bytes(), &[0xab; 32]);
         assert!(matches!(
-            c.transport,
+            c.panels[0].transport,
             Transport::Tls(cctv_protocol::tls::Pin::FirstUse(_))
         ));
         assert_eq!(
@@ -428,7 +467,7 @@ mod tests {
         assert_eq!(c.source, SourceSpec::WebcamPath("/dev/video0".into()));
         assert_eq!(c.camera_id, "front-door");
         assert!(matches!(
-            c.transport,
+            c.panels[0].transport,
             Transport::Tls(cctv_protocol::tls::Pin::Fixed(_))
         ));
     }

@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod capture;
 pub mod config;
 pub mod encode;
+pub mod framelog;
 pub mod image;
 pub mod link;
 pub mod overlay;

@@ -1,6 +1,10 @@
-//! The link to the panel: connect, say `Hello`, stream frames, answer the
-//! panel's `Configure` and `Ping`, send heartbeats when idle, and reconnect
-//! forever with capped, jittered backoff. It never captures or encodes.
+//! The link to the panels: connect to the first that answers, say `Hello`,
+//! stream live frames, send what the spool holds from before as backfill,
+//! forget what the panel acknowledges, answer `Configure` and `Ping`, send
+//! heartbeats when idle, and reconnect forever with capped, jittered
+//! backoff. A panel unreachable for longer than `failover` gives way to
+//! the next one listed; streaming to a standby, the agent goes back to the
+//! first as soon as it answers again. It never captures or encodes.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -8,28 +12,35 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cctv_protocol::{
-    Codec, CodecError, Configure, Encoding, FEATURE_ANALYSIS, FEATURE_ENCODING, Frame, Heartbeat,
-    Hello, Message,
+    CodecError, Configure, Encoding, FEATURE_ANALYSIS, FEATURE_SPOOL, Frame, Heartbeat, Hello,
+    Message, SpoolStatus,
 };
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, interval, sleep, timeout};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, interval, sleep, sleep_until, timeout};
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
 use crate::capture::Shared;
-use crate::config::{AgentConfig, Transport};
+use crate::config::AgentConfig;
 use crate::encode::{EncodeSettings, output_size};
+use crate::framelog::{FrameLog, note};
+use crate::spool;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+mod backfill;
+mod connect;
+use backfill::Backfill;
+use connect::{Connected, address, connect};
+
 /// A send that takes this long means the connection is dead.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
+/// How often the agent tells the panel what its spool holds.
+const SPOOL_STATUS_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -55,6 +66,9 @@ enum SessionEnd {
     Shutdown,
     /// The connection was up and then broke.
     Lost(LinkError),
+    /// The first panel answers again: this connection to it replaces the
+    /// one to a standby.
+    MovedTo(Connected),
 }
 
 pub struct Link {
@@ -63,6 +77,8 @@ pub struct Link {
     pub settings: watch::Sender<EncodeSettings>,
     pub analysis: watch::Sender<Option<crate::config::AnalysisConfig>>,
     pub frames: mpsc::Receiver<Frame>,
+    pub spool: Option<spool::Shared>,
+    pub log: Option<Arc<FrameLog>>,
     pub shutdown: CancellationToken,
 }
 
@@ -70,24 +86,69 @@ pub struct Link {
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-type Conn = Framed<Box<dyn Io>, Codec>;
+type Conn = Framed<Box<dyn Io>, cctv_protocol::Codec>;
 
 impl Link {
     pub async fn run(mut self) {
         let mut backoff = Backoff::new(INITIAL_BACKOFF, self.cfg.max_backoff);
+        let panels = self.cfg.panels.len();
+        let mut current = 0;
+        // Since when the panel tried now has not answered.
+        let mut down_since: Option<Instant> = None;
+        let mut ready: Option<Connected> = None;
         loop {
             if self.shutdown.is_cancelled() {
                 return;
             }
-            let outcome = self.session().await;
-            self.shared.connected.store(false, Ordering::Release);
-            match outcome {
-                Ok(SessionEnd::Shutdown) => return,
-                Ok(SessionEnd::Lost(e)) => {
-                    warn!(panel = %self.cfg.panel, "connection lost: {e}");
+            let attempt = match ready.take() {
+                Some(c) => Ok(c),
+                None => tokio::select! {
+                    r = connect(self.cfg.clone(), current, self.hello()) => r,
+                    _ = self.shutdown.cancelled() => return,
+                },
+            };
+            match attempt {
+                Ok(c) => {
+                    current = c.panel;
+                    down_since = None;
                     backoff.reset();
+                    let end = self.session(c).await;
+                    self.shared.connected.store(false, Ordering::Release);
+                    if let Some(s) = &self.spool {
+                        spool::lock(s).disconnected();
+                    }
+                    match end {
+                        SessionEnd::Shutdown => return,
+                        SessionEnd::Lost(e) => {
+                            warn!(panel = %address(&self.cfg, current), "connection lost: {e}");
+                            down_since = Some(Instant::now());
+                        }
+                        SessionEnd::MovedTo(c) => {
+                            ready = Some(c);
+                            continue;
+                        }
+                    }
                 }
-                Err(e) => warn!(panel = %self.cfg.panel, "{e}"),
+                Err(e) => {
+                    warn!(panel = %address(&self.cfg, current), "{e}");
+                    down_since.get_or_insert_with(Instant::now);
+                }
+            }
+            if panels > 1
+                && let Some(since) = down_since
+                && since.elapsed() >= self.cfg.failover
+            {
+                let next = (current + 1) % panels;
+                warn!(
+                    "{} has not answered for {:.0} s: streaming to {} instead",
+                    address(&self.cfg, current),
+                    since.elapsed().as_secs_f64(),
+                    address(&self.cfg, next)
+                );
+                current = next;
+                down_since = Some(Instant::now());
+                backoff.reset();
+                continue;
             }
             let delay = backoff.next_delay();
             info!("reconnecting in {:.1} s", delay.as_secs_f64());
@@ -105,7 +166,7 @@ impl Link {
         Hello {
             camera_id: self.cfg.camera_id.clone(),
             name: self.cfg.name.clone(),
-            agent_version: agent_version(self.cfg.analysis.is_some()),
+            agent_version: agent_version(self.cfg.analysis.is_some(), self.spool.is_some()),
             width: w,
             height: h,
             fps_milli: (s.fps * 1000.0).round() as u32,
@@ -113,142 +174,105 @@ impl Link {
         }
     }
 
-    async fn connect(&self) -> Result<(Conn, Duration), LinkError> {
-        let stream = timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.cfg.panel))
-            .await
-            .map_err(|_| LinkError::Timeout("connecting"))?
-            .map_err(LinkError::Connect)?;
-        stream.set_nodelay(true).map_err(LinkError::Connect)?;
-        let io: Box<dyn Io> = match &self.cfg.transport {
-            Transport::Plain => Box::new(stream),
-            Transport::Tls(pin) => {
-                let had_pin = pin.current().is_some();
-                let connector = tokio_rustls::TlsConnector::from(
-                    cctv_protocol::tls::client_config(pin.clone()),
+    async fn session(&mut self, c: Connected) -> SessionEnd {
+        let Connected {
+            mut conn,
+            heartbeat,
+            panel,
+            analysis,
+            encoding,
+            spool: takes_spool,
+        } = c;
+        self.shared.panel_analysis.store(analysis, Ordering::Release);
+        self.shared.panel_encoding.store(encoding, Ordering::Release);
+        if encoding && let Err(e) = send(&mut conn, self.encoding()).await {
+            return SessionEnd::Lost(e);
+        }
+        let mut backfill = Backfill::new(
+            self.spool.clone().filter(|_| takes_spool),
+            self.cfg.spool.backfill_rate,
+        );
+        if let Some(s) = &self.spool {
+            let mut s = spool::lock(s);
+            s.connected();
+            let held = s.backlog(None);
+            if !takes_spool && held > 0 {
+                warn!(
+                    held,
+                    "the panel takes no backfill (it is older): the spooled frames wait for one that does"
                 );
-                let tls = timeout(
-                    HANDSHAKE_TIMEOUT,
-                    connector.connect(cctv_protocol::tls::panel_server_name(), stream),
-                )
-                .await
-                .map_err(|_| LinkError::Timeout("in the TLS handshake"))?
-                .map_err(LinkError::Tls)?;
-                if !had_pin && let Some(f) = pin.current() {
-                    self.trusted_first_use(f);
-                }
-                Box::new(tls)
-            }
-        };
-        let mut conn = Framed::new(io, Codec::default());
-        // Announce, answer the challenge with proof of the secret, be welcomed.
-        let hello = self.hello();
-        conn.send(Message::Hello(hello.clone())).await?;
-        let challenge = match self.reply(&mut conn).await? {
-            Message::Challenge(c) => c,
-            other => return Err(LinkError::Unexpected(other.message_type())),
-        };
-        let proven = cctv_protocol::auth::prove(&self.cfg.secret, &challenge, hello);
-        conn.send(Message::Hello(proven)).await?;
-        match self.reply(&mut conn).await? {
-            Message::Welcome(w) => {
-                info!(panel = %self.cfg.panel, version = %cctv_protocol::printable(&w.panel_version), "connected to the panel");
-                let takes = cctv_protocol::has_feature(&w.panel_version, FEATURE_ANALYSIS);
-                if self.cfg.analysis.is_some() && !takes {
-                    warn!(
-                        "the panel takes no frame analysis (it is older): sending every frame, no motion or tamper events"
-                    );
-                }
-                self.shared.panel_analysis.store(takes, Ordering::Release);
-                let encoding = cctv_protocol::has_feature(&w.panel_version, FEATURE_ENCODING);
-                self.shared
-                    .panel_encoding
-                    .store(encoding, Ordering::Release);
-                if encoding {
-                    conn.send(self.encoding()).await?;
-                }
-                let heartbeat = Duration::from_millis(u64::from(w.heartbeat_ms).clamp(100, 60_000));
-                Ok((conn, heartbeat))
-            }
-            other => Err(LinkError::Unexpected(other.message_type())),
-        }
-    }
-
-    /// The panel's next handshake message; a `Reject` is an error.
-    async fn reply(&self, conn: &mut Conn) -> Result<Message, LinkError> {
-        let reply = timeout(HANDSHAKE_TIMEOUT, conn.next())
-            .await
-            .map_err(|_| LinkError::Timeout("waiting for the panel's answer"))?;
-        match reply {
-            Some(Ok(Message::Reject { reason })) => Err(LinkError::Rejected(
-                cctv_protocol::printable(&reason).into_owned(),
-            )),
-            Some(Ok(m)) => Ok(m),
-            Some(Err(e)) => Err(e.into()),
-            None => Err(LinkError::Closed),
-        }
-    }
-
-    /// Records a certificate trusted on first use in the config file, so
-    /// from now on only that certificate is accepted.
-    fn trusted_first_use(&self, f: cctv_protocol::tls::Fingerprint) {
-        let line = format!("panel_fingerprint = \"{f}\"");
-        let Some(path) = &self.cfg.config_path else {
-            warn!(fingerprint = %f, "trusting the panel's certificate for this run only; put `{line}` in the agent's config");
-            return;
-        };
-        let saved = std::fs::read_to_string(path).and_then(|text| {
-            let sep = if text.is_empty() || text.ends_with('\n') {
-                ""
-            } else {
-                "\n"
-            };
-            std::fs::write(
-                path,
-                format!(
-                    "{text}{sep}# Trusted on first use; check it against the panel's log.\n{line}\n"
-                ),
-            )
-        });
-        match saved {
-            Ok(()) => {
-                warn!(fingerprint = %f, config = %path.display(), "trusted the panel's certificate on first use and pinned it in the config")
-            }
-            Err(e) => {
-                warn!(fingerprint = %f, "trusting the panel's certificate for this run only: cannot write {}: {e}", path.display())
             }
         }
-    }
-
-    async fn session(&mut self) -> Result<SessionEnd, LinkError> {
-        let (mut conn, heartbeat) = tokio::select! {
-            r = self.connect() => r?,
-            _ = self.shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
-        };
         self.shared.connected.store(true, Ordering::Release);
+        let panel_name = address(&self.cfg, panel).to_string();
         let mut last_sent = Instant::now();
-        let mut tick = interval(heartbeat / 2);
+        let mut tick = interval(heartbeat.min(SPOOL_STATUS_EVERY) / 2);
+        let mut last_status = Instant::now() - SPOOL_STATUS_EVERY;
+        // Streaming to a standby: when to try the first panel again.
+        let mut next_probe = (panel != 0).then(|| Instant::now() + self.cfg.failover);
+        let mut probe: Option<JoinHandle<Result<Connected, LinkError>>> = None;
         loop {
             let step = tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => {
                     self.goodbye(&mut conn, "agent stopping").await;
-                    return Ok(SessionEnd::Shutdown);
+                    return SessionEnd::Shutdown;
                 }
-                incoming = conn.next() => self.on_message(&mut conn, incoming).await,
+                incoming = conn.next() => self.on_message(&mut conn, incoming, &panel_name).await,
                 frame = self.frames.recv() => match frame {
                     Some(mut f) => {
                         // Queued for an earlier connection, to a panel that took it.
-                        if !self.shared.panel_analysis.load(Ordering::Acquire) {
+                        if !analysis {
                             f.analysis = None;
                         }
-                        send(&mut conn, Message::Frame(f)).await
+                        let seq = f.seq;
+                        let sent = send(&mut conn, Message::Frame(f)).await;
+                        if !takes_spool
+                            && sent.is_ok()
+                            && let Some(s) = &self.spool
+                        {
+                            // A panel that acknowledges nothing: sent is as
+                            // far as the agent can follow a frame.
+                            spool::lock(s).ack(seq, seq);
+                        }
+                        sent
                     }
                     None => {
                         self.goodbye(&mut conn, "capture ended").await;
-                        return Ok(SessionEnd::Shutdown);
+                        return SessionEnd::Shutdown;
                     }
                 },
+                done = async { probe.as_mut().expect("guarded").await }, if probe.is_some() => {
+                    probe = None;
+                    match done {
+                        Ok(Ok(first)) => {
+                            info!("{} answers again: moving back to it", address(&self.cfg, 0));
+                            self.goodbye(&mut conn, "moving back to the first panel").await;
+                            return SessionEnd::MovedTo(first);
+                        }
+                        Ok(Err(e)) => debug!("the first panel still does not answer: {e}"),
+                        Err(e) => debug!("trying the first panel: {e}"),
+                    }
+                    next_probe = Some(Instant::now() + self.cfg.failover);
+                    continue;
+                }
+                _ = sleep_until(backfill.due()), if backfill.active() => {
+                    backfill.step(&mut conn, &self.log, &panel_name).await
+                }
                 _ = tick.tick() => {
+                    if takes_spool && last_status.elapsed() >= SPOOL_STATUS_EVERY {
+                        last_status = Instant::now();
+                        if let Some(status) = self.spool_status(&backfill) {
+                            if let Err(e) = send(&mut conn, Message::Spool(status)).await {
+                                return SessionEnd::Lost(e);
+                            }
+                            last_sent = Instant::now();
+                        }
+                    }
+                    if probe.is_none() && next_probe.is_some_and(|t| Instant::now() >= t) {
+                        next_probe = None;
+                        probe = Some(tokio::spawn(connect(self.cfg.clone(), 0, self.hello())));
+                    }
                     if last_sent.elapsed() >= heartbeat {
                         send(&mut conn, heartbeat_message(0)).await
                     } else {
@@ -259,9 +283,28 @@ impl Link {
             match step {
                 Ok(true) => last_sent = Instant::now(),
                 Ok(false) => {}
-                Err(e) => return Ok(SessionEnd::Lost(e)),
+                Err(e) => {
+                    if let Some(p) = probe {
+                        p.abort();
+                    }
+                    return SessionEnd::Lost(e);
+                }
             }
         }
+    }
+
+    fn spool_status(&self, backfill: &Backfill) -> Option<SpoolStatus> {
+        let s = spool::lock(self.spool.as_ref()?);
+        let st = s.status();
+        Some(SpoolStatus {
+            bytes: st.bytes,
+            frames: st.frames,
+            oldest_us: st.oldest_us,
+            backlog: backfill.backlog(&s),
+            dropped: st.dropped.frames,
+            dropped_from_us: st.dropped.from_us,
+            dropped_to_us: st.dropped.to_us,
+        })
     }
 
     /// Handles one message from the panel; `Ok(true)` if we sent something.
@@ -269,6 +312,7 @@ impl Link {
         &self,
         conn: &mut Conn,
         incoming: Option<Result<Message, CodecError>>,
+        panel: &str,
     ) -> Result<bool, LinkError> {
         match incoming {
             Some(Ok(Message::Configure(c))) => {
@@ -285,6 +329,16 @@ impl Link {
                     }
                 });
                 info!(detect = ?d, "the panel changed the motion settings");
+                Ok(false)
+            }
+            Some(Ok(Message::Ack(a))) => {
+                if let Some(s) = &self.spool {
+                    let mut s = spool::lock(s);
+                    for (first, last) in &a.ranges {
+                        s.ack(*first, *last);
+                        note(&self.log, format_args!("acked {panel} {first} {last}"));
+                    }
+                }
                 Ok(false)
             }
             Some(Ok(Message::Ping { nonce })) => send(conn, heartbeat_message(nonce)).await,
@@ -355,14 +409,17 @@ impl Link {
     }
 }
 
-/// This agent's version, with `+analysis` when it analyses its frames.
-fn agent_version(analysis: bool) -> String {
-    let base = concat!("camera-agent ", env!("CARGO_PKG_VERSION"));
-    if analysis {
-        format!("{base} {FEATURE_ANALYSIS}")
-    } else {
-        base.to_string()
+/// This agent's version, with `+analysis` when it analyses its frames
+/// and `+spool` when it keeps a spool.
+fn agent_version(analysis: bool, spool: bool) -> String {
+    let mut v = concat!("camera-agent ", env!("CARGO_PKG_VERSION")).to_string();
+    for (on, feature) in [(analysis, FEATURE_ANALYSIS), (spool, FEATURE_SPOOL)] {
+        if on {
+            v.push(' ');
+            v.push_str(feature);
+        }
     }
+    v
 }
 
 fn heartbeat_message(echo: u64) -> Message {

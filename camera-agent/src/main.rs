@@ -9,9 +9,11 @@ use std::sync::Arc;
 use clap::Parser;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use camera_agent::capture::{Capture, Shared};
+use camera_agent::framelog::FrameLog;
+use camera_agent::spool::Spool;
 use camera_agent::config::{AgentCommand, AgentConfig, Cli, DEFAULT_PATTERN_FPS, DEFAULT_QUALITY};
 use camera_agent::encode::EncodeSettings;
 use camera_agent::link::Link;
@@ -63,8 +65,17 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         .map_or(0.0, |a| a.pace.preroll.as_secs_f64());
     let queue = (second * (1.0 + preroll)).ceil() as usize;
     let (frames_tx, frames_rx) = mpsc::channel(queue);
+    let spool = open_spool(&cfg);
+    let log = match &cfg.frame_log {
+        Some(path) => Some(Arc::new(FrameLog::open(path).map_err(|e| {
+            anyhow::anyhow!("cannot open the frame log {}: {e}", path.display())
+        })?)),
+        None => None,
+    };
     let capture = Capture {
         cfg: cfg.clone(),
+        spool: spool.clone(),
+        log: log.clone(),
         shared: shared.clone(),
         settings: settings_rx,
         analysis: analysis_rx,
@@ -93,7 +104,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         size = ?info.size,
         fps,
         quality = cfg.quality.unwrap_or(DEFAULT_QUALITY),
-        panel = %cfg.panel,
+        panel = %cfg.panels.iter().map(|p| p.address.as_str()).collect::<Vec<_>>().join(", then "),
         "starting"
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -107,6 +118,8 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             settings: settings_tx,
             analysis: analysis_tx,
             frames: frames_rx,
+            spool,
+            log,
             shutdown: shutdown.clone(),
         }
         .run()
@@ -116,6 +129,32 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
     let _ = capture_thread.join();
     info!("stopped");
     Ok(())
+}
+
+/// The camera's spool, or none (said why): the agent then loses what it
+/// captures while no panel takes it, as it always did without one.
+fn open_spool(cfg: &AgentConfig) -> Option<camera_agent::spool::Shared> {
+    let Some(dir) = &cfg.spool.dir else {
+        info!("no spool: frames captured while no panel takes them are lost");
+        return None;
+    };
+    match Spool::open(dir, cfg.spool.limits) {
+        Ok(s) => {
+            info!(
+                dir = %dir.display(),
+                max_bytes = cfg.spool.limits.max_bytes,
+                "frames wait in the spool until a panel acknowledges them"
+            );
+            Some(Arc::new(std::sync::Mutex::new(s)))
+        }
+        Err(e) => {
+            warn!(
+                dir = %dir.display(),
+                "no spool: {e}; frames captured while no panel takes them are lost"
+            );
+            None
+        }
+    }
 }
 
 /// Ctrl-C or SIGTERM (systemd's stop) ends the agent cleanly.

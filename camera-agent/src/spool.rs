@@ -98,7 +98,12 @@ impl Pending {
     }
 }
 
-/// Frames the spool dropped unsent, because it was full or they were too old.
+/// Drops further apart than this (in capture time) are separate stretches.
+const DROP_STRETCH_GAP_US: u64 = 30_000_000;
+
+/// Frames the spool dropped unsent, because it was full or they were too
+/// old: how many since the agent started, and the capture times of the
+/// first and last of the latest stretch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Dropped {
     pub frames: u64,
@@ -115,17 +120,21 @@ impl Dropped {
         });
     }
 
+    /// Counts `other`; the times are those of the latest stretch dropped
+    /// (a drop long after the last one starts a new stretch).
     fn merge(&mut self, other: Dropped) {
         if other.frames == 0 {
             return;
         }
-        if self.frames == 0 {
-            *self = other;
-            return;
+        let apart = other.from_us > self.to_us.saturating_add(DROP_STRETCH_GAP_US);
+        if self.frames == 0 || apart {
+            self.from_us = other.from_us;
+            self.to_us = other.to_us;
+        } else {
+            self.from_us = self.from_us.min(other.from_us);
+            self.to_us = self.to_us.max(other.to_us);
         }
         self.frames += other.frames;
-        self.from_us = self.from_us.min(other.from_us);
-        self.to_us = self.to_us.max(other.to_us);
     }
 }
 
@@ -136,6 +145,14 @@ pub struct Status {
     pub frames: u32,
     pub oldest_us: u64,
     pub dropped: Dropped,
+}
+
+/// The spool the capture thread and the link share.
+pub type Shared = Arc<std::sync::Mutex<Spool>>;
+
+/// The spool, even if a holder panicked (its state is plain data).
+pub fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Spool> {
+    s.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub struct Spool {
@@ -275,6 +292,11 @@ impl Spool {
         );
         self.next_seq = self.next_seq.max(first);
         Ok(())
+    }
+
+    /// Whether frames are kept now (not resting after a write failed).
+    pub fn working(&self) -> bool {
+        self.broken_until.is_none_or(|t| Instant::now() >= t)
     }
 
     /// The sequence number the next captured frame gets.

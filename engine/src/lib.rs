@@ -9,6 +9,7 @@
 //! receiving dispatches) and never reach into a running engine.
 //! Dependencies point one way: window and panorama -> engine -> mkv, protocol.
 
+pub mod acks;
 pub mod catalog;
 pub mod config;
 mod engine;

@@ -74,6 +74,43 @@ pub struct CameraStatus {
     /// The agent's encoding settings as it reported them (`Encoding`);
     /// `None` until it does (older agents never do).
     pub encoding: Option<AgentEncoding>,
+    /// What the agent's spool holds (its `Spool` reports); `None` for an
+    /// agent without one, or older.
+    pub spool: Option<AgentSpool>,
+    /// Frames the agent sent from its spool on this connection, and written.
+    pub backfilled: u64,
+}
+
+/// An agent's spool of frames not yet acknowledged (the protocol's `Spool`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AgentSpool {
+    pub bytes: u64,
+    pub frames: u32,
+    /// Capture time of the oldest frame held; 0: none.
+    pub oldest_us: u64,
+    /// Frames still to come as backfill on this connection.
+    pub backlog: u32,
+    /// Frames the spool dropped unsent (it was full) since the agent started.
+    pub dropped: u64,
+}
+
+impl AgentSpool {
+    /// Live, but still sending what it held from before.
+    pub fn backfilling(&self) -> bool {
+        self.backlog > 0
+    }
+}
+
+impl From<cctv_protocol::SpoolStatus> for AgentSpool {
+    fn from(s: cctv_protocol::SpoolStatus) -> Self {
+        Self {
+            bytes: s.bytes,
+            frames: s.frames,
+            oldest_us: s.oldest_us,
+            backlog: s.backlog,
+            dropped: s.dropped,
+        }
+    }
 }
 
 /// What an agent reports of its encoding (the protocol's `Encoding`).
@@ -124,6 +161,8 @@ impl CameraStatus {
             motion_score: 0.0,
             tamper: None,
             encoding: None,
+            spool: None,
+            backfilled: 0,
         }
     }
 }
@@ -155,6 +194,13 @@ pub struct CameraSlot {
     pub record_enabled: AtomicBool,
     /// Whether the recorder keeps only events (mode `motion`).
     pub record_motion: AtomicBool,
+    /// Frames the agent may forget, for whichever connection is current.
+    pub acks: crate::acks::Acks,
+    /// Frames recorded, by number and time: backfill skips them.
+    pub recorded: Mutex<crate::acks::Recorded>,
+    /// The first capture time of the last stretch the agent's spool
+    /// dropped that was logged (an event per stretch).
+    pub overflow_logged: Mutex<u64>,
 }
 
 impl CameraSlot {
@@ -197,6 +243,9 @@ impl Registry {
                     status: watch::channel(status).0,
                     frames: watch::channel(None).0,
                     link: Mutex::new(None),
+                    acks: Default::default(),
+                    recorded: Default::default(),
+                    overflow_logged: Default::default(),
                 })
             })
             .clone()

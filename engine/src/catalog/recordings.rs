@@ -20,6 +20,8 @@ pub struct RecordingRow {
     pub height: i64,
     pub status: RecordingStatus,
     pub detail: String,
+    /// Written from an agent's spool after an outage.
+    pub backfilled: bool,
 }
 
 /// A segment about to be written.
@@ -30,6 +32,8 @@ pub struct NewRecording {
     pub start_us: i64,
     pub width: u32,
     pub height: u32,
+    /// Frames from an agent's spool, received after an outage.
+    pub backfilled: bool,
 }
 
 /// Which recordings to list. Everything is optional.
@@ -49,14 +53,15 @@ pub struct RecordingFilter {
 impl Catalog {
     pub async fn insert_recording(&self, r: &NewRecording) -> Result<i64> {
         let id = sqlx::query(
-            "INSERT INTO recordings (camera_id, path, start_us, end_us, width, height, status)
-             VALUES (?1, ?2, ?3, ?3, ?4, ?5, 'recording')",
+            "INSERT INTO recordings (camera_id, path, start_us, end_us, width, height, status, backfilled)
+             VALUES (?1, ?2, ?3, ?3, ?4, ?5, 'recording', ?6)",
         )
         .bind(&r.camera_id)
         .bind(&r.path)
         .bind(r.start_us)
         .bind(i64::from(r.width))
         .bind(i64::from(r.height))
+        .bind(r.backfilled)
         .execute(&self.pool)
         .await?
         .last_insert_rowid();

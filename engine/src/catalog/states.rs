@@ -109,6 +109,12 @@ text_enum! {
         Defocused = "defocused",
         /// ... the camera was turned.
         Moved = "moved",
+        /// Frames from the agent's spool were recorded after an outage
+        /// (`at_us` the first, `end_us` the last).
+        Backfill = "backfill",
+        /// The agent's spool was full and dropped frames unsent
+        /// (`at_us` the first, `end_us` the last).
+        SpoolOverflow = "spool_overflow",
     }
 }
 

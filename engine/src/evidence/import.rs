@@ -197,6 +197,7 @@ async fn add_recordings(
                 start_us: f.start_us,
                 width: f.width.clamp(0, i64::from(u32::MAX)) as u32,
                 height: f.height.clamp(0, i64::from(u32::MAX)) as u32,
+                backfilled: false,
             })
             .await?;
         let status = if f.status == "interrupted" {

@@ -59,7 +59,8 @@ pub async fn handle(ctx: Arc<IngestCtx>, stream: TcpStream, addr: SocketAddr) {
         return;
     };
     let recorder = ctx.recorders.for_camera(&slot);
-    let session = Session::new(&ctx, &slot, recorder).run(&mut conn, &mut commands);
+    let spool = cctv_protocol::has_feature(&hello.agent_version, cctv_protocol::FEATURE_SPOOL);
+    let session = Session::new(&ctx, &slot, recorder, spool).run(&mut conn, &mut commands);
     // A fault in the session ends this connection only: the slot is
     // released and the camera shown offline like any other end.
     let reason = match std::panic::AssertUnwindSafe(session).catch_unwind().await {
@@ -321,7 +322,7 @@ async fn admit(
     }
     let welcome = Message::Welcome(Welcome {
         // Features this panel takes (see the protocol's README).
-        panel_version: concat!("panel ", env!("CARGO_PKG_VERSION"), " +analysis +encoding").into(),
+        panel_version: concat!("panel ", env!("CARGO_PKG_VERSION"), " +analysis +encoding +spool").into(),
         heartbeat_ms: ctx.limits.heartbeat_ms,
     });
     if let Err(e) = conn.send(welcome).await {
@@ -337,6 +338,8 @@ async fn admit(
         s.analysed =
             cctv_protocol::has_feature(&hello.agent_version, cctv_protocol::FEATURE_ANALYSIS);
         s.encoding = None;
+        s.spool = None;
+        s.backfilled = 0;
     });
     let detail = format!("connected from {addr}");
     set_state(ctx, &slot, CameraState::Live, &detail);

@@ -2,6 +2,7 @@
 //! cap on connections at once; a peer over the cap is told so and dropped.
 //! A bad peer costs only its own connection.
 
+mod backfill;
 mod conn;
 mod pairing;
 pub mod rate;

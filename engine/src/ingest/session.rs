@@ -27,7 +27,9 @@ use tracing::warn;
 
 use super::IngestCtx;
 use super::conn::{Conn, reject, set_state};
+use super::backfill::Backfill;
 use super::scene::Scene;
+use crate::catalog::EventKind;
 use crate::catalog::CameraState;
 use crate::live::{CameraSlot, LinkCommand, LiveFrame};
 use crate::recorder::camera::RecorderMsg;
@@ -80,6 +82,9 @@ pub(super) struct Session<'a> {
     scene: Scene,
     /// The newest analysed frame's motion score, 0 to 1.
     motion_score: f64,
+    /// The agent keeps a spool: it is sent `Ack`s.
+    agent_spool: bool,
+    backfill: Backfill,
 }
 
 impl<'a> Session<'a> {
@@ -87,6 +92,7 @@ impl<'a> Session<'a> {
         ctx: &'a Arc<IngestCtx>,
         slot: &'a Arc<CameraSlot>,
         recorder: mpsc::Sender<RecorderMsg>,
+        agent_spool: bool,
     ) -> Self {
         let now = Instant::now();
         let s = slot.status();
@@ -114,6 +120,8 @@ impl<'a> Session<'a> {
             newest: None,
             scene: Scene::default(),
             motion_score: 0.0,
+            agent_spool,
+            backfill: Backfill::default(),
         }
     }
 
@@ -125,6 +133,7 @@ impl<'a> Session<'a> {
         commands: &mut mpsc::Receiver<LinkCommand>,
     ) -> String {
         let why = self.serve(conn, commands).await;
+        self.backfill.end(self.ctx, self.slot).await;
         let end_us = self.last_frame_us.unwrap_or_else(now_us);
         self.scene
             .end(&self.slot.id, end_us, &why, &self.ctx.writes);
@@ -167,6 +176,13 @@ impl<'a> Session<'a> {
                     self.last_rx = Instant::now();
                     match msg {
                         Some(Ok(Message::Frame(f))) => self.frame(f).await,
+                        Some(Ok(Message::Backfill(f))) => {
+                            self.last_frame = Instant::now();
+                            if let Err(why) = self.backfill.frame(self.ctx, self.slot, f).await {
+                                warn!(camera = %self.slot.id, "{why}");
+                            }
+                        }
+                        Some(Ok(Message::Spool(s))) => self.spool(s).await,
                         Some(Ok(Message::Heartbeat(_))) => {}
                         Some(Ok(Message::Encoding(e))) => {
                             self.slot.update(|s| s.encoding = Some(e.into()));
@@ -203,6 +219,10 @@ impl<'a> Session<'a> {
                         set_state(self.ctx, self.slot, CameraState::Stalled, &why);
                         warn!(camera = %self.slot.id, "camera stalled: {why}");
                     }
+                    self.backfill.tick(self.ctx, self.slot).await;
+                    if let Err(e) = self.acknowledge(conn).await {
+                        return super::lost_words(&e);
+                    }
                     self.publish();
                 }
             }
@@ -219,6 +239,8 @@ impl<'a> Session<'a> {
         let (width, height) = match checked {
             Ok(size) => size,
             Err(why) => {
+                // It will not get better: the agent may forget it.
+                self.slot.acks.add(f.seq);
                 self.bad_picture(f.seq, &why);
                 return;
             }
@@ -253,6 +275,8 @@ impl<'a> Session<'a> {
             .load(std::sync::atomic::Ordering::Acquire)
         {
             self.record(live);
+        } else {
+            self.slot.acks.add(live.seq);
         }
         if self.stalled {
             self.stalled = false;
@@ -363,6 +387,51 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Tells the agent which frames it may forget, if it keeps a spool.
+    async fn acknowledge(&mut self, conn: &mut Conn) -> Result<(), CodecError> {
+        if !self.agent_spool {
+            return Ok(());
+        }
+        for ranges in self.slot.acks.take_chunks(cctv_protocol::MAX_ACK_RANGES) {
+            conn.send(Message::Ack(cctv_protocol::Ack { ranges })).await?;
+        }
+        Ok(())
+    }
+
+    /// The agent's spool: shown, and a stretch it dropped logged once, as
+    /// a gap with its reason.
+    async fn spool(&mut self, s: cctv_protocol::SpoolStatus) {
+        self.slot.update(|st| st.spool = Some(s.into()));
+        if s.dropped == 0 || s.dropped_from_us == 0 {
+            return;
+        }
+        {
+            let mut logged = crate::sync::lock(&self.slot.overflow_logged);
+            if *logged == s.dropped_from_us {
+                return;
+            }
+            *logged = s.dropped_from_us;
+        }
+        let (from, to) = (s.dropped_from_us as i64, s.dropped_to_us as i64);
+        // Logged before this panel started?
+        if let Ok(true) = self
+            .ctx
+            .catalog
+            .has_event(&self.slot.id, EventKind::SpoolOverflow, from)
+            .await
+        {
+            return;
+        }
+        let detail = format!(
+            "the agent's spool was full: frames captured {} to {} were dropped unsent              ({} dropped since the agent started)",
+            crate::time::local(from),
+            crate::time::local(to),
+            s.dropped
+        );
+        warn!(camera = %self.slot.id, "{detail}");
+        super::backfill::span_event(self.ctx, &self.slot.id, EventKind::SpoolOverflow, from, to, detail);
+    }
+
     /// Puts the counters and rates into the camera's status.
     fn publish(&mut self) {
         let elapsed = self.window_start.elapsed().as_secs_f64();
@@ -389,6 +458,7 @@ impl<'a> Session<'a> {
             s.clock_skew_ms = self.skew_ms;
             s.last_frame_us = self.last_frame_us;
             s.motion_score = self.motion_score;
+            s.backfilled = self.backfill.written;
         });
     }
 }

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use super::preroll::{Keep, Order};
-use super::segment::Segment;
+use super::segment::{NewSegment, Segment};
 use crate::catalog::{EventKind, RecordingStatus};
 use crate::live::{CameraSlot, EngineEvent, LiveFrame};
 use crate::time::now_us;
@@ -65,6 +65,11 @@ impl Recorders {
             ctx,
             running: Default::default(),
         }
+    }
+
+    /// What every recorder shares: where backfill is written too.
+    pub fn ctx(&self) -> &Arc<RecorderCtx> {
+        &self.ctx
     }
 
     /// Capture-to-disk latency of every frame recorded since start.
@@ -185,6 +190,7 @@ impl Recorder {
             self.frame(&f).await;
         }
         self.out = out;
+        self.order.passed_over(&self.slot.acks);
         if !eventful && keep == Keep::Events && self.segment.is_some() {
             // Recording on motion, and the event is over.
             self.close(RecordingStatus::Complete, "").await;
@@ -199,6 +205,7 @@ impl Recorder {
         for f in out {
             self.frame(&f).await;
         }
+        self.order.passed_over(&self.slot.acks);
     }
 
     async fn event(&self, kind: EventKind, detail: &str) {
@@ -220,10 +227,13 @@ impl Recorder {
 
     async fn frame(&mut self, f: &LiveFrame) {
         if !self.slot.record_enabled.load(Ordering::Acquire) {
+            // Not kept on purpose: the agent may forget it.
+            self.slot.acks.add(f.seq);
             self.stop("recording stopped").await;
             return;
         }
         if self.ctx.disk_full.load(Ordering::Acquire) {
+            self.slot.acks.add(f.seq);
             if !self.stopped_for_disk {
                 self.stopped_for_disk = true;
                 self.close(RecordingStatus::Complete, "").await;
@@ -252,16 +262,16 @@ impl Recorder {
         }
         if self.segment.is_none() {
             let title = format!("{} ({})", self.slot.status().name, self.slot.id);
-            match Segment::open(
-                &self.ctx.writes,
-                &self.ctx.root,
-                &self.slot.id,
+            let new = NewSegment {
+                camera_id: &self.slot.id,
                 title,
-                f.capture_us,
-                f.width,
-                f.height,
-            )
-            .await
+                start_us: f.capture_us,
+                width: f.width,
+                height: f.height,
+                backfilled: false,
+            };
+            match Segment::open(&self.ctx.writes, &self.ctx.root, new, self.slot.acks.clone())
+                .await
             {
                 Ok(seg) => {
                     info!(camera = %self.slot.id, path = %seg.rel_path, "recording segment opened");
@@ -279,11 +289,13 @@ impl Recorder {
             }
         }
         if let Some(seg) = self.segment.as_mut() {
-            match seg.push(f.capture_us, &f.jpeg) {
-                Ok(written_us) => self
-                    .ctx
-                    .latency
-                    .record(written_us.saturating_sub(f.capture_us)),
+            match seg.push(f.seq, f.capture_us, &f.jpeg) {
+                Ok(written_us) => {
+                    self.ctx
+                        .latency
+                        .record(written_us.saturating_sub(f.capture_us));
+                    crate::sync::lock(&self.slot.recorded).add(f.seq, f.capture_us);
+                }
                 Err(e) => self.fail(&e.to_string()).await,
             }
         }

@@ -37,6 +37,8 @@ pub struct Order {
     /// The first frame of the event going on (an agent's first pre-roll
     /// frame, or the first moving frame of one sending at full rate).
     event_from: Option<u64>,
+    /// Frames not written on purpose (recording on motion, duplicates).
+    passed_over: crate::acks::AckSet,
 }
 
 impl Order {
@@ -56,6 +58,7 @@ impl Order {
             && f.capture_us <= at
         {
             // Already written, or too late to be (counted by the session).
+            self.passed_over.add(f.seq);
             return keep == Keep::All || a.event;
         }
         if self
@@ -73,6 +76,7 @@ impl Order {
         self.newest_us = self.newest_us.max(f.capture_us);
         let pos = self.waiting.partition_point(|w| w.seq < f.seq);
         if self.waiting.get(pos).is_some_and(|w| w.seq == f.seq) {
+            self.passed_over.add(f.seq);
             return keep == Keep::All || writes_now;
         }
         let seq = f.seq;
@@ -104,9 +108,17 @@ impl Order {
             if write {
                 self.written = Some((front.seq, front.capture_us));
                 out.push(front);
+            } else {
+                self.passed_over.add(front.seq);
             }
         }
         keep == Keep::All || writes_now
+    }
+
+    /// Frames left out on purpose since the last call: the agent may
+    /// forget them.
+    pub fn passed_over(&mut self, acks: &crate::acks::Acks) {
+        acks.append(&mut self.passed_over);
     }
 
     /// The connection ended: what waits is written (or, recording events
@@ -115,6 +127,8 @@ impl Order {
         for f in self.waiting.drain(..) {
             if keep == Keep::All {
                 out.push(f);
+            } else {
+                self.passed_over.add(f.seq);
             }
         }
         self.written = None;

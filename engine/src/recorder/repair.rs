@@ -111,6 +111,7 @@ pub async fn adopt_orphans(catalog: &Catalog, root: &Path) -> Result<Vec<Repaire
                     start_us: summary.first_us,
                     width,
                     height,
+                    backfilled: false,
                 })
                 .await?;
             let end_us = summary.last_us.max(summary.first_us);

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::acks::{AckSet, Acks};
 use crate::catalog::{NewRecording, RecordingStatus};
 use crate::time::utc_day_and_stamp;
 use crate::writes::{Write as CatalogWrite, Writes};
@@ -35,9 +36,12 @@ pub struct Segment {
     pub width: u16,
     pub height: u16,
     last_sync: Instant,
-    /// A sync in progress on the blocking pool.
-    syncing: Option<tokio::task::JoinHandle<io::Result<()>>>,
+    /// A sync in progress on the blocking pool, and the frames it makes durable.
+    syncing: Option<(tokio::task::JoinHandle<io::Result<()>>, AckSet)>,
     last_progress: Instant,
+    /// Frames written since the last sync started.
+    unsynced: AckSet,
+    acks: Acks,
 }
 
 /// How often an open segment is synced to the disk. Frames reach the page
@@ -77,17 +81,34 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// What a new segment is.
+pub struct NewSegment<'a> {
+    pub camera_id: &'a str,
+    pub title: String,
+    pub start_us: i64,
+    pub width: u16,
+    pub height: u16,
+    /// Frames from the agent's spool, after an outage.
+    pub backfilled: bool,
+}
+
 impl Segment {
-    /// Queues the row, creates the file and writes its header.
+    /// Queues the row, creates the file and writes its header. Frames
+    /// pushed are acknowledged to `acks` once they are synced.
     pub async fn open(
         writes: &Writes,
         root: &Path,
-        camera_id: &str,
-        title: String,
-        start_us: i64,
-        width: u16,
-        height: u16,
+        new: NewSegment<'_>,
+        acks: Acks,
     ) -> Result<Self, SegmentError> {
+        let NewSegment {
+            camera_id,
+            title,
+            start_us,
+            width,
+            height,
+            backfilled,
+        } = new;
         // A new name if a file of the same millisecond exists (a quick reconnect).
         let mut attempt = 0;
         let (rel_path, path) = loop {
@@ -104,6 +125,7 @@ impl Segment {
             start_us,
             width: u32::from(width),
             height: u32::from(height),
+            backfilled,
         }));
         let (mux, header) = MkvMuxer::new(&SegmentInfo {
             title,
@@ -155,6 +177,8 @@ impl Segment {
             last_sync: Instant::now(),
             syncing: None,
             last_progress: Instant::now(),
+            unsynced: AckSet::default(),
+            acks,
         })
     }
 
@@ -165,7 +189,7 @@ impl Segment {
     /// The write is done on the calling task: a page-cache write of one frame
     /// takes microseconds, far less than handing it to another thread.
     /// Syncing to the disk, which can take long, happens in `sync_if_due`.
-    pub fn push(&mut self, capture_us: i64, jpeg: &[u8]) -> Result<i64, SegmentError> {
+    pub fn push(&mut self, seq: u64, capture_us: i64, jpeg: &[u8]) -> Result<i64, SegmentError> {
         let io_err = |source| SegmentError::Io {
             path: self.path.display().to_string(),
             source,
@@ -186,6 +210,7 @@ impl Segment {
             self.file = None;
             return Err(io_err(e));
         }
+        self.unsynced.add(seq);
         Ok(crate::time::now_us())
     }
 
@@ -198,12 +223,12 @@ impl Segment {
             path: self.path.display().to_string(),
             source,
         };
-        match self.syncing.take_if(|job| job.is_finished()) {
-            Some(done) => {
-                if let Some(Ok(Err(e))) = futures::FutureExt::now_or_never(done) {
-                    return Err(io_err(e));
-                }
-            }
+        match self.syncing.take_if(|(job, _)| job.is_finished()) {
+            Some((done, mut durable)) => match futures::FutureExt::now_or_never(done) {
+                Some(Ok(Ok(()))) => self.acks.append(&mut durable),
+                Some(Ok(Err(e))) => return Err(io_err(e)),
+                _ => {}
+            },
             None if self.syncing.is_some() => return Ok(()),
             None => {}
         }
@@ -215,7 +240,11 @@ impl Segment {
             return Ok(());
         };
         let file = file.clone();
-        self.syncing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+        let durable = std::mem::take(&mut self.unsynced);
+        self.syncing = Some((
+            tokio::task::spawn_blocking(move || file.sync_data()),
+            durable,
+        ));
         Ok(())
     }
 
@@ -271,6 +300,13 @@ impl Segment {
                 .await
             }
         };
+        if finished.is_ok() {
+            // Synced whole: every frame in it is durable.
+            if let Some((_, mut durable)) = self.syncing.take() {
+                self.acks.append(&mut durable);
+            }
+            self.acks.append(&mut self.unsynced);
+        }
         let (summary, status, detail) = match &finished {
             Ok(s) => (*s, status, detail.to_string()),
             Err(e) => (fallback, RecordingStatus::Interrupted, e.to_string()),
@@ -376,11 +412,19 @@ mod tests {
         let (events, _) = tokio::sync::broadcast::channel(8);
         let (writes, _) = Writes::start(catalog.clone(), events);
         let start = 1_795_269_731_000_000;
-        let mut seg = Segment::open(&writes, dir.path(), "door", "t".into(), start, 64, 48)
+        let new = NewSegment {
+            camera_id: "door",
+            title: "t".into(),
+            start_us: start,
+            width: 64,
+            height: 48,
+            backfilled: false,
+        };
+        let mut seg = Segment::open(&writes, dir.path(), new, Acks::default())
             .await
             .unwrap();
         for i in 0..3 {
-            seg.push(start + i * 100_000, &[0xFF, 0xD8, 0xFF, 0xD9])
+            seg.push(i as u64, start + i * 100_000, &[0xFF, 0xD8, 0xFF, 0xD9])
                 .unwrap();
         }
         let rel = seg.rel_path.clone();
