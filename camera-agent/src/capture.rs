@@ -413,31 +413,60 @@ impl Capture {
     /// Keeps `frame` in the spool, and sends it live if a panel takes
     /// frames now; false once the link is gone.
     fn queue(&self, frame: Frame, drops: &mut Drops) -> bool {
-        crate::framelog::note(
-            &self.log,
-            format_args!("captured {} {}", frame.seq, frame.capture_us),
-        );
-        if let Some(spool) = &self.spool {
-            let mut spool = crate::spool::lock(spool);
-            let live = spool
-                .append(frame.seq, frame.capture_us, &frame.jpeg)
-                .unwrap_or_else(|e| {
-                    warn!(
-                        "cannot keep frames in the spool: {e}; frames captured while no panel \
-                         takes them are lost until it can (trying again in 30 s)"
-                    );
-                    self.shared.connected.load(Ordering::Acquire)
-                });
-            if !live {
-                if spool.working() {
-                    spool.sync_if_due();
-                } else {
-                    drops.offline.add(frame.capture_us);
-                }
-                return !self.frames.is_closed();
+        let log = |f: &Frame| {
+            crate::framelog::note(
+                &self.log,
+                format_args!("captured {} {}", f.seq, f.capture_us),
+            )
+        };
+        let Some(spool) = &self.spool else {
+            log(&frame);
+            return self.send_live(frame, drops);
+        };
+        // Held until the frame is queued: the link ends a connection under
+        // this lock and then clears the queue, so a frame of an earlier
+        // connection never goes out live on the next (it is backfill).
+        let mut spool = crate::spool::lock(spool);
+        let live = spool
+            .append(frame.seq, frame.capture_us, &frame.jpeg)
+            .unwrap_or_else(|e| {
+                warn!(
+                    "cannot keep frames in the spool: {e}; frames captured while no panel \
+                     takes them are lost until it can (trying again in 30 s)"
+                );
+                self.shared.connected.load(Ordering::Acquire)
+            });
+        log(&frame);
+        if !live {
+            if spool.working() {
+                spool.sync_if_due();
+            } else {
+                drops.offline.add(frame.capture_us);
             }
+            return !self.frames.is_closed();
         }
-        match self.frames.try_send(frame) {
+        let seq = frame.seq;
+        let queued = self.frames.try_send(frame);
+        if let Err(mpsc::error::TrySendError::Full(_)) = &queued {
+            // The link is slower than the camera: the frame is dropped, as
+            // without a spool, and forgotten.
+            spool.ack(seq, seq);
+        }
+        drop(spool);
+        self.sent_live(queued, drops)
+    }
+
+    fn send_live(&self, frame: Frame, drops: &mut Drops) -> bool {
+        let queued = self.frames.try_send(frame);
+        self.sent_live(queued, drops)
+    }
+
+    fn sent_live(
+        &self,
+        queued: Result<(), mpsc::error::TrySendError<Frame>>,
+        drops: &mut Drops,
+    ) -> bool {
+        match queued {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(f)) => {
                 drops.queue_full.add(f.capture_us);

@@ -102,10 +102,23 @@ impl Link {
             }
             let attempt = match ready.take() {
                 Some(c) => Ok(c),
-                None => tokio::select! {
-                    r = connect(self.cfg.clone(), current, self.hello()) => r,
-                    _ = self.shutdown.cancelled() => return,
-                },
+                None => {
+                    // With a standby, an attempt that hangs (a dead route)
+                    // must not outlast the failover time.
+                    let limit = match down_since {
+                        Some(since) if panels > 1 => self
+                            .cfg
+                            .failover
+                            .saturating_sub(since.elapsed())
+                            .max(Duration::from_secs(1)),
+                        _ => Duration::from_secs(3600),
+                    };
+                    let attempt = timeout(limit, connect(self.cfg.clone(), current, self.hello()));
+                    tokio::select! {
+                        r = attempt => r.unwrap_or(Err(LinkError::Timeout("connecting, past the failover time"))),
+                        _ = self.shutdown.cancelled() => return,
+                    }
+                }
             };
             match attempt {
                 Ok(c) => {
@@ -115,7 +128,11 @@ impl Link {
                     let end = self.session(c).await;
                     self.shared.connected.store(false, Ordering::Release);
                     if let Some(s) = &self.spool {
-                        spool::lock(s).disconnected();
+                        let mut s = spool::lock(s);
+                        s.disconnected();
+                        // Queued for this connection: they are in the spool,
+                        // and go to the next as backfill, not as live.
+                        while self.frames.try_recv().is_ok() {}
                     }
                     match end {
                         SessionEnd::Shutdown => return,
@@ -183,8 +200,12 @@ impl Link {
             encoding,
             spool: takes_spool,
         } = c;
-        self.shared.panel_analysis.store(analysis, Ordering::Release);
-        self.shared.panel_encoding.store(encoding, Ordering::Release);
+        self.shared
+            .panel_analysis
+            .store(analysis, Ordering::Release);
+        self.shared
+            .panel_encoding
+            .store(encoding, Ordering::Release);
         if encoding && let Err(e) = send(&mut conn, self.encoding()).await {
             return SessionEnd::Lost(e);
         }
@@ -211,6 +232,10 @@ impl Link {
         // Streaming to a standby: when to try the first panel again.
         let mut next_probe = (panel != 0).then(|| Instant::now() + self.cfg.failover);
         let mut probe: Option<JoinHandle<Result<Connected, LinkError>>> = None;
+        // A panel with `+spool` pings every heartbeat: silence means the
+        // route is dead, even while TCP still takes what is sent.
+        let mut last_heard = Instant::now();
+        let silent_after = (heartbeat * 4).max(Duration::from_secs(2));
         loop {
             let step = tokio::select! {
                 biased;
@@ -218,7 +243,10 @@ impl Link {
                     self.goodbye(&mut conn, "agent stopping").await;
                     return SessionEnd::Shutdown;
                 }
-                incoming = conn.next() => self.on_message(&mut conn, incoming, &panel_name).await,
+                incoming = conn.next() => {
+                    last_heard = Instant::now();
+                    self.on_message(&mut conn, incoming, &panel_name).await
+                }
                 frame = self.frames.recv() => match frame {
                     Some(mut f) => {
                         // Queued for an earlier connection, to a panel that took it.
@@ -260,6 +288,9 @@ impl Link {
                     backfill.step(&mut conn, &self.log, &panel_name).await
                 }
                 _ = tick.tick() => {
+                    if takes_spool && last_heard.elapsed() > silent_after {
+                        return SessionEnd::Lost(LinkError::Timeout("waiting: the panel went silent"));
+                    }
                     if takes_spool && last_status.elapsed() >= SPOOL_STATUS_EVERY {
                         last_status = Instant::now();
                         if let Some(status) = self.spool_status(&backfill) {

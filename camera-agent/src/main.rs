@@ -12,12 +12,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use camera_agent::capture::{Capture, Shared};
-use camera_agent::framelog::FrameLog;
-use camera_agent::spool::Spool;
 use camera_agent::config::{AgentCommand, AgentConfig, Cli, DEFAULT_PATTERN_FPS, DEFAULT_QUALITY};
 use camera_agent::encode::EncodeSettings;
+use camera_agent::framelog::FrameLog;
 use camera_agent::link::Link;
 use camera_agent::pair;
+use camera_agent::spool::Spool;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()

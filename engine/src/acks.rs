@@ -133,7 +133,10 @@ mod tests {
         more.add(21);
         more.add(30);
         s.append(&mut more);
-        assert_eq!(s.take_chunks(2), vec![vec![(1, 3), (7, 8)], vec![(20, 21), (30, 30)]]);
+        assert_eq!(
+            s.take_chunks(2),
+            vec![vec![(1, 3), (7, 8)], vec![(20, 21), (30, 30)]]
+        );
         assert!(s.is_empty());
     }
 

@@ -332,7 +332,7 @@ async fn an_agent_trusts_the_first_certificate_then_only_that_one() {
     .unwrap();
     let start = |cfg: &std::path::Path| {
         Proc(
-            std::process::Command::new(agent_binary())
+            agent_command()
                 .arg("--config")
                 .arg(cfg)
                 .args(["--source", "test-pattern:320x240", "--fps", "10"])

@@ -117,7 +117,7 @@ async fn a_pairing_code_works_once_and_not_after_it_expires() {
 
     // The agent streams with nothing but that file.
     let _agent = Proc(
-        Command::new(agent_binary())
+        agent_command()
             .arg("--config")
             .arg(&cfg)
             .env("RUST_LOG", "warn")

@@ -223,11 +223,14 @@ fn recording_row<'a>(h: &'a History, r: &'a RecordingRow) -> Element<'a, Message
             move |on| Message::History(Msg::Select(id, on))
         }),
     );
-    let status = if r.detail.is_empty() {
+    let mut status = if r.detail.is_empty() {
         r.status.to_string()
     } else {
         format!("{}: {}", r.status, r.detail)
     };
+    if r.backfilled {
+        status.push_str(" · backfilled from the agent's spool");
+    }
     row![
         tick,
         button(

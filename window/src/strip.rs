@@ -15,6 +15,8 @@ use cctv_engine::time;
 pub enum Why {
     Offline,
     DiskFull,
+    /// The agent's spool was full: frames dropped before they reached the panel.
+    SpoolFull,
     Error(String),
     /// Recording was off (stopped, or the camera records on motion only).
     NotRecording(String),
@@ -27,6 +29,7 @@ impl Why {
         match self {
             Why::Offline => "camera offline".into(),
             Why::DiskFull => "disk full".into(),
+            Why::SpoolFull => "the agent's spool was full".into(),
             Why::Error(d) => format!("recording error: {d}"),
             Why::NotRecording(d) if d.is_empty() => "not recording".into(),
             Why::NotRecording(d) => format!("not recording: {d}"),
@@ -38,6 +41,7 @@ impl Why {
         match self {
             Why::Offline => Color::from_rgb(0.45, 0.10, 0.10),
             Why::DiskFull | Why::Error(_) => Color::from_rgb(0.55, 0.33, 0.0),
+            Why::SpoolFull => Color::from_rgb(0.42, 0.16, 0.50),
             Why::NotRecording(_) => Color::from_rgb(0.22, 0.22, 0.26),
             Why::Unknown => Color::from_rgb(0.10, 0.10, 0.12),
         }
@@ -85,8 +89,13 @@ pub fn gaps(recordings: &[RecordingRow], events: &[EventRow], t0: i64, t1: i64) 
 /// The gap `[from, to]` and why: the strongest reason among the events in
 /// it (or just before it), else the camera's state as it began.
 fn gap(events: &[EventRow], from: i64, to: i64) -> Gap {
-    let near = |e: &&EventRow| e.at_us >= from - MIN_GAP_US && e.at_us < to;
+    // An event in the gap or just before it, or one lasting into it (the
+    // stretch an agent's spool dropped).
+    let near = |e: &&EventRow| {
+        (e.at_us >= from - MIN_GAP_US || e.end_us.is_some_and(|end| end >= from)) && e.at_us < to
+    };
     let rank = |k: EventKind| match k {
+        EventKind::SpoolOverflow => 0,
         EventKind::DiskFull => 0,
         EventKind::RecordingError => 1,
         EventKind::Offline => 2,
@@ -104,6 +113,7 @@ fn gap(events: &[EventRow], from: i64, to: i64) -> Gap {
         .map(|e| (e.kind, e.detail.clone()))
     {
         Some((EventKind::DiskFull, _)) => Why::DiskFull,
+        Some((EventKind::SpoolOverflow, _)) => Why::SpoolFull,
         Some((EventKind::RecordingError, d)) => Why::Error(d),
         Some((EventKind::Offline, _)) => Why::Offline,
         Some((EventKind::RecordingStopped, d)) => Why::NotRecording(d),
@@ -141,6 +151,8 @@ enum Mark {
     Tamper,
     Motion,
     Recorded,
+    /// Recorded from the agent's spool after an outage.
+    Backfilled,
     Gap(Color),
     Nothing,
 }
@@ -150,7 +162,7 @@ impl Mark {
         match self {
             Mark::Tamper => 0,
             Mark::Motion => 1,
-            Mark::Recorded => 2,
+            Mark::Recorded | Mark::Backfilled => 2,
             Mark::Gap(_) => 3,
             Mark::Nothing => 4,
         }
@@ -161,6 +173,7 @@ impl Mark {
             Mark::Tamper => style::ALARM,
             Mark::Motion => style::MOTION,
             Mark::Recorded => Color::from_rgb(0.35, 0.38, 0.45),
+            Mark::Backfilled => Color::from_rgb(0.24, 0.36, 0.55),
             Mark::Gap(c) => *c,
             Mark::Nothing => Color::from_rgb(0.12, 0.12, 0.14),
         }
@@ -194,7 +207,12 @@ pub fn strip<'a, M: 'a>(
         paint(g.from_us, g.to_us, Mark::Gap(g.why.color()));
     }
     for r in recordings {
-        paint(r.start_us, end_of(r), Mark::Recorded);
+        let mark = if r.backfilled {
+            Mark::Backfilled
+        } else {
+            Mark::Recorded
+        };
+        paint(r.start_us, end_of(r), mark);
     }
     for e in spans {
         let end = e.end_us.unwrap_or_else(time::now_us);
@@ -236,6 +254,7 @@ mod tests {
             height: 1,
             status: RecordingStatus::Complete,
             detail: String::new(),
+            backfilled: false,
         }
     }
 
@@ -252,6 +271,22 @@ mod tests {
     }
 
     const S: i64 = 1_000_000;
+
+    #[test]
+    fn a_gap_the_agents_spool_dropped_says_so_over_the_offline_before_it() {
+        let recs = [rec(0, 10 * S), rec(40 * S, 50 * S)];
+        let mut dropped = ev(EventKind::SpoolOverflow, 6 * S, "spool was full");
+        dropped.end_us = Some(30 * S);
+        let events = [
+            dropped,
+            ev(EventKind::Offline, 12 * S, "heartbeat timeout"),
+            ev(EventKind::Live, 39 * S, ""),
+        ];
+        let g = gaps(&recs, &events, 0, 50 * S);
+        assert_eq!(g.len(), 1, "{g:?}");
+        assert_eq!(g[0].why, Why::SpoolFull);
+        assert_eq!(g[0].why.words(), "the agent's spool was full");
+    }
 
     #[test]
     fn gaps_get_the_reason_their_events_give() {

@@ -17,6 +17,8 @@ pub const ALARM: Color = Color::from_rgb(0.85, 0.05, 0.10);
 pub const MOTION: Color = Color::from_rgb(1.0, 0.55, 0.0);
 /// Something the operator should know is off (a camera not recording).
 pub const WARN: Color = Color::from_rgb(0.72, 0.42, 0.0);
+/// Footage from an agent's spool, arriving after an outage.
+pub const BACKFILL: Color = Color::from_rgb(0.16, 0.42, 0.78);
 
 pub fn state_color(state: CameraState) -> Color {
     match state {
@@ -99,6 +101,18 @@ pub fn bytes(b: f64) -> String {
         format!("{:.1} MB", b / 1e6)
     } else {
         format!("{:.0} kB", b / 1e3)
+    }
+}
+
+/// How long ago, roughly: "4 s ago", "3 min ago", "2 h ago".
+pub fn age(secs: f64) -> String {
+    let s = secs.max(0.0);
+    if s < 90.0 {
+        format!("{s:.0} s ago")
+    } else if s < 90.0 * 60.0 {
+        format!("{:.0} min ago", s / 60.0)
+    } else {
+        format!("{:.1} h ago", s / 3600.0)
     }
 }
 

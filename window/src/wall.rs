@@ -74,6 +74,17 @@ fn warn_badge<'a>(label: &'a str) -> Element<'a, Message> {
         .into()
 }
 
+/// Live, and still sending what its spool held from an outage.
+fn backfill_badge<'a>(c: &CameraStatus) -> Option<Element<'a, Message>> {
+    let s = c.spool.filter(|s| s.backfilling())?;
+    Some(
+        container(text(format!("BACKFILLING · {} to go", s.backlog)).size(13))
+            .padding([2, 6])
+            .style(style::badge(style::BACKFILL))
+            .into(),
+    )
+}
+
 fn motion_badge<'a>() -> Element<'a, Message> {
     container(text("MOTION").size(13))
         .padding([2, 6])
@@ -145,6 +156,9 @@ fn tile<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
     top = top.push(iced::widget::space::horizontal());
     if c.motion {
         top = top.push(motion_badge());
+    }
+    if let Some(b) = backfill_badge(c) {
+        top = top.push(b);
     }
     if c.recording {
         top = top.push(rec_badge());
@@ -274,11 +288,16 @@ pub fn focus<'a>(app: &'a App, id: &'a str) -> Element<'a, Message> {
         None => picture(app, c),
     };
     let mut picture_col = stack![shown];
+    let mut badges = row![].spacing(8);
     if c.recording {
-        picture_col = picture_col.push(container(rec_badge()).padding(8));
+        badges = badges.push(rec_badge());
     } else if let Some(why) = not_recording(c) {
-        picture_col = picture_col.push(container(warn_badge(why)).padding(8));
+        badges = badges.push(warn_badge(why));
     }
+    if let Some(b) = backfill_badge(c) {
+        badges = badges.push(b);
+    }
+    picture_col = picture_col.push(container(badges).padding(8));
     row![
         container(picture_col)
             .width(Length::Fill)
@@ -317,6 +336,7 @@ fn details(c: &CameraStatus) -> Element<'_, Message> {
             )
         ),
         detail_line("Clock", clock(c)),
+        detail_line("Spool", spool(c)),
         detail_line("Scene", scene(c)),
         detail_line(
             "Recording",
@@ -329,6 +349,33 @@ fn details(c: &CameraStatus) -> Element<'_, Message> {
     ]
     .spacing(8)
     .into()
+}
+
+/// What the camera's agent holds for the panel, and how far the backfill
+/// of an outage has got.
+pub fn spool(c: &CameraStatus) -> String {
+    let Some(s) = c.spool else {
+        return "none (the agent keeps no spool, or is older)".into();
+    };
+    let mut parts = vec![format!(
+        "{} at the agent ({} frames)",
+        style::bytes(s.bytes as f64),
+        s.frames
+    )];
+    if s.oldest_us > 0 {
+        let age = (time::now_us() - s.oldest_us as i64).max(0) as f64 / 1e6;
+        parts.push(format!("oldest {}", style::age(age)));
+    }
+    if s.backfilling() || c.backfilled > 0 {
+        parts.push(format!(
+            "backfill: {} recorded, {} to go",
+            c.backfilled, s.backlog
+        ));
+    }
+    if s.dropped > 0 {
+        parts.push(format!("{} dropped (spool full)", s.dropped));
+    }
+    parts.join(" · ")
 }
 
 /// What the agent sees: motion and tamper, or that it does not analyse.

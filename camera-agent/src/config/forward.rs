@@ -100,7 +100,10 @@ pub struct SpoolConfig {
 /// fingerprint (the same position in `panel_fingerprint`), or plain TCP.
 pub(super) fn panels(cli: &Cli, file: &FileConfig) -> anyhow::Result<Vec<PanelAddr>> {
     let addresses = if cli.panel.is_empty() {
-        file.panel.clone().map(OneOrMore::into_vec).unwrap_or_default()
+        file.panel
+            .clone()
+            .map(OneOrMore::into_vec)
+            .unwrap_or_default()
     } else {
         cli.panel.clone()
     };
@@ -206,7 +209,11 @@ pub(super) fn spool_config(
 /// `$STATE_DIRECTORY/spool` (systemd's StateDirectory), else
 /// `$XDG_STATE_HOME/camera-agent/spool`, else `~/.local/state/camera-agent/spool`.
 fn default_spool_base() -> Option<PathBuf> {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(d) = env("STATE_DIRECTORY") {
         // systemd may list several, separated by ':'.
         let first = d.to_string_lossy().split(':').next().map(PathBuf::from)?;

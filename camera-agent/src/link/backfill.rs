@@ -116,15 +116,12 @@ impl Backfill {
         )
         .await?;
         let took = t0.elapsed();
-        note(
-            log,
-            format_args!("backfilled {seq} {capture_us} {panel}"),
-        );
+        note(log, format_args!("backfilled {seq} {capture_us} {panel}"));
         self.frames += 1;
         self.bytes += len;
-        let by_rate = self
-            .rate
-            .map_or(Duration::ZERO, |r| Duration::from_secs_f64(len as f64 / r as f64));
+        let by_rate = self.rate.map_or(Duration::ZERO, |r| {
+            Duration::from_secs_f64(len as f64 / r as f64)
+        });
         self.due = Instant::now() + took.max(by_rate);
         Ok(true)
     }

@@ -126,7 +126,9 @@ fn trusted_first_use(cfg: &AgentConfig, f: cctv_protocol::tls::Fingerprint) {
         };
         std::fs::write(
             path,
-            format!("{text}{sep}# Trusted on first use; check it against the panel's log.\n{line}\n"),
+            format!(
+                "{text}{sep}# Trusted on first use; check it against the panel's log.\n{line}\n"
+            ),
         )
     });
     match saved {

@@ -27,6 +27,8 @@ use crate::writes::Write;
 
 /// Frames further apart than this are recorded apart.
 pub const GAP_US: i64 = 5_000_000;
+/// Recording files keep times to the millisecond.
+const FILE_PRECISION_US: i64 = 1_000;
 /// A run ends when no backfilled frame came for this long.
 const RUN_IDLE: Duration = Duration::from_secs(2);
 
@@ -176,7 +178,14 @@ impl Backfill {
             }
         );
         info!(camera = %slot.id, frames = run.frames, "backfill recorded: {detail}");
-        span_event(ctx, &slot.id, EventKind::Backfill, run.first_us, run.last_us, detail);
+        span_event(
+            ctx,
+            &slot.id,
+            EventKind::Backfill,
+            run.first_us,
+            run.last_us,
+            detail,
+        );
     }
 
     async fn close(&mut self, ctx: &IngestCtx) {
@@ -222,13 +231,21 @@ pub(super) fn span_event(
 async fn known_spans(ctx: &IngestCtx, camera: &str, from_us: i64) -> Vec<(i64, i64)> {
     let filter = RecordingFilter {
         camera_id: Some(camera.to_string()),
-        from_us: Some(from_us),
+        from_us: Some(from_us - FILE_PRECISION_US),
         ..Default::default()
     };
     match ctx.catalog.recordings(&filter).await {
-        Ok(rows) => rows.iter().map(|r| (r.start_us, r.end_us)).collect(),
+        // Files keep whole milliseconds: a repaired recording's end may
+        // be up to 1 ms before its last frame's true time.
+        Ok(rows) => rows
+            .iter()
+            .map(|r| (r.start_us - FILE_PRECISION_US, r.end_us + FILE_PRECISION_US))
+            .collect(),
         Err(e) => {
-            warn!(camera, "cannot read the recordings backfill could repeat: {e}");
+            warn!(
+                camera,
+                "cannot read the recordings backfill could repeat: {e}"
+            );
             Vec::new()
         }
     }

@@ -322,7 +322,12 @@ async fn admit(
     }
     let welcome = Message::Welcome(Welcome {
         // Features this panel takes (see the protocol's README).
-        panel_version: concat!("panel ", env!("CARGO_PKG_VERSION"), " +analysis +encoding +spool").into(),
+        panel_version: concat!(
+            "panel ",
+            env!("CARGO_PKG_VERSION"),
+            " +analysis +encoding +spool"
+        )
+        .into(),
         heartbeat_ms: ctx.limits.heartbeat_ms,
     });
     if let Err(e) = conn.send(welcome).await {

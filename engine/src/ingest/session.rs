@@ -26,11 +26,11 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use super::IngestCtx;
-use super::conn::{Conn, reject, set_state};
 use super::backfill::Backfill;
+use super::conn::{Conn, reject, set_state};
 use super::scene::Scene;
-use crate::catalog::EventKind;
 use crate::catalog::CameraState;
+use crate::catalog::EventKind;
 use crate::live::{CameraSlot, LinkCommand, LiveFrame};
 use crate::recorder::camera::RecorderMsg;
 use crate::time::now_us;
@@ -156,6 +156,7 @@ impl<'a> Session<'a> {
         let offline_after = heartbeat * 2;
         let stall_after = Duration::from_millis(self.ctx.limits.stall_after_ms);
         let mut tick = tokio::time::interval(Duration::from_millis(100).min(heartbeat / 4));
+        let mut last_ping = Instant::now();
         loop {
             tokio::select! {
                 biased;
@@ -222,6 +223,14 @@ impl<'a> Session<'a> {
                     self.backfill.tick(self.ctx, self.slot).await;
                     if let Err(e) = self.acknowledge(conn).await {
                         return super::lost_words(&e);
+                    }
+                    // An agent with a spool learns from these that the
+                    // route to the panel is alive.
+                    if self.agent_spool && last_ping.elapsed() >= heartbeat {
+                        last_ping = Instant::now();
+                        if let Err(e) = conn.send(Message::Ping { nonce: 0 }).await {
+                            return super::lost_words(&e);
+                        }
                     }
                     self.publish();
                 }
@@ -393,7 +402,8 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         for ranges in self.slot.acks.take_chunks(cctv_protocol::MAX_ACK_RANGES) {
-            conn.send(Message::Ack(cctv_protocol::Ack { ranges })).await?;
+            conn.send(Message::Ack(cctv_protocol::Ack { ranges }))
+                .await?;
         }
         Ok(())
     }
@@ -423,13 +433,21 @@ impl<'a> Session<'a> {
             return;
         }
         let detail = format!(
-            "the agent's spool was full: frames captured {} to {} were dropped unsent              ({} dropped since the agent started)",
+            "the agent's spool was full: frames captured {} to {} were dropped before \
+             the panel acknowledged them ({} dropped since the agent started)",
             crate::time::local(from),
             crate::time::local(to),
             s.dropped
         );
         warn!(camera = %self.slot.id, "{detail}");
-        super::backfill::span_event(self.ctx, &self.slot.id, EventKind::SpoolOverflow, from, to, detail);
+        super::backfill::span_event(
+            self.ctx,
+            &self.slot.id,
+            EventKind::SpoolOverflow,
+            from,
+            to,
+            detail,
+        );
     }
 
     /// Puts the counters and rates into the camera's status.

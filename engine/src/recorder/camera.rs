@@ -270,8 +270,13 @@ impl Recorder {
                 height: f.height,
                 backfilled: false,
             };
-            match Segment::open(&self.ctx.writes, &self.ctx.root, new, self.slot.acks.clone())
-                .await
+            match Segment::open(
+                &self.ctx.writes,
+                &self.ctx.root,
+                new,
+                self.slot.acks.clone(),
+            )
+            .await
             {
                 Ok(seg) => {
                     info!(camera = %self.slot.id, path = %seg.rel_path, "recording segment opened");

@@ -90,6 +90,12 @@ pub async fn recordings(
                 r.status,
                 r.path
             );
+            if r.backfilled {
+                say!(
+                    "{:<20} ^ backfilled from the agent's spool after an outage",
+                    ""
+                );
+            }
         }
     }
     catalog.close().await;

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use cctv_engine::config::PanelConfig;
 
+pub mod proxy;
+
 /// A child process killed when the test ends, however it ends.
 pub struct Proc(pub Child);
 
@@ -50,6 +52,36 @@ pub fn agent_binary() -> PathBuf {
         assert!(status.success(), "cannot build camera-agent");
     }
     path
+}
+
+/// A `camera-agent` command with a spool of its own: tests never share a
+/// spool (nor leave one where an installed agent keeps its own). Spools of
+/// test runs that ended are removed here.
+pub fn agent_command() -> Command {
+    let mut c = Command::new(agent_binary());
+    c.arg("--spool-dir").arg(fresh_spool_dir());
+    c
+}
+
+/// A spool directory no other agent uses.
+pub fn fresh_spool_dir() -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let base = std::env::temp_dir().join("cctv-test-spools");
+    if let Ok(dirs) = std::fs::read_dir(&base) {
+        for d in dirs.flatten() {
+            let name = d.file_name().to_string_lossy().into_owned();
+            let pid = name.split('-').next().unwrap_or("");
+            if !pid.is_empty() && !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(d.path());
+            }
+        }
+    }
+    base.join(format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 /// What an agent needs to reach a panel: its address, the camera's secret,
@@ -135,8 +167,15 @@ pub fn panel_cmd(args: &[&str]) -> std::process::Output {
         .expect("run panel")
 }
 
+/// A real agent for `creds`, with `args`; a spool of its own unless
+/// `args` names one (`--spool-dir`).
 pub fn start_agent(creds: &Creds, args: &[&str]) -> Proc {
-    let child = Command::new(agent_binary())
+    let mut cmd = if args.contains(&"--spool-dir") {
+        Command::new(agent_binary())
+    } else {
+        agent_command()
+    };
+    let child = cmd
         .args(creds.agent_args())
         .args(["--max-backoff", "1"])
         .args(args)

@@ -30,6 +30,7 @@ fn row(id: i64, start: i64, frames: i64, every_ms: i64) -> (RecordingRow, Arc<Sc
         height: 1,
         status: RecordingStatus::Complete,
         detail: String::new(),
+        backfilled: false,
     };
     (r, Arc::new(scan))
 }

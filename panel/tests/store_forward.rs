@@ -1,0 +1,584 @@
+//! Store-and-forward with real processes: a real agent keeps its frames in
+//! its spool while the network or the panel is down, and sends them when
+//! it can; the panel records them at their true times. The agent's own log
+//! of what it captured (`--frame-log`) is the reference; the recordings
+//! are read with ffprobe.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cctv_engine::catalog::{Catalog, EventFilter, EventKind, RecordingFilter, RecordingRow};
+use support::proxy::{Fault, FaultProxy};
+use support::*;
+
+/// What an agent's frame log says: frames captured (seq -> capture time)
+/// and ranges acknowledged, by panel.
+#[derive(Debug, Default)]
+struct AgentLog {
+    captured: BTreeMap<u64, i64>,
+    acked: Vec<(String, u64, u64)>,
+}
+
+fn read_log(path: &Path) -> AgentLog {
+    let mut log = AgentLog::default();
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    for line in text.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w.as_slice() {
+            ["captured", seq, us] => {
+                log.captured
+                    .insert(seq.parse().unwrap(), us.parse().unwrap());
+            }
+            ["acked", panel, first, last] => log.acked.push((
+                panel.to_string(),
+                first.parse().unwrap(),
+                last.parse().unwrap(),
+            )),
+            _ => {}
+        }
+    }
+    log
+}
+
+impl AgentLog {
+    fn acked_by(&self, panel: Option<&str>) -> BTreeSet<u64> {
+        self.acked
+            .iter()
+            .filter(|(p, _, _)| panel.is_none_or(|want| p == want))
+            .flat_map(|(_, a, b)| *a..=*b)
+            .collect()
+    }
+
+    /// Frames captured up to `cutoff_us`.
+    fn captured_until(&self, cutoff_us: i64) -> Vec<(u64, i64)> {
+        self.captured
+            .iter()
+            .filter(|(_, t)| **t <= cutoff_us)
+            .map(|(s, t)| (*s, *t))
+            .collect()
+    }
+}
+
+/// Waits until every frame captured up to `cutoff_us` is acknowledged.
+async fn until_acked(log: &Path, cutoff_us: i64, limit: Duration) -> AgentLog {
+    until_acked_from(log, 0, cutoff_us, limit).await
+}
+
+/// Waits until every frame captured in `from_us..=cutoff_us` is acknowledged.
+async fn until_acked_from(log: &Path, from_us: i64, cutoff_us: i64, limit: Duration) -> AgentLog {
+    let start = Instant::now();
+    loop {
+        let l = read_log(log);
+        let acked = l.acked_by(None);
+        let due: Vec<_> = l
+            .captured_until(cutoff_us)
+            .into_iter()
+            .filter(|(_, t)| *t >= from_us)
+            .collect();
+        let missing: Vec<_> = due.iter().filter(|(s, _)| !acked.contains(s)).collect();
+        if !due.is_empty() && missing.is_empty() {
+            return l;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{} of {} frames captured before the cutoff not acknowledged after {limit:?}: {:?}",
+            missing.len(),
+            due.len(),
+            &missing[..missing.len().min(10)]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every frame's capture time in `rows`, from ffprobe: the file's start
+/// plus each frame's time in it (whole milliseconds). Checks ffprobe's
+/// count against the catalog's, and that the files do not overlap.
+fn recorded_times(recordings: &Path, rows: &[RecordingRow]) -> Vec<i64> {
+    let mut rows = rows.to_vec();
+    rows.sort_by_key(|r| r.start_us);
+    let mut times = Vec::new();
+    let mut prev_end = i64::MIN;
+    for r in &rows {
+        let probe = ffprobe(&recordings.join(&r.path));
+        assert_eq!(
+            probe.frames as i64, r.frames,
+            "ffprobe and the catalog: {r:?}"
+        );
+        assert!(
+            r.start_us > prev_end,
+            "recordings overlap: {r:?} starts before the one before it ends, in {rows:#?}"
+        );
+        prev_end = r.end_us;
+        let t: Vec<i64> = probe
+            .pts
+            .iter()
+            .map(|s| r.start_us + (s * 1e6).round() as i64)
+            .collect();
+        assert!(
+            t.windows(2).all(|w| w[0] < w[1]),
+            "frames out of order in {}",
+            r.path
+        );
+        times.extend(t);
+    }
+    times
+}
+
+/// Rows whose span holds `t`, for a failure's message.
+fn rows_at(rows: &[RecordingRow], t: i64) -> Vec<&RecordingRow> {
+    rows.iter()
+        .filter(|r| (r.start_us - 1_000..=r.end_us + 1_000).contains(&t))
+        .collect()
+}
+
+/// No frame is in `rows` twice (`recorded`: their frames' times).
+fn assert_once(recorded: &[i64], rows: &[RecordingRow]) {
+    let mut sorted = recorded.to_vec();
+    sorted.sort_unstable();
+    let twice: Vec<_> = sorted.windows(2).filter(|w| w[1] - w[0] <= 2_000).collect();
+    assert!(
+        twice.is_empty(),
+        "frames recorded twice: {twice:?} in {:#?}",
+        twice.first().map(|w| rows_at(rows, w[0]))
+    );
+}
+
+/// Every frame in `due` is in `recorded` (within the millisecond files
+/// keep).
+fn assert_all_recorded(due: &[(u64, i64)], recorded: &[i64]) {
+    let mut sorted = recorded.to_vec();
+    sorted.sort_unstable();
+    let missing: Vec<_> = due
+        .iter()
+        .filter(|(_, t)| {
+            let i = sorted.partition_point(|r| *r < t - 1_000);
+            sorted.get(i).is_none_or(|r| (r - t).abs() > 1_000)
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} captured frames are not in the recordings, e.g. {:?}",
+        missing.len(),
+        due.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
+
+fn frame_log(dir: &Path) -> PathBuf {
+    dir.join("frames.log")
+}
+
+fn agent_flags<'a>(log: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "--source",
+        "test-pattern:320x240",
+        "--fps",
+        "10",
+        "--no-analysis",
+        "--frame-log",
+        log.to_str().unwrap(),
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+async fn all_recordings(catalog: &Catalog, camera: &str) -> Vec<RecordingRow> {
+    catalog
+        .recordings(&RecordingFilter {
+            camera_id: Some(camera.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minute_of_blackhole_costs_no_frame_and_live_video_returns_at_once() {
+    const OUTAGE: Duration = Duration::from_secs(60);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.segment_secs = 20;
+    let recordings = cfg.recordings_dir.clone();
+    let engine = start_engine(cfg).await;
+    let mut creds = enroll(&engine, "door", "Door").await;
+    let proxy = FaultProxy::start(creds.addr).await;
+    creds.addr = proxy.addr;
+    let log = frame_log(dir.path());
+    let agent = start_agent(&creds, &agent_flags(&log, &[]));
+    wait_for(Duration::from_secs(30), "door live", async || {
+        engine
+            .camera("door")
+            .filter(|c| c.frames_received >= 30)
+            .map(|_| ())
+    })
+    .await;
+
+    proxy.set(Fault::Blackhole);
+    let cut_us = cctv_engine::time::now_us();
+    tokio::time::sleep(OUTAGE).await;
+    let back = Instant::now();
+    let back_us = cctv_engine::time::now_us();
+    proxy.set(Fault::Pass);
+    // Live: a frame captured after the route came back is on the wall.
+    wait_for(Duration::from_secs(10), "a live frame", async || {
+        engine
+            .camera("door")
+            .filter(|c| c.last_frame_us.is_some_and(|t| t >= back_us))
+            .map(|_| ())
+    })
+    .await;
+    let to_live = back.elapsed();
+    assert!(
+        to_live <= Duration::from_secs(2),
+        "live again {:.1} s after the route came back",
+        to_live.as_secs_f64()
+    );
+
+    let cutoff = back_us + 3_000_000;
+    let agent_log = until_acked(&log, cutoff, Duration::from_secs(90)).await;
+    agent.signal("TERM");
+    let rows = finished_recordings(&engine, "door").await;
+    let times = recorded_times(&recordings, &rows);
+    assert_once(&times, &rows);
+    let due = agent_log.captured_until(cutoff);
+    let in_outage = due
+        .iter()
+        .filter(|(_, t)| (cut_us..back_us).contains(t))
+        .count();
+    assert!(
+        in_outage >= 500,
+        "{in_outage} frames captured during the outage (10 fps for 60 s)"
+    );
+    assert_all_recorded(&due, &times);
+    assert!(
+        rows.iter()
+            .any(|r| r.backfilled && r.start_us < back_us && r.end_us > cut_us),
+        "the outage is covered by backfilled recordings: {rows:?}"
+    );
+    // The backfill is in the camera's history: from, to, frames.
+    let events = engine
+        .catalog()
+        .find_events(&EventFilter {
+            camera_id: Some("door".into()),
+            kind: Some(EventKind::Backfill),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let frames_told: u64 = events
+        .iter()
+        .filter_map(|e| e.detail.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    assert!(
+        frames_told as usize >= in_outage,
+        "backfill events tell {frames_told} frames: {events:?}"
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panel_killed_and_back_30_s_later_loses_no_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let data = dir.path().join("data");
+    let creds = enroll_cli(&data, addr, "door");
+    let mut panel = panel_serve(dir.path(), port, "warn");
+    let log = frame_log(dir.path());
+    let agent = start_agent(&creds, &agent_flags(&log, &[]));
+    let db = data.join("panel.db");
+    wait_for(Duration::from_secs(30), "the catalog", async || {
+        db.exists().then_some(())
+    })
+    .await;
+    let catalog = Catalog::open(&db).await.unwrap();
+    wait_for(Duration::from_secs(30), "a recording", async || {
+        (!all_recordings(&catalog, "door").await.is_empty()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    panel.signal("KILL");
+    let _ = panel.0.wait();
+    let killed_us = cctv_engine::time::now_us();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let mut panel = panel_serve(dir.path(), port, "warn");
+    let back_us = cctv_engine::time::now_us();
+
+    let cutoff = back_us + 3_000_000;
+    let agent_log = until_acked(&log, cutoff, Duration::from_secs(90)).await;
+    agent.signal("TERM");
+    let mut agent = agent;
+    let _ = tokio::task::spawn_blocking(move || agent.0.wait()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    panel.signal("TERM");
+    let _ = panel.0.wait();
+    let rows = all_recordings(&catalog, "door").await;
+    let times = recorded_times(&dir.path().join("recordings"), &rows);
+    assert_once(&times, &rows);
+    let due = agent_log.captured_until(cutoff);
+    let in_outage = due
+        .iter()
+        .filter(|(_, t)| (killed_us..back_us).contains(t))
+        .count();
+    assert!(
+        in_outage >= 250,
+        "{in_outage} frames captured while the panel was down"
+    );
+    assert_all_recorded(&due, &times);
+    assert!(rows.iter().any(|r| r.backfilled), "{rows:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_killed_during_an_outage_keeps_its_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start_engine(config(dir.path())).await;
+    let recordings = dir.path().join("recordings");
+    let mut creds = enroll(&engine, "door", "Door").await;
+    let proxy = FaultProxy::start(creds.addr).await;
+    creds.addr = proxy.addr;
+    let log = frame_log(dir.path());
+    let spool = fresh_spool_dir();
+    let spool_arg = spool.to_str().unwrap();
+    let flags = agent_flags(&log, &["--spool-dir", spool_arg]);
+    let agent = start_agent(&creds, &flags);
+    wait_for(Duration::from_secs(30), "door live", async || {
+        engine
+            .camera("door")
+            .filter(|c| c.frames_received >= 20)
+            .map(|_| ())
+    })
+    .await;
+    // The route goes, and the agent is killed in the middle of it.
+    proxy.set(Fault::Reset);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    agent.signal("KILL");
+    drop(agent);
+    let second_run = start_agent(&creds, &flags);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let before_kill = read_log(&log);
+    proxy.set(Fault::Pass);
+    let back_us = cctv_engine::time::now_us();
+
+    let cutoff = back_us + 2_000_000;
+    let agent_log = until_acked(&log, cutoff, Duration::from_secs(60)).await;
+    second_run.signal("TERM");
+    let rows = finished_recordings(&engine, "door").await;
+    let times = recorded_times(&recordings, &rows);
+    assert_once(&times, &rows);
+    let due = agent_log.captured_until(cutoff);
+    assert_all_recorded(&due, &times);
+    // Both runs' frames from the outage, in one numbering.
+    let first_run_last = before_kill.captured.keys().copied().max().unwrap();
+    assert!(
+        agent_log.captured.keys().any(|s| *s > first_run_last),
+        "the second run numbers on"
+    );
+    let outage = due.iter().filter(|(_, t)| *t < back_us).count();
+    assert!(outage >= 150, "{outage}");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spool_smaller_than_the_outage_drops_the_oldest_and_the_gap_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start_engine(config(dir.path())).await;
+    let recordings = dir.path().join("recordings");
+    let mut creds = enroll(&engine, "door", "Door").await;
+    let proxy = FaultProxy::start(creds.addr).await;
+    creds.addr = proxy.addr;
+    let log = frame_log(dir.path());
+    // Big frames into the smallest spool (16 MiB): full in a few seconds.
+    let agent = start_agent(
+        &creds,
+        &[
+            "--source",
+            "test-pattern:1920x1080",
+            "--fps",
+            "15",
+            "--quality",
+            "100",
+            "--no-analysis",
+            "--spool-max-bytes",
+            "16M",
+            "--frame-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    wait_for(Duration::from_secs(30), "door live", async || {
+        engine
+            .camera("door")
+            .filter(|c| c.frames_received >= 15)
+            .map(|_| ())
+    })
+    .await;
+    let st = engine.camera("door").unwrap();
+    let frame_bytes = st.bitrate_bps / 8.0 / st.fps.max(1.0);
+    assert!(frame_bytes > 50_000.0, "frames of {frame_bytes} bytes");
+    proxy.set(Fault::Blackhole);
+    let down_us = cctv_engine::time::now_us();
+    // Until the agent has captured twice what its spool holds.
+    wait_for(
+        Duration::from_secs(60),
+        "frames past the limit",
+        async || {
+            let l = read_log(&log);
+            let since = l.captured.values().filter(|t| **t >= down_us).count() as f64;
+            (since * frame_bytes > 32.0 * 1024.0 * 1024.0).then_some(())
+        },
+    )
+    .await;
+    proxy.set(Fault::Pass);
+    let back_us = cctv_engine::time::now_us();
+    let st = wait_for(Duration::from_secs(30), "the drop reported", async || {
+        engine
+            .camera("door")
+            .and_then(|c| c.spool)
+            .filter(|s| s.dropped > 0)
+    })
+    .await;
+    let overflow = wait_for(Duration::from_secs(10), "the overflow event", async || {
+        engine
+            .catalog()
+            .find_events(&EventFilter {
+                camera_id: Some("door".into()),
+                kind: Some(EventKind::SpoolOverflow),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| e.end_us.is_some())
+    })
+    .await;
+    let (from, to) = (overflow.at_us, overflow.end_us.unwrap());
+    let cutoff = back_us + 2_000_000;
+    let agent_log = until_acked_from(&log, to + 1, cutoff, Duration::from_secs(60)).await;
+    // Nothing else broke: the camera is live and recording.
+    let c = engine.camera("door").unwrap();
+    assert_eq!(c.state, cctv_engine::catalog::CameraState::Live);
+    assert!(c.recording, "{c:?}");
+    agent.signal("TERM");
+    let rows = finished_recordings(&engine, "door").await;
+    let times = recorded_times(&recordings, &rows);
+    assert_once(&times, &rows);
+
+    // The oldest went: frames sent live before the route died but not yet
+    // acknowledged, then those captured since.
+    assert!(from < down_us && to > down_us, "{overflow:?}");
+    assert!(overflow.detail.contains("spool was full"), "{overflow:?}");
+    // Nothing captured since the route died and dropped is recorded ...
+    assert!(
+        !times
+            .iter()
+            .any(|t| *t > down_us + 1_000 && *t < to - 1_000),
+        "frames recorded inside the stretch the spool dropped"
+    );
+    let dropped = agent_log
+        .captured
+        .values()
+        .filter(|t| (from..=to).contains(*t))
+        .count() as u64;
+    assert!(dropped > 0 && dropped <= st.dropped, "{dropped} vs {st:?}");
+    // ... and everything after it is there.
+    let kept: Vec<_> = agent_log
+        .captured_until(cutoff)
+        .into_iter()
+        .filter(|(_, t)| *t > to)
+        .collect();
+    assert!(kept.len() > 30, "{}", kept.len());
+    assert_all_recorded(&kept, &times);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_its_first_panel_gone_an_agent_moves_to_the_next_and_every_frame_is_acked_once() {
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let a = start_engine(config(dir_a.path())).await;
+    let b = start_engine(config(dir_b.path())).await;
+    let creds_a = enroll(&a, "door", "Door").await;
+    // The standby knows the camera by the same secret.
+    b.catalog()
+        .add_credentials("door", "Door", creds_a.secret.as_bytes(), false, 1)
+        .await
+        .unwrap();
+    let proxy_a = FaultProxy::start(creds_a.addr).await;
+    let proxy_b = FaultProxy::start(b.local_addr()).await;
+    let log = frame_log(dir_a.path());
+    let (pa, pb) = (proxy_a.addr.to_string(), proxy_b.addr.to_string());
+    let fa = a.fingerprint().unwrap().to_string();
+    let fb = b.fingerprint().unwrap().to_string();
+    let mut cmd = agent_command();
+    cmd.args(["--panel", &pa, "--panel", &pb])
+        .args(["--panel-fingerprint", &fa, "--panel-fingerprint", &fb])
+        .args(["--camera-id", "door", "--secret", &creds_a.secret.to_hex()])
+        .args(["--max-backoff", "1", "--failover", "3"])
+        .args(agent_flags(&log, &[]))
+        .env("RUST_LOG", "warn");
+    let agent = Proc(cmd.spawn().unwrap());
+    let live = async |e: &cctv_engine::Engine, after_us: i64| {
+        wait_for(Duration::from_secs(30), "live", async || {
+            e.camera("door")
+                .filter(|c| c.last_frame_us.is_some_and(|t| t > after_us))
+                .map(|_| ())
+        })
+        .await
+    };
+    live(&a, 0).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // The first panel's route dies for good.
+    proxy_a.set(Fault::Blackhole);
+    let gone = Instant::now();
+    let gone_us = cctv_engine::time::now_us();
+    live(&b, gone_us).await;
+    let moved = gone.elapsed();
+    // Silence noticed in 2 s, then 3 s of failing attempts.
+    assert!(
+        moved <= Duration::from_secs(9),
+        "moved to the standby after {:.1} s",
+        moved.as_secs_f64()
+    );
+    let cutoff = cctv_engine::time::now_us() + 3_000_000;
+    let agent_log = until_acked(&log, cutoff, Duration::from_secs(60)).await;
+    let by_a = agent_log.acked_by(Some(&pa));
+    let by_b = agent_log.acked_by(Some(&pb));
+    let both: Vec<_> = by_a.intersection(&by_b).collect();
+    assert!(both.is_empty(), "acknowledged by both panels: {both:?}");
+    assert!(!by_a.is_empty() && !by_b.is_empty());
+    let due = agent_log.captured_until(cutoff);
+    assert!(
+        due.iter()
+            .all(|(s, _)| by_a.contains(s) || by_b.contains(s))
+    );
+
+    // The first panel answers again: the agent goes back to it.
+    proxy_a.set(Fault::Pass);
+    let back = Instant::now();
+    live(&a, cctv_engine::time::now_us()).await;
+    assert!(
+        back.elapsed() <= Duration::from_secs(8),
+        "back on the first panel after {:.1} s",
+        back.elapsed().as_secs_f64()
+    );
+    agent.signal("TERM");
+    // What the standby acknowledged, it recorded.
+    let rows_b = finished_recordings(&b, "door").await;
+    let times_b = recorded_times(&dir_b.path().join("recordings"), &rows_b);
+    assert_once(&times_b, &rows_b);
+    let at_b: Vec<_> = due
+        .iter()
+        .filter(|(s, _)| by_b.contains(s))
+        .copied()
+        .collect();
+    assert!(at_b.len() >= 30, "{}", at_b.len());
+    assert_all_recorded(&at_b, &times_b);
+    a.shutdown().await;
+    b.shutdown().await;
+}
