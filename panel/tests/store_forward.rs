@@ -5,195 +5,14 @@
 //! are read with ffprobe.
 
 mod support;
+mod ui;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cctv_engine::catalog::{Catalog, EventFilter, EventKind, RecordingFilter, RecordingRow};
+use cctv_engine::catalog::{Catalog, EventFilter, EventKind};
+use support::forward::*;
 use support::proxy::{Fault, FaultProxy};
 use support::*;
-
-/// What an agent's frame log says: frames captured (seq -> capture time)
-/// and ranges acknowledged, by panel.
-#[derive(Debug, Default)]
-struct AgentLog {
-    captured: BTreeMap<u64, i64>,
-    acked: Vec<(String, u64, u64)>,
-}
-
-fn read_log(path: &Path) -> AgentLog {
-    let mut log = AgentLog::default();
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    for line in text.lines() {
-        let w: Vec<&str> = line.split_whitespace().collect();
-        match w.as_slice() {
-            ["captured", seq, us] => {
-                log.captured
-                    .insert(seq.parse().unwrap(), us.parse().unwrap());
-            }
-            ["acked", panel, first, last] => log.acked.push((
-                panel.to_string(),
-                first.parse().unwrap(),
-                last.parse().unwrap(),
-            )),
-            _ => {}
-        }
-    }
-    log
-}
-
-impl AgentLog {
-    fn acked_by(&self, panel: Option<&str>) -> BTreeSet<u64> {
-        self.acked
-            .iter()
-            .filter(|(p, _, _)| panel.is_none_or(|want| p == want))
-            .flat_map(|(_, a, b)| *a..=*b)
-            .collect()
-    }
-
-    /// Frames captured up to `cutoff_us`.
-    fn captured_until(&self, cutoff_us: i64) -> Vec<(u64, i64)> {
-        self.captured
-            .iter()
-            .filter(|(_, t)| **t <= cutoff_us)
-            .map(|(s, t)| (*s, *t))
-            .collect()
-    }
-}
-
-/// Waits until every frame captured up to `cutoff_us` is acknowledged.
-async fn until_acked(log: &Path, cutoff_us: i64, limit: Duration) -> AgentLog {
-    until_acked_from(log, 0, cutoff_us, limit).await
-}
-
-/// Waits until every frame captured in `from_us..=cutoff_us` is acknowledged.
-async fn until_acked_from(log: &Path, from_us: i64, cutoff_us: i64, limit: Duration) -> AgentLog {
-    let start = Instant::now();
-    loop {
-        let l = read_log(log);
-        let acked = l.acked_by(None);
-        let due: Vec<_> = l
-            .captured_until(cutoff_us)
-            .into_iter()
-            .filter(|(_, t)| *t >= from_us)
-            .collect();
-        let missing: Vec<_> = due.iter().filter(|(s, _)| !acked.contains(s)).collect();
-        if !due.is_empty() && missing.is_empty() {
-            return l;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "{} of {} frames captured before the cutoff not acknowledged after {limit:?}: {:?}",
-            missing.len(),
-            due.len(),
-            &missing[..missing.len().min(10)]
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Every frame's capture time in `rows`, from ffprobe: the file's start
-/// plus each frame's time in it (whole milliseconds). Checks ffprobe's
-/// count against the catalog's, and that the files do not overlap.
-fn recorded_times(recordings: &Path, rows: &[RecordingRow]) -> Vec<i64> {
-    let mut rows = rows.to_vec();
-    rows.sort_by_key(|r| r.start_us);
-    let mut times = Vec::new();
-    let mut prev_end = i64::MIN;
-    for r in &rows {
-        let probe = ffprobe(&recordings.join(&r.path));
-        assert_eq!(
-            probe.frames as i64, r.frames,
-            "ffprobe and the catalog: {r:?}"
-        );
-        assert!(
-            r.start_us > prev_end,
-            "recordings overlap: {r:?} starts before the one before it ends, in {rows:#?}"
-        );
-        prev_end = r.end_us;
-        let t: Vec<i64> = probe
-            .pts
-            .iter()
-            .map(|s| r.start_us + (s * 1e6).round() as i64)
-            .collect();
-        assert!(
-            t.windows(2).all(|w| w[0] < w[1]),
-            "frames out of order in {}",
-            r.path
-        );
-        times.extend(t);
-    }
-    times
-}
-
-/// Rows whose span holds `t`, for a failure's message.
-fn rows_at(rows: &[RecordingRow], t: i64) -> Vec<&RecordingRow> {
-    rows.iter()
-        .filter(|r| (r.start_us - 1_000..=r.end_us + 1_000).contains(&t))
-        .collect()
-}
-
-/// No frame is in `rows` twice (`recorded`: their frames' times).
-fn assert_once(recorded: &[i64], rows: &[RecordingRow]) {
-    let mut sorted = recorded.to_vec();
-    sorted.sort_unstable();
-    let twice: Vec<_> = sorted.windows(2).filter(|w| w[1] - w[0] <= 2_000).collect();
-    assert!(
-        twice.is_empty(),
-        "frames recorded twice: {twice:?} in {:#?}",
-        twice.first().map(|w| rows_at(rows, w[0]))
-    );
-}
-
-/// Every frame in `due` is in `recorded` (within the millisecond files
-/// keep).
-fn assert_all_recorded(due: &[(u64, i64)], recorded: &[i64]) {
-    let mut sorted = recorded.to_vec();
-    sorted.sort_unstable();
-    let missing: Vec<_> = due
-        .iter()
-        .filter(|(_, t)| {
-            let i = sorted.partition_point(|r| *r < t - 1_000);
-            sorted.get(i).is_none_or(|r| (r - t).abs() > 1_000)
-        })
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {} captured frames are not in the recordings, e.g. {:?}",
-        missing.len(),
-        due.len(),
-        &missing[..missing.len().min(5)]
-    );
-}
-
-fn frame_log(dir: &Path) -> PathBuf {
-    dir.join("frames.log")
-}
-
-fn agent_flags<'a>(log: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec![
-        "--source",
-        "test-pattern:320x240",
-        "--fps",
-        "10",
-        "--no-analysis",
-        "--frame-log",
-        log.to_str().unwrap(),
-    ];
-    v.extend_from_slice(extra);
-    v
-}
-
-async fn all_recordings(catalog: &Catalog, camera: &str) -> Vec<RecordingRow> {
-    catalog
-        .recordings(&RecordingFilter {
-            camera_id: Some(camera.into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_minute_of_blackhole_costs_no_frame_and_live_video_returns_at_once() {
@@ -241,7 +60,7 @@ async fn a_minute_of_blackhole_costs_no_frame_and_live_video_returns_at_once() {
     let agent_log = until_acked(&log, cutoff, Duration::from_secs(90)).await;
     agent.signal("TERM");
     let rows = finished_recordings(&engine, "door").await;
-    let times = recorded_times(&recordings, &rows);
+    let times = probed_times(&recordings, &rows);
     assert_once(&times, &rows);
     let due = agent_log.captured_until(cutoff);
     let in_outage = due
@@ -318,7 +137,7 @@ async fn a_panel_killed_and_back_30_s_later_loses_no_frame() {
     panel.signal("TERM");
     let _ = panel.0.wait();
     let rows = all_recordings(&catalog, "door").await;
-    let times = recorded_times(&dir.path().join("recordings"), &rows);
+    let times = probed_times(&dir.path().join("recordings"), &rows);
     assert_once(&times, &rows);
     let due = agent_log.captured_until(cutoff);
     let in_outage = due
@@ -368,7 +187,7 @@ async fn an_agent_killed_during_an_outage_keeps_its_spool() {
     let agent_log = until_acked(&log, cutoff, Duration::from_secs(60)).await;
     second_run.signal("TERM");
     let rows = finished_recordings(&engine, "door").await;
-    let times = recorded_times(&recordings, &rows);
+    let times = probed_times(&recordings, &rows);
     assert_once(&times, &rows);
     let due = agent_log.captured_until(cutoff);
     assert_all_recorded(&due, &times);
@@ -465,7 +284,7 @@ async fn a_spool_smaller_than_the_outage_drops_the_oldest_and_the_gap_says_why()
     assert!(c.recording, "{c:?}");
     agent.signal("TERM");
     let rows = finished_recordings(&engine, "door").await;
-    let times = recorded_times(&recordings, &rows);
+    let times = probed_times(&recordings, &rows);
     assert_once(&times, &rows);
 
     // The oldest went: frames sent live before the route died but not yet
@@ -570,7 +389,7 @@ async fn with_its_first_panel_gone_an_agent_moves_to_the_next_and_every_frame_is
     agent.signal("TERM");
     // What the standby acknowledged, it recorded.
     let rows_b = finished_recordings(&b, "door").await;
-    let times_b = recorded_times(&dir_b.path().join("recordings"), &rows_b);
+    let times_b = probed_times(&dir_b.path().join("recordings"), &rows_b);
     assert_once(&times_b, &rows_b);
     let at_b: Vec<_> = due
         .iter()
@@ -581,4 +400,69 @@ async fn with_its_first_panel_gone_an_agent_moves_to_the_next_and_every_frame_is
     assert_all_recorded(&at_b, &times_b);
     a.shutdown().await;
     b.shutdown().await;
+}
+
+/// What an operator sees of an outage: the spool at the agent, a badge
+/// while the camera is live but still backfilling, and the progress.
+#[test]
+fn the_window_shows_the_spool_and_a_badge_while_backfilling() {
+    let mut w = ui::world(600);
+    let mut creds = w.rt.block_on(enroll(&w.engine, "gate", "Gate"));
+    let proxy = w.rt.block_on(FaultProxy::start(creds.addr));
+    creds.addr = proxy.addr;
+    // A slow backfill, so there is time to see it.
+    let _agent = start_agent(
+        &creds,
+        &[
+            "--source",
+            "test-pattern:320x240",
+            "--fps",
+            "10",
+            "--no-analysis",
+            "--backfill-rate",
+            "48K",
+        ],
+    );
+    w.until("gate live with its spool", |a| {
+        a.camera("gate").is_some_and(|c| c.spool.is_some())
+    });
+    w.send(cctv_window::app::Message::Focus("gate".into()));
+    assert!(w.sees("Spool"), "the focus view has a spool line");
+    w.send(cctv_window::app::Message::Show(
+        cctv_window::app::Screen::Wall,
+    ));
+
+    proxy.set(Fault::Blackhole);
+    w.until_within(Duration::from_secs(20), "gate offline", |a| {
+        a.camera("gate")
+            .is_some_and(|c| c.state == cctv_engine::catalog::CameraState::Offline)
+    });
+    std::thread::sleep(Duration::from_secs(6));
+    proxy.set(Fault::Pass);
+    w.until_within(Duration::from_secs(20), "gate backfilling", |a| {
+        a.camera("gate")
+            .and_then(|c| c.spool)
+            .is_some_and(|s| s.backfilling())
+    });
+    assert!(w.sees_prefix("BACKFILLING"), "the wall's badge");
+    w.send(cctv_window::app::Message::Focus("gate".into()));
+    w.until("progress", |a| {
+        a.camera("gate").is_some_and(|c| c.backfilled > 0)
+    });
+    let line = cctv_window::wall::spool(w.app.camera("gate").unwrap());
+    assert!(
+        line.contains("to go") && line.contains("at the agent"),
+        "{line}"
+    );
+    assert!(w.sees(&line) || w.sees_prefix("BACKFILLING"), "{line}");
+    w.until_within(Duration::from_secs(60), "the backfill done", |a| {
+        a.camera("gate")
+            .and_then(|c| c.spool)
+            .is_some_and(|s| !s.backfilling())
+            && a.camera("gate").is_some_and(|c| c.backfilled >= 50)
+    });
+    w.send(cctv_window::app::Message::Show(
+        cctv_window::app::Screen::Wall,
+    ));
+    assert!(!w.sees_prefix("BACKFILLING"), "the badge goes once done");
 }

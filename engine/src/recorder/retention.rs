@@ -126,6 +126,7 @@ mod tests {
                     start_us: start,
                     width: 1,
                     height: 1,
+                    backfilled: false,
                 })
                 .await
                 .unwrap();

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use cctv_engine::config::PanelConfig;
 
+pub mod forward;
 pub mod proxy;
 
 /// A child process killed when the test ends, however it ends.

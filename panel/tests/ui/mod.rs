@@ -178,6 +178,19 @@ impl World {
         .expect("snapshot");
     }
 
+    /// Whether some text on screen starts with `start`.
+    pub fn sees_prefix(&mut self, start: &str) -> bool {
+        let t = start.to_string();
+        self.ui(move |ui| {
+            use iced_test::selector::Candidate;
+            ui.find(move |c: Candidate<'_>| match c {
+                Candidate::Text { content, .. } if content.starts_with(t.as_str()) => Some(()),
+                _ => None,
+            })
+            .is_ok()
+        })
+    }
+
     pub fn sees(&mut self, text: &str) -> bool {
         let t = text.to_string();
         self.ui(move |ui| ui.find(t.as_str()).is_ok())
