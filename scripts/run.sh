@@ -53,16 +53,16 @@ PANEL_PID=$!
 pids+=($PANEL_PID)
 sleep 1
 
-"$BIN/camera-agent" --config data/agents/front-door.toml --source test-pattern:640x360 --fps 10 --overlay &
+"$BIN/camera-agent" --config data/agents/front-door.toml --spool-dir data/spool --source test-pattern:640x360 --fps 10 --overlay &
 pids+=($!)
-"$BIN/camera-agent" --config data/agents/yard.toml --source test-pattern:640x360 --fps 15 &
+"$BIN/camera-agent" --config data/agents/yard.toml --spool-dir data/spool --source test-pattern:640x360 --fps 15 &
 pids+=($!)
-"$BIN/camera-agent" --config data/agents/garage.toml --source test-pattern:320x240 --fps 5 &
+"$BIN/camera-agent" --config data/agents/garage.toml --spool-dir data/spool --source test-pattern:320x240 --fps 5 &
 pids+=($!)
 VIDEO=${CCTV_TESTDATA:-../shared/testdata}/video/vtest.avi
 if [ -f "$VIDEO" ]; then
   enroll walkway "Walkway"
-  "$BIN/camera-agent" --config data/agents/walkway.toml --source "file:$VIDEO" --overlay &
+  "$BIN/camera-agent" --config data/agents/walkway.toml --spool-dir data/spool --source "file:$VIDEO" --overlay &
   pids+=($!)
 fi
 

@@ -32,7 +32,7 @@ A=target/debug/camera-agent
 agent() { # ID NAME SOURCE [more flags]
   local id=$1 name=$2; shift 2
   target/debug/panel camera add --data "$WORK/data" --id "$id" --name "$name" --panel "127.0.0.1:$PORT" > "$WORK/$id.toml"
-  $A --config "$WORK/$id.toml" --source "$@" 2>/dev/null & pids+=($!)
+  $A --config "$WORK/$id.toml" --spool-dir "$WORK/spool" --source "$@" 2>/dev/null & pids+=($!)
 }
 # A camera whose lens is covered from 6 s to 12 s of each 12 s loop,
 # started first so that the picture of the wall is taken while it is covered.
@@ -50,8 +50,16 @@ if [ -f "$VIDEO" ]; then
   agent walkway "Walkway" "file:$VIDEO" --overlay
 fi
 
+# A camera back from an outage: its agent spools while its first panel (a
+# dead address) does not answer, moves to this one after 10 s, and sends the
+# outage slowly, so the wall shows it live and BACKFILLING.
+target/debug/panel camera add --data "$WORK/data" --id porch --name "Porch" --panel "127.0.0.1:$PORT" > "$WORK/porch.toml"
+PRINT=$(sed -n "s/^panel_fingerprint = \"\(.*\)\"/\1/p" "$WORK/porch.toml")
+$A --config "$WORK/porch.toml" --source test-pattern:640x360 --fps 10 --spool-dir "$WORK/spool" \
+  --panel 127.0.0.1:9 --panel "127.0.0.1:$PORT" --panel-fingerprint "$PRINT" --panel-fingerprint "$PRINT" \
+  --failover 10 --backfill-rate 24K 2>/dev/null & pids+=($!)
 # An impostor: the yard camera id with a wrong secret, refused every time it tries.
-$A --config "$WORK/yard.toml" --secret "$(printf "0%.0s" $(seq 64))" --source test-pattern 2>/dev/null & pids+=($!)
+$A --config "$WORK/yard.toml" --no-spool --secret "$(printf "0%.0s" $(seq 64))" --source test-pattern 2>/dev/null & pids+=($!)
 sleep 10
 # Stop the garage camera so the wall shows an offline tile.
 kill -TERM "$GARAGE"

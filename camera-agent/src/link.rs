@@ -39,6 +39,9 @@ use connect::{Connected, address, connect};
 /// A send that takes this long means the connection is dead.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
+/// Frames captured this recently when a panel welcomes the agent were
+/// captured while connecting: they open the live stream, not the backfill.
+const CONNECTING: Duration = Duration::from_secs(2);
 /// How often the agent tells the panel what its spool holds.
 const SPOOL_STATUS_EVERY: Duration = Duration::from_secs(1);
 
@@ -213,9 +216,10 @@ impl Link {
             self.spool.clone().filter(|_| takes_spool),
             self.cfg.spool.backfill_rate,
         );
+        let mut just_now = Vec::new();
         if let Some(s) = &self.spool {
             let mut s = spool::lock(s);
-            s.connected();
+            just_now = s.connected(cctv_protocol::now_us(), CONNECTING);
             let held = s.backlog(None);
             if !takes_spool && held > 0 {
                 warn!(
@@ -225,6 +229,24 @@ impl Link {
             }
         }
         self.shared.connected.store(true, Ordering::Release);
+        // Captured while connecting: the start of the live stream.
+        for p in just_now {
+            let Ok(jpeg) = p.read() else {
+                continue;
+            };
+            let f = Frame {
+                seq: p.seq,
+                capture_us: p.capture_us,
+                jpeg,
+                analysis: None,
+            };
+            if let Err(e) = send(&mut conn, Message::Frame(f)).await {
+                return SessionEnd::Lost(e);
+            }
+            if !takes_spool && let Some(s) = &self.spool {
+                spool::lock(s).ack(p.seq, p.seq);
+            }
+        }
         let panel_name = address(&self.cfg, panel).to_string();
         let mut last_sent = Instant::now();
         let mut tick = interval(heartbeat.min(SPOOL_STATUS_EVERY) / 2);

@@ -530,10 +530,29 @@ impl Spool {
     }
 
     /// A panel welcomed the agent: what the spool holds so far is
-    /// backfill for this connection.
-    pub fn connected(&mut self) {
+    /// backfill for this connection, except frames captured in the last
+    /// `recent` (while connecting): they go first, live, and the live
+    /// recording starts with them. Returned oldest first.
+    pub fn connected(&mut self, now_us: u64, recent: Duration) -> Vec<Pending> {
         self.epoch += 1;
         self.live = true;
+        let since = now_us.saturating_sub(recent.as_micros() as u64);
+        let mut out = Vec::new();
+        for (seq, e) in self.index.iter_mut() {
+            if e.capture_us >= since {
+                e.epoch = self.epoch;
+                if let Some(f) = self.files.get(&e.file) {
+                    out.push(Pending {
+                        seq: *seq,
+                        capture_us: e.capture_us,
+                        file: f.file.clone(),
+                        offset: e.offset,
+                        len: e.len,
+                    });
+                }
+            }
+        }
+        out
     }
 
     pub fn disconnected(&mut self) {

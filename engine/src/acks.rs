@@ -126,7 +126,7 @@ mod tests {
     #[test]
     fn runs_of_numbers_become_ranges() {
         let mut s = AckSet::default();
-        for seq in [1, 2, 3, 7, 8, 3, 20] {
+        for seq in [1, 2, 3, 7, 8, 8, 20] {
             s.add(seq);
         }
         let mut more = AckSet::default();

@@ -105,11 +105,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             panel,
             pair,
             pair_valid_secs,
+            secret,
         }) => {
             let how = cli::auth::Enrol {
                 replace,
                 panel: panel.as_deref(),
                 pair: pair.then(|| std::time::Duration::from_secs(pair_valid_secs)),
+                secret: secret.as_deref(),
             };
             cli::auth::add(&engine.config()?, &id, &name, how).await?
         }

@@ -26,7 +26,7 @@ fn frames_survive_a_restart_and_numbers_carry_on() {
     }
     let mut s = Spool::open(dir.path(), limits(1 << 30)).unwrap();
     assert_eq!(s.next_seq(), 30, "numbering carries on after a restart");
-    s.connected();
+    s.connected(u64::MAX, Duration::ZERO);
     // The acknowledged frames were in the newest file, kept whole; they come
     // again (the panel skips frames it holds), then the rest, in order.
     let mut after = None;
@@ -63,7 +63,7 @@ fn a_frame_cut_short_by_a_crash_is_cut_off() {
     assert_eq!(s.next_seq(), 4);
     // Appending goes on after the cut.
     s.append(4, 4, &jpeg(4, 500)).unwrap();
-    s.connected();
+    s.connected(u64::MAX, Duration::ZERO);
     let p = s.next_backfill(Some(3)).unwrap();
     assert_eq!((p.seq, p.read().unwrap()), (4, Bytes::from(jpeg(4, 500))));
 }
@@ -114,7 +114,7 @@ fn over_its_limit_the_oldest_frames_go_first_and_are_counted() {
         400,
         "every frame is either held or counted as dropped"
     );
-    s.connected();
+    s.connected(u64::MAX, Duration::ZERO);
     let first = s.next_backfill(None).unwrap();
     assert_eq!(first.seq, st.dropped.frames, "what is left is the newest");
     assert_eq!(
@@ -157,13 +157,13 @@ fn only_frames_from_before_the_connection_are_backfill() {
         !s.append(0, 0, &jpeg(0, 10)).unwrap(),
         "nobody takes frames"
     );
-    s.connected();
+    s.connected(u64::MAX, Duration::ZERO);
     assert!(s.append(1, 1, &jpeg(1, 10)).unwrap(), "live");
     assert_eq!(s.backlog(None), 1);
     assert_eq!(s.next_backfill(None).unwrap().seq, 0);
     assert!(s.next_backfill(Some(0)).is_none());
     s.disconnected();
-    s.connected();
+    s.connected(u64::MAX, Duration::ZERO);
     assert_eq!(s.backlog(None), 2, "unacknowledged live frames come again");
 }
 
@@ -189,4 +189,20 @@ fn a_read_only_spool_fails_once_and_rests() {
         "after one error it rests instead of failing every frame"
     );
     assert_eq!(s.next_seq(), 3);
+}
+
+#[test]
+fn frames_captured_while_connecting_go_live_not_as_backfill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::open(dir.path(), limits(1 << 30)).unwrap();
+    let now = 100_000_000;
+    // An outage of a minute, then the last second while connecting.
+    s.append(0, now - 60_000_000, &jpeg(0, 10)).unwrap();
+    s.append(1, now - 500_000, &jpeg(1, 10)).unwrap();
+    s.append(2, now - 100_000, &jpeg(2, 10)).unwrap();
+    let live = s.connected(now, Duration::from_secs(1));
+    assert_eq!(live.iter().map(|p| p.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(live[1].read().unwrap(), jpeg(2, 10));
+    assert_eq!(s.backlog(None), 1);
+    assert_eq!(s.next_backfill(None).unwrap().seq, 0);
 }

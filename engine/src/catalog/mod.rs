@@ -22,7 +22,7 @@ pub use credentials::{AuthFailureRow, OpenPairing, Refusal, StoredKey};
 pub use events::{EventFilter, EventRow, SpanEnd};
 pub use exports::{DispatchRow, ExportRow};
 pub use panoramas::{PanoramaResult, PanoramaRow};
-pub use recordings::{NewRecording, RecordingFilter, RecordingRow};
+pub use recordings::{Finished, NewRecording, RecordingFilter, RecordingRow};
 pub use states::{
     CameraState, DispatchState, EventKind, ExportStatus, PanoramaStatus, RecordMode,
     RecordingStatus, RefusalCode,

@@ -36,6 +36,16 @@ pub struct NewRecording {
     pub backfilled: bool,
 }
 
+/// How a recording ended: its extent and status.
+#[derive(Debug, Clone)]
+pub struct Finished<'a> {
+    pub end_us: i64,
+    pub frames: i64,
+    pub bytes: i64,
+    pub status: RecordingStatus,
+    pub detail: &'a str,
+}
+
 /// Which recordings to list. Everything is optional.
 #[derive(Debug, Clone, Default)]
 pub struct RecordingFilter {
@@ -62,6 +72,35 @@ impl Catalog {
         .bind(i64::from(r.width))
         .bind(i64::from(r.height))
         .bind(r.backfilled)
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid();
+        Ok(id)
+    }
+
+    /// A finished recording's row, whole in one statement (a file adopted
+    /// at start-up): never seen half-written.
+    pub async fn insert_finished_recording(
+        &self,
+        r: &NewRecording,
+        end: &Finished<'_>,
+    ) -> Result<i64> {
+        let id = sqlx::query(
+            "INSERT INTO recordings
+                 (camera_id, path, start_us, end_us, width, height, status, backfilled, frames, bytes, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .bind(&r.camera_id)
+        .bind(&r.path)
+        .bind(r.start_us)
+        .bind(end.end_us)
+        .bind(i64::from(r.width))
+        .bind(i64::from(r.height))
+        .bind(end.status.as_str())
+        .bind(r.backfilled)
+        .bind(end.frames)
+        .bind(end.bytes)
+        .bind(end.detail)
         .execute(&self.pool)
         .await?
         .last_insert_rowid();

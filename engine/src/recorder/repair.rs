@@ -7,7 +7,9 @@ use std::path::Path;
 
 use tracing::{info, warn};
 
-use crate::catalog::{Catalog, CatalogError, NewRecording, RecordingRow, RecordingStatus};
+use crate::catalog::{
+    Catalog, CatalogError, Finished, NewRecording, RecordingRow, RecordingStatus,
+};
 use cctv_mkv::scan::{ScanError, repair, scan};
 
 const DAY_US: i64 = 86_400_000_000;
@@ -104,26 +106,25 @@ pub async fn adopt_orphans(catalog: &Catalog, root: &Path) -> Result<Vec<Repaire
                 continue;
             };
             let detail = "found without its catalog row (the catalog was not taking writes when the panel stopped); adopted".to_string();
-            let id = catalog
-                .insert_recording(&NewRecording {
-                    camera_id: camera.id.clone(),
-                    path: rel.clone(),
-                    start_us: summary.first_us,
-                    width,
-                    height,
-                    backfilled: false,
-                })
-                .await?;
             let end_us = summary.last_us.max(summary.first_us);
             let (frames, bytes) = (summary.frames as i64, summary.bytes as i64);
-            catalog
-                .finish_recording(
-                    id,
-                    end_us,
-                    frames,
-                    bytes,
-                    RecordingStatus::Interrupted,
-                    &detail,
+            let id = catalog
+                .insert_finished_recording(
+                    &NewRecording {
+                        camera_id: camera.id.clone(),
+                        path: rel.clone(),
+                        start_us: summary.first_us,
+                        width,
+                        height,
+                        backfilled: false,
+                    },
+                    &Finished {
+                        end_us,
+                        frames,
+                        bytes,
+                        status: RecordingStatus::Interrupted,
+                        detail: &detail,
+                    },
                 )
                 .await?;
             info!(camera = %camera.id, path = %rel, frames, "adopted a recording the catalog had not heard of");

@@ -446,6 +446,40 @@ mod tests {
         assert!(scanned.finalized, "the file was repaired");
     }
 
+    #[tokio::test]
+    async fn frames_are_acknowledged_once_synced_not_once_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open_in_memory().await.unwrap();
+        let (events, _) = tokio::sync::broadcast::channel(8);
+        let (writes, _) = Writes::start(catalog.clone(), events);
+        let acks = Acks::default();
+        let start = 1_795_269_731_000_000;
+        let new = NewSegment {
+            camera_id: "door",
+            title: "t".into(),
+            start_us: start,
+            width: 64,
+            height: 48,
+            backfilled: false,
+        };
+        let mut seg = Segment::open(&writes, dir.path(), new, acks.clone())
+            .await
+            .unwrap();
+        for seq in 10..13 {
+            seg.push(seq, start + seq as i64, &[0xFF, 0xD8, 0xFF, 0xD9])
+                .unwrap();
+        }
+        seg.sync_if_due().unwrap();
+        assert!(
+            acks.take_chunks(256).is_empty(),
+            "written, not yet synced: nothing to acknowledge"
+        );
+        seg.close(&writes, RecordingStatus::Complete, "")
+            .await
+            .unwrap();
+        assert_eq!(acks.take_chunks(256), vec![vec![(10, 12)]]);
+    }
+
     #[test]
     fn file_names_tell_camera_and_start_time() {
         // 2026-11-21 14:02:11.123 UTC

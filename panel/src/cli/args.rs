@@ -189,6 +189,15 @@ pub enum CameraCommand {
         /// How long the pairing code works, in seconds.
         #[arg(long, default_value_t = 600, requires = "pair")]
         pair_valid_secs: u64,
+        /// The secret the camera already has with another panel (64 hex
+        /// digits), to make this one a standby its agent can move to.
+        #[arg(
+            long,
+            conflicts_with = "pair",
+            env = "CCTV_CAMERA_SECRET",
+            hide_env_values = true
+        )]
+        secret: Option<String>,
     },
     /// Revoke a camera's secret; a running panel cuts the agent off at once.
     Revoke {

@@ -15,6 +15,9 @@ pub struct Enrol<'a> {
     pub panel: Option<&'a str>,
     /// A one-time pairing code valid this long, instead of printing the secret.
     pub pair: Option<std::time::Duration>,
+    /// The secret the camera already has with another panel (a standby it
+    /// moves to), instead of a new one.
+    pub secret: Option<&'a str>,
 }
 
 /// Issues a camera's secret and prints the agent's settings, once; or a
@@ -35,7 +38,11 @@ pub async fn add(cfg: &PanelConfig, id: &str, name: &str, how: Enrol<'_>) -> any
     } else {
         Some(cctv_engine::tls::load_or_create(&cfg.data_dir)?.fingerprint)
     };
-    let secret = cctv_engine::new_secret();
+    let secret = match how.secret {
+        Some(hex) => cctv_protocol::auth::Secret::parse(hex)
+            .map_err(|why| anyhow::anyhow!("--secret: {why}"))?,
+        None => cctv_engine::new_secret(),
+    };
     let now = time::now_us();
     catalog
         .add_credentials(id, name, secret.as_bytes(), how.replace, now)

@@ -195,3 +195,18 @@ pub async fn all_recordings(catalog: &Catalog, camera: &str) -> Vec<RecordingRow
         .await
         .unwrap()
 }
+
+/// Waits until `camera` has delivered at least `frames` frames.
+pub async fn until_frames(engine: &cctv_engine::Engine, camera: &str, frames: u64) {
+    super::wait_for(
+        Duration::from_secs(30),
+        "frames from the camera",
+        async || {
+            engine
+                .camera(camera)
+                .filter(|c| c.frames_received >= frames)
+                .map(|_| ())
+        },
+    )
+    .await
+}
