@@ -401,6 +401,17 @@ mod tests {
     use super::*;
     use crate::catalog::Catalog;
 
+    fn door(start_us: i64) -> NewSegment<'static> {
+        NewSegment {
+            camera_id: "door",
+            title: "t".into(),
+            start_us,
+            width: 64,
+            height: 48,
+            backfilled: false,
+        }
+    }
+
     #[tokio::test]
     async fn a_segment_dropped_without_closing_is_repaired_and_marked_interrupted() {
         let dir = tempfile::tempdir().unwrap();
@@ -412,14 +423,7 @@ mod tests {
         let (events, _) = tokio::sync::broadcast::channel(8);
         let (writes, _) = Writes::start(catalog.clone(), events);
         let start = 1_795_269_731_000_000;
-        let new = NewSegment {
-            camera_id: "door",
-            title: "t".into(),
-            start_us: start,
-            width: 64,
-            height: 48,
-            backfilled: false,
-        };
+        let new = door(start);
         let mut seg = Segment::open(&writes, dir.path(), new, Acks::default())
             .await
             .unwrap();
@@ -454,14 +458,7 @@ mod tests {
         let (writes, _) = Writes::start(catalog.clone(), events);
         let acks = Acks::default();
         let start = 1_795_269_731_000_000;
-        let new = NewSegment {
-            camera_id: "door",
-            title: "t".into(),
-            start_us: start,
-            width: 64,
-            height: 48,
-            backfilled: false,
-        };
+        let new = door(start);
         let mut seg = Segment::open(&writes, dir.path(), new, acks.clone())
             .await
             .unwrap();
