@@ -254,8 +254,10 @@ impl Link {
         // Streaming to a standby: when to try the first panel again.
         let mut next_probe = (panel != 0).then(|| Instant::now() + self.cfg.failover);
         let mut probe: Option<JoinHandle<Result<Connected, LinkError>>> = None;
-        // A panel with `+spool` pings every heartbeat: silence means the
-        // route is dead, even while TCP still takes what is sent.
+        // A panel with `+spool` pings an agent with a spool every
+        // heartbeat: silence means the route is dead, even while TCP
+        // still takes what is sent.
+        let pinged = takes_spool && self.spool.is_some();
         let mut last_heard = Instant::now();
         let silent_after = (heartbeat * 4).max(Duration::from_secs(2));
         loop {
@@ -310,7 +312,7 @@ impl Link {
                     backfill.step(&mut conn, &self.log, &panel_name).await
                 }
                 _ = tick.tick() => {
-                    if takes_spool && last_heard.elapsed() > silent_after {
+                    if pinged && last_heard.elapsed() > silent_after {
                         return SessionEnd::Lost(LinkError::Timeout("waiting: the panel went silent"));
                     }
                     if takes_spool && last_status.elapsed() >= SPOOL_STATUS_EVERY {

@@ -58,6 +58,8 @@ struct Entry {
     len: u32,
     capture_us: u64,
     epoch: u64,
+    /// Sent live when it was kept (a panel was taking frames).
+    sent: bool,
 }
 
 struct SpoolFile {
@@ -275,6 +277,7 @@ impl Spool {
                     len: *len,
                     capture_us: *capture_us,
                     epoch: 0,
+                    sent: true,
                 },
             );
             self.next_seq = self.next_seq.max(seq + 1);
@@ -373,6 +376,7 @@ impl Spool {
                 len,
                 capture_us,
                 epoch: self.epoch,
+                sent: self.live,
             },
         );
         Ok(())
@@ -531,16 +535,19 @@ impl Spool {
 
     /// A panel welcomed the agent: what the spool holds so far is
     /// backfill for this connection, except frames captured in the last
-    /// `recent` (while connecting): they go first, live, and the live
-    /// recording starts with them. Returned oldest first.
+    /// `recent` while no panel took frames (while connecting): they go
+    /// first, live, and the live recording starts with them. Returned
+    /// oldest first. (A frame sent on an earlier connection is always
+    /// backfill: the panel may hold it already, and skips it there.)
     pub fn connected(&mut self, now_us: u64, recent: Duration) -> Vec<Pending> {
         self.epoch += 1;
         self.live = true;
         let since = now_us.saturating_sub(recent.as_micros() as u64);
         let mut out = Vec::new();
         for (seq, e) in self.index.iter_mut() {
-            if e.capture_us >= since {
+            if e.capture_us >= since && !e.sent {
                 e.epoch = self.epoch;
+                e.sent = true;
                 if let Some(f) = self.files.get(&e.file) {
                     out.push(Pending {
                         seq: *seq,

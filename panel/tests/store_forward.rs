@@ -472,3 +472,40 @@ fn the_window_shows_the_spool_and_a_badge_while_backfilling() {
     ));
     assert!(!w.sees_prefix("BACKFILLING"), "the badge goes once done");
 }
+
+/// A spool that cannot be written (here its directory cannot exist: a
+/// file is in the way) costs only the spool: the agent says why and streams
+/// as an agent without one does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_whose_spool_cannot_be_written_streams_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start_engine(config(dir.path())).await;
+    let creds = enroll(&engine, "door", "Door").await;
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"x").unwrap();
+    let spool = blocker.join("spool");
+    let stderr = dir.path().join("agent.log");
+    let mut cmd = std::process::Command::new(agent_binary());
+    cmd.args(creds.agent_args())
+        .args(["--source", "test-pattern:320x240", "--fps", "10"])
+        .arg("--spool-dir")
+        .arg(&spool)
+        .env("RUST_LOG", "warn")
+        .stderr(std::fs::File::create(&stderr).unwrap());
+    let _agent = Proc(cmd.spawn().unwrap());
+    until_frames(&engine, "door", 20).await;
+    let said = std::fs::read_to_string(&stderr).unwrap();
+    assert!(
+        said.contains("no spool") && said.contains("lost"),
+        "the agent says it works without a spool: {said}"
+    );
+    let c = engine.camera("door").unwrap();
+    assert!(c.recording, "{c:?}");
+    assert_eq!(c.spool, None, "an agent without a spool reports none");
+    // And it stays on one connection: a panel does not ping an agent
+    // without a spool, and such an agent does not wait for pings.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let said = std::fs::read_to_string(&stderr).unwrap();
+    assert!(!said.contains("connection lost"), "{said}");
+    engine.shutdown().await;
+}

@@ -205,4 +205,13 @@ fn frames_captured_while_connecting_go_live_not_as_backfill() {
     assert_eq!(live[1].read().unwrap(), jpeg(2, 10));
     assert_eq!(s.backlog(None), 1);
     assert_eq!(s.next_backfill(None).unwrap().seq, 0);
+    // Sent live on that connection, then it broke: backfill next time,
+    // however recent.
+    s.append(3, now + 100_000, &jpeg(3, 10)).unwrap();
+    s.disconnected();
+    assert!(
+        s.connected(now + 200_000, Duration::from_secs(1))
+            .is_empty()
+    );
+    assert_eq!(s.backlog(None), 4);
 }
