@@ -1,4 +1,5 @@
 use super::*;
+use bytes::Bytes;
 
 fn limits(max_bytes: u64) -> Limits {
     Limits {
