@@ -41,6 +41,14 @@ if [ -f "$COVERED" ]; then
   agent back-door "Back door" "file:$COVERED"
   sleep 8
 fi
+# A camera back from an outage: its agent spools while its first panel (a
+# dead address) does not answer, moves to this one after 5 s, and sends the
+# outage slowly, so the wall shows it live and BACKFILLING.
+target/debug/panel camera add --data "$WORK/data" --id porch --name "Porch" --panel "127.0.0.1:$PORT" > "$WORK/porch.toml"
+PRINT=$(sed -n "s/^panel_fingerprint = \"\(.*\)\"/\1/p" "$WORK/porch.toml")
+$A --config "$WORK/porch.toml" --source test-pattern:640x360 --fps 10 --spool-dir "$WORK/spool" \
+  --panel 127.0.0.1:9 --panel "127.0.0.1:$PORT" --panel-fingerprint "$PRINT" --panel-fingerprint "$PRINT" \
+  --failover 5 --backfill-rate 24K 2>/dev/null & pids+=($!)
 agent front-door "Front door" test-pattern:640x360 --fps 10
 agent yard "Yard" test-pattern:640x360 --fps 15
 agent garage "Garage" test-pattern:320x240 --fps 5
@@ -50,14 +58,6 @@ if [ -f "$VIDEO" ]; then
   agent walkway "Walkway" "file:$VIDEO" --overlay
 fi
 
-# A camera back from an outage: its agent spools while its first panel (a
-# dead address) does not answer, moves to this one after 10 s, and sends the
-# outage slowly, so the wall shows it live and BACKFILLING.
-target/debug/panel camera add --data "$WORK/data" --id porch --name "Porch" --panel "127.0.0.1:$PORT" > "$WORK/porch.toml"
-PRINT=$(sed -n "s/^panel_fingerprint = \"\(.*\)\"/\1/p" "$WORK/porch.toml")
-$A --config "$WORK/porch.toml" --source test-pattern:640x360 --fps 10 --spool-dir "$WORK/spool" \
-  --panel 127.0.0.1:9 --panel "127.0.0.1:$PORT" --panel-fingerprint "$PRINT" --panel-fingerprint "$PRINT" \
-  --failover 10 --backfill-rate 24K 2>/dev/null & pids+=($!)
 # An impostor: the yard camera id with a wrong secret, refused every time it tries.
 $A --config "$WORK/yard.toml" --no-spool --secret "$(printf "0%.0s" $(seq 64))" --source test-pattern 2>/dev/null & pids+=($!)
 sleep 10

@@ -438,10 +438,15 @@ impl Capture {
             });
         log(&frame);
         if !live {
-            if spool.working() {
-                spool.sync_if_due();
-            } else {
+            if !spool.working() {
                 drops.offline.add(frame.capture_us);
+            }
+            let syncs = spool.take_syncs();
+            drop(spool);
+            for f in syncs {
+                if let Err(e) = f.sync_data() {
+                    warn!("cannot sync the spool: {e}");
+                }
             }
             return !self.frames.is_closed();
         }

@@ -140,6 +140,8 @@ pub struct Spool {
     live: bool,
     broken_until: Option<Instant>,
     last_sync: Instant,
+    /// Files finished while no panel took frames, not yet synced.
+    to_sync: Vec<Arc<File>>,
 }
 
 impl Spool {
@@ -169,6 +171,7 @@ impl Spool {
             live: false,
             broken_until: None,
             last_sync: Instant::now(),
+            to_sync: Vec::new(),
         };
         let mut names: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)?
             .filter_map(Result::ok)
@@ -287,8 +290,10 @@ impl Spool {
         let old = self.active.take().map(|(old, _)| old);
         if let Some(old) = old
             && !self.live
+            && let Some(f) = self.files.get(&old)
         {
-            self.sync_file(old);
+            // Synced by whoever appends, once the lock is let go.
+            self.to_sync.push(f.file.clone());
         }
         let first = self
             .files
@@ -323,24 +328,20 @@ impl Spool {
         Ok(())
     }
 
-    fn sync_file(&self, first: u64) {
-        if let Some(f) = self.files.get(&first)
-            && let Err(e) = f.file.sync_data()
+    /// Files to sync now, to be synced without the lock held (a sync can
+    /// take seconds on a busy disk, and the link must not wait for it).
+    /// While no panel takes frames the spool is the only copy: its newest
+    /// file is synced every few seconds, and a file finished then at once.
+    /// Call after each append; it checks the time.
+    pub fn take_syncs(&mut self) -> Vec<Arc<File>> {
+        if !self.live
+            && self.last_sync.elapsed() >= SYNC_EVERY
+            && let Some(f) = self.active.and_then(|(first, _)| self.files.get(&first))
         {
-            warn!(file = %f.path.display(), "cannot sync the spool: {e}");
+            self.last_sync = Instant::now();
+            self.to_sync.push(f.file.clone());
         }
-    }
-
-    /// While no panel takes frames, the spool is the only copy: its newest
-    /// file is synced every few seconds (call often; it checks the time).
-    pub fn sync_if_due(&mut self) {
-        if self.live || self.last_sync.elapsed() < SYNC_EVERY {
-            return;
-        }
-        self.last_sync = Instant::now();
-        if let Some((first, _)) = self.active {
-            self.sync_file(first);
-        }
+        std::mem::take(&mut self.to_sync)
     }
 
     /// Drops the oldest files while over the size limit, and files whose

@@ -451,6 +451,7 @@ fn the_window_shows_the_spool_and_a_badge_while_backfilling() {
             .is_some_and(|s| s.backfilling())
     });
     assert!(w.sees_prefix("BACKFILLING"), "the wall's badge");
+
     w.send(cctv_window::app::Message::Focus("gate".into()));
     w.until("progress", |a| {
         a.camera("gate").is_some_and(|c| c.backfilled > 0)
