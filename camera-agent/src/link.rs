@@ -39,9 +39,12 @@ use connect::{Connected, address, connect};
 /// A send that takes this long means the connection is dead.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
-/// Frames captured this recently when a panel welcomes the agent were
-/// captured while connecting: they open the live stream, not the backfill.
-const CONNECTING: Duration = Duration::from_secs(2);
+/// Frames no panel has had, captured this recently when a panel welcomes
+/// the agent (while connecting, or since the agent started), open the live
+/// stream instead of coming as backfill: at most [`CONNECTING_FRAMES`], so
+/// the burst fits the panel's recorder queue (64).
+const CONNECTING: Duration = Duration::from_secs(10);
+const CONNECTING_FRAMES: usize = 40;
 /// How often the agent tells the panel what its spool holds.
 const SPOOL_STATUS_EVERY: Duration = Duration::from_secs(1);
 
@@ -219,7 +222,7 @@ impl Link {
         let mut just_now = Vec::new();
         if let Some(s) = &self.spool {
             let mut s = spool::lock(s);
-            just_now = s.connected(cctv_protocol::now_us(), CONNECTING);
+            just_now = s.connected(cctv_protocol::now_us(), CONNECTING, CONNECTING_FRAMES);
             let held = s.backlog(None);
             if !takes_spool && held > 0 {
                 warn!(

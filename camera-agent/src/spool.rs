@@ -434,31 +434,34 @@ impl Spool {
     }
 
     /// A panel welcomed the agent: what the spool holds so far is
-    /// backfill for this connection, except frames captured in the last
-    /// `recent` while no panel took frames (while connecting): they go
-    /// first, live, and the live recording starts with them. Returned
-    /// oldest first. (A frame sent on an earlier connection is always
-    /// backfill: the panel may hold it already, and skips it there.)
-    pub fn connected(&mut self, now_us: u64, recent: Duration) -> Vec<Pending> {
+    /// backfill for this connection, except the newest frames no panel has
+    /// had, captured in the last `recent`, at most `most` of them (while
+    /// connecting, or since the agent started): they go first, live, and
+    /// the live recording starts with them. Returned oldest first. (A
+    /// frame sent on an earlier connection is always backfill: the panel
+    /// may hold it already, and skips it there.)
+    pub fn connected(&mut self, now_us: u64, recent: Duration, most: usize) -> Vec<Pending> {
         self.epoch += 1;
         self.live = true;
         let since = now_us.saturating_sub(recent.as_micros() as u64);
         let mut out = Vec::new();
-        for (seq, e) in self.index.iter_mut() {
-            if e.capture_us >= since && !e.sent {
-                e.epoch = self.epoch;
-                e.sent = true;
-                if let Some(f) = self.files.get(&e.file) {
-                    out.push(Pending {
-                        seq: *seq,
-                        capture_us: e.capture_us,
-                        file: f.file.clone(),
-                        offset: e.offset,
-                        len: e.len,
-                    });
-                }
+        for (seq, e) in self.index.iter_mut().rev() {
+            if out.len() >= most || e.sent || e.capture_us < since {
+                break;
+            }
+            e.epoch = self.epoch;
+            e.sent = true;
+            if let Some(f) = self.files.get(&e.file) {
+                out.push(Pending {
+                    seq: *seq,
+                    capture_us: e.capture_us,
+                    file: f.file.clone(),
+                    offset: e.offset,
+                    len: e.len,
+                });
             }
         }
+        out.reverse();
         out
     }
 

@@ -27,7 +27,7 @@ fn frames_survive_a_restart_and_numbers_carry_on() {
     }
     let mut s = Spool::open(dir.path(), limits(1 << 30)).unwrap();
     assert_eq!(s.next_seq(), 30, "numbering carries on after a restart");
-    s.connected(u64::MAX, Duration::ZERO);
+    s.connected(u64::MAX, Duration::ZERO, 0);
     // The acknowledged frames were in the newest file, kept whole; they come
     // again (the panel skips frames it holds), then the rest, in order.
     let mut after = None;
@@ -64,7 +64,7 @@ fn a_frame_cut_short_by_a_crash_is_cut_off() {
     assert_eq!(s.next_seq(), 4);
     // Appending goes on after the cut.
     s.append(4, 4, &jpeg(4, 500)).unwrap();
-    s.connected(u64::MAX, Duration::ZERO);
+    s.connected(u64::MAX, Duration::ZERO, 0);
     let p = s.next_backfill(Some(3)).unwrap();
     assert_eq!((p.seq, p.read().unwrap()), (4, Bytes::from(jpeg(4, 500))));
 }
@@ -115,7 +115,7 @@ fn over_its_limit_the_oldest_frames_go_first_and_are_counted() {
         400,
         "every frame is either held or counted as dropped"
     );
-    s.connected(u64::MAX, Duration::ZERO);
+    s.connected(u64::MAX, Duration::ZERO, 0);
     let first = s.next_backfill(None).unwrap();
     assert_eq!(first.seq, st.dropped.frames, "what is left is the newest");
     assert_eq!(
@@ -158,13 +158,13 @@ fn only_frames_from_before_the_connection_are_backfill() {
         !s.append(0, 0, &jpeg(0, 10)).unwrap(),
         "nobody takes frames"
     );
-    s.connected(u64::MAX, Duration::ZERO);
+    s.connected(u64::MAX, Duration::ZERO, 0);
     assert!(s.append(1, 1, &jpeg(1, 10)).unwrap(), "live");
     assert_eq!(s.backlog(None), 1);
     assert_eq!(s.next_backfill(None).unwrap().seq, 0);
     assert!(s.next_backfill(Some(0)).is_none());
     s.disconnected();
-    s.connected(u64::MAX, Duration::ZERO);
+    s.connected(u64::MAX, Duration::ZERO, 0);
     assert_eq!(s.backlog(None), 2, "unacknowledged live frames come again");
 }
 
@@ -201,7 +201,7 @@ fn frames_captured_while_connecting_go_live_not_as_backfill() {
     s.append(0, now - 60_000_000, &jpeg(0, 10)).unwrap();
     s.append(1, now - 500_000, &jpeg(1, 10)).unwrap();
     s.append(2, now - 100_000, &jpeg(2, 10)).unwrap();
-    let live = s.connected(now, Duration::from_secs(1));
+    let live = s.connected(now, Duration::from_secs(1), 10);
     assert_eq!(live.iter().map(|p| p.seq).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(live[1].read().unwrap(), jpeg(2, 10));
     assert_eq!(s.backlog(None), 1);
@@ -211,8 +211,22 @@ fn frames_captured_while_connecting_go_live_not_as_backfill() {
     s.append(3, now + 100_000, &jpeg(3, 10)).unwrap();
     s.disconnected();
     assert!(
-        s.connected(now + 200_000, Duration::from_secs(1))
+        s.connected(now + 200_000, Duration::from_secs(1), 10)
             .is_empty()
     );
     assert_eq!(s.backlog(None), 4);
+}
+
+#[test]
+fn at_most_the_newest_few_go_live_and_the_rest_is_backfill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::open(dir.path(), limits(1 << 30)).unwrap();
+    let now = 100_000_000;
+    for seq in 0..10 {
+        s.append(seq, now - 1_000_000 + seq * 100_000, &jpeg(seq, 10))
+            .unwrap();
+    }
+    let live = s.connected(now, Duration::from_secs(10), 4);
+    assert_eq!(live.iter().map(|p| p.seq).collect::<Vec<_>>(), [6, 7, 8, 9]);
+    assert_eq!(s.backlog(None), 6, "the older ones come as backfill");
 }
