@@ -42,13 +42,13 @@ if [ -f "$COVERED" ]; then
   sleep 8
 fi
 # A camera back from an outage: its agent spools while its first panel (a
-# dead address) does not answer, moves to this one after 5 s, and sends the
+# dead address) does not answer, moves to this one after 8 s, and sends the
 # outage slowly, so the wall shows it live and BACKFILLING.
 target/debug/panel camera add --data "$WORK/data" --id porch --name "Porch" --panel "127.0.0.1:$PORT" > "$WORK/porch.toml"
 PRINT=$(sed -n "s/^panel_fingerprint = \"\(.*\)\"/\1/p" "$WORK/porch.toml")
 $A --config "$WORK/porch.toml" --source test-pattern:640x360 --fps 10 --spool-dir "$WORK/spool" \
   --panel 127.0.0.1:9 --panel "127.0.0.1:$PORT" --panel-fingerprint "$PRINT" --panel-fingerprint "$PRINT" \
-  --failover 5 --backfill-rate 24K 2>/dev/null & pids+=($!)
+  --failover 8 --backfill-rate 16K 2>/dev/null & pids+=($!)
 agent front-door "Front door" test-pattern:640x360 --fps 10
 agent yard "Yard" test-pattern:640x360 --fps 15
 agent garage "Garage" test-pattern:320x240 --fps 5

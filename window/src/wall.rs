@@ -266,9 +266,10 @@ pub fn focus<'a>(app: &'a App, id: &'a str) -> Element<'a, Message> {
         ]
         .spacing(6)
         .align_y(Alignment::Center),
-        // Room on the right for the scroll bar.
+        // What an operator does first, then what the panel knows; room on
+        // the right for the scroll bar.
         iced::widget::scrollable(
-            column![details(c), focus_controls(app, c)]
+            column![focus_controls(app, c), details(c)]
                 .spacing(8)
                 .padding(iced::Padding {
                     right: 14.0,
