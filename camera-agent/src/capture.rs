@@ -319,37 +319,19 @@ impl Capture {
             }
             let this_seq = seq;
             seq += 1;
-            if !self.shared.connected.load(Ordering::Acquire) {
+            let connected = self.shared.connected.load(Ordering::Acquire);
+            if !connected && self.spool.is_none() {
+                drops.offline.add(capture_us);
                 was_connected = false;
-                if self.spool.is_some() {
-                    // Kept for the panel, whole and in order.
-                    if let Some((jpeg, _)) = encode(
-                        source.as_mut(),
-                        &mut encoder,
-                        &settings,
-                        capture_us,
-                        this_seq,
-                        &mut drops,
-                        None,
-                    ) {
-                        let frame = Frame {
-                            seq: this_seq,
-                            capture_us,
-                            jpeg,
-                            analysis: None,
-                        };
-                        if !self.queue(frame, &mut drops) {
-                            break;
-                        }
-                    }
-                } else {
-                    drops.offline.add(capture_us);
-                }
                 continue;
             }
-            drops.back_online();
+            if connected {
+                drops.back_online();
+            }
             // Analysis only for a panel that takes it (see the protocol's
-            // features); an older one gets every frame, unanalysed.
+            // features); an older one gets every frame, unanalysed. With no
+            // panel, frames go to the spool whole and in order, unanalysed
+            // (the pacing by the scene is for the live link).
             if self.analysis.has_changed().unwrap_or(false)
                 && let (Some(a), Some(cfg)) = (
                     analysing.as_mut(),
@@ -360,14 +342,14 @@ impl Capture {
             }
             let mut analysed = analysing
                 .as_mut()
-                .filter(|_| self.shared.panel_analysis.load(Ordering::Acquire));
+                .filter(|_| connected && self.shared.panel_analysis.load(Ordering::Acquire));
             if let Some(a) = &mut analysed
                 && !was_connected
             {
                 // Frames held for the last connection are stale.
                 a.reconnected();
             }
-            was_connected = true;
+            was_connected = connected;
             let Some((jpeg, analysis)) = encode(
                 source.as_mut(),
                 &mut encoder,

@@ -57,10 +57,7 @@ async fn a_minute_of_blackhole_costs_no_frame_and_live_video_returns_at_once() {
     let times = probed_times(&recordings, &rows);
     assert_once(&times, &rows);
     let due = agent_log.captured_until(cutoff);
-    let in_outage = due
-        .iter()
-        .filter(|(_, t)| (cut_us..back_us).contains(t))
-        .count();
+    let in_outage = captured_in(&due, cut_us..back_us);
     assert!(
         in_outage >= 500,
         "{in_outage} frames captured during the outage (10 fps for 60 s)"
@@ -136,10 +133,7 @@ async fn a_panel_killed_and_back_30_s_later_loses_no_frame() {
     let times = probed_times(&dir.path().join("recordings"), &rows);
     assert_once(&times, &rows);
     let due = agent_log.captured_until(cutoff);
-    let in_outage = due
-        .iter()
-        .filter(|(_, t)| (killed_us..back_us).contains(t))
-        .count();
+    let in_outage = captured_in(&due, killed_us..back_us);
     assert!(
         in_outage >= 250,
         "{in_outage} frames captured while the panel was down"

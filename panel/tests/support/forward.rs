@@ -210,3 +210,8 @@ pub async fn until_frames(engine: &cctv_engine::Engine, camera: &str, frames: u6
     )
     .await
 }
+
+/// How many of `due` were captured in `range`.
+pub fn captured_in(due: &[(u64, i64)], range: std::ops::Range<i64>) -> usize {
+    due.iter().filter(|(_, t)| range.contains(t)).count()
+}
