@@ -8,7 +8,7 @@ use cctv_engine::catalog::{EventKind, RecordingStatus};
 
 use std::io::Read;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cctv_engine::catalog::{Catalog, RecordingFilter};
 use support::*;
@@ -118,8 +118,26 @@ async fn sigkill_mid_recording_loses_almost_nothing_and_is_repaired() {
         .unwrap();
     assert!(log.contains("repaired an interrupted recording"), "{log}");
 
-    let all = rows(&catalog).await;
+    // The agents spool: a frame the killed panel had not made durable (the
+    // one it was writing, cut off by the repair) comes back as backfill, in
+    // a recording of its own inside the gap between the two runs.
+    let (backfilled, all): (Vec<_>, Vec<_>) =
+        rows(&catalog).await.into_iter().partition(|r| r.backfilled);
     assert_eq!(all.len(), 4, "{all:?}");
+    for b in &backfilled {
+        let before = repaired
+            .iter()
+            .find(|r| r.camera_id == b.camera_id)
+            .unwrap();
+        let after = all
+            .iter()
+            .find(|r| r.camera_id == b.camera_id && r.status == RecordingStatus::Complete)
+            .unwrap();
+        assert!(
+            before.end_us < b.start_us && b.end_us < after.start_us,
+            "{b:?} is not in the gap between {before:?} and {after:?}"
+        );
+    }
     assert_eq!(
         all.iter()
             .filter(|r| r.status == RecordingStatus::Complete)
@@ -147,5 +165,4 @@ async fn sigkill_mid_recording_loses_almost_nothing_and_is_repaired() {
             .any(|e| e.kind == EventKind::Offline && e.detail.contains("not running")),
         "{events:?}"
     );
-    let _ = Instant::now();
 }
