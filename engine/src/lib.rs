@@ -21,6 +21,7 @@ pub mod jpeg;
 pub mod live;
 pub mod mqtt;
 pub mod recorder;
+pub mod sound;
 pub mod stats;
 mod sync;
 pub mod time;

@@ -79,6 +79,8 @@ pub struct CameraStatus {
     pub spool: Option<AgentSpool>,
     /// Frames the agent sent from its spool on this connection, and written.
     pub backfilled: u64,
+    /// The agent sends the camera's sound (`+audio`) on this connection.
+    pub audio: bool,
 }
 
 /// An agent's spool of frames not yet acknowledged (the protocol's `Spool`).
@@ -163,6 +165,7 @@ impl CameraStatus {
             encoding: None,
             spool: None,
             backfilled: 0,
+            audio: false,
         }
     }
 }
@@ -201,6 +204,8 @@ pub struct CameraSlot {
     /// The first capture time of the last stretch the agent's spool
     /// dropped that was logged (an event per stretch).
     pub overflow_logged: Mutex<u64>,
+    /// The camera's live sound: its level, and its packets for listeners.
+    pub sound: crate::sound::Sound,
 }
 
 impl CameraSlot {
@@ -246,6 +251,7 @@ impl Registry {
                     acks: Default::default(),
                     recorded: Default::default(),
                     overflow_logged: Default::default(),
+                    sound: Default::default(),
                 })
             })
             .clone()

@@ -1,6 +1,7 @@
 //! The recording muxer on any capture times a camera could send (2^63,
 //! years away, backwards, repeated), then the scanner on what it wrote:
-//! nothing may panic, and frame times inside the file only go forward.
+//! nothing may panic, and frame times inside the file only go forward,
+//! with sound at the same times among the frames.
 #![no_main]
 
 use cctv_mkv::mux::{SegmentInfo, write_all};
@@ -16,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
         width: 16,
         height: 16,
         origin_us: i64::from_le_bytes(*origin),
+        audio: true,
     };
     let jpeg = [0xFF, 0xD8, 0xFF, 0xD9];
     let frames: Vec<(i64, &[u8])> = rest
@@ -24,7 +26,9 @@ fuzz_target!(|data: &[u8]| {
         .map(|c| (i64::from_le_bytes(c.try_into().unwrap()), &jpeg[..]))
         .collect();
     let mut file = std::io::Cursor::new(Vec::new());
-    write_all(&mut file, &info, &frames).expect("writing to memory works");
+    // The same times as sound, too: half of them interleaved.
+    let sound = &frames[..frames.len() / 2];
+    write_all(&mut file, &info, &frames, sound).expect("writing to memory works");
     let len = file.get_ref().len() as u64;
     let scan = scan_from(&mut file, len, "fuzz").expect("what the muxer wrote scans");
     assert_eq!(scan.frames.len(), frames.len());

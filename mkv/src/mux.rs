@@ -1,5 +1,7 @@
 //! A small Matroska muxer for MJPEG: each received JPEG is stored as it is,
-//! with its capture time (millisecond timestamps, variable frame rate).
+//! with its capture time (millisecond timestamps, variable frame rate), and,
+//! when the camera sends sound, its Opus packets as they are on a second
+//! track, each at its own capture time.
 //!
 //! Frames are gathered into clusters of at most a second and each cluster is
 //! written with one `write` call, so a killed process leaves a file of whole
@@ -13,6 +15,15 @@ use super::ebml::*;
 
 /// Longest span of one cluster, in milliseconds.
 pub const CLUSTER_MAX_MS: i64 = 1000;
+/// The video track's number (MJPEG).
+pub const VIDEO_TRACK: u8 = 1;
+/// The audio track's number (Opus, mono, 48 kHz), in files that have one.
+pub const AUDIO_TRACK: u8 = 2;
+/// Opus always decodes at 48 kHz.
+pub const OPUS_RATE: u32 = 48_000;
+/// Samples the Opus decoder's output starts late by (libopus's lookahead at
+/// 48 kHz): the `OpusHead` pre-skip and the track's `CodecDelay`.
+pub const OPUS_PRE_SKIP: u16 = 312;
 /// Bytes reserved at the start of the segment for the SeekHead.
 const SEEK_HEAD_RESERVED: usize = 96;
 /// Bytes reserved in Info for the Duration element.
@@ -47,6 +58,8 @@ pub struct Summary {
     pub last_us: i64,
     /// File size.
     pub bytes: u64,
+    /// Opus packets on the audio track.
+    pub audio_packets: u64,
 }
 
 /// Fixed facts about a segment, written in its header.
@@ -57,6 +70,21 @@ pub struct SegmentInfo {
     pub height: u32,
     /// Capture time of the first frame: timestamp 0 of the file.
     pub origin_us: i64,
+    /// The file has an Opus track for the camera's sound.
+    pub audio: bool,
+}
+
+/// The `OpusHead` a player needs to set up its decoder (RFC 7845 5.1):
+/// version 1, mono, the pre-skip, 48 kHz input, no gain, mapping family 0.
+pub fn opus_head() -> Vec<u8> {
+    let mut h = b"OpusHead".to_vec();
+    h.push(1);
+    h.push(1);
+    h.extend_from_slice(&OPUS_PRE_SKIP.to_le_bytes());
+    h.extend_from_slice(&OPUS_RATE.to_le_bytes());
+    h.extend_from_slice(&0i16.to_le_bytes());
+    h.push(0);
+    h
 }
 
 /// The EBML header and the segment's opening: returns the bytes and the layout.
@@ -110,6 +138,23 @@ fn header(info: &SegmentInfo) -> (Vec<u8>, Layout) {
     put_master(&mut track, VIDEO, &video);
     let mut tracks = Vec::new();
     put_master(&mut tracks, TRACK_ENTRY, &track);
+    if info.audio {
+        let mut audio = Vec::new();
+        put_float(&mut audio, SAMPLING_FREQUENCY, f64::from(OPUS_RATE));
+        put_uint(&mut audio, CHANNELS, 1);
+        let mut track = Vec::new();
+        put_uint(&mut track, TRACK_NUMBER, u64::from(AUDIO_TRACK));
+        put_uint(&mut track, TRACK_UID, 2);
+        put_uint(&mut track, TRACK_TYPE, 2); // audio
+        put_uint(&mut track, FLAG_LACING, 0);
+        put_str(&mut track, CODEC_ID, "A_OPUS");
+        put_master(&mut track, CODEC_PRIVATE, &opus_head());
+        let delay_ns = u64::from(OPUS_PRE_SKIP) * 1_000_000_000 / u64::from(OPUS_RATE);
+        put_uint(&mut track, CODEC_DELAY, delay_ns);
+        put_uint(&mut track, SEEK_PRE_ROLL, 80_000_000);
+        put_master(&mut track, AUDIO, &audio);
+        put_master(&mut tracks, TRACK_ENTRY, &track);
+    }
     let tracks_pos = out.len() as u64;
     put_master(&mut out, TRACKS, &tracks);
 
@@ -140,6 +185,9 @@ pub struct MkvMuxer {
     frames: u64,
     last_ms: i64,
     last_us: i64,
+    audio: bool,
+    audio_packets: u64,
+    last_audio_ms: i64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -205,6 +253,9 @@ impl MkvMuxer {
             frames: 0,
             last_ms: -1,
             last_us: info.origin_us,
+            audio: info.audio,
+            audio_packets: 0,
+            last_audio_ms: -1,
         };
         (muxer, bytes)
     }
@@ -216,11 +267,47 @@ impl MkvMuxer {
         if ms <= self.last_ms {
             ms = self.last_ms.saturating_add(1);
         }
+        let w = self.block(VIDEO_TRACK, ms, len);
+        self.frames += 1;
+        self.last_ms = ms;
+        self.last_us = capture_us.max(self.last_us);
+        w
+    }
+
+    /// Adds one Opus packet of `len` bytes captured at `capture_us`, or
+    /// `None` when it has no place here: the file has no audio track, the
+    /// sound is from before the file's first frame (it belongs to the
+    /// recording before), or so late its cluster is long written.
+    pub fn push_audio(&mut self, capture_us: i64, len: usize) -> Option<Write1> {
+        let mut ms = capture_us.saturating_sub(self.origin_us).div_euclid(1000);
+        if !self.audio || ms < 0 {
+            return None;
+        }
+        if ms <= self.last_audio_ms {
+            ms = self.last_audio_ms.saturating_add(1);
+        }
+        if let Some(c) = self.cluster
+            && ms - c.time_ms < i64::from(i16::MIN)
+        {
+            return None;
+        }
+        let w = self.block(AUDIO_TRACK, ms, len);
+        self.audio_packets += 1;
+        self.last_audio_ms = ms;
+        Some(w)
+    }
+
+    /// The block header for `len` bytes on `track` at `ms` (never
+    /// negative), opening a new cluster when the open one spans a second,
+    /// or (a frame far behind the sound that opened it) cannot hold it.
+    fn block(&mut self, track: u8, ms: i64, len: usize) -> Write1 {
         let mut head = Vec::with_capacity(48);
         let mut patch = None;
         let start_new = match self.cluster {
             None => true,
-            Some(c) => ms - c.time_ms >= CLUSTER_MAX_MS,
+            Some(c) => {
+                ms - c.time_ms >= CLUSTER_MAX_MS || ms - c.time_ms < i64::from(i16::MIN)
+            }
         };
         if start_new {
             if let Some(c) = self.cluster.take() {
@@ -243,16 +330,14 @@ impl MkvMuxer {
             });
         }
         let c = self.cluster.as_ref().map_or(ms, |c| c.time_ms);
-        let rel = (ms - c) as i16; // < CLUSTER_MAX_MS, fits
+        // Under CLUSTER_MAX_MS ahead, and checked not too far behind: fits.
+        let rel = (ms - c) as i16;
         put_id(&mut head, SIMPLE_BLOCK);
         put_size(&mut head, 4 + len as u64);
-        head.push(0x81); // track 1
+        head.push(0x80 | track);
         head.extend_from_slice(&rel.to_be_bytes());
-        head.push(0x80); // keyframe: every JPEG stands alone
+        head.push(0x80); // keyframe: every JPEG and Opus packet stands alone
         self.written += head.len() as u64 + len as u64;
-        self.frames += 1;
-        self.last_ms = ms;
-        self.last_us = capture_us.max(self.last_us);
         Write1 { patch, head }
     }
 
@@ -267,6 +352,10 @@ impl MkvMuxer {
 
     pub fn last_capture_us(&self) -> i64 {
         self.last_us
+    }
+
+    pub fn audio_packets(&self) -> u64 {
+        self.audio_packets
     }
 
     /// Everything needed to close the file.
@@ -285,13 +374,14 @@ impl MkvMuxer {
                 first_us: self.origin_us,
                 last_us: self.last_us,
                 bytes: self.written,
+                audio_packets: self.audio_packets,
             },
             cues: self.cues,
         }
     }
 }
 
-/// Applies one frame's writes to a file opened for append-style writing.
+/// Applies one block's writes (a frame's or an Opus packet's) to a file opened for append-style writing.
 pub fn apply_frame<W: Write + Seek>(
     out: &mut W,
     w: &Write1,
@@ -307,18 +397,33 @@ pub fn apply_frame<W: Write + Seek>(
     out.write_all(jpeg)
 }
 
-/// Writes a whole recording to `out` at once; for tests and tools.
+/// Writes a whole recording to `out` at once: the frames, and the Opus
+/// packets (if `info.audio`) among them by capture time.
 pub fn write_all<W: Write + Seek>(
     out: &mut W,
     info: &SegmentInfo,
     frames: &[(i64, &[u8])],
+    audio: &[(i64, &[u8])],
 ) -> io::Result<Summary> {
     let (mut mux, head) = MkvMuxer::new(info);
     out.write_all(&head)?;
+    let mut sound = audio.iter().peekable();
     for (us, jpeg) in frames {
+        while let Some((a_us, packet)) = sound.next_if(|(a_us, _)| a_us < us) {
+            let end = mux.bytes();
+            if let Some(w) = mux.push_audio(*a_us, packet.len()) {
+                apply_frame(out, &w, packet, end)?;
+            }
+        }
         let end = mux.bytes();
         let w = mux.push(*us, jpeg.len());
         apply_frame(out, &w, jpeg, end)?;
+    }
+    for (a_us, packet) in sound {
+        let end = mux.bytes();
+        if let Some(w) = mux.push_audio(*a_us, packet.len()) {
+            apply_frame(out, &w, packet, end)?;
+        }
     }
     mux.finish().apply(out)
 }

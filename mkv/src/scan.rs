@@ -10,7 +10,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::ebml::*;
-use super::mux::{Cue, Layout, Summary, duration_ms, finalize};
+use super::mux::{AUDIO_TRACK, Cue, Layout, Summary, VIDEO_TRACK, duration_ms, finalize};
 
 /// Where one frame's JPEG sits in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,10 @@ pub struct Scan {
     pub height: u32,
     pub duration_ms: Option<f64>,
     pub frames: Vec<FrameRef>,
+    /// The Opus packets of the audio track, in file order.
+    pub audio: Vec<FrameRef>,
+    /// The file has an Opus audio track (it may still hold no packet).
+    pub has_audio: bool,
     pub cues: Vec<Cue>,
     /// End of the last whole cluster.
     pub media_end: u64,
@@ -49,19 +53,24 @@ impl Scan {
         frames: ClusterFrames,
         end: u64,
     ) -> Result<(), &'static str> {
-        if self.frames.len() + frames.len() > MAX_FRAMES {
+        if self.frames.len() + self.audio.len() + frames.len() > MAX_FRAMES {
             return Err("more frames than any recording holds");
         }
         self.cues.push(Cue {
             time_ms: base,
             cluster_pos,
         });
-        self.frames
-            .extend(frames.into_iter().map(|(rel, pos, len)| FrameRef {
+        for (track, rel, pos, len) in frames {
+            let block = FrameRef {
                 time_ms: base.saturating_add(rel),
                 pos,
                 len,
-            }));
+            };
+            match track {
+                VIDEO_TRACK => self.frames.push(block),
+                _ => self.audio.push(block),
+            }
+        }
         self.media_end = end;
         Ok(())
     }
@@ -338,9 +347,16 @@ impl Scan {
         Ok(())
     }
 
-    /// The `Tracks` element's body: the picture size.
+    /// The `Tracks` element's body: the picture size, and whether there is
+    /// an Opus track.
     fn read_tracks(&mut self, body: &[u8]) {
         for (_, _, entry) in children(body).into_iter().filter(|c| c.0 == TRACK_ENTRY) {
+            let fields = children(entry);
+            let number = fields.iter().find(|c| c.0 == TRACK_NUMBER).map(|c| read_uint(c.2));
+            let codec = fields.iter().find(|c| c.0 == CODEC_ID).map(|c| c.2);
+            if number == Some(u64::from(AUDIO_TRACK)) && codec == Some(b"A_OPUS".as_slice()) {
+                self.has_audio = true;
+            }
             for (_, _, video) in children(entry).into_iter().filter(|c| c.0 == VIDEO) {
                 for (cid, _, b) in children(video) {
                     match cid {
@@ -354,8 +370,8 @@ impl Scan {
     }
 }
 
-/// Frames of a cluster: (relative ms, data position, length).
-type ClusterFrames = Vec<(i64, u64, u32)>;
+/// Blocks of a cluster: (track, relative ms, data position, length).
+type ClusterFrames = Vec<(u8, i64, u64, u32)>;
 
 /// Walks the children of a cluster from `at` to `limit` while they are
 /// whole: (cluster timestamp, frames, end of the last whole child). In a
@@ -383,9 +399,13 @@ fn walk_cluster<F: Read + Seek>(
             CLUSTER_TIMESTAMP => {
                 cluster_ms = Some(read_uint(&h[hl..(hl + size as usize).min(h.len())]) as i64)
             }
-            SIMPLE_BLOCK if size > 4 && h.len() >= hl + 4 && h[hl] == 0x81 => {
+            SIMPLE_BLOCK
+                if size > 4
+                    && h.len() >= hl + 4
+                    && (h[hl] == 0x80 | VIDEO_TRACK || h[hl] == 0x80 | AUDIO_TRACK) =>
+            {
                 let rel = i64::from(i16::from_be_bytes([h[hl + 1], h[hl + 2]]));
-                frames.push((rel, body + 4, (size - 4) as u32));
+                frames.push((h[hl] & 0x7f, rel, body + 4, (size - 4) as u32));
             }
             // Other cluster children are skipped; anything else ends the cluster.
             0xA0 | 0xA7 | 0xAB => {}
@@ -428,6 +448,7 @@ pub fn repair(path: &Path) -> Result<Summary, ScanError> {
         first_us: s.origin_us,
         last_us: s.origin_us + last_ms * 1000,
         bytes: s.file_len,
+        audio_packets: s.audio.len() as u64,
     };
     if s.finalized {
         return Ok(summary);

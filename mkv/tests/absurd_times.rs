@@ -14,11 +14,12 @@ fn extreme_capture_times_make_a_file_that_scans_in_order() {
             width: 16,
             height: 16,
             origin_us,
+            audio: true,
         };
         let times = [i64::MAX, i64::MIN, 0, -5_000, 1 << 62, 1 << 62];
         let frames: Vec<(i64, &[u8])> = times.iter().map(|t| (*t, &jpeg[..])).collect();
         let mut file = std::io::Cursor::new(Vec::new());
-        write_all(&mut file, &info, &frames).unwrap();
+        write_all(&mut file, &info, &frames, &frames).unwrap();
         let len = file.get_ref().len() as u64;
         let scan = scan_from(&mut file, len, "absurd").unwrap();
         assert_eq!(scan.frames.len(), times.len(), "origin {origin_us}");

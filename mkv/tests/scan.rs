@@ -13,6 +13,7 @@ fn info(origin_us: i64) -> SegmentInfo {
         width: 64,
         height: 48,
         origin_us,
+        audio: false,
     }
 }
 
@@ -43,7 +44,7 @@ fn frames_come_back_with_their_times() {
         .map(|(t, j)| (origin + t, j.as_slice()))
         .collect();
     let mut f = File::create(&path).unwrap();
-    let summary = write_all(&mut f, &info(origin), &frames).unwrap();
+    let summary = write_all(&mut f, &info(origin), &frames, &[]).unwrap();
     drop(f);
     assert_eq!(summary.frames, 30);
     assert_eq!(summary.bytes, std::fs::metadata(&path).unwrap().len());
@@ -193,4 +194,100 @@ fn a_cluster_cut_short_yields_only_its_whole_frames() {
     for f in &scan.frames {
         assert!(f.pos + u64::from(f.len) <= cut.len() as u64);
     }
+}
+
+/// An Opus packet of 20 ms of silence (CELT, mono): what a quiet camera sends.
+const OPUS_SILENCE: &[u8] = &[0xf8, 0xff, 0xfe];
+
+fn with_sound(origin_us: i64) -> SegmentInfo {
+    SegmentInfo {
+        audio: true,
+        ..info(origin_us)
+    }
+}
+
+#[test]
+fn sound_comes_back_on_its_own_track_and_players_see_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.mkv");
+    let origin = 1_700_000_000_000_000;
+    let jpegs: Vec<Vec<u8>> = (0..30).map(fake_jpeg).collect();
+    let frames: Vec<(i64, &[u8])> = (0..30)
+        .map(|i| (origin + i * 100_000, jpegs[i as usize].as_slice()))
+        .collect();
+    // 20 ms packets over the same 3 s; one from before the first frame
+    // (the recording before's) is left out.
+    let sound: Vec<(i64, &[u8])> = (-1..150)
+        .map(|i| (origin + i * 20_000, OPUS_SILENCE))
+        .collect();
+    let mut f = File::create(&path).unwrap();
+    let summary = write_all(&mut f, &with_sound(origin), &frames, &sound).unwrap();
+    drop(f);
+    assert_eq!((summary.frames, summary.audio_packets), (30, 150));
+
+    let s = scan(&path).unwrap();
+    assert!(s.has_audio && s.finalized);
+    assert_eq!(s.frames.len(), 30);
+    assert_eq!(s.audio.len(), 150);
+    let times: Vec<i64> = s.audio.iter().map(|a| a.time_ms).collect();
+    assert_eq!(times, (0..150).map(|i| i * 20).collect::<Vec<_>>());
+    let mut file = File::open(&path).unwrap();
+    assert_eq!(read_frame(&mut file, &s.audio[7]).unwrap(), OPUS_SILENCE);
+    assert_eq!(read_frame(&mut file, &s.frames[7]).unwrap(), jpegs[7]);
+
+    // ffprobe (as any player) finds an MJPEG and an Opus stream, and
+    // decodes every packet of the sound.
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name,sample_rate,channels"])
+        .args(["-count_packets", "-of", "csv=p=0"])
+        .arg(&path)
+        .output()
+        .expect("ffprobe (scripts/install-deps.sh installs it)");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(lines[0].starts_with("mjpeg"), "{listed}");
+    assert!(lines[1].starts_with("opus,48000,1"), "{listed}");
+}
+
+#[test]
+fn a_crashed_file_with_sound_is_repaired_with_both_tracks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.mkv");
+    let origin = 1_700_000_000_000_000;
+    let (mut mux, head) = MkvMuxer::new(&with_sound(origin));
+    let mut f = File::create(&path).unwrap();
+    f.write_all(&head).unwrap();
+    // 2.5 s: a frame each 100 ms, sound each 20 ms, then a cut-off frame.
+    for i in 0..125i64 {
+        let t = origin + i * 20_000;
+        let end = mux.bytes();
+        let w = mux.push_audio(t, OPUS_SILENCE.len()).unwrap();
+        apply_frame(&mut f, &w, OPUS_SILENCE, end).unwrap();
+        if i % 5 == 0 {
+            let j = fake_jpeg(i as usize);
+            let end = mux.bytes();
+            let w = mux.push(t, j.len());
+            apply_frame(&mut f, &w, &j, end).unwrap();
+        }
+    }
+    let j = fake_jpeg(1);
+    let w = mux.push(origin + 2_500_000, j.len());
+    f.write_all(&w.head).unwrap();
+    f.write_all(&j[..j.len() / 2]).unwrap();
+    drop(f);
+
+    let summary = repair(&path).unwrap();
+    assert_eq!((summary.frames, summary.audio_packets), (25, 125));
+    let s = scan(&path).unwrap();
+    assert!(s.finalized && s.has_audio);
+    assert_eq!((s.frames.len(), s.audio.len()), (25, 125));
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_packets", "-show_entries"])
+        .args(["stream=codec_name,nb_read_packets", "-of", "csv=p=0"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(listed.lines().collect::<Vec<_>>(), ["mjpeg,25", "opus,125"], "{listed}");
 }

@@ -32,6 +32,9 @@ pub enum Message {
     /// The agent's spool, once a second. Sent only to a panel that
     /// advertises [`FEATURE_SPOOL`].
     Spool(SpoolStatus),
+    /// 20 ms (or another Opus frame length) of the camera's sound. Sent
+    /// only to a panel that advertises [`FEATURE_AUDIO`].
+    Audio(AudioPacket),
     Goodbye {
         reason: String,
     },
@@ -100,6 +103,48 @@ pub const FEATURE_ENCODING: &str = "+encoding";
 /// spool until they are acknowledged, and sends `Spool` and `Backfill`.
 /// From a panel: it sends `Ack` and takes `Spool` and `Backfill`.
 pub const FEATURE_SPOOL: &str = "+spool";
+
+/// A version string's feature token. From an agent: its camera has sound
+/// on and it sends `Audio`. From a panel: it takes `Audio`.
+pub const FEATURE_AUDIO: &str = "+audio";
+
+/// Sample rate of every `Audio` packet: Opus decodes at 48 kHz.
+pub const AUDIO_RATE: u32 = 48_000;
+/// Largest Opus packet an `Audio` message carries, in bytes (one Opus
+/// frame is at most 1275; a little room for the packet's own header).
+pub const MAX_OPUS_PACKET: usize = 1500;
+/// Level of a silent packet (and anything quieter), in dB below full scale.
+pub const SILENT_DB: u8 = 96;
+
+/// A packet of the camera's sound: mono Opus at 48 kHz.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioPacket {
+    /// Microseconds since the Unix epoch when its first sample was
+    /// captured, on the same clock as the frames' `capture_us`.
+    pub capture_us: u64,
+    /// Samples it decodes to at 48 kHz: one Opus frame length (120, 240,
+    /// 480, 960, 1920 or 2880; 960 is 20 ms).
+    pub samples: u16,
+    /// Its loudest sample, in dB below full scale (0 to [`SILENT_DB`]):
+    /// a level meter needs no decoding.
+    pub peak_db: u8,
+    /// One Opus packet (RFC 6716), 1 to [`MAX_OPUS_PACKET`] bytes.
+    pub opus: Bytes,
+}
+
+/// Checks an `Audio` packet's fields.
+pub fn validate_audio(a: &AudioPacket) -> Result<(), &'static str> {
+    if !matches!(a.samples, 120 | 240 | 480 | 960 | 1920 | 2880) {
+        return Err("samples is not an Opus frame length at 48 kHz");
+    }
+    if a.peak_db > SILENT_DB {
+        return Err("peak level below -96 dB");
+    }
+    if a.opus.is_empty() || a.opus.len() > MAX_OPUS_PACKET {
+        return Err("Opus packet empty or over 1500 bytes");
+    }
+    Ok(())
+}
 
 /// Whether a peer's version string (`Hello::agent_version`,
 /// `Welcome::panel_version`) advertises `feature` (e.g. [`FEATURE_ANALYSIS`]).
@@ -330,6 +375,7 @@ pub enum MessageType {
     Encoding = 0x08,
     Backfill = 0x09,
     Spool = 0x0a,
+    Audio = 0x0b,
     Welcome = 0x81,
     Reject = 0x82,
     Configure = 0x83,
@@ -353,6 +399,7 @@ impl MessageType {
             0x08 => Self::Encoding,
             0x09 => Self::Backfill,
             0x0a => Self::Spool,
+            0x0b => Self::Audio,
             0x81 => Self::Welcome,
             0x82 => Self::Reject,
             0x83 => Self::Configure,
@@ -391,6 +438,7 @@ impl Message {
             Message::Encoding(_) => MessageType::Encoding,
             Message::Backfill(_) => MessageType::Backfill,
             Message::Spool(_) => MessageType::Spool,
+            Message::Audio(_) => MessageType::Audio,
             Message::Ack(_) => MessageType::Ack,
             Message::Goodbye { .. } => MessageType::Goodbye,
             Message::Welcome(_) => MessageType::Welcome,

@@ -332,6 +332,7 @@ fn decode_payload(message_type: MessageType, payload: Bytes) -> Result<Message, 
             jpeg: r.rest(),
         }),
         MessageType::Spool => Message::Spool(r.spool()?),
+        MessageType::Audio => Message::Audio(r.audio()?),
         MessageType::Ack => Message::Ack(r.ack()?),
         MessageType::Goodbye => Message::Goodbye {
             reason: r.string(MAX_REASON_LEN, "reason (UTF-8, at most 1024 bytes)")?,
@@ -454,6 +455,13 @@ pub(crate) fn encode_payload(message: &Message, dst: &mut BytesMut) -> Result<()
             dst.put_u64(s.dropped);
             dst.put_u64(s.dropped_from_us);
             dst.put_u64(s.dropped_to_us);
+        }
+        Message::Audio(a) => {
+            validate_audio(a).map_err(EncodeError::Invalid)?;
+            dst.put_u64(a.capture_us);
+            dst.put_u16(a.samples);
+            dst.put_u8(a.peak_db);
+            dst.put_slice(&a.opus);
         }
         Message::Ack(a) => {
             validate_ack(a).map_err(EncodeError::Invalid)?;

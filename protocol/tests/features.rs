@@ -233,6 +233,72 @@ fn the_spool_example_in_the_readme_is_true() {
 }
 
 #[test]
+fn the_audio_example_in_the_readme_is_true() {
+    let m = Message::Audio(AudioPacket {
+        capture_us: 1,
+        samples: 960,
+        peak_db: 6,
+        opus: Bytes::from_static(b"\xf8\xff\xfe"),
+    });
+    let text = "43 43 54 56  01  0b  00 00  00 00 00 0e  00 00 00 00 00 00 00 01\n\
+                03 c0  06  f8 ff fe";
+    assert_eq!(hex(&m), readme_bytes(text));
+    round_trip(&m);
+    assert!(!MessageType::Audio.is_frame());
+}
+
+#[test]
+fn audio_with_a_length_opus_cannot_have_or_an_empty_packet_is_malformed() {
+    let good = AudioPacket {
+        capture_us: 1,
+        samples: 960,
+        peak_db: 6,
+        opus: Bytes::from_static(b"\xf8\xff\xfe"),
+    };
+    let bad = [
+        AudioPacket {
+            samples: 1000,
+            ..good.clone()
+        },
+        AudioPacket {
+            peak_db: 97,
+            ..good.clone()
+        },
+        AudioPacket {
+            opus: Bytes::new(),
+            ..good.clone()
+        },
+        AudioPacket {
+            opus: Bytes::from(vec![0u8; MAX_OPUS_PACKET + 1]),
+            ..good.clone()
+        },
+    ];
+    for a in bad {
+        // The encoder refuses it...
+        assert!(
+            encode_to_bytes(&Message::Audio(a.clone()), &Limits::default()).is_err(),
+            "{a:?}"
+        );
+        // ...and the decoder, if a peer sends it anyway.
+        let mut raw = encoded(&Message::Audio(good.clone()));
+        raw.truncate(HEADER_LEN);
+        raw.extend_from_slice(&a.capture_us.to_be_bytes());
+        raw.extend_from_slice(&a.samples.to_be_bytes());
+        raw.push(a.peak_db);
+        raw.extend_from_slice(&a.opus);
+        let len = (raw.len() - HEADER_LEN) as u32;
+        raw[8..12].copy_from_slice(&len.to_be_bytes());
+        assert!(
+            matches!(
+                decode_exact(Bytes::from(raw), &Limits::default()),
+                Err(DecodeError::Malformed { .. })
+            ),
+            "{a:?}"
+        );
+    }
+}
+
+#[test]
 fn an_ack_range_backwards_or_too_many_ranges_is_refused() {
     let backwards = Message::Ack(Ack {
         ranges: vec![(5, 4)],

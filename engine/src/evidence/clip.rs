@@ -29,6 +29,9 @@ struct Cut {
     /// Index of the first frame taken, and the frames with their capture times.
     first: usize,
     frames: Vec<(i64, FrameRef)>,
+    /// The recording has sound, and its packets in the range.
+    has_audio: bool,
+    audio: Vec<(i64, FrameRef)>,
 }
 
 /// Exports `[from_us, to_us]` of `cameras` (every camera when empty) as one
@@ -127,12 +130,20 @@ fn cut_all(
                 .take_while(|(t, _)| *t <= to_us)
                 .copied()
                 .collect();
+            let audio = index
+                .audio
+                .iter()
+                .map(|f| (index.capture_us(f), *f))
+                .filter(|(t, _)| (from_us..=to_us).contains(t))
+                .collect();
             if !frames.is_empty() {
                 cuts.push(Cut {
                     row: r.clone(),
                     path,
                     first,
                     frames,
+                    has_audio: index.has_audio,
+                    audio,
                 });
             }
         }
@@ -174,6 +185,7 @@ fn write_clip(
         width: width.max(0) as u32,
         height: height.max(0) as u32,
         origin_us: first,
+        audio: cuts.iter().any(|c| c.has_audio),
     };
     let (mut mux, head) = MkvMuxer::new(&info);
     out.write_all(&head).map_err(io_err(&out_path))?;
@@ -183,15 +195,27 @@ fn write_clip(
             path: cut.row.path.clone(),
             source,
         })?;
+        let read = |src: &mut File, block: &FrameRef| {
+            scan::read_frame(src, block).map_err(|source| ExportError::Recording {
+                path: cut.row.path.clone(),
+                source,
+            })
+        };
+        // The sound goes in among the frames by capture time, up to the
+        // last frame's.
+        let mut sound = cut.audio.iter().peekable();
         for (capture_us, frame) in &cut.frames {
             if cancelled.load(Ordering::Acquire) {
                 return Err(ExportError::Cancelled);
             }
-            let jpeg =
-                scan::read_frame(&mut src, frame).map_err(|source| ExportError::Recording {
-                    path: cut.row.path.clone(),
-                    source,
-                })?;
+            while let Some((a_us, block)) = sound.next_if(|(a_us, _)| a_us <= capture_us) {
+                let opus = read(&mut src, block)?;
+                let end = mux.bytes();
+                if let Some(w) = mux.push_audio(*a_us, opus.len()) {
+                    apply_frame(&mut out, &w, &opus, end).map_err(io_err(&out_path))?;
+                }
+            }
+            let jpeg = read(&mut src, frame)?;
             let end = mux.bytes();
             let w = mux.push(*capture_us, jpeg.len());
             apply_frame(&mut out, &w, &jpeg, end).map_err(io_err(&out_path))?;

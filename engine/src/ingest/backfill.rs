@@ -119,6 +119,7 @@ impl Backfill {
                 width,
                 height,
                 backfilled: true,
+                audio: false,
             };
             let seg = Segment::open(&rctx.writes, &rctx.root, new, slot.acks.clone())
                 .await

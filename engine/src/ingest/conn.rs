@@ -325,7 +325,7 @@ async fn admit(
         panel_version: concat!(
             "panel ",
             env!("CARGO_PKG_VERSION"),
-            " +analysis +encoding +spool"
+            " +analysis +encoding +spool +audio"
         )
         .into(),
         heartbeat_ms: ctx.limits.heartbeat_ms,
@@ -345,7 +345,12 @@ async fn admit(
         s.encoding = None;
         s.spool = None;
         s.backfilled = 0;
+        s.audio = cctv_protocol::has_feature(&hello.agent_version, cctv_protocol::FEATURE_AUDIO);
     });
+    slot.sound.set_on(cctv_protocol::has_feature(
+        &hello.agent_version,
+        cctv_protocol::FEATURE_AUDIO,
+    ));
     let detail = format!("connected from {addr}");
     set_state(ctx, &slot, CameraState::Live, &detail);
     info!(camera = %slot.id, %addr, name = %row.name, "camera live");

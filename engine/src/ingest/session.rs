@@ -138,10 +138,12 @@ impl<'a> Session<'a> {
         self.scene
             .end(&self.slot.id, end_us, &why, &self.ctx.writes);
         self.motion_score = 0.0;
+        self.slot.sound.set_on(false);
         self.slot.update(|s| {
             s.analysed = false;
             s.motion = false;
             s.tamper = None;
+            s.audio = false;
         });
         self.publish();
         why
@@ -184,6 +186,7 @@ impl<'a> Session<'a> {
                             }
                         }
                         Some(Ok(Message::Spool(s))) => self.spool(s).await,
+                        Some(Ok(Message::Audio(a))) => self.audio(a),
                         Some(Ok(Message::Heartbeat(_))) => {}
                         Some(Ok(Message::Encoding(e))) => {
                             self.slot.update(|s| s.encoding = Some(e.into()));
@@ -357,6 +360,31 @@ impl<'a> Session<'a> {
             );
         }
         received_us
+    }
+
+    /// A packet of the camera's sound: timed like a frame, then to the
+    /// meter and listeners, and to the recorder (a full queue costs it,
+    /// uncounted: the frames' count says the recorder is behind).
+    fn audio(&mut self, mut a: cctv_protocol::AudioPacket) {
+        if !self.slot.sound.is_on() {
+            return; // not announced: an agent that ignores the protocol
+        }
+        let received_us = now_us();
+        let duration_us = i64::from(a.samples) * 1_000_000 / i64::from(cctv_protocol::AUDIO_RATE);
+        let believable = i64::try_from(a.capture_us).ok().filter(|c| {
+            c.checked_sub(received_us)
+                .is_some_and(|skew| skew.abs() <= self.ctx.limits.max_clock_skew_us)
+        });
+        a.capture_us = believable.unwrap_or(received_us - duration_us).max(0) as u64;
+        let a = Arc::new(a);
+        self.slot.sound.heard(a.clone(), received_us);
+        if self
+            .slot
+            .record_enabled
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            let _ = self.recorder.try_send(RecorderMsg::Audio(a));
+        }
     }
 
     /// Hands the frame to the camera's recorder. A full queue costs the frame

@@ -2,8 +2,11 @@
 //! bounded queue, writes them into segments, rotates segments by length or
 //! frame size, and closes them when the camera goes offline, recording is
 //! stopped, the disk guard trips or the panel stops. A write error ends only
-//! this camera's segment; other cameras never notice.
+//! this camera's segment; other cameras never notice. The camera's sound
+//! waits in the recorder until the frames around it are written, so each
+//! segment holds the sound of its own time, interleaved with its frames.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +25,11 @@ use crate::writes::{Write, Writes};
 
 /// Frames a recorder may have queued before new ones are counted as unrecorded.
 pub const QUEUE_FRAMES: usize = 64;
+/// Room in the queue for the camera's sound besides (about 2.5 s of it).
+const QUEUE_AUDIO: usize = 128;
+/// Sound waiting for frames: beyond about 15 s (frames held back a
+/// pre-roll, or not coming), the oldest is dropped.
+const MAX_WAITING_AUDIO: usize = 750;
 /// After a write error, wait this long before trying a new segment.
 const ERROR_PAUSE: Duration = Duration::from_secs(10);
 /// A new picture size starts a new segment only once the open one is this
@@ -31,6 +39,8 @@ const SIZE_CHANGE_AFTER_US: i64 = 5_000_000;
 
 pub enum RecorderMsg {
     Frame(Arc<LiveFrame>),
+    /// A packet of the camera's sound, its time judged like a frame's.
+    Audio(Arc<cctv_protocol::AudioPacket>),
     /// Close the open segment, e.g. the camera went offline.
     Close {
         reason: String,
@@ -113,11 +123,17 @@ fn rotate(seg: &Segment, f: &LiveFrame, segment_us: i64) -> bool {
     age >= segment_us || (resized && age >= SIZE_CHANGE_AFTER_US)
 }
 
+/// Whether the camera's sound came on while a segment without an audio
+/// track is open: the next frame starts one with it.
+fn sound_came_on(seg: &Segment, slot: &CameraSlot) -> bool {
+    !seg.audio && slot.sound.is_on()
+}
+
 fn spawn(
     ctx: Arc<RecorderCtx>,
     slot: Arc<CameraSlot>,
 ) -> (mpsc::Sender<RecorderMsg>, JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel(QUEUE_FRAMES);
+    let (tx, rx) = mpsc::channel(QUEUE_FRAMES + QUEUE_AUDIO);
     let task = Recorder {
         ctx,
         slot,
@@ -128,6 +144,7 @@ fn spawn(
         order: Order::default(),
         out: Vec::new(),
         warned_unanalysed: false,
+        sound: VecDeque::new(),
     };
     (tx, tokio::spawn(task.run(rx)))
 }
@@ -144,6 +161,9 @@ struct Recorder {
     order: Order,
     out: Vec<Arc<LiveFrame>>,
     warned_unanalysed: bool,
+    /// Sound not yet written: it goes in just before the first frame
+    /// written after it.
+    sound: VecDeque<Arc<cctv_protocol::AudioPacket>>,
 }
 
 impl Recorder {
@@ -153,6 +173,12 @@ impl Recorder {
             tokio::select! {
                 msg = rx.recv() => match msg {
                     Some(RecorderMsg::Frame(f)) => self.arrived(f).await,
+                    Some(RecorderMsg::Audio(a)) => {
+                        if self.sound.len() >= MAX_WAITING_AUDIO {
+                            self.sound.pop_front();
+                        }
+                        self.sound.push_back(a);
+                    }
                     Some(RecorderMsg::Close { reason }) => {
                         self.flush_waiting().await;
                         self.stop(&reason).await
@@ -225,7 +251,24 @@ impl Recorder {
         self.slot.update(|s| s.recording = on);
     }
 
+    /// Writes the waiting sound captured before `until_us` into the open
+    /// segment (none open: it is dropped).
+    async fn sound_until(&mut self, until_us: i64) {
+        while let Some(a) = self.sound.pop_front() {
+            if a.capture_us as i64 >= until_us {
+                self.sound.push_front(a);
+                return;
+            }
+            if let Some(seg) = self.segment.as_mut()
+                && let Err(e) = seg.push_audio(a.capture_us as i64, &a.opus)
+            {
+                self.fail(&e.to_string()).await;
+            }
+        }
+    }
+
     async fn frame(&mut self, f: &LiveFrame) {
+        self.sound_until(f.capture_us).await;
         if !self.slot.record_enabled.load(Ordering::Acquire) {
             // Not kept on purpose: the agent may forget it.
             self.slot.acks.add(f.seq);
@@ -256,7 +299,7 @@ impl Recorder {
         }
         self.paused_until = None;
         if let Some(seg) = &self.segment
-            && rotate(seg, f, self.ctx.segment_us)
+            && (rotate(seg, f, self.ctx.segment_us) || sound_came_on(seg, &self.slot))
         {
             self.close(RecordingStatus::Complete, "").await;
         }
@@ -269,6 +312,7 @@ impl Recorder {
                 width: f.width,
                 height: f.height,
                 backfilled: false,
+                audio: self.slot.sound.is_on(),
             };
             match Segment::open(
                 &self.ctx.writes,
@@ -333,6 +377,8 @@ impl Recorder {
 
     /// Ends recording for now (offline, stopped, shutdown).
     async fn stop(&mut self, reason: &str) {
+        // The sound after the last frame ends the recording.
+        self.sound_until(i64::MAX).await;
         let was_recording = self.segment.is_some();
         self.close(RecordingStatus::Complete, "").await;
         self.set_recording(false);

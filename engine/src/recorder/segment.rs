@@ -35,6 +35,8 @@ pub struct Segment {
     pub start_us: i64,
     pub width: u16,
     pub height: u16,
+    /// The file has an audio track for the camera's sound.
+    pub audio: bool,
     last_sync: Instant,
     /// A sync in progress on the blocking pool, and the frames it makes durable.
     syncing: Option<(tokio::task::JoinHandle<io::Result<()>>, AckSet)>,
@@ -90,6 +92,8 @@ pub struct NewSegment<'a> {
     pub height: u16,
     /// Frames from the agent's spool, after an outage.
     pub backfilled: bool,
+    /// The camera sends sound: the file gets an audio track.
+    pub audio: bool,
 }
 
 impl Segment {
@@ -108,6 +112,7 @@ impl Segment {
             width,
             height,
             backfilled,
+            audio,
         } = new;
         // A new name if a file of the same millisecond exists (a quick reconnect).
         let mut attempt = 0;
@@ -132,6 +137,7 @@ impl Segment {
             width: u32::from(width),
             height: u32::from(height),
             origin_us: start_us,
+            audio,
         });
         let p = path.clone();
         let opened = blocking(&path, move || {
@@ -174,6 +180,7 @@ impl Segment {
             start_us,
             width,
             height,
+            audio,
             last_sync: Instant::now(),
             syncing: None,
             last_progress: Instant::now(),
@@ -212,6 +219,33 @@ impl Segment {
         }
         self.unsynced.add(seq);
         Ok(crate::time::now_us())
+    }
+
+    /// Writes a packet of the camera's sound now, like a frame. Sound from
+    /// before the segment's first frame, or with no track to go in, is
+    /// left out (it was the recording before's).
+    pub fn push_audio(&mut self, capture_us: i64, opus: &[u8]) -> Result<(), SegmentError> {
+        let io_err = |source| SegmentError::Io {
+            path: self.path.display().to_string(),
+            source,
+        };
+        let Some(file) = self.file.as_deref() else {
+            return Err(io_err(io::Error::other("file already failed")));
+        };
+        let Some(w) = self.mux.push_audio(capture_us, opus.len()) else {
+            return Ok(());
+        };
+        let result = (|| {
+            if let Some((pos, bytes)) = w.patch {
+                file.write_all_at(&bytes, pos)?;
+            }
+            write_two(file, &w.head, opus)
+        })();
+        if let Err(e) = result {
+            self.file = None;
+            return Err(io_err(e));
+        }
+        Ok(())
     }
 
     /// Every [`SYNC_EVERY`], asks the disk to hold what was written. The sync
@@ -409,6 +443,7 @@ mod tests {
             width: 64,
             height: 48,
             backfilled: false,
+            audio: false,
         }
     }
 

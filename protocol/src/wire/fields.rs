@@ -110,6 +110,18 @@ impl Reader {
         })
     }
 
+    /// Capture time, samples, peak level, then the Opus packet to the end.
+    pub(super) fn audio(&mut self) -> Result<AudioPacket, DecodeError> {
+        let a = AudioPacket {
+            capture_us: self.u64("capture timestamp")?,
+            samples: self.u16("samples")?,
+            peak_db: self.u8("peak level")?,
+            opus: self.rest(),
+        };
+        validate_audio(&a).map_err(|why| self.err(why))?;
+        Ok(a)
+    }
+
     /// A count, then that many ranges; each range's first at most its last.
     pub(super) fn ack(&mut self) -> Result<Ack, DecodeError> {
         let count = self.u16("range count")? as usize;
