@@ -99,6 +99,8 @@ pub struct Capture {
     pub analysis: watch::Receiver<Option<AnalysisConfig>>,
     pub frames: mpsc::Sender<Frame>,
     pub shutdown: CancellationToken,
+    /// Set by a file source as it plays; its soundtrack follows it.
+    pub clock: source::PlayClock,
 }
 
 /// Frames not sent, and how they are told: once when the panel is back,
@@ -262,7 +264,12 @@ impl Capture {
     /// Opens the source, reports the outcome through `opened`, then runs
     /// until shutdown, or until a file source played once reaches its end.
     pub fn run(mut self, opened: std::sync::mpsc::SyncSender<Result<SourceInfo, SourceError>>) {
-        let mut source = match source::open(&self.cfg.source, self.cfg.loop_file, &self.cfg.name) {
+        let mut source = match source::open(
+            &self.cfg.source,
+            self.cfg.loop_file,
+            &self.cfg.name,
+            &self.clock,
+        ) {
             Ok(s) => {
                 let _ = opened.send(Ok(SourceInfo::of(s.as_ref())));
                 s
@@ -471,7 +478,12 @@ impl Capture {
                 return None;
             }
             std::thread::sleep(delay);
-            match source::open(&self.cfg.source, self.cfg.loop_file, &self.cfg.name) {
+            match source::open(
+                &self.cfg.source,
+                self.cfg.loop_file,
+                &self.cfg.name,
+                &self.clock,
+            ) {
                 Ok(s) => {
                     info!("reopened {}", s.describe());
                     if let Ok(mut size) = self.shared.source_size.lock() {

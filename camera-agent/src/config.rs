@@ -58,6 +58,14 @@ pub struct Cli {
     /// Play a file source once instead of looping it.
     #[arg(long)]
     pub no_loop: bool,
+    /// The camera's sound: none, default (the default microphone),
+    /// alsa:DEVICE (e.g. alsa:hw:1,0), file (the file source's own
+    /// soundtrack) or tone (a beep each second) [default: none].
+    #[arg(long)]
+    pub audio: Option<String>,
+    /// Opus bitrate of the sound, bits a second, 6000 to 128000 [default: 24000].
+    #[arg(long)]
+    pub audio_bitrate: Option<u32>,
     /// Longest wait between reconnection attempts, in seconds [default: 5].
     #[arg(long)]
     pub max_backoff: Option<f64>,
@@ -161,6 +169,8 @@ pub struct FileConfig {
     pub overlay: Option<bool>,
     #[serde(rename = "loop")]
     pub loop_file: Option<bool>,
+    pub audio: Option<String>,
+    pub audio_bitrate: Option<u32>,
     pub max_backoff: Option<f64>,
     pub secret: Option<String>,
     pub panel_fingerprint: Option<forward::OneOrMore>,
@@ -280,6 +290,8 @@ pub struct AgentConfig {
     pub max_width: Option<u32>,
     pub overlay: bool,
     pub loop_file: bool,
+    /// The camera's sound; off unless asked for.
+    pub audio: crate::audio::AudioConfig,
     pub max_backoff: Duration,
     pub secret: cctv_protocol::auth::Secret,
     /// The config file, where a fingerprint trusted on first use is written.
@@ -364,7 +376,18 @@ impl AgentConfig {
         )?;
         let secret = cctv_protocol::auth::Secret::parse(&secret)
             .map_err(|why| anyhow::anyhow!("secret: {why}"))?;
+        let audio = crate::audio::AudioConfig::new(
+            match cli.audio.or(file.audio) {
+                Some(a) => a.parse()?,
+                None => crate::audio::AudioSpec::None,
+            },
+            cli.audio_bitrate.or(file.audio_bitrate),
+        )?;
+        if audio.spec == crate::audio::AudioSpec::File && !matches!(source, SourceSpec::File(_)) {
+            bail!("audio = \"file\" plays the file source's soundtrack: the source is {source}");
+        }
         Ok(Self {
+            audio,
             secret,
             analysis,
             config_path: cli.config.clone(),

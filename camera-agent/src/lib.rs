@@ -3,6 +3,7 @@
 //! to the panel, pairing.
 
 pub mod analysis;
+pub mod audio;
 pub mod backoff;
 pub mod capture;
 pub mod config;

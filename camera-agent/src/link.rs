@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cctv_protocol::{
-    CodecError, Configure, Encoding, FEATURE_ANALYSIS, FEATURE_SPOOL, Frame, Heartbeat, Hello,
-    Message, SpoolStatus,
+    AudioPacket, CodecError, Configure, Encoding, FEATURE_ANALYSIS, FEATURE_AUDIO, FEATURE_SPOOL,
+    Frame, Heartbeat, Hello, Message, SpoolStatus,
 };
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -83,6 +83,8 @@ pub struct Link {
     pub settings: watch::Sender<EncodeSettings>,
     pub analysis: watch::Sender<Option<crate::config::AnalysisConfig>>,
     pub frames: mpsc::Receiver<Frame>,
+    /// The camera's sound, 20 ms packets (nothing comes when it is off).
+    pub audio: mpsc::Receiver<AudioPacket>,
     pub spool: Option<spool::Shared>,
     pub log: Option<Arc<FrameLog>>,
     pub shutdown: CancellationToken,
@@ -189,7 +191,11 @@ impl Link {
         Hello {
             camera_id: self.cfg.camera_id.clone(),
             name: self.cfg.name.clone(),
-            agent_version: agent_version(self.cfg.analysis.is_some(), self.spool.is_some()),
+            agent_version: agent_version(
+                self.cfg.analysis.is_some(),
+                self.spool.is_some(),
+                self.cfg.audio.is_on(),
+            ),
             width: w,
             height: h,
             fps_milli: (s.fps * 1000.0).round() as u32,
@@ -205,7 +211,10 @@ impl Link {
             analysis,
             encoding,
             spool: takes_spool,
+            audio: takes_audio,
         } = c;
+        // Sound captured while no panel took it is stale: sound is live only.
+        while self.audio.try_recv().is_ok() {}
         self.shared
             .panel_analysis
             .store(analysis, Ordering::Release);
@@ -297,6 +306,13 @@ impl Link {
                         return SessionEnd::Shutdown;
                     }
                 },
+                Some(packet) = self.audio.recv() => {
+                    if takes_audio {
+                        send(&mut conn, Message::Audio(packet)).await
+                    } else {
+                        continue;
+                    }
+                }
                 done = async { probe.as_mut().expect("guarded").await }, if probe.is_some() => {
                     probe = None;
                     match done {
@@ -467,11 +483,15 @@ impl Link {
     }
 }
 
-/// This agent's version, with `+analysis` when it analyses its frames
-/// and `+spool` when it keeps a spool.
-fn agent_version(analysis: bool, spool: bool) -> String {
+/// This agent's version, with `+analysis` when it analyses its frames,
+/// `+spool` when it keeps a spool and `+audio` when it sends sound.
+fn agent_version(analysis: bool, spool: bool, audio: bool) -> String {
     let mut v = concat!("camera-agent ", env!("CARGO_PKG_VERSION")).to_string();
-    for (on, feature) in [(analysis, FEATURE_ANALYSIS), (spool, FEATURE_SPOOL)] {
+    for (on, feature) in [
+        (analysis, FEATURE_ANALYSIS),
+        (spool, FEATURE_SPOOL),
+        (audio, FEATURE_AUDIO),
+    ] {
         if on {
             v.push(' ');
             v.push_str(feature);

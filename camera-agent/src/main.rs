@@ -23,7 +23,14 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+                // Symphonia calls the 4-byte box size MP4 files start with
+                // "junk", on every pass over a file.
+                .add_directive(
+                    "symphonia_core::formats::probe=error"
+                        .parse()
+                        .expect("a valid directive"),
+                ),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -72,7 +79,17 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         })?)),
         None => None,
     };
+    let clock = camera_agent::source::PlayClock::default();
+    let (audio_tx, audio_rx) = mpsc::channel(camera_agent::audio::QUEUE_PACKETS);
+    let audio_thread = camera_agent::audio::spawn(
+        &cfg.audio,
+        &cfg.source,
+        clock.clone(),
+        audio_tx,
+        shutdown.clone(),
+    )?;
     let capture = Capture {
+        clock,
         cfg: cfg.clone(),
         spool: spool.clone(),
         log: log.clone(),
@@ -118,6 +135,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             settings: settings_tx,
             analysis: analysis_tx,
             frames: frames_rx,
+            audio: audio_rx,
             spool,
             log,
             shutdown: shutdown.clone(),
@@ -127,6 +145,9 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
     });
     shutdown.cancel();
     let _ = capture_thread.join();
+    if let Some(t) = audio_thread {
+        let _ = t.join();
+    }
     info!("stopped");
     Ok(())
 }

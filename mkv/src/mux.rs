@@ -305,9 +305,7 @@ impl MkvMuxer {
         let mut patch = None;
         let start_new = match self.cluster {
             None => true,
-            Some(c) => {
-                ms - c.time_ms >= CLUSTER_MAX_MS || ms - c.time_ms < i64::from(i16::MIN)
-            }
+            Some(c) => ms - c.time_ms >= CLUSTER_MAX_MS || ms - c.time_ms < i64::from(i16::MIN),
         };
         if start_new {
             if let Some(c) = self.cluster.take() {

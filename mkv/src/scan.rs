@@ -352,7 +352,10 @@ impl Scan {
     fn read_tracks(&mut self, body: &[u8]) {
         for (_, _, entry) in children(body).into_iter().filter(|c| c.0 == TRACK_ENTRY) {
             let fields = children(entry);
-            let number = fields.iter().find(|c| c.0 == TRACK_NUMBER).map(|c| read_uint(c.2));
+            let number = fields
+                .iter()
+                .find(|c| c.0 == TRACK_NUMBER)
+                .map(|c| read_uint(c.2));
             let codec = fields.iter().find(|c| c.0 == CODEC_ID).map(|c| c.2);
             if number == Some(u64::from(AUDIO_TRACK)) && codec == Some(b"A_OPUS".as_slice()) {
                 self.has_audio = true;

@@ -238,7 +238,12 @@ fn sound_comes_back_on_its_own_track_and_players_see_both() {
     // ffprobe (as any player) finds an MJPEG and an Opus stream, and
     // decodes every packet of the sound.
     let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_name,sample_rate,channels"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,sample_rate,channels",
+        ])
         .args(["-count_packets", "-of", "csv=p=0"])
         .arg(&path)
         .output()
@@ -289,5 +294,9 @@ fn a_crashed_file_with_sound_is_repaired_with_both_tracks() {
         .output()
         .unwrap();
     let listed = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(listed.lines().collect::<Vec<_>>(), ["mjpeg,25", "opus,125"], "{listed}");
+    assert_eq!(
+        listed.lines().collect::<Vec<_>>(),
+        ["mjpeg,25", "opus,125"],
+        "{listed}"
+    );
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cctv_protocol::{
-    Codec, FEATURE_ANALYSIS, FEATURE_ENCODING, FEATURE_SPOOL, Hello, Message, has_feature,
+    Codec, FEATURE_ANALYSIS, FEATURE_AUDIO, FEATURE_ENCODING, FEATURE_SPOOL, Hello, Message,
+    has_feature,
 };
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -30,6 +31,8 @@ pub(super) struct Connected {
     pub analysis: bool,
     pub encoding: bool,
     pub spool: bool,
+    /// The panel takes sound (`+audio`).
+    pub audio: bool,
 }
 
 /// Connects to `cfg.panels[panel]` and is welcomed, or says why not.
@@ -89,6 +92,7 @@ pub(super) async fn connect(
                 analysis,
                 encoding: has_feature(&w.panel_version, FEATURE_ENCODING),
                 spool: has_feature(&w.panel_version, FEATURE_SPOOL),
+                audio: has_feature(&w.panel_version, FEATURE_AUDIO),
             })
         }
         other => Err(LinkError::Unexpected(other.message_type())),

@@ -1,5 +1,6 @@
 //! A video file played as a camera: any file OpenCV can read, paced at the
-//! file's own frame rate, looping by default.
+//! file's own frame rate, looping by default. Each pass over the file is
+//! published on a `PlayClock` for the file's soundtrack to follow.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use opencv::core::Mat;
 use opencv::prelude::*;
 use opencv::videoio::{self, VideoCapture};
 
-use super::{Picture, Source, SourceError, cv_reason};
+use super::{Picture, PlayClock, Source, SourceError, cv_reason};
 use crate::image::Bgr;
 
 pub struct FileSource {
@@ -21,10 +22,11 @@ pub struct FileSource {
     /// When the current pass over the file started, and frames grabbed in it.
     pass_started: Instant,
     pass_frames: u64,
+    clock: PlayClock,
 }
 
 impl FileSource {
-    pub fn open(path: &Path, loop_file: bool) -> Result<Self, SourceError> {
+    pub fn open(path: &Path, loop_file: bool, clock: PlayClock) -> Result<Self, SourceError> {
         let name = format!("file:{}", path.display());
         let fail = |reason: String| SourceError::Open {
             source_name: name.clone(),
@@ -65,7 +67,13 @@ impl FileSource {
             loop_file,
             pass_started: Instant::now(),
             pass_frames: 0,
+            clock,
         })
+    }
+
+    /// The capture time of the pass's time 0, from when it started.
+    fn pass_start_us(&self) -> u64 {
+        cctv_protocol::now_us().saturating_sub(self.pass_started.elapsed().as_micros() as u64)
     }
 
     fn capture_error(&self, reason: String) -> SourceError {
@@ -77,10 +85,11 @@ impl FileSource {
 
     fn rewind(&mut self) -> Result<(), SourceError> {
         // Seeking is unreliable for some codecs; reopening always works.
-        let reopened = Self::open(&self.path, self.loop_file)?;
+        let reopened = Self::open(&self.path, self.loop_file, self.clock.clone())?;
         self.capture = reopened.capture;
         self.pass_started = Instant::now();
         self.pass_frames = 0;
+        self.clock.new_pass(self.pass_start_us());
         Ok(())
     }
 }
@@ -99,6 +108,11 @@ impl Source for FileSource {
     }
 
     fn grab(&mut self, _target_fps: f64) -> Result<(), SourceError> {
+        if self.pass_frames == 0 {
+            // The first frame of this source (opened, or opened again).
+            self.pass_started = Instant::now();
+            self.clock.new_pass(self.pass_start_us());
+        }
         let due = self.pass_started + Duration::from_secs_f64(self.pass_frames as f64 / self.fps);
         let now = Instant::now();
         if due > now {
@@ -106,6 +120,7 @@ impl Source for FileSource {
         } else if now - due > Duration::from_secs(1) {
             // Fell far behind (machine suspended, slow disk): do not race to catch up.
             self.pass_started = now - Duration::from_secs_f64(self.pass_frames as f64 / self.fps);
+            self.clock.moved(self.pass_start_us());
         }
         let mut grabbed = self
             .capture

@@ -61,19 +61,58 @@ pub trait Source {
     fn retrieve(&mut self) -> Result<Picture, SourceError>;
 }
 
+/// Where a played file is on the frames' clock: which pass over it (a
+/// looping file starts a new one at each rewind), and the capture time the
+/// pass's start stands at. The file source sets it; the file's soundtrack
+/// (`audio`) follows it, so sound and pictures keep in step.
+#[derive(Debug, Clone, Default)]
+pub struct PlayClock(std::sync::Arc<std::sync::Mutex<Option<Pass>>>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub number: u64,
+    /// µs since the epoch at the pass's time 0.
+    pub start_us: u64,
+}
+
+impl PlayClock {
+    pub fn get(&self) -> Option<Pass> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new pass over the file starts at `start_us`.
+    pub fn new_pass(&self, start_us: u64) {
+        let mut p = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let number = p.map_or(0, |p| p.number + 1);
+        *p = Some(Pass { number, start_us });
+    }
+
+    /// The pass goes on from a new start (playing fell behind and skipped).
+    #[cfg_attr(not(feature = "file"), allow(dead_code))]
+    pub fn moved(&self, start_us: u64) {
+        let mut p = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = p.as_mut() {
+            p.start_us = start_us;
+        }
+    }
+}
+
 /// Opens the source a spec names; a missing device or unreadable file is an
-/// error that names it.
+/// error that names it. A file sets `clock` as it plays.
 pub fn open(
     spec: &SourceSpec,
     loop_file: bool,
     label: &str,
+    clock: &PlayClock,
 ) -> Result<Box<dyn Source>, SourceError> {
+    #[cfg(not(feature = "file"))]
+    let _ = clock;
     Ok(match spec {
         SourceSpec::TestPattern { width, height } => {
             Box::new(TestPattern::new(*width, *height, label)?)
         }
         #[cfg(feature = "file")]
-        SourceSpec::File(path) => Box::new(FileSource::open(path, loop_file)?),
+        SourceSpec::File(path) => Box::new(FileSource::open(path, loop_file, clock.clone())?),
         #[cfg(not(feature = "file"))]
         SourceSpec::File(path) => {
             let _ = loop_file;

@@ -10,6 +10,7 @@ use cctv_engine::config::PanelConfig;
 
 pub mod forward;
 pub mod proxy;
+pub mod sound;
 
 /// A child process killed when the test ends, however it ends.
 pub struct Proc(pub Child);
