@@ -30,20 +30,18 @@ pub fn run(device: Option<&str>, sink: &mut dyn Sink, shutdown: &CancellationTok
     let mut missing: Option<String> = None;
     let name = device.unwrap_or("the default microphone");
     while !shutdown.is_cancelled() {
-        let why = match open(device) {
+        let (why, stream) = match open(device) {
             Ok((stream, heard)) => {
                 match missing.take() {
                     Some(_) => info!(microphone = name, "the microphone is back: sound again"),
                     None => info!(microphone = name, "sound from the microphone"),
                 }
-                let why = listen(&heard, sink, shutdown);
-                drop(stream);
-                match why {
-                    Some(why) => why,
+                match listen(&heard, sink, shutdown) {
+                    Some(why) => (why, Some(stream)),
                     None => return, // stopping
                 }
             }
-            Err(why) => why,
+            Err(why) => (why, None),
         };
         if missing.as_deref() != Some(why.as_str()) {
             warn!(
@@ -52,6 +50,13 @@ pub fn run(device: Option<&str>, sink: &mut dyn Sink, shutdown: &CancellationTok
                 RETRY_EVERY.as_secs()
             );
             missing = Some(why);
+        }
+        // A driver stuck in a read can hold the stream's closing up: it is
+        // closed aside, never in the way of trying again.
+        if let Some(stream) = stream {
+            let _ = std::thread::Builder::new()
+                .name("audio-close".into())
+                .spawn(move || drop(stream));
         }
         let until = Instant::now() + RETRY_EVERY;
         while Instant::now() < until && !shutdown.is_cancelled() {
@@ -150,7 +155,7 @@ where
     let mut delivered = 0u64;
     let failed = tx.clone();
     dev.build_input_stream::<T, _, _>(
-        config.clone(),
+        *config,
         move |data: &[T], _| {
             let frames = (data.len() / channels) as u64;
             let allowed = (started.elapsed().as_secs_f64() + 0.5) * f64::from(rate);

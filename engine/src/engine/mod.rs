@@ -349,6 +349,24 @@ impl Engine {
         self.shared.registry.get(id).map(|s| s.frames.subscribe())
     }
 
+    /// The camera's sound from now on, packet by packet (Opus, 20 ms); a
+    /// listener that falls behind loses the oldest (`Lagged`).
+    pub fn listen(
+        &self,
+        id: &str,
+    ) -> Option<tokio::sync::broadcast::Receiver<Arc<cctv_protocol::AudioPacket>>> {
+        self.shared.registry.get(id).map(|s| s.sound.listen())
+    }
+
+    /// The level of the camera's sound now, in dB below full scale; `None`
+    /// when none came in the last half second.
+    pub fn sound_level(&self, id: &str) -> Option<u8> {
+        self.shared
+            .registry
+            .get(id)
+            .and_then(|s| s.sound.level_db(crate::time::now_us()))
+    }
+
     fn slot(&self, id: &str) -> Result<Arc<CameraSlot>, EngineError> {
         self.shared
             .registry
