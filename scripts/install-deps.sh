@@ -6,8 +6,10 @@ set -euo pipefail
 PACKAGES=(
   # opencv crate: bindings are generated against the system OpenCV with libclang
   libopencv-dev clang libclang-dev pkg-config
-  # turbojpeg crate builds libjpeg-turbo 3 with SIMD
+  # turbojpeg crate builds libjpeg-turbo 3 with SIMD (and opus, libopus)
   cmake nasm
+  # cpal (the agent's microphones): ALSA's headers
+  libasound2-dev
   # ffprobe, used by tests to check recordings; bc sums test counts
   ffmpeg bc
   # the GUI under a virtual display, and screenshots

@@ -53,7 +53,7 @@ PANEL_PID=$!
 pids+=($PANEL_PID)
 sleep 1
 
-"$BIN/camera-agent" --config data/agents/front-door.toml --spool-dir data/spool --source test-pattern:640x360 --fps 10 --overlay &
+"$BIN/camera-agent" --config data/agents/front-door.toml --spool-dir data/spool --source test-pattern:640x360 --fps 10 --overlay --audio tone &
 pids+=($!)
 "$BIN/camera-agent" --config data/agents/yard.toml --spool-dir data/spool --source test-pattern:640x360 --fps 15 &
 pids+=($!)

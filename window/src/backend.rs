@@ -50,6 +50,8 @@ pub enum Command {
         frame: FrameRef,
         width: u32,
     },
+    /// Packets of a recording's sound, for playback's speaker.
+    Sound(RecordingRow, Vec<(i64, FrameRef)>),
     Disk,
     /// Write these recordings to a zip, until done or cancelled.
     Export(Vec<RecordingRow>, CancellationToken),
@@ -106,6 +108,8 @@ pub enum Reply {
     /// A camera's footage over a range: camera, from, to, what is there.
     Timeline(String, i64, i64, cctv_engine::History),
     Frame(u64, Handle),
+    /// A recording's sound: capture time and Opus packet.
+    Sound(Vec<(i64, Vec<u8>)>),
     /// The frame asked for could not be read.
     FrameFailed(u64),
     Disk {
@@ -322,6 +326,11 @@ async fn run(engine: &Engine, cmd: Command) -> Option<Reply> {
                 .await
                 .or(Some(Reply::FrameFailed(request)))
         }
+        Command::Sound(row, packets) => Some(match engine.recording_sound(&row, packets).await {
+            Ok(p) => Reply::Sound(p),
+            // Sound that cannot be read is silence; the pictures say the rest.
+            Err(_) => Reply::Sound(Vec::new()),
+        }),
         Command::Export(..) | Command::ExportRange(..) => None,
         Command::Evidence => evidence(engine).await,
         Command::Dispatch(id) => reply(engine.dispatch(id, None).await, |ids| {

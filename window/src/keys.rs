@@ -32,6 +32,7 @@ pub enum Action {
     MarkIn,
     MarkOut,
     ExportMarks,
+    Listen,
 }
 
 /// (keys, what they do), in the order the help shows them.
@@ -86,6 +87,11 @@ pub const SHORTCUTS: &[(&str, &str, Action)] = &[
     ),
     ("k", "acknowledge the tamper alarms", Action::Acknowledge),
     (
+        "l",
+        "hear the focused camera live / mute it (one camera at a time)",
+        Action::Listen,
+    ),
+    (
         "]",
         "playback: to the next motion or tamper event or gap",
         Action::NextEvent,
@@ -135,6 +141,7 @@ pub fn action(key: &Key, modifiers: Modifiers) -> Option<Action> {
             "z" | "Z" | "4" => Some(Action::Exports),
             "5" => Some(Action::Panoramas),
             "k" | "K" => Some(Action::Acknowledge),
+            "l" | "L" => Some(Action::Listen),
             "]" => Some(Action::NextEvent),
             "[" => Some(Action::PreviousEvent),
             "," => Some(Action::StepBack),

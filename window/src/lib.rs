@@ -17,6 +17,7 @@ pub mod listen;
 pub mod panoramas;
 pub mod playback;
 pub mod settings;
+pub mod sound;
 pub mod strip;
 pub mod style;
 pub mod wall;

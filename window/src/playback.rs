@@ -123,6 +123,30 @@ impl Opened {
     }
 }
 
+impl Playback {
+    /// The first camera's recorded sound from `from_us` to `to_us`, in the
+    /// recording open now: the recording, and its packets with their
+    /// capture times. `None` without one, or one without sound.
+    pub fn sound_between(
+        &self,
+        from_us: i64,
+        to_us: i64,
+    ) -> Option<(RecordingRow, Vec<(i64, cctv_engine::FrameRef)>)> {
+        let open = self.tracks.first()?.open.as_ref()?;
+        let scan = &open.scan;
+        if !scan.has_audio {
+            return None;
+        }
+        let packets = scan
+            .audio
+            .iter()
+            .map(|p| (scan.capture_us(p), *p))
+            .filter(|(t, _)| (from_us..to_us).contains(t))
+            .collect();
+        Some((open.row.clone(), packets))
+    }
+}
+
 /// One camera's footage and what of it is shown.
 pub struct Track {
     pub camera: String,

@@ -175,6 +175,9 @@ fn tile<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
             ))
             .size(13),
         );
+        if c.audio {
+            bottom = bottom.push(crate::sound::view::meter(app, c));
+        }
     }
     let mut overlay = column![container(top).padding(6).style(style::scrim)];
     let tamper = tamper_text(app, c);
@@ -507,6 +510,7 @@ fn focus_controls<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message>
             ("+", on_live(Message::Quality(id.to_string(), 10))),
         ),
         row![text("Frame rate").width(130), fps_buttons].align_y(Alignment::Center),
+        crate::sound::view::speaker(app, c),
         motion_controls(app, c),
         stepper(
             text("Place on the wall").width(130),

@@ -206,6 +206,33 @@ impl Engine {
         blocking(move || read_frame(&path, &frame)).await
     }
 
+    /// Packets of a recording's sound (from its index), each with its
+    /// capture time, read in one go.
+    pub async fn recording_sound(
+        &self,
+        row: &RecordingRow,
+        packets: Vec<(i64, FrameRef)>,
+    ) -> Result<Vec<(i64, Vec<u8>)>, EngineError> {
+        let path = self.shared.config.recordings_dir.join(&row.path);
+        blocking(move || {
+            let file_error = |source| EngineError::File {
+                path: path.display().to_string(),
+                source,
+            };
+            let mut f = std::fs::File::open(&path).map_err(file_error)?;
+            packets
+                .into_iter()
+                .map(|(at, p)| {
+                    Ok((
+                        at,
+                        cctv_mkv::scan::read_frame(&mut f, &p).map_err(file_error)?,
+                    ))
+                })
+                .collect()
+        })
+        .await
+    }
+
     /// A recording's first frame (for its thumbnail).
     pub async fn first_frame(&self, row: &RecordingRow) -> Result<Vec<u8>, EngineError> {
         let index = self.open_recording(row).await?;

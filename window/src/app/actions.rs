@@ -44,6 +44,11 @@ impl App {
             Action::MarkIn => self.on_playback(playback::Msg::MarkIn),
             Action::MarkOut => self.on_playback(playback::Msg::MarkOut),
             Action::ExportMarks => self.on_playback(playback::Msg::ExportMarks),
+            Action::Listen => {
+                if let Some(id) = self.focused() {
+                    self.toggle_listen(&id);
+                }
+            }
             Action::QualityUp | Action::QualityDown => {
                 if let Some(id) = self.focused() {
                     self.change_quality(&id, if action == Action::QualityUp { 10 } else { -10 });
@@ -194,6 +199,72 @@ impl App {
                 self.send(cmd);
             }
         }
+    }
+
+    /// Hears `id` live, or stops: one camera at a time.
+    pub(super) fn toggle_listen(&mut self, id: &str) {
+        if self.speaker.live_camera() == Some(id) {
+            self.speaker.stop();
+            return;
+        }
+        if let Err(why) = self.speaker.listen(id, &self.engine, &self.runtime) {
+            self.notify(format!("no sound: {why}"), true);
+        }
+    }
+
+    /// Sound follows the screen: live sound is heard in the focus view of
+    /// its camera only, playback's in playback.
+    pub(super) fn sound_follows_screen(&mut self) {
+        if let Some(live) = self.speaker.live_camera()
+            && self.screen != Screen::Focus(live.to_string())
+        {
+            self.speaker.stop();
+        }
+        self.playback_sound();
+    }
+
+    /// Playback's sound: the first camera's, at 1x only; kept about half
+    /// a second ahead of the clock, and dropped when the clock jumps.
+    pub(super) fn playback_sound(&mut self) {
+        let now = Instant::now();
+        let playing = self.screen == Screen::Playback
+            && self.speaker.live_camera().is_none()
+            && self
+                .playback
+                .as_ref()
+                .is_some_and(|p| p.clock.playing && p.clock.speed == 1.0);
+        let Some(p) = self.playback.as_ref().filter(|_| playing) else {
+            self.speaker.stop_playback();
+            return;
+        };
+        let at = p.at(now);
+        let until = match self.speaker.playback_until() {
+            // Still in step with the clock (a seek or a stall is not).
+            Some(u) if (at - 250_000..=at + 1_000_000).contains(&u) => u,
+            _ => {
+                if self.speaker.unavailable().is_some() || self.speaker.start_playback(at).is_err()
+                {
+                    return;
+                }
+                self.sound_asked = false;
+                at
+            }
+        };
+        if self.sound_asked || until > at + 300_000 {
+            return;
+        }
+        if let Some((row, packets)) = p.sound_between(until, at + 600_000)
+            && !packets.is_empty()
+        {
+            self.sound_asked = true;
+            self.send(Command::Sound(row, packets));
+        }
+    }
+
+    /// Playback's sound, read.
+    pub(super) fn on_sound(&mut self, packets: Vec<(i64, Vec<u8>)>) {
+        self.sound_asked = false;
+        self.speaker.play_recorded(&packets);
     }
 
     /// A playback key, when playback shows.

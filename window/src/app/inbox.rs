@@ -157,6 +157,7 @@ impl App {
                 }
             }
             Reply::PlayFrom(row) => self.play(row.camera_id, row.start_us),
+            Reply::Sound(packets) => self.on_sound(packets),
             // Read for a playback that has moved on since.
             Reply::Opened(..) | Reply::Timeline(..) | Reply::Frame(..) => {}
             Reply::FrameFailed(_) => {

@@ -87,6 +87,8 @@ pub enum Message {
     Panoramas(panoramas::Msg),
     /// Make a panorama of this camera's footage.
     Panorama(String, cctv_engine::PanoramaFrom),
+    /// Hear this camera live, or stop hearing it.
+    Listen(String),
 }
 
 /// How long a notice stays in the status bar.
@@ -134,6 +136,10 @@ pub struct App {
     /// The wall's places, in order: a camera keeps its place whatever its
     /// state; a new one takes the next free place.
     pub places: Vec<String>,
+    /// One camera's sound at a time: live, or playback's at 1x.
+    pub speaker: super::sound::Speaker,
+    /// Playback's sound has been asked of the engine and not come yet.
+    sound_asked: bool,
 }
 
 impl App {
@@ -170,6 +176,8 @@ impl App {
             refused_loaded: false,
             alarms: Alarms::default(),
             places: Vec::new(),
+            speaker: Default::default(),
+            sound_asked: false,
         };
         app.read_cameras();
         app.send(Command::Refused);
@@ -330,6 +338,7 @@ impl App {
         let task = self.handle(message);
         self.layout();
         self.feed_playback();
+        self.sound_follows_screen();
         Task::batch([task, self.flush()])
     }
 
@@ -384,6 +393,7 @@ impl App {
             Message::CloseRequested => return self.action(Action::Quit),
             Message::History(m) => return self.history_msg(m),
             Message::Player(m) => self.player_msg(m),
+            Message::Listen(id) => self.toggle_listen(&id),
             Message::Settings(settings::Msg::Copy) => {
                 let text = self.settings.enrolled.clone().unwrap_or_default();
                 return iced::clipboard::write(text);
