@@ -98,13 +98,11 @@ fn a_window_without_a_sound_device_says_so_and_works_on() {
     in_a_process_of_its_own("a_window_without_a_speaker", asoundrc, home.path());
 }
 
-/// The window's half of the test above, with no sound device.
-#[test]
-#[ignore = "run by a_window_without_a_sound_device_says_so_and_works_on"]
-fn a_window_without_a_speaker() {
+/// A window, and a camera "hall" whose agent sends the test tone.
+fn hall_beeping() -> (ui::World, Proc) {
     let mut w = ui::world(600);
     let creds = w.rt.block_on(enroll(&w.engine, "hall", "Hall"));
-    let _agent = start_agent(
+    let agent = start_agent(
         &creds,
         &[
             "--source",
@@ -119,6 +117,14 @@ fn a_window_without_a_speaker() {
     w.until("hall sending sound", |a| {
         a.camera("hall").is_some_and(|c| c.audio)
     });
+    (w, agent)
+}
+
+/// The window's half of the test above, with no sound device.
+#[test]
+#[ignore = "run by a_window_without_a_sound_device_says_so_and_works_on"]
+fn a_window_without_a_speaker() {
+    let (mut w, _agent) = hall_beeping();
     w.send(Message::Focus("hall".into()));
     w.send(Message::Listen("hall".into()));
     assert!(w.sees_prefix("No sound here:"), "the focus view says why");
@@ -154,23 +160,7 @@ fn a_window_with_a_speaker() {
             .expect("SPEAKER_FIFO")
             .into(),
     );
-    let mut w = ui::world(600);
-    let creds = w.rt.block_on(enroll(&w.engine, "hall", "Hall"));
-    let _agent = start_agent(
-        &creds,
-        &[
-            "--source",
-            "test-pattern:320x240",
-            "--fps",
-            "10",
-            "--audio",
-            "tone",
-            "--no-analysis",
-        ],
-    );
-    w.until("hall sending sound", |a| {
-        a.camera("hall").is_some_and(|c| c.audio)
-    });
+    let (mut w, _agent) = hall_beeping();
     // The tile's level meter, then the focus view's toggle, muted.
     assert!(w.sees("♪"), "a level meter on the tile");
     w.send(Message::Focus("hall".into()));
