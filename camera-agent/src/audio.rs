@@ -26,9 +26,9 @@ use crate::source::PlayClock;
 pub const PACKET_SAMPLES: usize = 960;
 /// Default Opus bitrate, bits a second: speech and a room's sound, mono.
 pub const DEFAULT_BITRATE: u32 = 24_000;
-/// Packets waiting for the link (half a second); while no panel takes
-/// them, newer ones are dropped.
-pub const QUEUE_PACKETS: usize = 25;
+/// Packets waiting for the link (2 s, some 20 KB): a link held up for a
+/// moment loses no sound. While no panel takes them, newer ones are dropped.
+pub const QUEUE_PACKETS: usize = 100;
 /// A chunk that starts further than this from where the last one ended
 /// starts a new run (the source stalled or jumped): its time is believed.
 const RESYNC_US: i64 = 60_000;

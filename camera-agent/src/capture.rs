@@ -319,7 +319,9 @@ impl Capture {
                     continue;
                 }
             }
-            let capture_us = cctv_protocol::now_us();
+            let capture_us = source
+                .capture_time_us()
+                .unwrap_or_else(cctv_protocol::now_us);
             let source_fps = source.native_fps().unwrap_or(settings.fps);
             if !limiter.admit(Instant::now(), settings.fps, source_fps) {
                 continue;

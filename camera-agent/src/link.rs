@@ -213,8 +213,9 @@ impl Link {
             spool: takes_spool,
             audio: takes_audio,
         } = c;
-        // Sound captured while no panel took it is stale: sound is live only.
-        while self.audio.try_recv().is_ok() {}
+        // Sound is live only: of what was captured while no panel took it,
+        // what the queue holds (its first 2 s) goes out, like the frames
+        // captured while connecting; later sound was dropped.
         self.shared
             .panel_analysis
             .store(analysis, Ordering::Release);

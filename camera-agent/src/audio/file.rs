@@ -147,8 +147,7 @@ fn play(
         if samples.is_empty() {
             continue;
         }
-        // The pass may have moved on (playing fell behind): its start now.
-        let start_us = now_pass.map_or(pass.start_us, |p| p.start_us) + samples_us(position);
+        let start_us = pass.start_us + samples_us(position);
         // Handed out as the clock reaches its end, like a microphone's.
         let end_us = start_us + samples_us(samples.len());
         let now = cctv_protocol::now_us();

@@ -10,6 +10,12 @@ use opencv::prelude::*;
 use opencv::videoio::{self, VideoCapture};
 
 use super::{Picture, PlayClock, Source, SourceError, cv_reason};
+
+/// Further behind than this, a file plays on from its start instead of
+/// skipping through to where it should be.
+const MAX_BEHIND: Duration = Duration::from_secs(10);
+/// Late by up to this much, a file catches up by reading without waiting.
+const CATCH_UP: Duration = Duration::from_millis(500);
 use crate::image::Bgr;
 
 pub struct FileSource {
@@ -23,6 +29,9 @@ pub struct FileSource {
     pass_started: Instant,
     pass_frames: u64,
     clock: PlayClock,
+    /// The capture time of the pass's start, and of the frame last grabbed.
+    pass_start_us: u64,
+    due_us: u64,
 }
 
 impl FileSource {
@@ -68,11 +77,13 @@ impl FileSource {
             pass_started: Instant::now(),
             pass_frames: 0,
             clock,
+            pass_start_us: 0,
+            due_us: 0,
         })
     }
 
     /// The capture time of the pass's time 0, from when it started.
-    fn pass_start_us(&self) -> u64 {
+    fn started_at_us(&self) -> u64 {
         cctv_protocol::now_us().saturating_sub(self.pass_started.elapsed().as_micros() as u64)
     }
 
@@ -89,8 +100,44 @@ impl FileSource {
         self.capture = reopened.capture;
         self.pass_started = Instant::now();
         self.pass_frames = 0;
-        self.clock.new_pass(self.pass_start_us());
+        self.pass_start_us = self.started_at_us();
+        self.clock.new_pass(self.pass_start_us);
         Ok(())
+    }
+}
+
+impl FileSource {
+    /// Reads the next frame (without decoding its picture), rewinding at
+    /// the end; true if it started a new pass.
+    fn next_frame(&mut self) -> Result<bool, SourceError> {
+        let mut rewound = false;
+        let mut grabbed = self
+            .capture
+            .grab()
+            .map_err(|e| self.capture_error(cv_reason(e)))?;
+        if !grabbed {
+            if !self.loop_file {
+                return Err(SourceError::Ended {
+                    source_name: self.describe(),
+                });
+            }
+            if self.pass_frames == 0 {
+                return Err(self.capture_error("the file has no readable frames".into()));
+            }
+            self.rewind()?;
+            rewound = true;
+            grabbed = self
+                .capture
+                .grab()
+                .map_err(|e| self.capture_error(cv_reason(e)))?;
+            if !grabbed {
+                return Err(self.capture_error("no frame after rewinding".into()));
+            }
+        }
+        self.due_us =
+            self.pass_start_us + (self.pass_frames as f64 * 1e6 / self.fps).round() as u64;
+        self.pass_frames += 1;
+        Ok(rewound)
     }
 }
 
@@ -111,41 +158,34 @@ impl Source for FileSource {
         if self.pass_frames == 0 {
             // The first frame of this source (opened, or opened again).
             self.pass_started = Instant::now();
-            self.clock.new_pass(self.pass_start_us());
+            self.pass_start_us = self.started_at_us();
+            self.clock.new_pass(self.pass_start_us);
         }
         let due = self.pass_started + Duration::from_secs_f64(self.pass_frames as f64 / self.fps);
         let now = Instant::now();
         if due > now {
             std::thread::sleep(due - now);
-        } else if now - due > Duration::from_secs(1) {
-            // Fell far behind (machine suspended, slow disk): do not race to catch up.
-            self.pass_started = now - Duration::from_secs_f64(self.pass_frames as f64 / self.fps);
-            self.clock.moved(self.pass_start_us());
-        }
-        let mut grabbed = self
-            .capture
-            .grab()
-            .map_err(|e| self.capture_error(cv_reason(e)))?;
-        if !grabbed {
-            if !self.loop_file {
-                return Err(SourceError::Ended {
-                    source_name: self.describe(),
-                });
-            }
-            if self.pass_frames == 0 {
-                return Err(self.capture_error("the file has no readable frames".into()));
-            }
+        } else if now - due > MAX_BEHIND {
+            // Suspended or starved for long: play on from the start, now.
             self.rewind()?;
-            grabbed = self
-                .capture
-                .grab()
-                .map_err(|e| self.capture_error(cv_reason(e)))?;
-            if !grabbed {
-                return Err(self.capture_error("no frame after rewinding".into()));
+        } else {
+            // Late (a busy machine): up to half a second is caught up by
+            // not waiting; beyond, frames whose time has passed are left
+            // out, as a camera would miss them. Pictures and sound stay on
+            // the file's clock.
+            let late = ((now - due).saturating_sub(CATCH_UP).as_secs_f64() * self.fps) as u64;
+            for _ in 0..late {
+                if self.next_frame()? {
+                    break; // a new pass starts now
+                }
             }
         }
-        self.pass_frames += 1;
+        self.next_frame()?;
         Ok(())
+    }
+
+    fn capture_time_us(&self) -> Option<u64> {
+        Some(self.due_us)
     }
 
     fn retrieve(&mut self) -> Result<Picture, SourceError> {

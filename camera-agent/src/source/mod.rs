@@ -56,6 +56,12 @@ pub trait Source {
     /// Blocks until the next frame is captured. `target_fps` paces sources
     /// that have no rate of their own (the test pattern).
     fn grab(&mut self, target_fps: f64) -> Result<(), SourceError>;
+    /// When the frame last grabbed was captured, if the source knows
+    /// better than "now": a file's frame is due at its place in the file
+    /// (its soundtrack is timed the same way), however late it was read.
+    fn capture_time_us(&self) -> Option<u64> {
+        None
+    }
     /// The picture of the frame last grabbed. Not called for frames that are
     /// dropped, so dropping costs no decoding where the source can avoid it.
     fn retrieve(&mut self) -> Result<Picture, SourceError>;
@@ -85,15 +91,6 @@ impl PlayClock {
         let mut p = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let number = p.map_or(0, |p| p.number + 1);
         *p = Some(Pass { number, start_us });
-    }
-
-    /// The pass goes on from a new start (playing fell behind and skipped).
-    #[cfg_attr(not(feature = "file"), allow(dead_code))]
-    pub fn moved(&self, start_us: u64) {
-        let mut p = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = p.as_mut() {
-            p.start_us = start_us;
-        }
     }
 }
 
