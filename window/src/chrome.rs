@@ -101,16 +101,24 @@ pub fn overlay(content: Element<'_, Message>) -> Element<'_, Message> {
     )
 }
 
+/// Every shortcut; the way out on top, the list scrolling below it on a
+/// window too small to hold it whole.
 pub fn help_panel<'a>() -> Element<'a, Message> {
-    let mut col = column![text("Keyboard shortcuts").size(22)].spacing(6);
+    let mut list = column![].spacing(6);
     for (keys, what, _) in keys::SHORTCUTS {
-        col = col.push(row![text(*keys).width(90), text(*what)].spacing(12));
+        list = list.push(row![text(*keys).width(90), text(*what)].spacing(12));
     }
-    col = col.push(row![
-        iced::widget::space::horizontal(),
-        button(text("Close (Esc)")).on_press(Message::Action(Action::Help))
-    ]);
-    col.into()
+    column![
+        row![
+            text("Keyboard shortcuts").size(22),
+            iced::widget::space::horizontal(),
+            button(text("Close (Esc)")).on_press(Message::Action(Action::Help))
+        ]
+        .align_y(iced::Alignment::Center),
+        iced::widget::scrollable(list),
+    ]
+    .spacing(10)
+    .into()
 }
 
 /// A question with two answers: keep things as they are, or go ahead.
