@@ -49,7 +49,7 @@ PRINT=$(sed -n "s/^panel_fingerprint = \"\(.*\)\"/\1/p" "$WORK/porch.toml")
 $A --config "$WORK/porch.toml" --source test-pattern:640x360 --fps 10 --spool-dir "$WORK/spool" \
   --panel 127.0.0.1:9 --panel "127.0.0.1:$PORT" --panel-fingerprint "$PRINT" --panel-fingerprint "$PRINT" \
   --failover 8 --backfill-rate 16K 2>/dev/null & pids+=($!)
-agent front-door "Front door" test-pattern:640x360 --fps 10
+agent front-door "Front door" test-pattern:640x360 --fps 10 --audio tone
 agent yard "Yard" test-pattern:640x360 --fps 15
 agent garage "Garage" test-pattern:320x240 --fps 5
 GARAGE=${pids[-1]}

@@ -10,6 +10,8 @@
 //! `cargo bench -p panel --bench capacity -- --sweep` to find the largest K
 //! with nothing lost and p99 under 100 ms (768x576@10 and 1280x720@15), or
 //! `-- --profile` to sample where the panel's CPU goes (needs `perf`).
+//! `-- --audio` runs each case again with every agent sending its sound
+//! (20 ms Opus packets) and prints the cost of sound side by side.
 
 mod common;
 
@@ -34,7 +36,15 @@ struct Case {
     w: u32,
     h: u32,
     fps: u32,
+    /// Each agent also sends its sound: a 20 ms Opus packet of 60 bytes
+    /// (24 kbit/s) every 20 ms.
+    audio: bool,
 }
+
+/// Bytes of one simulated Opus packet (24 kbit/s, 20 ms).
+const OPUS_BYTES: usize = 60;
+/// `Audio` on the wire: header, capture time, samples, level, packet.
+const AUDIO_WIRE_BYTES: usize = cctv_protocol::HEADER_LEN + 11 + OPUS_BYTES;
 
 /// The panel's certificate, for agents of a TLS case.
 static PIN: std::sync::Mutex<Option<cctv_protocol::tls::Fingerprint>> = std::sync::Mutex::new(None);
@@ -71,7 +81,7 @@ async fn agent(
     let hello = cctv_protocol::Hello {
         camera_id: format!("cam{i:03}"),
         name: format!("Camera {i}"),
-        agent_version: "bench".into(),
+        agent_version: if case.audio { "bench +audio" } else { "bench" }.into(),
         width: case.w,
         height: case.h,
         fps_milli: case.fps * 1000,
@@ -100,8 +110,33 @@ async fn agent(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sent = 0u64;
     let mut head = BytesMut::with_capacity(28);
+    let mut sound = tokio::time::interval(Duration::from_millis(20));
+    sound.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while Instant::now() < stop {
-        tick.tick().await;
+        if case.audio {
+            let packet = tokio::select! {
+                _ = tick.tick() => false,
+                _ = sound.tick() => true,
+            };
+            if packet {
+                head.clear();
+                head.put_slice(&cctv_protocol::MAGIC);
+                head.put_u8(cctv_protocol::VERSION);
+                head.put_u8(cctv_protocol::MessageType::Audio.code());
+                head.put_u16(0);
+                head.put_u32(11 + OPUS_BYTES as u32);
+                head.put_u64(cctv_protocol::now_us());
+                head.put_u16(960);
+                head.put_u8(20);
+                head.put_slice(&[0xfc; OPUS_BYTES]);
+                if s.write_all(&head).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+        } else {
+            tick.tick().await;
+        }
         let jpeg = &frames[(sent as usize + i) % frames.len()];
         head.clear();
         head.put_slice(&cctv_protocol::MAGIC);
@@ -349,10 +384,11 @@ fn row(case: Case, o: &Outcome, floor: f64) {
         "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10.3} {:>8.3} {:>6.2}x {:>6.2} {:>8.0} {:>7.1}",
         case.k,
         format!(
-            "{}x{}{}",
+            "{}x{}{}{}",
             case.w,
             case.h,
-            if case.tls { " tls" } else { "" }
+            if case.tls { " tls" } else { "" },
+            if case.audio { " +snd" } else { "" }
         ),
         case.fps,
         o.sent,
@@ -406,6 +442,7 @@ fn main() {
                 w: 768,
                 h: 576,
                 fps: 10,
+                audio: false,
             },
             &f,
         );
@@ -444,6 +481,7 @@ fn main() {
             w: w.parse().expect("W"),
             h: h.parse().expect("H"),
             fps: args[i + 3].parse().expect("FPS"),
+            audio: false,
         }
     });
     let cases: Vec<Case> = if let Some(c) = one {
@@ -458,6 +496,7 @@ fn main() {
                 w: 768,
                 h: 576,
                 fps: 10,
+                audio: false,
             },
             Case {
                 tls: false,
@@ -465,6 +504,7 @@ fn main() {
                 w: 768,
                 h: 576,
                 fps: 10,
+                audio: false,
             },
             Case {
                 tls: false,
@@ -472,6 +512,7 @@ fn main() {
                 w: 1280,
                 h: 720,
                 fps: 15,
+                audio: false,
             },
             Case {
                 tls: false,
@@ -479,16 +520,55 @@ fn main() {
                 w: 1920,
                 h: 1080,
                 fps: 15,
+                audio: false,
             },
         ]
     };
     // `-- --tls`: each case over plain TCP and over TLS, side by side.
     let tls = args.iter().any(|a| a == "--tls");
+    // `-- --audio`: each case without and with sound, side by side.
+    let audio = args.iter().any(|a| a == "--audio");
     for case in cases {
         let f = &frame_sets[&(case.w, case.h)];
         let o = run_panel(case, f);
         let floor = run_floor(case, f);
         row(case, &o, floor);
+        if audio {
+            let a = run_panel(
+                Case {
+                    audio: true,
+                    ..case
+                },
+                f,
+            );
+            row(
+                Case {
+                    audio: true,
+                    ..case
+                },
+                &a,
+                floor,
+            );
+            let jpeg = f.iter().map(|b| b.len()).sum::<usize>() as f64 / f.len() as f64;
+            let video_kb_s = (jpeg + 28.0) * f64::from(case.fps) / 1000.0;
+            let sound_kb_s = AUDIO_WIRE_BYTES as f64 * 50.0 / 1000.0;
+            println!(
+                "   Sound: {:.3} cpu s per 1000 frames against {:.3} without ({:.2}x), {:.3} cores against {:.3}; \
+                 {:.1} kB/s a camera on the wire against {:.1} ({:+.1} %); {:.1} MB/s written against {:.1}; {:.0} MB RSS against {:.0}",
+                a.cpu_per_1000,
+                o.cpu_per_1000,
+                a.cpu_per_1000 / o.cpu_per_1000.max(1e-9),
+                a.cores,
+                o.cores,
+                video_kb_s + sound_kb_s,
+                video_kb_s,
+                100.0 * sound_kb_s / video_kb_s,
+                a.mb_s,
+                o.mb_s,
+                a.rss_mb,
+                o.rss_mb
+            );
+        }
         if tls {
             let t = run_panel(Case { tls: true, ..case }, f);
             row(Case { tls: true, ..case }, &t, floor);
@@ -513,6 +593,7 @@ fn main() {
                     w,
                     h,
                     fps,
+                    audio: false,
                 };
                 let o = run_panel(case, f);
                 let floor = run_floor(case, f);
