@@ -73,6 +73,9 @@ shot wall
 xdotool key k; sleep 0.5
 xdotool mousemove 300 200 click 1; sleep 2; shot focus
 xdotool key Escape; sleep 0.5
+# Front door sends the test tone: Listen (l), on a machine without a speaker.
+xdotool mousemove 640 200 click 1; sleep 1; xdotool key l; sleep 1; shot focus-sound
+xdotool key Escape; sleep 0.5
 xdotool key h; sleep 1; shot help
 xdotool key Escape; xdotool key 2; sleep 3; shot history
 xdotool key Escape; xdotool key 3; sleep 2; shot settings

@@ -239,7 +239,7 @@ mod tests {
 /// The widgets of sound: a tile's level meter, and the focus view's
 /// speaker toggle.
 pub mod view {
-    use iced::widget::{button, progress_bar, row, text};
+    use iced::widget::{button, column, progress_bar, row, text};
     use iced::{Alignment, Element};
 
     use crate::app::{App, Message};
@@ -268,7 +268,7 @@ pub mod view {
         }
         let on = app.speaker.live_camera() == Some(c.id.as_str());
         let label = if on { "Mute (l)" } else { "Listen (l)" };
-        let mut r = row![
+        let controls = row![
             button(text(label))
                 .style(style::chosen(on))
                 .on_press(Message::Listen(c.id.clone())),
@@ -276,9 +276,10 @@ pub mod view {
         ]
         .spacing(8)
         .align_y(Alignment::Center);
+        let mut col = column![controls].spacing(4);
         if let Some(why) = app.speaker.unavailable() {
-            r = r.push(text(format!("No sound here: {why}")).color(style::MUTED));
+            col = col.push(text(format!("No sound here: {why}")).color(style::MUTED));
         }
-        r.into()
+        col.into()
     }
 }
