@@ -411,7 +411,7 @@ impl Writer {
 
 /// Whether `e` may pass by itself: the database busy or locked, its disk
 /// full or failing, the pool out of connections.
-fn transient(e: &CatalogError) -> bool {
+pub(crate) fn transient(e: &CatalogError) -> bool {
     let CatalogError::Db(e) = e else {
         return false;
     };

@@ -15,6 +15,9 @@ use crate::recorder::retention::{self, RetentionReport};
 use crate::time::now_us;
 
 const DAY_US: i64 = 86_400_000_000;
+/// How long retention tries again while the catalog is busy (another
+/// connection writing: SQLite's busy snapshot is not waited out for us).
+const BUSY_FOR: Duration = Duration::from_secs(10);
 
 /// Retention of recordings, then of events and refused connections.
 pub(super) async fn run_retention(shared: &Shared) -> Result<RetentionReport, CatalogError> {
@@ -23,15 +26,35 @@ pub(super) async fn run_retention(shared: &Shared) -> Result<RetentionReport, Ca
         max_bytes: limit(shared.config.retain_bytes),
         max_days: limit(shared.config.retain_days),
     };
-    let report = retention::enforce(
-        &shared.catalog,
-        &shared.config.recordings_dir,
-        global,
-        now_us(),
-    )
-    .await?;
-    if let Err(e) = prune_events(shared).await {
-        warn!("cannot prune old events: {e}");
+    // Retention is idempotent: a pass cut short by a busy catalog is run
+    // again.
+    let started = std::time::Instant::now();
+    let report = loop {
+        match retention::enforce(
+            &shared.catalog,
+            &shared.config.recordings_dir,
+            global,
+            now_us(),
+        )
+        .await
+        {
+            Err(e) if crate::writes::transient(&e) && started.elapsed() < BUSY_FOR => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            done => break done?,
+        }
+    };
+    loop {
+        match prune_events(shared).await {
+            Err(e) if crate::writes::transient(&e) && started.elapsed() < BUSY_FOR => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => {
+                warn!("cannot prune old events: {e}");
+                break;
+            }
+            Ok(()) => break,
+        }
     }
     Ok(report)
 }
