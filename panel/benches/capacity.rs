@@ -14,6 +14,8 @@
 //! (20 ms Opus packets) and prints the cost of sound side by side.
 
 mod common;
+#[path = "capacity/table.rs"]
+mod table;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -23,6 +25,7 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use cctv_engine::catalog::Catalog;
 use common::{Kill, cpu_secs, frames, free_port, peak_rss_mb, wait_listening};
+use table::{header, row};
 use tokio::io::AsyncWriteExt;
 
 const WARMUP: Duration = Duration::from_secs(3);
@@ -373,56 +376,6 @@ fn profile(case: Case, frames: &[Bytes]) {
         }
         _ => println!("perf is not available (apt-get install linux-perf)"),
     }
-}
-
-fn fmt_ms(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v:.1}"))
-}
-
-fn row(case: Case, o: &Outcome, floor: f64) {
-    println!(
-        "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10.3} {:>8.3} {:>6.2}x {:>6.2} {:>8.0} {:>7.1}",
-        case.k,
-        format!(
-            "{}x{}{}{}",
-            case.w,
-            case.h,
-            if case.tls { " tls" } else { "" },
-            if case.audio { " +snd" } else { "" }
-        ),
-        case.fps,
-        o.sent,
-        o.recorded,
-        o.sent.saturating_sub(o.recorded),
-        fmt_ms(o.p50),
-        fmt_ms(o.p99),
-        o.cpu_per_1000,
-        floor,
-        o.cpu_per_1000 / floor.max(1e-9),
-        o.cores,
-        o.rss_mb,
-        o.mb_s
-    );
-}
-
-fn header() {
-    println!(
-        "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10} {:>8} {:>7} {:>6} {:>8} {:>7}",
-        "K",
-        "frame",
-        "fps",
-        "sent",
-        "recorded",
-        "lost",
-        "p50 ms",
-        "p99 ms",
-        "cpu s/1k",
-        "floor",
-        "ratio",
-        "cores",
-        "RSS MB",
-        "MB/s"
-    );
 }
 
 fn main() {

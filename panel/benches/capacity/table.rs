@@ -1,0 +1,53 @@
+//! The capacity benchmark's table: one row per case, under one header.
+
+use super::{Case, Outcome};
+
+fn fmt_ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.1}"))
+}
+
+pub fn row(case: Case, o: &Outcome, floor: f64) {
+    println!(
+        "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10.3} {:>8.3} {:>6.2}x {:>6.2} {:>8.0} {:>7.1}",
+        case.k,
+        format!(
+            "{}x{}{}{}",
+            case.w,
+            case.h,
+            if case.tls { " tls" } else { "" },
+            if case.audio { " +snd" } else { "" }
+        ),
+        case.fps,
+        o.sent,
+        o.recorded,
+        o.sent.saturating_sub(o.recorded),
+        fmt_ms(o.p50),
+        fmt_ms(o.p99),
+        o.cpu_per_1000,
+        floor,
+        o.cpu_per_1000 / floor.max(1e-9),
+        o.cores,
+        o.rss_mb,
+        o.mb_s
+    );
+}
+
+pub fn header() {
+    println!(
+        "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10} {:>8} {:>7} {:>6} {:>8} {:>7}",
+        "K",
+        "frame",
+        "fps",
+        "sent",
+        "recorded",
+        "lost",
+        "p50 ms",
+        "p99 ms",
+        "cpu s/1k",
+        "floor",
+        "ratio",
+        "cores",
+        "RSS MB",
+        "MB/s"
+    );
+}
