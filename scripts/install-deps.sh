@@ -18,6 +18,9 @@ PACKAGES=(
   stress-ng
   # the MQTT broker the tests (and scripts/run.sh, when asked) start
   mosquitto mosquitto-clients
+  # PostgreSQL: tests start throwaway servers for the shared catalog of
+  # several recording servers (initdb and pg_ctl, no system service)
+  postgresql
   # the package test: dpkg makes and installs .deb files; the users the
   # packages add
   dpkg-dev adduser

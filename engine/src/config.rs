@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::catalog::RecordMode;
+use crate::catalog::{Location, RecordMode};
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:7700";
 
@@ -20,8 +20,18 @@ pub struct PanelConfig {
     pub data_dir: PathBuf,
     /// Recording files.
     pub recordings_dir: PathBuf,
+    /// The catalog on a PostgreSQL server shared by several recording
+    /// servers (`postgres://USER@HOST:PORT/DB`); without it, SQLite at
+    /// `<data_dir>/panel.db`.
+    pub database: Option<String>,
     /// How this panel names itself (in logs and, later, evidence manifests).
     pub panel_name: String,
+    /// This panel's id as a recording server on a shared catalog
+    /// [default: `panel_name`]. Each panel on one catalog needs its own.
+    pub server_id: String,
+    /// Where agents and other panels reach this one, HOST:PORT [default:
+    /// `panel_name` and the listen port].
+    pub server_address: Option<String>,
     /// How often agents must send something; a camera is offline after two
     /// intervals of silence.
     pub heartbeat_ms: u32,
@@ -97,7 +107,10 @@ impl Default for PanelConfig {
                 .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 7700))),
             data_dir: PathBuf::from("data"),
             recordings_dir: PathBuf::from("recordings"),
+            database: None,
             panel_name: hostname(),
+            server_id: String::new(),
+            server_address: None,
             heartbeat_ms: 1000,
             stall_after_ms: 3000,
             handshake_timeout_ms: 5000,
@@ -126,7 +139,7 @@ impl Default for PanelConfig {
     }
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .map(|s| s.trim().to_string())
         .ok()
@@ -149,6 +162,8 @@ pub enum ConfigError {
     },
     #[error("{setting} must be at least {min}")]
     TooSmall { setting: &'static str, min: u64 },
+    #[error("server_id {0:?}: {1} (letters, digits, '_', '.', '-')")]
+    ServerId(String, String),
     #[error("default_record_mode {0:?} is not \"continuous\", \"motion\" or \"off\"")]
     RecordMode(String),
     #[error(transparent)]
@@ -190,6 +205,10 @@ impl PanelConfig {
             1,
         )?;
         self.record_mode()?;
+        if !self.server_id.is_empty() {
+            cctv_protocol::validate_camera_id(&self.server_id)
+                .map_err(|e| ConfigError::ServerId(self.server_id.clone(), e.to_string()))?;
+        }
         for t in &self.dispatch_targets {
             t.check()?;
         }
@@ -206,6 +225,41 @@ impl PanelConfig {
 
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("panel.db")
+    }
+
+    /// Where the catalog is: `database` when set, else SQLite under `data_dir`.
+    pub fn catalog_location(&self) -> Location {
+        match &self.database {
+            Some(url) => Location::parse(url),
+            None => Location::Sqlite(self.db_path()),
+        }
+    }
+
+    /// This panel's server id: `server_id`, else `panel_name`.
+    pub fn server_id(&self) -> String {
+        if !self.server_id.is_empty() {
+            return self.server_id.clone();
+        }
+        let id: String = self
+            .panel_name
+            .chars()
+            .map(|c| match c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                true => c,
+                false => '-',
+            })
+            .take(64)
+            .collect();
+        match id.is_empty() {
+            true => "panel".into(),
+            false => id,
+        }
+    }
+
+    /// Where agents and other panels reach this one.
+    pub fn server_address(&self) -> String {
+        self.server_address
+            .clone()
+            .unwrap_or_else(|| format!("{}:{}", self.panel_name, self.listen.port()))
     }
 
     pub fn heartbeat(&self) -> Duration {

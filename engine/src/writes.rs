@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use sqlx::postgres::PgDatabaseError;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
@@ -416,6 +417,16 @@ pub(crate) fn transient(e: &CatalogError) -> bool {
         return false;
     };
     match e {
+        sqlx::Error::Database(d) if d.try_downcast_ref::<PgDatabaseError>().is_some() => {
+            // PostgreSQL's SQLSTATE: connection lost (08), out of disk or
+            // memory (53), the server shutting down or starting (57P),
+            // serialization failure, deadlock, lock not available.
+            let code = d.code().unwrap_or_default();
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+                || matches!(&*code, "40001" | "40P01" | "55P03")
+        }
         sqlx::Error::Database(d) => {
             let code = d.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
             // SQLITE_BUSY, _LOCKED, _IOERR, _FULL, _CANTOPEN and their extended codes.

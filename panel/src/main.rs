@@ -96,7 +96,7 @@ async fn start_engine(cfg: PanelConfig) -> anyhow::Result<Engine> {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve(args).await?,
-        Command::Cameras { data, json } => cli::catalog::cameras(&data.data, json).await?,
+        Command::Cameras { data, json } => cli::catalog::cameras(&data.location(), json).await?,
         Command::Camera(CameraCommand::Add {
             engine,
             id,
@@ -129,7 +129,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             since,
             limit,
             json,
-        } => cli::catalog::recordings(&data.data, camera, since, limit, json).await?,
+        } => cli::catalog::recordings(&data.location(), camera, since, limit, json).await?,
         Command::Events {
             data,
             camera,
@@ -144,7 +144,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 since,
                 limit,
             };
-            cli::catalog::events(&data.data, filter, json).await?
+            cli::catalog::events(&data.location(), filter, json).await?
         }
         Command::Export {
             engine,
@@ -162,7 +162,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             });
         }
-        Command::Exports { data, json } => cli::evidence::exports(&data.data, json).await?,
+        Command::Exports { data, json } => cli::evidence::exports(&data.location(), json).await?,
         Command::Dispatch {
             engine,
             export,
@@ -174,9 +174,18 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             id,
             address,
             plain_tcp,
-        }) => cli::auth::add_sender(&data.data, &id, address.as_deref(), plain_tcp).await?,
+        }) => {
+            cli::auth::add_sender(
+                &data.data,
+                &data.location(),
+                &id,
+                address.as_deref(),
+                plain_tcp,
+            )
+            .await?
+        }
         Command::Sender(SenderCommand::Revoke { data, id }) => {
-            cli::auth::revoke_sender(&data.data, &id).await?
+            cli::auth::revoke_sender(&data.location(), &id).await?
         }
         Command::Panorama {
             video,

@@ -154,6 +154,7 @@ mod tests {
 
     fn camera(id: &str, tamper: Option<EventKind>) -> CameraStatus {
         let row = CameraRow {
+            server_id: String::new(),
             id: id.into(),
             name: id.into(),
             name_locked: false,

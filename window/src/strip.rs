@@ -243,6 +243,7 @@ mod tests {
 
     fn rec(start: i64, end: i64) -> RecordingRow {
         RecordingRow {
+            server_id: String::new(),
             id: start,
             camera_id: "c".into(),
             path: String::new(),
@@ -260,6 +261,7 @@ mod tests {
 
     fn ev(kind: EventKind, at: i64, detail: &str) -> EventRow {
         EventRow {
+            server_id: String::new(),
             id: at,
             camera_id: "c".into(),
             kind,

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Catalog, CatalogError, RefusalCode, Result};
+use super::{Catalog, CatalogError, RefusalCode, Result, on_db};
 
 /// Rows kept in `auth_failures`; older ones are dropped. Each row is a
 /// burst of attempts, so a flood from one address takes one row.
@@ -48,6 +48,8 @@ pub struct AuthFailureRow {
     pub first_us: i64,
     #[serde(skip)]
     pub event_id: Option<i64>,
+    /// The recording server that refused it.
+    pub server_id: String,
 }
 
 /// A pairing code that may still be used.
@@ -128,116 +130,130 @@ impl Catalog {
         replace: bool,
         now_us: i64,
     ) -> Result<()> {
-        cctv_protocol::validate_camera_id(id)
-            .map_err(|e| CatalogError::Invalid(format!("{e}: {id:?}")))?;
-        let mut tx = self.pool.begin().await?;
-        // Writing first makes this a write transaction from the start, so it
-        // cannot fail on upgrade when another connection wrote meanwhile.
-        sqlx::query(
-            "INSERT INTO cameras (id, name, name_locked, state, state_since_us, first_seen_us, last_seen_us)
-             VALUES (?1, CASE WHEN ?2 = '' THEN ?1 ELSE ?2 END, ?2 != '', 'offline', ?3, ?3, ?3)
-             ON CONFLICT (id) DO UPDATE SET
-                name = CASE WHEN ?2 = '' THEN cameras.name ELSE ?2 END,
-                name_locked = CASE WHEN ?2 = '' THEN cameras.name_locked ELSE 1 END",
-        )
-        .bind(id)
-        .bind(name)
-        .bind(now_us)
-        .execute(&mut *tx)
-        .await?;
-        let existing: Option<(Option<i64>,)> =
-            sqlx::query_as("SELECT revoked_us FROM camera_credentials WHERE camera_id = ?1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some((None,)) = existing
-            && !replace
-        {
-            return Err(CatalogError::Invalid(format!(
-                "camera {id} already has a secret (revoke it first, or use --replace to issue a new one)"
-            )));
-        }
-        sqlx::query(
-            "INSERT INTO camera_credentials (camera_id, secret, created_us) VALUES (?1, ?2, ?3)
-             ON CONFLICT (camera_id) DO UPDATE SET
-                secret = excluded.secret, created_us = excluded.created_us, revoked_us = NULL",
-        )
-        .bind(id)
-        .bind(&secret[..])
-        .bind(now_us)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        on_db!(self, |pool| {
+            cctv_protocol::validate_camera_id(id)
+                .map_err(|e| CatalogError::Invalid(format!("{e}: {id:?}")))?;
+            let mut tx = pool.begin().await?;
+            // Writing first makes this a write transaction from the start, so it
+            // cannot fail on upgrade when another connection wrote meanwhile.
+            sqlx::query(
+                "INSERT INTO cameras (id, name, name_locked, state, state_since_us, first_seen_us, last_seen_us)
+                 VALUES ($1, CASE WHEN $2 = '' THEN $1 ELSE $2 END, $2 != '', 'offline', $3, $3, $3)
+                 ON CONFLICT (id) DO UPDATE SET
+                    name = CASE WHEN $2 = '' THEN cameras.name ELSE $2 END,
+                    name_locked = CASE WHEN $2 = '' THEN cameras.name_locked ELSE TRUE END",
+            )
+            .bind(id)
+            .bind(name)
+            .bind(now_us)
+            .execute(&mut *tx)
+            .await?;
+            let existing: Option<(Option<i64>,)> =
+                sqlx::query_as("SELECT revoked_us FROM camera_credentials WHERE camera_id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some((None,)) = existing
+                && !replace
+            {
+                return Err(CatalogError::Invalid(format!(
+                    "camera {id} already has a secret (revoke it first, or use --replace to issue a new one)"
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO camera_credentials (camera_id, secret, created_us) VALUES ($1, $2, $3)
+                 ON CONFLICT (camera_id) DO UPDATE SET
+                    secret = excluded.secret, created_us = excluded.created_us, revoked_us = NULL",
+            )
+            .bind(id)
+            .bind(&secret[..])
+            .bind(now_us)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     pub async fn camera_key(&self, id: &str) -> Result<StoredKey> {
-        let row: Option<(Vec<u8>, Option<i64>)> = sqlx::query_as(
-            "SELECT secret, revoked_us FROM camera_credentials WHERE camera_id = ?1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(StoredKey::from_row(row))
+        on_db!(self, |pool| {
+            let row: Option<(Vec<u8>, Option<i64>)> = sqlx::query_as(
+                "SELECT secret, revoked_us FROM camera_credentials WHERE camera_id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(StoredKey::from_row(row))
+        })
     }
 
     /// Revokes a camera's secret. `false` if it had none to revoke.
     pub async fn revoke_credentials(&self, id: &str, now_us: i64) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE camera_credentials SET revoked_us = ?2
-             WHERE camera_id = ?1 AND revoked_us IS NULL",
-        )
-        .bind(id)
-        .bind(now_us)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        on_db!(self, |pool| {
+            let done = sqlx::query(
+                "UPDATE camera_credentials SET revoked_us = $2
+                 WHERE camera_id = $1 AND revoked_us IS NULL",
+            )
+            .bind(id)
+            .bind(now_us)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 
     /// Every camera whose secret is revoked.
     pub async fn revoked_cameras(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT camera_id FROM camera_credentials WHERE revoked_us IS NOT NULL",
-        )
-        .fetch_all(&self.pool)
-        .await?)
+        on_db!(self, |pool| {
+            Ok(sqlx::query_scalar(
+                "SELECT camera_id FROM camera_credentials WHERE revoked_us IS NOT NULL",
+            )
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// Gives a sending panel a secret (replacing any it had).
     pub async fn add_sender(&self, id: &str, secret: &[u8; 32], now_us: i64) -> Result<()> {
-        cctv_protocol::validate_camera_id(id)
-            .map_err(|e| CatalogError::Invalid(format!("sender id: {e}: {id:?}")))?;
-        sqlx::query(
-            "INSERT INTO dispatch_senders (id, secret, created_us) VALUES (?1, ?2, ?3)
-             ON CONFLICT (id) DO UPDATE SET
-                secret = excluded.secret, created_us = excluded.created_us, revoked_us = NULL",
-        )
-        .bind(id)
-        .bind(&secret[..])
-        .bind(now_us)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        on_db!(self, |pool| {
+            cctv_protocol::validate_camera_id(id)
+                .map_err(|e| CatalogError::Invalid(format!("sender id: {e}: {id:?}")))?;
+            sqlx::query(
+                "INSERT INTO dispatch_senders (id, secret, created_us) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET
+                    secret = excluded.secret, created_us = excluded.created_us, revoked_us = NULL",
+            )
+            .bind(id)
+            .bind(&secret[..])
+            .bind(now_us)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     pub async fn sender_key(&self, id: &str) -> Result<StoredKey> {
-        let row: Option<(Vec<u8>, Option<i64>)> =
-            sqlx::query_as("SELECT secret, revoked_us FROM dispatch_senders WHERE id = ?1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(StoredKey::from_row(row))
+        on_db!(self, |pool| {
+            let row: Option<(Vec<u8>, Option<i64>)> =
+                sqlx::query_as("SELECT secret, revoked_us FROM dispatch_senders WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?;
+            Ok(StoredKey::from_row(row))
+        })
     }
 
     pub async fn revoke_sender(&self, id: &str, now_us: i64) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE dispatch_senders SET revoked_us = ?2 WHERE id = ?1 AND revoked_us IS NULL",
-        )
-        .bind(id)
-        .bind(now_us)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        on_db!(self, |pool| {
+            let done = sqlx::query(
+                "UPDATE dispatch_senders SET revoked_us = $2 WHERE id = $1 AND revoked_us IS NULL",
+            )
+            .bind(id)
+            .bind(now_us)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
     }
 
     /// Records refused connections, each added to the burst it continues
@@ -246,92 +262,98 @@ impl Catalog {
     /// camera has one `rejected` event in that camera's history, its detail
     /// kept up to date with the count. One transaction.
     pub async fn add_refusals(&self, refusals: &[Refusal]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        let mut newest = 0;
-        for r in refusals {
-            let burst: Option<(i64, i64, i64, Option<i64>)> = sqlx::query_as(
-                "SELECT id, attempts, first_us, event_id FROM auth_failures
-                 WHERE host = ?1 AND code = ?2 AND claimed_id IS ?3 AND at_us >= ?4
-                 ORDER BY id DESC LIMIT 1",
-            )
-            .bind(&r.host)
-            .bind(r.code.as_str())
-            .bind(&r.claimed)
-            .bind(r.first_us.saturating_sub(BURST_GAP_US))
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some((id, attempts, first_us, event_id)) = burst {
-                let attempts = attempts.saturating_add(r.attempts);
-                let first_us = first_us.min(r.first_us);
-                sqlx::query(
-                    "UPDATE auth_failures SET attempts = ?2, first_us = ?3,
-                        at_us = MAX(at_us, ?4), address = ?5, reason = ?6 WHERE id = ?1",
+        on_db!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let mut newest = 0;
+            for r in refusals {
+                let burst: Option<(i64, i64, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT id, attempts, first_us, event_id FROM auth_failures
+                     WHERE host = $1 AND code = $2 AND claimed_id IS NOT DISTINCT FROM $3 AND at_us >= $4
+                     ORDER BY id DESC LIMIT 1",
                 )
-                .bind(id)
-                .bind(attempts)
-                .bind(first_us)
+                .bind(&r.host)
+                .bind(r.code.as_str())
+                .bind(&r.claimed)
+                .bind(r.first_us.saturating_sub(BURST_GAP_US))
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((id, attempts, first_us, event_id)) = burst {
+                    let attempts = attempts.saturating_add(r.attempts);
+                    let first_us = first_us.min(r.first_us);
+                    sqlx::query(
+                        "UPDATE auth_failures SET attempts = $2, first_us = $3,
+                            at_us = CASE WHEN at_us > $4 THEN at_us ELSE $4 END, address = $5, reason = $6 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(attempts)
+                    .bind(first_us)
+                    .bind(r.at_us)
+                    .bind(&r.address)
+                    .bind(&r.reason)
+                    .execute(&mut *tx)
+                    .await?;
+                    if let Some(event) = event_id {
+                        sqlx::query("UPDATE camera_events SET detail = $2 WHERE id = $1")
+                            .bind(event)
+                            .bind(r.event_detail(attempts, first_us))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    continue;
+                }
+                // Only a camera the catalog knows has a history to write in.
+                let event_id: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO camera_events (camera_id, kind, at_us, detail, server_id)
+                     SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM cameras WHERE id = $1)
+                     RETURNING id",
+                )
+                .bind(&r.claimed)
+                .bind(super::EventKind::Rejected.as_str())
+                .bind(r.first_us)
+                .bind(r.event_detail(r.attempts, r.first_us))
+                .bind(&*self.server)
+                .fetch_optional(&mut *tx)
+                .await?;
+                newest = sqlx::query_scalar(
+                    "INSERT INTO auth_failures
+                        (at_us, address, claimed_id, code, reason, host, attempts, first_us, event_id, server_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                     RETURNING id",
+                )
                 .bind(r.at_us)
                 .bind(&r.address)
+                .bind(&r.claimed)
+                .bind(r.code.as_str())
                 .bind(&r.reason)
-                .execute(&mut *tx)
+                .bind(&r.host)
+                .bind(r.attempts)
+                .bind(r.first_us)
+                .bind(event_id)
+                .bind(&*self.server)
+                .fetch_one(&mut *tx)
                 .await?;
-                if let Some(event) = event_id {
-                    sqlx::query("UPDATE camera_events SET detail = ?2 WHERE id = ?1")
-                        .bind(event)
-                        .bind(r.event_detail(attempts, first_us))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                continue;
             }
-            // Only a camera the catalog knows has a history to write in.
-            let event_id = sqlx::query(
-                "INSERT INTO camera_events (camera_id, kind, at_us, detail)
-                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM cameras WHERE id = ?1)",
-            )
-            .bind(&r.claimed)
-            .bind(super::EventKind::Rejected.as_str())
-            .bind(r.first_us)
-            .bind(r.event_detail(r.attempts, r.first_us))
-            .execute(&mut *tx)
-            .await?;
-            let event_id = (event_id.rows_affected() > 0).then(|| event_id.last_insert_rowid());
-            newest = sqlx::query(
-                "INSERT INTO auth_failures
-                    (at_us, address, claimed_id, code, reason, host, attempts, first_us, event_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .bind(r.at_us)
-            .bind(&r.address)
-            .bind(&r.claimed)
-            .bind(r.code.as_str())
-            .bind(&r.reason)
-            .bind(&r.host)
-            .bind(r.attempts)
-            .bind(r.first_us)
-            .bind(event_id)
-            .execute(&mut *tx)
-            .await?
-            .last_insert_rowid();
-        }
-        if newest > KEEP_FAILURES {
-            sqlx::query("DELETE FROM auth_failures WHERE id <= ?1")
-                .bind(newest - KEEP_FAILURES)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            if newest > KEEP_FAILURES {
+                sqlx::query("DELETE FROM auth_failures WHERE id <= $1")
+                    .bind(newest - KEEP_FAILURES)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Bursts of refused connections whose last attempt is older than
     /// `before_us` are forgotten. Returns how many.
     pub async fn prune_refusals(&self, before_us: i64) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM auth_failures WHERE at_us < ?1")
-            .bind(before_us)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        on_db!(self, |pool| {
+            let done = sqlx::query("DELETE FROM auth_failures WHERE at_us < $1")
+                .bind(before_us)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
     }
 
     /// Keeps a pairing code's key for `camera_id`, valid until `expires_us`.
@@ -342,63 +364,71 @@ impl Catalog {
         now_us: i64,
         expires_us: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO pairing_codes (camera_id, code_key, created_us, expires_us)
-             VALUES (?1, ?2, ?3, ?4)",
-        )
-        .bind(camera_id)
-        .bind(&key[..])
-        .bind(now_us)
-        .bind(expires_us)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        on_db!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO pairing_codes (camera_id, code_key, created_us, expires_us)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(camera_id)
+            .bind(&key[..])
+            .bind(now_us)
+            .bind(expires_us)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// Codes not yet used nor expired at `now_us`.
     pub async fn open_pairings(&self, now_us: i64) -> Result<Vec<OpenPairing>> {
-        let rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, camera_id, code_key FROM pairing_codes
-             WHERE used_us IS NULL AND expires_us > ?1",
-        )
-        .bind(now_us)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, camera_id, key)| {
-                Some(OpenPairing {
-                    id,
-                    camera_id,
-                    key: key.try_into().ok()?,
+        on_db!(self, |pool| {
+            let rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
+                "SELECT id, camera_id, code_key FROM pairing_codes
+                 WHERE used_us IS NULL AND expires_us > $1",
+            )
+            .bind(now_us)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(id, camera_id, key)| {
+                    Some(OpenPairing {
+                        id,
+                        camera_id,
+                        key: key.try_into().ok()?,
+                    })
                 })
-            })
-            .collect())
+                .collect())
+        })
     }
 
     /// Marks a code used, if it still was open: false if another agent
     /// used it first or it expired meanwhile.
     pub async fn use_pairing(&self, id: i64, now_us: i64, by: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE pairing_codes SET used_us = ?2, used_by = ?3
-             WHERE id = ?1 AND used_us IS NULL AND expires_us > ?2",
-        )
-        .bind(id)
-        .bind(now_us)
-        .bind(by)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        on_db!(self, |pool| {
+            let done = sqlx::query(
+                "UPDATE pairing_codes SET used_us = $2, used_by = $3
+                 WHERE id = $1 AND used_us IS NULL AND expires_us > $2",
+            )
+            .bind(id)
+            .bind(now_us)
+            .bind(by)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
     }
 
     /// The newest refused connections first.
     pub async fn auth_failures(&self, limit: i64) -> Result<Vec<AuthFailureRow>> {
-        Ok(
-            sqlx::query_as("SELECT * FROM auth_failures ORDER BY at_us DESC, id DESC LIMIT ?1")
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        on_db!(self, |pool| {
+            Ok(
+                sqlx::query_as("SELECT * FROM auth_failures ORDER BY at_us DESC, id DESC LIMIT $1")
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?,
+            )
+        })
     }
 }
 

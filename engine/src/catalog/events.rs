@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::{Catalog, EventKind, Result};
+use super::{Catalog, EventKind, Result, on_db};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize)]
 pub struct EventRow {
@@ -20,12 +20,14 @@ pub struct EventRow {
     pub end_us: Option<i64>,
     /// A motion span's highest score: the share of the picture that moved.
     pub peak_score: Option<f64>,
+    /// The recording server that saw it.
+    pub server_id: String,
 }
 
 /// The columns of an [`EventRow`] (the thumbnail is read on its own).
 macro_rules! event_columns {
     () => {
-        "id, camera_id, kind, at_us, detail, end_us, peak_score"
+        "id, camera_id, kind, at_us, detail, end_us, peak_score, server_id"
     };
 }
 
@@ -60,16 +62,20 @@ impl Catalog {
         at_us: i64,
         detail: &str,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO camera_events (camera_id, kind, at_us, detail) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .bind(camera_id)
-        .bind(kind.as_str())
-        .bind(at_us)
-        .bind(detail)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        on_db!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO camera_events (camera_id, kind, at_us, detail, server_id)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(camera_id)
+            .bind(kind.as_str())
+            .bind(at_us)
+            .bind(detail)
+            .bind(&*self.server)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// Ends the open span of `kind` that started at `start_us`.
@@ -80,49 +86,57 @@ impl Catalog {
         start_us: i64,
         end: &SpanEnd,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE camera_events
-             SET end_us = ?4, peak_score = ?5, thumbnail = ?6,
-                 detail = CASE ?7 WHEN '' THEN detail ELSE detail || '; ended: ' || ?7 END
-             WHERE camera_id = ?1 AND kind = ?2 AND at_us = ?3 AND end_us IS NULL",
-        )
-        .bind(camera_id)
-        .bind(kind.as_str())
-        .bind(start_us)
-        .bind(end.end_us)
-        .bind(end.peak_score)
-        .bind(end.thumbnail.as_deref())
-        .bind(&end.why)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        on_db!(self, |pool| {
+            sqlx::query(
+                "UPDATE camera_events
+                 SET end_us = $4, peak_score = $5, thumbnail = $6,
+                     detail = CASE $7 WHEN '' THEN detail ELSE detail || '; ended: ' || $7 END
+                 WHERE camera_id = $1 AND kind = $2 AND at_us = $3 AND end_us IS NULL",
+            )
+            .bind(camera_id)
+            .bind(kind.as_str())
+            .bind(start_us)
+            .bind(end.end_us)
+            .bind(end.peak_score)
+            .bind(end.thumbnail.as_deref())
+            .bind(&end.why)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     /// Spans left open by a panel that stopped without ending them: they
     /// end where they started, marked so. Returns how many.
     pub async fn close_open_spans(&self) -> Result<u64> {
-        // The span kinds, as `EventKind::is_span` says.
-        let done = sqlx::query(
-            "UPDATE camera_events
-             SET end_us = at_us,
-                 detail = CASE detail WHEN '' THEN 'end unknown: the panel stopped'
-                          ELSE detail || '; end unknown: the panel stopped' END
-             WHERE end_us IS NULL
-               AND kind IN ('motion', 'covered', 'blinded', 'defocused', 'moved')",
-        )
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        on_db!(self, |pool| {
+            // The span kinds, as `EventKind::is_span` says.
+            let done = sqlx::query(
+                "UPDATE camera_events
+                 SET end_us = at_us,
+                     detail = CASE detail WHEN '' THEN 'end unknown: the panel stopped'
+                              ELSE detail || '; end unknown: the panel stopped' END
+                 WHERE end_us IS NULL
+                   AND kind IN ('motion', 'covered', 'blinded', 'defocused', 'moved')
+                   AND server_id = $1",
+            )
+            .bind(&*self.server)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected())
+        })
     }
 
     /// The thumbnail of an event's peak frame, if it has one.
     pub async fn event_thumbnail(&self, id: i64) -> Result<Option<Vec<u8>>> {
-        let row: Option<(Option<Vec<u8>>,)> =
-            sqlx::query_as("SELECT thumbnail FROM camera_events WHERE id = ?1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.and_then(|r| r.0))
+        on_db!(self, |pool| {
+            let row: Option<(Option<Vec<u8>>,)> =
+                sqlx::query_as("SELECT thumbnail FROM camera_events WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?;
+            Ok(row.and_then(|r| r.0))
+        })
     }
 
     /// Motion and tamper spans of one camera (or all) that overlap
@@ -135,80 +149,90 @@ impl Catalog {
         to_us: Option<i64>,
         limit: i64,
     ) -> Result<Vec<EventRow>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            event_columns!(),
-            " FROM camera_events
-             WHERE (?1 IS NULL OR camera_id = ?1)
-               AND kind IN ('motion', 'covered', 'blinded', 'defocused', 'moved')
-               AND (?2 IS NULL OR end_us IS NULL OR end_us >= ?2)
-               AND (?3 IS NULL OR at_us < ?3)
-             ORDER BY at_us DESC, id DESC
-             LIMIT ?4"
-        ))
-        .bind(camera_id)
-        .bind(from_us)
-        .bind(to_us)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        on_db!(self, |pool| {
+            Ok(sqlx::query_as(concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM camera_events
+                 WHERE ($1 IS NULL OR camera_id = $1)
+                   AND kind IN ('motion', 'covered', 'blinded', 'defocused', 'moved')
+                   AND ($2 IS NULL OR end_us IS NULL OR end_us >= $2)
+                   AND ($3 IS NULL OR at_us < $3)
+                 ORDER BY at_us DESC, id DESC
+                 LIMIT $4"
+            ))
+            .bind(camera_id)
+            .bind(from_us)
+            .bind(to_us)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// Events that match `filter`, newest first.
     pub async fn find_events(&self, filter: &EventFilter) -> Result<Vec<EventRow>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            event_columns!(),
-            " FROM camera_events
-             WHERE (?1 IS NULL OR camera_id = ?1)
-               AND (?2 IS NULL OR kind = ?2)
-               AND (?3 IS NULL OR at_us >= ?3)
-               AND (?4 IS NULL OR at_us < ?4)
-             ORDER BY at_us DESC, id DESC
-             LIMIT ?5 OFFSET ?6"
-        ))
-        .bind(filter.camera_id.as_deref())
-        .bind(filter.kind.map(|k| k.as_str()))
-        .bind(filter.from_us)
-        .bind(filter.to_us)
-        .bind(filter.limit)
-        .bind(filter.offset)
-        .fetch_all(&self.pool)
-        .await?)
+        on_db!(self, |pool| {
+            Ok(sqlx::query_as(concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM camera_events
+                 WHERE ($1 IS NULL OR camera_id = $1)
+                   AND ($2 IS NULL OR kind = $2)
+                   AND ($3 IS NULL OR at_us >= $3)
+                   AND ($4 IS NULL OR at_us < $4)
+                 ORDER BY at_us DESC, id DESC
+                 LIMIT $5 OFFSET $6"
+            ))
+            .bind(filter.camera_id.as_deref())
+            .bind(filter.kind.map(|k| k.as_str()))
+            .bind(filter.from_us)
+            .bind(filter.to_us)
+            .bind(filter.limit)
+            .bind(filter.offset)
+            .fetch_all(pool)
+            .await?)
+        })
     }
 
     /// Events older than `before_us` are forgotten. Returns how many.
     pub async fn prune_events(&self, before_us: i64) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM camera_events WHERE at_us < ?1")
-            .bind(before_us)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        on_db!(self, |pool| {
+            let done = sqlx::query("DELETE FROM camera_events WHERE at_us < $1")
+                .bind(before_us)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
     }
 
     /// The first event of a camera after `at_us`, if any.
     pub async fn first_event_after(&self, camera_id: &str, at_us: i64) -> Result<Option<EventRow>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            event_columns!(),
-            " FROM camera_events WHERE camera_id = ?1 AND at_us > ?2 ORDER BY at_us, id LIMIT 1"
-        ))
-        .bind(camera_id)
-        .bind(at_us)
-        .fetch_optional(&self.pool)
-        .await?)
+        on_db!(self, |pool| {
+            Ok(sqlx::query_as(concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM camera_events WHERE camera_id = $1 AND at_us > $2 ORDER BY at_us, id LIMIT 1"
+            ))
+            .bind(camera_id)
+            .bind(at_us)
+            .fetch_optional(pool)
+            .await?)
+        })
     }
 
     pub async fn has_event(&self, camera_id: &str, kind: EventKind, at_us: i64) -> Result<bool> {
-        let n: (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM camera_events WHERE camera_id = ?1 AND kind = ?2 AND at_us = ?3",
-        )
-        .bind(camera_id)
-        .bind(kind.as_str())
-        .bind(at_us)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n.0 > 0)
+        on_db!(self, |pool| {
+            let n: (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM camera_events WHERE camera_id = $1 AND kind = $2 AND at_us = $3",
+            )
+            .bind(camera_id)
+            .bind(kind.as_str())
+            .bind(at_us)
+            .fetch_one(pool)
+            .await?;
+            Ok(n.0 > 0)
+        })
     }
 
     /// Events of one camera (or all) in `[from_us, to_us)`, newest first, paged.

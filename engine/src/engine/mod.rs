@@ -228,7 +228,7 @@ impl Engine {
             shared.registry.slot(row);
         }
         let listen_token = spawn_background(&shared, listener);
-        info!(listen = %local_addr, db = %shared.config.db_path().display(), recordings = %shared.config.recordings_dir.display(), "panel engine started");
+        info!(listen = %local_addr, catalog = %shared.config.catalog_location(), recordings = %shared.config.recordings_dir.display(), "panel engine started");
         Ok(Self {
             shared,
             listening: Mutex::new((local_addr, listen_token)),
@@ -505,7 +505,7 @@ impl Engine {
                 "the catalog did not take the last writes in time; the next start repairs the recordings"
             );
         }
-        let _ = self.shared.catalog.clear_beat().await;
+        let _ = self.shared.catalog.stop_server(crate::time::now_us()).await;
         self.shared.catalog.close().await;
         info!("panel engine stopped");
     }

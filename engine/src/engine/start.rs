@@ -50,7 +50,16 @@ pub(super) async fn open_catalog(
             source,
         })?;
     }
-    let catalog = Catalog::open(&config.db_path()).await?;
+    let catalog = Catalog::connect(&config.catalog_location())
+        .await?
+        .with_server(&config.server_id());
+    // The same panel restarting (after a crash, too) is this host and
+    // data directory; another panel given this server id is not.
+    let data = std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    let instance = format!("{}:{}", crate::config::hostname(), data.display());
+    catalog
+        .register_server(&config.server_address(), &instance, now_us())
+        .await?;
     // An address chosen in the window's settings wins over the config
     // file, not over `--listen`.
     if !config.listen_from_flag

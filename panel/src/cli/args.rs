@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use cctv_engine::catalog::Location;
 use cctv_engine::config::PanelConfig;
 use clap::{Args, Parser, Subcommand};
 
@@ -243,6 +244,10 @@ pub struct EngineArgs {
     /// Directory for recording files [default: recordings].
     #[arg(long)]
     pub recordings: Option<PathBuf>,
+    /// The catalog on a PostgreSQL server (postgres://USER@HOST:PORT/DB),
+    /// shared by several recording servers [default: SQLite, <data>/panel.db].
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
     /// TOML file with any setting (see README); flags win over it.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -256,6 +261,19 @@ pub struct DataArgs {
     /// Directory holding panel.db [default: data].
     #[arg(long, default_value = "data")]
     pub data: PathBuf,
+    /// The catalog on a PostgreSQL server (postgres://USER@HOST:PORT/DB),
+    /// shared by several recording servers, instead of <data>/panel.db.
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+}
+
+impl DataArgs {
+    pub fn location(&self) -> Location {
+        match &self.database {
+            Some(url) => Location::parse(url),
+            None => Location::Sqlite(self.data.join("panel.db")),
+        }
+    }
 }
 
 impl EngineArgs {
@@ -273,6 +291,9 @@ impl EngineArgs {
         }
         if let Some(r) = &self.recordings {
             cfg.recordings_dir = r.clone();
+        }
+        if let Some(url) = &self.database {
+            cfg.database = Some(url.clone());
         }
         Ok(cfg)
     }

@@ -2,6 +2,7 @@
 //! who tried and was turned away.
 
 use anyhow::Context;
+use cctv_engine::catalog::Location;
 use cctv_engine::config::PanelConfig;
 use cctv_engine::time;
 
@@ -32,7 +33,9 @@ pub async fn add(cfg: &PanelConfig, id: &str, name: &str, how: Enrol<'_>) -> any
     }
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
-    let catalog = cctv_engine::catalog::Catalog::open(&cfg.db_path()).await?;
+    let catalog = cctv_engine::catalog::Catalog::connect(&cfg.catalog_location())
+        .await?
+        .with_server(&cfg.server_id());
     let fingerprint = if cfg.plain_tcp {
         None
     } else {
@@ -75,7 +78,9 @@ pub async fn add(cfg: &PanelConfig, id: &str, name: &str, how: Enrol<'_>) -> any
 }
 
 pub async fn revoke(cfg: &PanelConfig, id: &str) -> anyhow::Result<()> {
-    let catalog = open_catalog(&cfg.data_dir).await?;
+    let catalog = open_catalog(&cfg.catalog_location())
+        .await?
+        .with_server(&cfg.server_id());
     let done = catalog.revoke_credentials(id, time::now_us()).await?;
     catalog.close().await;
     if !done {
@@ -90,7 +95,9 @@ pub async fn revoke(cfg: &PanelConfig, id: &str) -> anyhow::Result<()> {
 /// Refused connections, newest first: one line per burst from an address,
 /// with its count of attempts.
 pub async fn refused(cfg: &PanelConfig, limit: i64, json: bool) -> anyhow::Result<()> {
-    let catalog = open_catalog(&cfg.data_dir).await?;
+    let catalog = open_catalog(&cfg.catalog_location())
+        .await?
+        .with_server(&cfg.server_id());
     let rows = catalog.auth_failures(limit).await?;
     catalog.close().await;
     for r in rows {
@@ -115,12 +122,13 @@ pub async fn refused(cfg: &PanelConfig, limit: i64, json: bool) -> anyhow::Resul
 /// sender's secret and prints its `[[dispatch_targets]]` entry, once.
 pub async fn add_sender(
     data: &std::path::Path,
+    at: &Location,
     id: &str,
     address: Option<&str>,
     plain_tcp: bool,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
-    let catalog = cctv_engine::catalog::Catalog::open(&data.join("panel.db")).await?;
+    let catalog = cctv_engine::catalog::Catalog::connect(at).await?;
     let fingerprint = if plain_tcp {
         None
     } else {
@@ -145,8 +153,8 @@ pub async fn add_sender(
     Ok(())
 }
 
-pub async fn revoke_sender(data: &std::path::Path, id: &str) -> anyhow::Result<()> {
-    let catalog = open_catalog(data).await?;
+pub async fn revoke_sender(at: &Location, id: &str) -> anyhow::Result<()> {
+    let catalog = open_catalog(at).await?;
     let done = catalog.revoke_sender(id, time::now_us()).await?;
     catalog.close().await;
     if !done {

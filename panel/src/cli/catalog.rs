@@ -4,46 +4,85 @@
 
 use std::path::Path;
 
-use cctv_engine::catalog::{CameraState, Catalog, EventFilter, EventKind, RecordingFilter};
+use std::collections::HashMap;
+
+use anyhow::Context;
+use cctv_engine::catalog::{
+    CameraState, Catalog, EventFilter, EventKind, Location, RecordingFilter, ServerRow,
+};
 use cctv_engine::time;
 
-pub async fn open_catalog(data: &Path) -> anyhow::Result<Catalog> {
-    let path = data.join("panel.db");
-    if !path.exists() {
+/// Opens an existing catalog: a SQLite file must be there already (a
+/// mistyped `--data` makes no new one); a PostgreSQL server is connected to.
+pub async fn open_catalog(at: &Location) -> anyhow::Result<Catalog> {
+    if let Location::Sqlite(path) = at
+        && !path.exists()
+    {
+        let data = path.parent().unwrap_or(Path::new("."));
         return Err(anyhow::anyhow!(
             "no catalog at {} (has `panel serve --data {}` run yet?)",
             path.display(),
             data.display()
         ));
     }
-    Ok(Catalog::open(&path).await?)
+    Catalog::connect(at)
+        .await
+        .with_context(|| format!("cannot open the catalog at {at}"))
 }
 
-/// A panel that has not said it is alive for this long is not running.
-pub const BEAT_STALE_US: i64 = 15_000_000;
+/// The catalog's recording servers, and what each is doing now.
+pub struct Servers {
+    rows: HashMap<String, ServerRow>,
+    now_us: i64,
+}
 
-pub async fn cameras(data: &Path, json: bool) -> anyhow::Result<()> {
-    let catalog = open_catalog(data).await?;
-    let running = catalog
-        .last_beat()
-        .await?
-        .is_some_and(|b| time::now_us() - b < BEAT_STALE_US);
+impl Servers {
+    pub async fn load(catalog: &Catalog) -> anyhow::Result<Self> {
+        let rows = catalog.servers().await?;
+        Ok(Self {
+            rows: rows.into_iter().map(|s| (s.id.clone(), s)).collect(),
+            now_us: time::now_us(),
+        })
+    }
+
+    /// `running`, `stopped`, `unreachable`; `-` for no server.
+    pub fn state(&self, id: &str) -> &'static str {
+        self.rows
+            .get(id)
+            .map(|s| s.state(self.now_us).as_str())
+            .unwrap_or("-")
+    }
+
+    /// Why the rows of server `id` are not live, when it does not run.
+    pub fn why_down(&self, id: &str) -> Option<String> {
+        self.rows.get(id)?.why_down(self.now_us)
+    }
+
+    /// The server column: its id, or `-`.
+    pub fn name(id: &str) -> &str {
+        if id.is_empty() { "-" } else { id }
+    }
+}
+
+pub async fn cameras(at: &Location, json: bool) -> anyhow::Result<()> {
+    let catalog = open_catalog(at).await?;
+    let servers = Servers::load(&catalog).await?;
     for c in catalog.cameras().await? {
-        let (state, detail) = if running {
-            (c.state, c.state_detail.clone())
-        } else {
-            (CameraState::Offline, "the panel is not running".to_string())
+        let (state, detail) = match servers.why_down(&c.server_id) {
+            None => (c.state, c.state_detail.clone()),
+            Some(why) => (CameraState::Offline, why),
         };
         if json {
             let v = serde_json::json!({
                 "id": c.id, "name": c.name, "state": state.as_str(), "since_us": c.state_since_us,
                 "detail": detail, "record_mode": c.record_mode, "address": c.last_address,
                 "width": c.width, "height": c.height, "fps": c.fps_milli as f64 / 1000.0,
+                "server": c.server_id, "server_state": servers.state(&c.server_id),
             });
             say!("{v}");
         } else {
             say!(
-                "{:<20} {:<8} since {}  {:<24} rec:{:<10} {}x{}  {}",
+                "{:<20} {:<8} since {}  {:<24} rec:{:<10} {}x{}  on {} ({})  {}",
                 c.id,
                 state.as_str(),
                 time::local(c.state_since_us),
@@ -51,6 +90,8 @@ pub async fn cameras(data: &Path, json: bool) -> anyhow::Result<()> {
                 c.record_mode,
                 c.width,
                 c.height,
+                Servers::name(&c.server_id),
+                servers.state(&c.server_id),
                 detail
             );
         }
@@ -60,13 +101,14 @@ pub async fn cameras(data: &Path, json: bool) -> anyhow::Result<()> {
 }
 
 pub async fn recordings(
-    data: &Path,
+    at: &Location,
     camera: Option<String>,
     since: Option<String>,
     limit: i64,
     json: bool,
 ) -> anyhow::Result<()> {
-    let catalog = open_catalog(data).await?;
+    let catalog = open_catalog(at).await?;
+    let servers = Servers::load(&catalog).await?;
     let from_us = since.as_deref().map(time::parse).transpose()?;
     let rows = catalog
         .recordings(&RecordingFilter {
@@ -78,16 +120,20 @@ pub async fn recordings(
         .await?;
     for r in rows {
         if json {
-            say!("{}", serde_json::to_string(&r)?);
+            let mut v = serde_json::to_value(&r)?;
+            v["server_state"] = servers.state(&r.server_id).into();
+            say!("{v}");
         } else {
             say!(
-                "{:<20} {}  {:>7.1} s  {:>6} frames  {:>8.1} MB  {:<11} {}",
+                "{:<20} {}  {:>7.1} s  {:>6} frames  {:>8.1} MB  {:<11} on {} ({})  {}",
                 r.camera_id,
                 time::local(r.start_us),
                 (r.end_us - r.start_us) as f64 / 1e6,
                 r.frames,
                 r.bytes as f64 / 1e6,
                 r.status,
+                Servers::name(&r.server_id),
+                servers.state(&r.server_id),
                 r.path
             );
             if r.backfilled {
@@ -110,7 +156,7 @@ pub struct EventQuery {
     pub limit: i64,
 }
 
-pub async fn events(data: &Path, q: EventQuery, json: bool) -> anyhow::Result<()> {
+pub async fn events(at: &Location, q: EventQuery, json: bool) -> anyhow::Result<()> {
     let kind = match q.kind.as_deref() {
         Some(k) => Some(EventKind::parse(k).ok_or_else(|| {
             let kinds: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
@@ -119,7 +165,7 @@ pub async fn events(data: &Path, q: EventQuery, json: bool) -> anyhow::Result<()
         None => None,
     };
     let from_us = q.since.as_deref().map(time::parse).transpose()?;
-    let catalog = open_catalog(data).await?;
+    let catalog = open_catalog(at).await?;
     let rows = catalog
         .find_events(&EventFilter {
             camera_id: q.camera,
@@ -134,7 +180,7 @@ pub async fn events(data: &Path, q: EventQuery, json: bool) -> anyhow::Result<()
             let v = serde_json::json!({
                 "id": e.id, "camera_id": e.camera_id, "kind": e.kind,
                 "start_us": e.at_us, "end_us": e.end_us, "peak_score": e.peak_score,
-                "detail": e.detail,
+                "detail": e.detail, "server": e.server_id,
             });
             say!("{v}");
         } else {
@@ -148,12 +194,13 @@ pub async fn events(data: &Path, q: EventQuery, json: bool) -> anyhow::Result<()
                 .map(|p| format!("peak {:.1}%", p * 100.0))
                 .unwrap_or_default();
             say!(
-                "{:<20} {}  {:<18} {:>9}  {:<11} {}",
+                "{:<20} {}  {:<18} {:>9}  {:<11} on {}  {}",
                 e.camera_id,
                 time::local(e.at_us),
                 e.kind.as_str(),
                 span,
                 peak,
+                Servers::name(&e.server_id),
                 e.detail
             );
         }

@@ -2,6 +2,7 @@
 //! from the command line, for scripts and for the archive side.
 
 use anyhow::Context;
+use cctv_engine::catalog::Location;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::args::ReceiveArgs;
-use super::catalog::{BEAT_STALE_US, open_catalog};
+use super::catalog::open_catalog;
+use cctv_engine::catalog::BEAT_STALE_US;
 
 /// `panel export`: a clip of the range, or whole recordings; prints the
 /// zip's path.
@@ -29,7 +31,9 @@ pub async fn export(
     to: Option<String>,
     whole: bool,
 ) -> anyhow::Result<()> {
-    let catalog = open_catalog(&cfg.data_dir).await?;
+    let catalog = open_catalog(&cfg.catalog_location())
+        .await?
+        .with_server(&cfg.server_id());
     let from_us = from.as_deref().map(time::parse).transpose()?;
     let to_us = to.as_deref().map(time::parse).transpose()?;
     let clip = !whole && (from_us.is_some() || to_us.is_some());
@@ -119,8 +123,8 @@ pub fn verify(zip: &Path) -> anyhow::Result<bool> {
 }
 
 /// `panel exports`: exports and where each has been dispatched.
-pub async fn exports(data: &Path, json: bool) -> anyhow::Result<()> {
-    let catalog = open_catalog(data).await?;
+pub async fn exports(at: &Location, json: bool) -> anyhow::Result<()> {
+    let catalog = open_catalog(at).await?;
     let exports = catalog.exports(200).await?;
     let dispatches = catalog.dispatches(1000).await?;
     for e in exports {
@@ -162,7 +166,9 @@ pub async fn exports(data: &Path, json: bool) -> anyhow::Result<()> {
 /// `panel dispatch`: queues the export; if no panel is running on this
 /// catalog, sends it from here, retrying until it is acknowledged.
 pub async fn dispatch(cfg: &PanelConfig, zip: &Path, target: Option<String>) -> anyhow::Result<()> {
-    let catalog = open_catalog(&cfg.data_dir).await?;
+    let catalog = open_catalog(&cfg.catalog_location())
+        .await?
+        .with_server(&cfg.server_id());
     let (full, export) = find_export(&catalog, cfg, zip).await?;
     let targets = targets_for(cfg, target)?;
     let mut ids = Vec::new();

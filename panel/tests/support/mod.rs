@@ -8,8 +8,13 @@ use std::time::{Duration, Instant};
 
 use cctv_engine::config::PanelConfig;
 
+pub mod enrol;
 pub mod forward;
+pub mod postgres;
 pub mod proxy;
+pub mod schema;
+
+pub use enrol::*;
 pub mod sound;
 
 /// A child process killed when the test ends, however it ends.
@@ -84,80 +89,6 @@ pub fn fresh_spool_dir() -> PathBuf {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     ))
-}
-
-/// What an agent needs to reach a panel: its address, the camera's secret,
-/// and the panel certificate's fingerprint (`None`: plain TCP).
-#[derive(Debug, Clone)]
-pub struct Creds {
-    pub addr: std::net::SocketAddr,
-    pub id: String,
-    pub secret: cctv_protocol::auth::Secret,
-    pub fingerprint: Option<cctv_protocol::tls::Fingerprint>,
-}
-
-impl Creds {
-    /// The agent's flags for these credentials.
-    pub fn agent_args(&self) -> Vec<String> {
-        let mut a = vec![
-            "--panel".to_string(),
-            self.addr.to_string(),
-            "--camera-id".into(),
-            self.id.clone(),
-            "--secret".into(),
-            self.secret.to_hex(),
-        ];
-        match self.fingerprint {
-            Some(f) => a.extend(["--panel-fingerprint".to_string(), f.to_string()]),
-            None => a.push("--plain-tcp".into()),
-        }
-        a
-    }
-}
-
-/// Issues credentials for `id` on a running engine.
-pub async fn enroll(engine: &cctv_engine::Engine, id: &str, name: &str) -> Creds {
-    let secret = engine
-        .add_camera(id, name, false)
-        .await
-        .expect("add camera");
-    Creds {
-        addr: engine.local_addr(),
-        id: id.into(),
-        secret,
-        fingerprint: engine.fingerprint(),
-    }
-}
-
-/// Issues credentials with `panel camera add`, as an installer would, and
-/// reads them back from what it prints.
-pub fn enroll_cli(data: &Path, addr: std::net::SocketAddr, id: &str) -> Creds {
-    let out = Command::new(env!("CARGO_BIN_EXE_panel"))
-        .args(["camera", "add", "--id", id, "--name", id, "--data"])
-        .arg(data)
-        .output()
-        .expect("run panel camera add");
-    assert!(
-        out.status.success(),
-        "panel camera add: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    #[derive(serde::Deserialize)]
-    struct Printed {
-        camera_id: String,
-        secret: String,
-        panel_fingerprint: Option<String>,
-    }
-    let p: Printed = toml::from_str(&String::from_utf8_lossy(&out.stdout)).expect("valid TOML");
-    assert_eq!(p.camera_id, id);
-    Creds {
-        addr,
-        id: id.into(),
-        secret: cctv_protocol::auth::Secret::parse(&p.secret).unwrap(),
-        fingerprint: p
-            .panel_fingerprint
-            .map(|f| cctv_protocol::tls::Fingerprint::parse(&f).unwrap()),
-    }
 }
 
 /// Runs a `panel` command to its end; its output.

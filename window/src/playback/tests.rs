@@ -19,6 +19,7 @@ fn row(id: i64, start: i64, frames: i64, every_ms: i64) -> (RecordingRow, Arc<Sc
         ..Default::default()
     };
     let r = RecordingRow {
+        server_id: String::new(),
         id,
         camera_id: "c".into(),
         path: format!("c/{id}.mkv"),
@@ -45,6 +46,7 @@ fn setup(now: Instant) -> (Playback, Vec<(RecordingRow, Arc<Scan>)>) {
         panic!("reads the footage first: {cmds:?}")
     };
     let offline = EventRow {
+        server_id: String::new(),
         id: 1,
         camera_id: "c".into(),
         kind: EventKind::Offline,
@@ -54,6 +56,7 @@ fn setup(now: Instant) -> (Playback, Vec<(RecordingRow, Arc<Scan>)>) {
         peak_score: None,
     };
     let motion = EventRow {
+        server_id: String::new(),
         id: 2,
         kind: EventKind::Motion,
         at_us: T0 + 20 * S,

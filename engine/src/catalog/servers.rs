@@ -1,0 +1,182 @@
+//! Recording servers: the panels sharing one catalog. Each registers at
+//! start, says it is alive every few seconds and marks a clean stop; the
+//! rows it writes carry its id. A server whose beat is older than
+//! [`BEAT_STALE_US`] is unreachable, whatever its rows last said.
+
+use serde::Serialize;
+
+use super::{Catalog, CatalogError, Result, on_db};
+
+/// A server that has not said it is alive for this long is down.
+pub const BEAT_STALE_US: i64 = 15_000_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
+pub struct ServerRow {
+    pub id: String,
+    pub address: String,
+    #[serde(skip)]
+    pub instance: String,
+    pub started_us: i64,
+    pub heartbeat_us: i64,
+    pub stopped_us: Option<i64>,
+}
+
+/// What a server is doing, as far as the catalog can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerState {
+    Running,
+    /// Stopped cleanly.
+    Stopped,
+    /// No beat for [`BEAT_STALE_US`]: killed, crashed, or cut off.
+    Unreachable,
+}
+
+impl ServerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerState::Running => "running",
+            ServerState::Stopped => "stopped",
+            ServerState::Unreachable => "unreachable",
+        }
+    }
+}
+
+impl ServerRow {
+    pub fn state(&self, now_us: i64) -> ServerState {
+        if self.stopped_us.is_some() {
+            ServerState::Stopped
+        } else if now_us - self.heartbeat_us < BEAT_STALE_US {
+            ServerState::Running
+        } else {
+            ServerState::Unreachable
+        }
+    }
+
+    /// Why a camera of this server shows offline when the server is not
+    /// running, in words (`None` while it runs).
+    pub fn why_down(&self, now_us: i64) -> Option<String> {
+        match self.state(now_us) {
+            ServerState::Running => None,
+            ServerState::Stopped => Some(format!(
+                "server {} stopped (its panel is not running)",
+                self.id
+            )),
+            ServerState::Unreachable => Some(format!("server {} unreachable", self.id)),
+        }
+    }
+}
+
+/// Rows of a catalog from before servers.
+const CLAIM_UNOWNED: [&str; 6] = [
+    "UPDATE cameras SET server_id = $1 WHERE server_id = ''",
+    "UPDATE camera_events SET server_id = $1 WHERE server_id = ''",
+    "UPDATE recordings SET server_id = $1 WHERE server_id = ''",
+    "UPDATE exports SET server_id = $1 WHERE server_id = ''",
+    "UPDATE auth_failures SET server_id = $1 WHERE server_id = ''",
+    "UPDATE panoramas SET server_id = $1 WHERE server_id = ''",
+];
+
+impl Catalog {
+    /// This catalog handle's server: the id its rows are written with.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The same catalog, writing as server `id`.
+    pub fn with_server(mut self, id: &str) -> Self {
+        self.server = id.into();
+        self
+    }
+
+    /// Registers this server at start. Refused while another panel runs
+    /// with the same id (its beat fresh, its instance another), so two
+    /// panels cannot write as one.
+    pub async fn register_server(&self, address: &str, instance: &str, now_us: i64) -> Result<()> {
+        if let Some(other) = self.server_row(&self.server).await?
+            && other.instance != instance
+            && other.state(now_us) == ServerState::Running
+        {
+            return Err(CatalogError::Invalid(format!(
+                "another panel runs as server {:?} (at {}, alive {} s ago): give each panel its own server_id",
+                self.server,
+                other.address,
+                (now_us - other.heartbeat_us) / 1_000_000
+            )));
+        }
+        on_db!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO servers (id, address, instance, started_us, heartbeat_us)
+                 VALUES ($1, $2, $3, $4, $4)
+                 ON CONFLICT (id) DO UPDATE SET address = excluded.address,
+                    instance = excluded.instance, started_us = excluded.started_us,
+                    heartbeat_us = excluded.heartbeat_us, stopped_us = NULL",
+            )
+            .bind(&*self.server)
+            .bind(address)
+            .bind(instance)
+            .bind(now_us)
+            .execute(pool)
+            .await?;
+            if let super::Pool::Sqlite(_) = self.pool {
+                // A catalog from before servers held one panel's rows:
+                // this one's.
+                for claim in CLAIM_UNOWNED {
+                    sqlx::query(claim).bind(&*self.server).execute(pool).await?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Records that this server is alive.
+    pub async fn beat(&self, now_us: i64) -> Result<()> {
+        on_db!(self, |pool| {
+            sqlx::query("UPDATE servers SET heartbeat_us = $2, stopped_us = NULL WHERE id = $1")
+                .bind(&*self.server)
+                .bind(now_us)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// When this server last said it was alive, unless it stopped cleanly.
+    pub async fn last_beat(&self) -> Result<Option<i64>> {
+        Ok(self
+            .server_row(&self.server)
+            .await?
+            .filter(|s| s.stopped_us.is_none())
+            .map(|s| s.heartbeat_us))
+    }
+
+    /// Marks this server stopped (a clean shutdown).
+    pub async fn stop_server(&self, now_us: i64) -> Result<()> {
+        on_db!(self, |pool| {
+            sqlx::query("UPDATE servers SET stopped_us = $2 WHERE id = $1")
+                .bind(&*self.server)
+                .bind(now_us)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    pub async fn server_row(&self, id: &str) -> Result<Option<ServerRow>> {
+        on_db!(self, |pool| {
+            Ok(sqlx::query_as("SELECT * FROM servers WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
+    /// Every server that has ever run on this catalog, by id.
+    pub async fn servers(&self) -> Result<Vec<ServerRow>> {
+        on_db!(self, |pool| {
+            Ok(sqlx::query_as("SELECT * FROM servers ORDER BY id")
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+}
