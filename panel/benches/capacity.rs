@@ -12,8 +12,14 @@
 //! `-- --profile` to sample where the panel's CPU goes (needs `perf`).
 //! `-- --audio` runs each case again with every agent sending its sound
 //! (20 ms Opus packets) and prints the cost of sound side by side.
+//! `-- --postgres` runs each case again with the catalog on a PostgreSQL
+//! server started for the run (as several recording servers share one) and
+//! prints both side by side.
 
 mod common;
+#[path = "../tests/support/postgres.rs"]
+#[allow(dead_code)]
+mod postgres;
 #[path = "capacity/table.rs"]
 mod table;
 
@@ -23,7 +29,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use cctv_engine::catalog::Catalog;
+use cctv_engine::catalog::{Catalog, Location};
 use common::{Kill, cpu_secs, frames, free_port, peak_rss_mb, wait_listening};
 use table::{header, row};
 use tokio::io::AsyncWriteExt;
@@ -48,6 +54,9 @@ struct Case {
 const OPUS_BYTES: usize = 60;
 /// `Audio` on the wire: header, capture time, samples, level, packet.
 const AUDIO_WIRE_BYTES: usize = cctv_protocol::HEADER_LEN + 11 + OPUS_BYTES;
+
+/// The catalog of the panel under test, when not its own SQLite file.
+static DATABASE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
 /// The panel's certificate, for agents of a TLS case.
 static PIN: std::sync::Mutex<Option<cctv_protocol::tls::Fingerprint>> = std::sync::Mutex::new(None);
@@ -211,7 +220,14 @@ fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let stats = dir.path().join("stats.json");
-    let (cfg, pin) = common::prepare_panel(dir.path(), port, &camera_ids(case.k), case.tls);
+    let database = DATABASE.lock().unwrap().clone();
+    let (cfg, pin) = common::prepare_panel(
+        dir.path(),
+        port,
+        &camera_ids(case.k),
+        case.tls,
+        database.as_deref(),
+    );
     *PIN.lock().unwrap() = pin;
     let panel = Kill(
         Command::new(env!("CARGO_BIN_EXE_panel"))
@@ -242,9 +258,11 @@ fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
         .unwrap_or_default();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (recorded, bytes) = rt.block_on(async {
-        let c = Catalog::open(&dir.path().join("data/panel.db"))
-            .await
-            .unwrap();
+        let at = match &database {
+            Some(url) => Location::parse(url),
+            None => Location::Sqlite(dir.path().join("data/panel.db")),
+        };
+        let c = Catalog::connect(&at).await.unwrap();
         let rows = c.recordings(&Default::default()).await.unwrap();
         c.close().await;
         (
@@ -305,7 +323,7 @@ fn run_floor(case: Case, frames: &[Bytes]) -> f64 {
 fn profile(case: Case, frames: &[Bytes]) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let (cfg, _) = common::prepare_panel(dir.path(), port, &camera_ids(case.k), false);
+    let (cfg, _) = common::prepare_panel(dir.path(), port, &camera_ids(case.k), false, None);
     let panel = Kill(
         Command::new(env!("CARGO_BIN_EXE_panel"))
             .args(["serve", "--config"])
@@ -481,6 +499,12 @@ fn main() {
     let tls = args.iter().any(|a| a == "--tls");
     // `-- --audio`: each case without and with sound, side by side.
     let audio = args.iter().any(|a| a == "--audio");
+    // `-- --postgres`: each case on SQLite and on PostgreSQL, side by side.
+    let pg = args
+        .iter()
+        .any(|a| a == "--postgres")
+        .then(postgres::Postgres::start_durable);
+    let mut databases = 0;
     for case in cases {
         let f = &frame_sets[&(case.w, case.h)];
         let o = run_panel(case, f);
@@ -521,6 +545,14 @@ fn main() {
                 a.rss_mb,
                 o.rss_mb
             );
+        }
+        if let Some(pg) = &pg {
+            databases += 1;
+            *DATABASE.lock().unwrap() = Some(pg.new_database(&format!("bench{databases}")));
+            let p = run_panel(case, f);
+            *DATABASE.lock().unwrap() = None;
+            table::row_labelled(case, &p, floor, " pg");
+            table::compare("PostgreSQL catalog", &p, &o, "SQLite");
         }
         if tls {
             let t = run_panel(Case { tls: true, ..case }, f);

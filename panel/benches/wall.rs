@@ -83,7 +83,7 @@ fn run_panel(gui: bool, frames: &[Bytes], display: Option<&str>, cameras: usize)
         cmd.arg("serve");
     }
     let ids: Vec<String> = (0..CAMERAS).map(|i| format!("cam{i:02}")).collect();
-    let (cfg, _) = common::prepare_panel(dir.path(), port, &ids, false);
+    let (cfg, _) = common::prepare_panel(dir.path(), port, &ids, false, None);
     cmd.arg("--config")
         .arg(&cfg)
         .env("RUST_LOG", "warn")

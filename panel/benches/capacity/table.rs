@@ -7,11 +7,16 @@ fn fmt_ms(v: Option<f64>) -> String {
 }
 
 pub fn row(case: Case, o: &Outcome, floor: f64) {
+    row_labelled(case, o, floor, "");
+}
+
+/// A row whose frame column also says `label` (e.g. " pg").
+pub fn row_labelled(case: Case, o: &Outcome, floor: f64, label: &str) {
     println!(
         "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10.3} {:>8.3} {:>6.2}x {:>6.2} {:>8.0} {:>7.1}",
         case.k,
         format!(
-            "{}x{}{}{}",
+            "{}x{}{}{}{label}",
             case.w,
             case.h,
             if case.tls { " tls" } else { "" },
@@ -49,5 +54,23 @@ pub fn header() {
         "cores",
         "RSS MB",
         "MB/s"
+    );
+}
+
+/// One outcome against another, in words: frames lost, p99, CPU per frame.
+pub fn compare(what: &str, a: &Outcome, b: &Outcome, against: &str) {
+    let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1} ms"));
+    println!(
+        "   {what}: {} frames lost against {} ({against}); p99 {} against {}; \
+         {:.3} cpu s per 1000 frames against {:.3} ({:.2}x); {:.0} MB RSS against {:.0}",
+        a.sent.saturating_sub(a.recorded),
+        b.sent.saturating_sub(b.recorded),
+        ms(a.p99),
+        ms(b.p99),
+        a.cpu_per_1000,
+        b.cpu_per_1000,
+        a.cpu_per_1000 / b.cpu_per_1000.max(1e-9),
+        a.rss_mb,
+        b.rss_mb
     );
 }

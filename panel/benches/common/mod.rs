@@ -151,6 +151,7 @@ pub fn prepare_panel(
     port: u16,
     ids: &[String],
     tls: bool,
+    database: Option<&str>,
 ) -> (PathBuf, Option<cctv_protocol::tls::Fingerprint>) {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -159,10 +160,11 @@ pub fn prepare_panel(
         &cfg,
         format!(
             "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\nrecordings_dir = \"{}\"\n\
-             plain_tcp = {}\nconnect_burst_per_ip = 100000\nconnects_per_minute_per_ip = 100000\n",
+             plain_tcp = {}\nconnect_burst_per_ip = 100000\nconnects_per_minute_per_ip = 100000\n{}",
             data.display(),
             dir.join("recordings").display(),
-            !tls
+            !tls,
+            database.map(|url| format!("database = \"{url}\"\n")).unwrap_or_default()
         ),
     )
     .unwrap();
@@ -171,9 +173,11 @@ pub fn prepare_panel(
         .build()
         .unwrap();
     rt.block_on(async {
-        let catalog = cctv_engine::catalog::Catalog::open(&data.join("panel.db"))
-            .await
-            .unwrap();
+        let at = match database {
+            Some(url) => cctv_engine::catalog::Location::parse(url),
+            None => cctv_engine::catalog::Location::Sqlite(data.join("panel.db")),
+        };
+        let catalog = cctv_engine::catalog::Catalog::connect(&at).await.unwrap();
         for id in ids {
             catalog
                 .add_credentials(id, "", secret_for(id).as_bytes(), true, 0)

@@ -15,8 +15,19 @@ pub struct Postgres {
 }
 
 impl Postgres {
-    /// Starts a server, or panics saying what is missing.
+    /// Starts a server for a test (no fsync: a test's data need not
+    /// survive a power cut), or panics saying what is missing.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Starts a server that syncs as a production one does, for a
+    /// benchmark.
+    pub fn start_durable() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Self {
         let bin = bin_dir().expect(
             "PostgreSQL is not installed (scripts/install-deps.sh installs the `postgresql` package)",
         );
@@ -41,8 +52,9 @@ impl Postgres {
         let mut last = String::new();
         for _ in 0..5 {
             let port = free_port();
+            let fsync = if durable { "" } else { " -c fsync=off" };
             let options = format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "-p {port} -k {} -c listen_addresses=127.0.0.1{fsync}",
                 pg.data()
             );
             let log = pg.dir.path().join("log");
