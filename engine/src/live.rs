@@ -81,6 +81,9 @@ pub struct CameraStatus {
     pub backfilled: u64,
     /// The agent sends the camera's sound (`+audio`) on this connection.
     pub audio: bool,
+    /// The recording server it is on, when not this panel (empty while it
+    /// is connected here, or was last).
+    pub server: String,
 }
 
 /// An agent's spool of frames not yet acknowledged (the protocol's `Spool`).
@@ -166,6 +169,7 @@ impl CameraStatus {
             spool: None,
             backfilled: 0,
             audio: false,
+            server: String::new(),
         }
     }
 }

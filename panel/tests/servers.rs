@@ -9,7 +9,8 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cctv_engine::catalog::{Catalog, RecordingRow};
+use cctv_engine::catalog::{CameraState, Catalog, RecordingRow};
+use cctv_engine::config::PanelConfig;
 use support::forward::{self, agent_flags, frame_log};
 use support::postgres::Postgres;
 use support::*;
@@ -107,6 +108,30 @@ async fn two_servers_share_one_catalog_and_a_killed_one_hands_its_cameras_over()
         list.iter().all(|c| c["server_state"] == "running"),
         "{list:#?}"
     );
+    // A third panel's wall has all three, each with its server's word.
+    let dir_c = tempfile::tempdir().unwrap();
+    let c = start_engine(PanelConfig {
+        database: Some(url.clone()),
+        server_id: "c".into(),
+        ..support::config(dir_c.path())
+    })
+    .await;
+    let on_wall = |id: &str, state: CameraState, detail: &str| {
+        c.camera(id).is_some_and(|s| {
+            s.state == state && s.detail.starts_with(detail) && !s.server.is_empty()
+        })
+    };
+    wait_for(
+        Duration::from_secs(20),
+        "the other servers' cameras on c's wall",
+        async || {
+            (on_wall("door", CameraState::Live, "on server a")
+                && on_wall("gate", CameraState::Live, "on server a")
+                && on_wall("yard", CameraState::Live, "on server b"))
+            .then_some(())
+        },
+    )
+    .await;
 
     // Some of door's recording on a, then a dies.
     let catalog = Catalog::open_postgres(&url).await.unwrap();
@@ -143,6 +168,17 @@ async fn two_servers_share_one_catalog_and_a_killed_one_hands_its_cameras_over()
                 && g["detail"] == "server a unreachable"
                 && g["server_state"] == "unreachable")
                 .then_some(())
+        },
+    )
+    .await;
+
+    wait_for(
+        Duration::from_secs(20),
+        "c's wall: gate's server unreachable, door on b",
+        async || {
+            (on_wall("gate", CameraState::Offline, "server a unreachable")
+                && on_wall("door", CameraState::Live, "on server b"))
+            .then_some(())
         },
     )
     .await;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tracing::{error, info, warn};
 
 use super::Shared;
-use crate::catalog::CatalogError;
+use crate::catalog::{CameraState, CatalogError};
 use crate::live::EngineEvent;
 use crate::recorder::retention::{self, RetentionReport};
 use crate::time::now_us;
@@ -97,6 +97,9 @@ pub(super) async fn housekeeping(shared: Arc<Shared>) {
         if let Err(e) = shared.catalog.beat(now_us()).await {
             warn!("cannot write the liveness beat: {e}");
         }
+        if let Err(e) = other_servers_cameras(&shared).await {
+            warn!("cannot read the other servers' cameras: {e}");
+        }
         if last_retention.elapsed() >= retention_every {
             last_retention = tokio::time::Instant::now();
             if let Err(e) = run_retention(&shared).await {
@@ -181,4 +184,52 @@ fn check_data_disk(shared: &Shared, low: &mut bool) {
         *low = false;
         info!(free_bytes = free, "the data disk has room again");
     }
+}
+
+/// Cameras on other recording servers of a shared catalog: on the wall
+/// too, with their server's word on them, or why that server cannot give
+/// it ("server hall unreachable").
+async fn other_servers_cameras(shared: &Shared) -> Result<(), CatalogError> {
+    let me = shared.catalog.server();
+    let now = now_us();
+    let mut servers = None;
+    for row in shared.catalog.cameras().await? {
+        if row.server_id.is_empty() || row.server_id == me {
+            continue;
+        }
+        let slot = shared.registry.slot(&row);
+        if slot.link().is_some() {
+            continue;
+        }
+        if servers.is_none() {
+            servers = Some(shared.catalog.servers().await?);
+        }
+        let server = servers
+            .as_ref()
+            .and_then(|all| all.iter().find(|s| s.id == row.server_id));
+        let (state, since, detail) = match server.and_then(|s| s.why_down(now)) {
+            Some(why) => (CameraState::Offline, row.state_since_us, why),
+            None if row.state_detail.is_empty() => (
+                row.state,
+                row.state_since_us,
+                format!("on server {}", row.server_id),
+            ),
+            None => (
+                row.state,
+                row.state_since_us,
+                format!("on server {}: {}", row.server_id, row.state_detail),
+            ),
+        };
+        let before = slot.status();
+        if (before.state, &before.detail, &before.server) != (state, &detail, &row.server_id) {
+            slot.update(|s| {
+                s.state = state;
+                s.since_us = since;
+                s.detail = detail;
+                s.server.clone_from(&row.server_id);
+            });
+            let _ = shared.events.send(EngineEvent::Camera(row.id.clone()));
+        }
+    }
+    Ok(())
 }

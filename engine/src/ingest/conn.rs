@@ -430,6 +430,9 @@ pub(super) fn set_state(ctx: &IngestCtx, slot: &CameraSlot, state: CameraState, 
         s.state = state;
         s.since_us = now;
         s.detail = detail.to_string();
+        if state == CameraState::Live {
+            s.server.clear();
+        }
     });
     let _ = ctx.events.send(EngineEvent::Camera(slot.id.clone()));
 }
