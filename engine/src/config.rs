@@ -30,7 +30,7 @@ pub struct PanelConfig {
     /// [default: `panel_name`]. Each panel on one catalog needs its own.
     pub server_id: String,
     /// Where agents and other panels reach this one, HOST:PORT [default:
-    /// `panel_name` and the listen port].
+    /// the listen address; this host's name when it listens on all].
     pub server_address: Option<String>,
     /// How often agents must send something; a camera is offline after two
     /// intervals of silence.
@@ -255,11 +255,17 @@ impl PanelConfig {
         }
     }
 
-    /// Where agents and other panels reach this one.
+    /// Where agents and other panels reach this one: `server_address`,
+    /// else the listen address, with this host's name when it listens on
+    /// every address.
     pub fn server_address(&self) -> String {
-        self.server_address
-            .clone()
-            .unwrap_or_else(|| format!("{}:{}", self.panel_name, self.listen.port()))
+        if let Some(a) = &self.server_address {
+            return a.clone();
+        }
+        match self.listen.ip().is_unspecified() {
+            true => format!("{}:{}", hostname(), self.listen.port()),
+            false => self.listen.to_string(),
+        }
     }
 
     pub fn heartbeat(&self) -> Duration {

@@ -20,6 +20,7 @@ mod ingest;
 pub mod jpeg;
 pub mod live;
 pub mod mqtt;
+mod peers;
 pub mod recorder;
 pub mod sound;
 pub mod stats;

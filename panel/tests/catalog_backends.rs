@@ -57,9 +57,11 @@ async fn both_backends_have_the_same_schema() {
 async fn a_day_of_calls(c: &Catalog) -> Vec<(&'static str, String)> {
     let mut log: Vec<(&'static str, String)> = Vec::new();
     let c = &c.clone().with_server("a");
-    c.register_server("a:7700", "one", 500).await.unwrap();
+    c.register_server("a:7700", "one", "sha256:aa", 500)
+        .await
+        .unwrap();
     let b = c.clone().with_server("b");
-    b.register_server("b:7700", "two", 600).await.unwrap();
+    b.register_server("b:7700", "two", "", 600).await.unwrap();
     macro_rules! note {
         ($what:literal, $e:expr) => {{
             let v = $e;
@@ -416,7 +418,7 @@ async fn a_day_of_calls(c: &Catalog) -> Vec<(&'static str, String)> {
     note!("beat", c.beat(100_000).await.unwrap());
     note!("last beat", c.last_beat().await.unwrap());
     let b = c.clone().with_server("b");
-    let refused = b.register_server("b2:7700", "other", 100_500).await;
+    let refused = b.register_server("b2:7700", "other", "", 100_500).await;
     let _ = note!(
         "second panel as b refused",
         refused.map_err(|e| e.to_string())

@@ -132,6 +132,22 @@ async fn two_servers_share_one_catalog_and_a_killed_one_hands_its_cameras_over()
         },
     )
     .await;
+    // Their live pictures come over the viewing links from a and b.
+    let pictures = |id: &str| c.camera(id).map_or(0, |s| s.frames_received);
+    wait_for(
+        Duration::from_secs(20),
+        "live pictures of a's and b's cameras on c",
+        async || {
+            ["door", "gate", "yard"]
+                .iter()
+                .all(|id| pictures(id) >= 10)
+                .then_some(())
+        },
+    )
+    .await;
+    let frame = c.watch_frames("yard").unwrap().borrow().clone().unwrap();
+    assert_eq!((frame.width, frame.height), (320, 240));
+    assert!(cctv_engine::jpeg::check(&frame.jpeg, 1 << 20).is_ok());
 
     // Some of door's recording on a, then a dies.
     let catalog = Catalog::open_postgres(&url).await.unwrap();
@@ -172,6 +188,13 @@ async fn two_servers_share_one_catalog_and_a_killed_one_hands_its_cameras_over()
     )
     .await;
 
+    let door_pictures = pictures("door");
+    wait_for(
+        Duration::from_secs(20),
+        "door's pictures on c, now from b",
+        async || (pictures("door") >= door_pictures + 10).then_some(()),
+    )
+    .await;
     wait_for(
         Duration::from_secs(20),
         "c's wall: gate's server unreachable, door on b",
@@ -226,19 +249,113 @@ async fn two_servers_share_one_catalog_and_a_killed_one_hands_its_cameras_over()
             .all(|r| r.backfilled || r.start_us < killed_us || r.start_us >= restarted_us),
         "a recorded nothing while it was down: {on_a:#?}"
     );
-    let mut recorded = forward::probed_times(&dir_a.path().join("recordings"), &on_a);
-    recorded.extend(forward::probed_times(
-        &dir_b.path().join("recordings"),
-        &on_b,
-    ));
+    let recorded_a = forward::probed_times(&dir_a.path().join("recordings"), &on_a);
+    let recorded_b = forward::probed_times(&dir_b.path().join("recordings"), &on_b);
+    // Each server has each frame once; together they have every frame.
+    forward::assert_once(&recorded_a, &on_a);
+    forward::assert_once(&recorded_b, &on_b);
+    let recorded: Vec<i64> = recorded_a.iter().chain(&recorded_b).copied().collect();
     let due = agent.captured_until(cutoff_us);
     forward::assert_all_recorded(&due, &recorded);
-    forward::assert_once(&recorded, &rows);
+    // On both servers only what a wrote but had not acknowledged when it
+    // was killed (the README says so): frames of the last seconds before.
+    let on_both: Vec<i64> = recorded_a
+        .iter()
+        .copied()
+        .filter(|t| recorded_b.iter().any(|u| (t - u).abs() <= 2_000))
+        .collect();
+    assert!(
+        on_both
+            .iter()
+            .all(|t| (killed_us - 10_000_000..=killed_us).contains(t)),
+        "frames on both servers that were not a's last moments: {on_both:?} (killed at {killed_us})"
+    );
     eprintln!(
-        "door moved to b {:.1} s after a was killed; {} frames on a, {} on b ({} backfilled rows)",
+        "door moved to b {:.1} s after a was killed; {} frames on a, {} on b ({} backfilled rows), {} on both",
         moved.as_secs_f64(),
         on_a.iter().map(|r| r.frames).sum::<i64>(),
         on_b.iter().map(|r| r.frames).sum::<i64>(),
-        on_b.iter().filter(|r| r.backfilled).count()
+        on_b.iter().filter(|r| r.backfilled).count(),
+        on_both.len()
     );
+}
+
+/// Opens a viewing of the panel at `addr` as `server`, proving `secret`:
+/// the panel's answer to the proof.
+async fn view_answer(
+    addr: std::net::SocketAddr,
+    pin: Option<cctv_protocol::tls::Fingerprint>,
+    server: &str,
+    secret: [u8; 32],
+) -> cctv_protocol::Message {
+    use cctv_protocol::{Codec, Limits, Message, ViewHello};
+    use futures::{SinkExt, StreamExt};
+    let io = cctv_engine::tls::connect(&addr.to_string(), pin)
+        .await
+        .unwrap();
+    let mut conn = tokio_util::codec::Framed::new(io, Codec::new(Limits::control_only()));
+    let hello = |proof: Vec<u8>| {
+        Message::ViewHello(ViewHello {
+            server_id: server.into(),
+            proof: proof.into(),
+        })
+    };
+    conn.send(hello(vec![])).await.unwrap();
+    let Some(Ok(Message::Challenge(c))) = conn.next().await else {
+        panic!("no challenge");
+    };
+    let secret = cctv_protocol::auth::Secret::from_bytes(secret);
+    let proof = cctv_protocol::view::viewer_proof(&secret, &c.nonce, server);
+    conn.send(hello(proof.to_vec())).await.unwrap();
+    conn.next().await.unwrap().unwrap()
+}
+
+/// A panel that cannot prove a server's secret sees no camera: refused,
+/// with the reason, and the refusal counted like any other.
+#[tokio::test]
+async fn a_viewer_without_its_servers_secret_is_refused() {
+    use cctv_protocol::Message;
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = start_engine(PanelConfig {
+        database: Some(pg.url()),
+        server_id: "a".into(),
+        ..support::config(dir.path())
+    })
+    .await;
+    let catalog = Catalog::open_postgres(&pg.url())
+        .await
+        .unwrap()
+        .with_server("b");
+    catalog
+        .register_server("127.0.0.1:1", "elsewhere", "", cctv_engine::time::now_us())
+        .await
+        .unwrap();
+    let (addr, pin) = (a.local_addr(), a.fingerprint());
+    let refused = |m: Message| match m {
+        Message::Reject { reason } => reason,
+        other => panic!("not refused: {other:?}"),
+    };
+    assert_eq!(
+        refused(view_answer(addr, pin, "b", [9; 32]).await),
+        "wrong secret"
+    );
+    let unknown = refused(view_answer(addr, pin, "nobody", [9; 32]).await);
+    assert!(
+        unknown.contains("no recording server \"nobody\""),
+        "{unknown}"
+    );
+    wait_for(
+        Duration::from_secs(10),
+        "both refusals counted",
+        async || {
+            let rows = catalog.auth_failures(10).await.unwrap();
+            (rows.len() >= 2 && rows.iter().all(|r| r.server_id == "a")).then_some(())
+        },
+    )
+    .await;
+    // The right secret is let in.
+    let right = catalog.server_secret("b").await.unwrap().unwrap();
+    let answer = view_answer(addr, pin, "b", right).await;
+    assert!(matches!(answer, Message::Welcome(_)), "{answer:?}");
 }

@@ -14,12 +14,14 @@ pub mod pair;
 pub mod text;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod view;
 pub mod wire;
 
 pub use codec::Codec;
 pub use error::{CodecError, DecodeError, EncodeError};
 pub use message::*;
 pub use text::printable;
+pub use view::{ViewFrame, ViewHello};
 pub use wire::{
     DEFAULT_MAX_CONTROL_BYTES, DEFAULT_MAX_FRAME_BYTES, HEADER_LEN, Header, Limits, MAGIC, Status,
     VERSION, decode, decode_exact, encode, encode_to_bytes, peek,

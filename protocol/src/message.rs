@@ -41,6 +41,8 @@ pub enum Message {
     /// Opens a pairing instead of `Hello` (see `pair`).
     PairHello(PairHello),
     PairProof(PairProof),
+    /// Opens a viewing instead of `Hello`: another panel (see `view`).
+    ViewHello(crate::view::ViewHello),
     // Panel -> agent.
     Welcome(Welcome),
     Reject {
@@ -57,6 +59,8 @@ pub enum Message {
     /// Frames now durable at the panel. Sent only to an agent that
     /// advertises [`FEATURE_SPOOL`].
     Ack(Ack),
+    /// The newest frame of a camera, to a viewing panel.
+    View(crate::view::ViewFrame),
 }
 
 /// First message on every connection, from the agent.
@@ -376,6 +380,7 @@ pub enum MessageType {
     Backfill = 0x09,
     Spool = 0x0a,
     Audio = 0x0b,
+    ViewHello = 0x0c,
     Welcome = 0x81,
     Reject = 0x82,
     Configure = 0x83,
@@ -384,6 +389,7 @@ pub enum MessageType {
     PairGrant = 0x86,
     Detect = 0x87,
     Ack = 0x88,
+    View = 0x89,
 }
 
 impl MessageType {
@@ -400,6 +406,7 @@ impl MessageType {
             0x09 => Self::Backfill,
             0x0a => Self::Spool,
             0x0b => Self::Audio,
+            0x0c => Self::ViewHello,
             0x81 => Self::Welcome,
             0x82 => Self::Reject,
             0x83 => Self::Configure,
@@ -408,6 +415,7 @@ impl MessageType {
             0x86 => Self::PairGrant,
             0x87 => Self::Detect,
             0x88 => Self::Ack,
+            0x89 => Self::View,
             _ => return None,
         })
     }
@@ -418,7 +426,10 @@ impl MessageType {
 
     /// Frames may be large; every other message is a small control message.
     pub fn is_frame(self) -> bool {
-        matches!(self, Self::Frame | Self::AnalyzedFrame | Self::Backfill)
+        matches!(
+            self,
+            Self::Frame | Self::AnalyzedFrame | Self::Backfill | Self::View
+        )
     }
 }
 
@@ -448,6 +459,8 @@ impl Message {
             Message::Challenge(_) => MessageType::Challenge,
             Message::PairHello(_) => MessageType::PairHello,
             Message::PairProof(_) => MessageType::PairProof,
+            Message::ViewHello(_) => MessageType::ViewHello,
+            Message::View(_) => MessageType::View,
             Message::PairGrant(_) => MessageType::PairGrant,
             Message::Detect(_) => MessageType::Detect,
         }

@@ -334,6 +334,15 @@ fn decode_payload(message_type: MessageType, payload: Bytes) -> Result<Message, 
         MessageType::Spool => Message::Spool(r.spool()?),
         MessageType::Audio => Message::Audio(r.audio()?),
         MessageType::Ack => Message::Ack(r.ack()?),
+        MessageType::ViewHello => Message::ViewHello(crate::view::ViewHello {
+            server_id: r.camera_id("server id")?,
+            proof: r.blob(MAX_CREDENTIALS_LEN, "proof")?,
+        }),
+        MessageType::View => Message::View(crate::view::ViewFrame {
+            camera_id: r.camera_id("camera id")?,
+            capture_us: r.u64("capture timestamp")?,
+            jpeg: r.rest(),
+        }),
         MessageType::Goodbye => Message::Goodbye {
             reason: r.string(MAX_REASON_LEN, "reason (UTF-8, at most 1024 bytes)")?,
         },
@@ -532,6 +541,18 @@ pub(crate) fn encode_payload(message: &Message, dst: &mut BytesMut) -> Result<()
         Message::Ping { nonce } => dst.put_u64(*nonce),
         Message::Challenge(c) => dst.put_slice(&c.nonce),
         Message::PairHello(p) => dst.put_slice(&p.nonce),
+        Message::ViewHello(v) => {
+            validate_camera_id(&v.server_id).map_err(EncodeError::Invalid)?;
+            put_blob(dst, v.server_id.as_bytes(), MAX_CAMERA_ID_LEN, "server id")?;
+            put_blob(dst, &v.proof, MAX_CREDENTIALS_LEN, "proof")?;
+        }
+        Message::View(v) => {
+            validate_camera_id(&v.camera_id).map_err(EncodeError::Invalid)?;
+            dst.reserve(2 + v.camera_id.len() + 8 + v.jpeg.len());
+            put_blob(dst, v.camera_id.as_bytes(), MAX_CAMERA_ID_LEN, "camera id")?;
+            dst.put_u64(v.capture_us);
+            dst.put_slice(&v.jpeg);
+        }
         Message::PairProof(p) => dst.put_slice(&p.proof),
         Message::PairGrant(g) => {
             validate_camera_id(&g.camera_id).map_err(EncodeError::Invalid)?;

@@ -330,3 +330,39 @@ fn a_backfilled_frame_is_a_frame_message_with_the_frame_size_limit() {
         FEATURE_SPOOL
     ));
 }
+
+#[test]
+fn the_view_examples_in_the_readme_are_true() {
+    let hello = Message::ViewHello(cctv_protocol::ViewHello {
+        server_id: "hall".into(),
+        proof: Bytes::new(),
+    });
+    let text = "43 43 54 56  01  0c  00 00  00 00 00 08  00 04 68 61 6c 6c  00 00";
+    assert_eq!(hex(&hello), readme_bytes(text));
+    round_trip(&hello);
+    let view = Message::View(cctv_protocol::ViewFrame {
+        camera_id: "door".into(),
+        capture_us: 1,
+        jpeg: Bytes::from_static(b"\xff\xd8\xff\xd9"),
+    });
+    let text = "43 43 54 56  01  89  00 00  00 00 00 12  00 04 64 6f 6f 72\n\
+                00 00 00 00 00 00 00 01  ff d8 ff d9";
+    assert_eq!(hex(&view), readme_bytes(text));
+    round_trip(&view);
+}
+
+#[test]
+fn a_view_or_view_hello_with_a_bad_id_is_refused_both_ways() {
+    let bad = Message::ViewHello(cctv_protocol::ViewHello {
+        server_id: "../etc".into(),
+        proof: Bytes::new(),
+    });
+    assert!(cctv_protocol::encode_to_bytes(&bad, &Limits::default()).is_err());
+    // "hall" made "../ll" on the wire.
+    let mut bytes = encoded(&Message::ViewHello(cctv_protocol::ViewHello {
+        server_id: "hall".into(),
+        proof: Bytes::new(),
+    }));
+    bytes[14..17].copy_from_slice(b"../");
+    assert!(decode_exact(Bytes::from(bytes), &Limits::default()).is_err());
+}

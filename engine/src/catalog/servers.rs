@@ -19,6 +19,8 @@ pub struct ServerRow {
     pub started_us: i64,
     pub heartbeat_us: i64,
     pub stopped_us: Option<i64>,
+    /// Its TLS certificate's fingerprint (`sha256:...`); empty for plain TCP.
+    pub fingerprint: String,
 }
 
 /// What a server is doing, as far as the catalog can tell.
@@ -92,7 +94,13 @@ impl Catalog {
     /// Registers this server at start. Refused while another panel runs
     /// with the same id (its beat fresh, its instance another), so two
     /// panels cannot write as one.
-    pub async fn register_server(&self, address: &str, instance: &str, now_us: i64) -> Result<()> {
+    pub async fn register_server(
+        &self,
+        address: &str,
+        instance: &str,
+        fingerprint: &str,
+        now_us: i64,
+    ) -> Result<()> {
         if let Some(other) = self.server_row(&self.server).await?
             && other.instance != instance
             && other.state(now_us) == ServerState::Running
@@ -106,16 +114,20 @@ impl Catalog {
         }
         on_db!(self, |pool| {
             sqlx::query(
-                "INSERT INTO servers (id, address, instance, started_us, heartbeat_us)
-                 VALUES ($1, $2, $3, $4, $4)
+                "INSERT INTO servers (id, address, instance, started_us, heartbeat_us, fingerprint, secret)
+                 VALUES ($1, $2, $3, $4, $4, $5, $6)
                  ON CONFLICT (id) DO UPDATE SET address = excluded.address,
                     instance = excluded.instance, started_us = excluded.started_us,
-                    heartbeat_us = excluded.heartbeat_us, stopped_us = NULL",
+                    heartbeat_us = excluded.heartbeat_us, stopped_us = NULL,
+                    fingerprint = excluded.fingerprint,
+                    secret = COALESCE(servers.secret, excluded.secret)",
             )
             .bind(&*self.server)
             .bind(address)
             .bind(instance)
             .bind(now_us)
+            .bind(fingerprint)
+            .bind(&crate::engine::new_secret().as_bytes()[..])
             .execute(pool)
             .await?;
             if let super::Pool::Sqlite(_) = self.pool {
@@ -160,6 +172,17 @@ impl Catalog {
                 .await?;
             Ok(())
         })
+    }
+
+    /// The secret a server proves when it views another's cameras.
+    pub async fn server_secret(&self, id: &str) -> Result<Option<[u8; 32]>> {
+        let row: Option<(Option<Vec<u8>>,)> = on_db!(self, |pool| {
+            sqlx::query_as("SELECT secret FROM servers WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.and_then(|(s,)| s?.try_into().ok()))
     }
 
     pub async fn server_row(&self, id: &str) -> Result<Option<ServerRow>> {

@@ -526,6 +526,16 @@ fn spawn_background(shared: &Arc<Shared>, listener: TcpListener) -> Cancellation
     tasks.spawn(access::enforce_revocations(shared.clone()));
     tasks.spawn(shared.dispatcher.clone().run(shared.shutdown.child_token()));
     tasks.spawn(evidence::auto_dispatch(shared.clone()));
+    let peers = crate::peers::Peers {
+        catalog: shared.catalog.clone(),
+        registry: shared.registry.clone(),
+        events: shared.events.clone(),
+        max_frame_bytes: shared.config.max_frame_bytes,
+    };
+    tasks.spawn(crate::peers::run(
+        Arc::new(peers),
+        shared.shutdown.child_token(),
+    ));
     if let Some(mqtt) = &shared.config.mqtt {
         tasks.spawn(crate::mqtt::run(
             mqtt.clone(),

@@ -57,8 +57,15 @@ pub(super) async fn open_catalog(
     // data directory; another panel given this server id is not.
     let data = std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
     let instance = format!("{}:{}", crate::config::hostname(), data.display());
+    // Other servers pin this certificate when they view its cameras.
+    let fingerprint = match config.plain_tcp {
+        true => String::new(),
+        false => crate::tls::load_or_create(&config.data_dir)?
+            .fingerprint
+            .to_string(),
+    };
     catalog
-        .register_server(&config.server_address(), &instance, now_us())
+        .register_server(&config.server_address(), &instance, &fingerprint, now_us())
         .await?;
     // An address chosen in the window's settings wins over the config
     // file, not over `--listen`.

@@ -33,9 +33,13 @@ pub async fn handle(ctx: Arc<IngestCtx>, stream: TcpStream, addr: SocketAddr) {
     let handshake = Duration::from_millis(ctx.limits.handshake_timeout_ms);
     let deadline = tokio::time::Instant::now() + handshake;
     let (mut conn, hello) = match timeout_at(deadline, handshake_io(&ctx, stream, addr)).await {
-        Ok(Ok(Some(ok))) => ok,
+        Ok(Ok(Opened::Camera(conn, hello))) => (conn, hello),
         // A pairing, done: the agent connects again as the camera.
-        Ok(Ok(None)) => return,
+        Ok(Ok(Opened::Paired)) => return,
+        Ok(Ok(Opened::Viewer(conn, server))) => {
+            super::view::serve(&ctx, conn, addr, server).await;
+            return;
+        }
         Ok(Err(Refused {
             claimed,
             code,
@@ -110,15 +114,23 @@ impl Refused {
     }
 }
 
+/// What a connection became once its handshake was done.
+enum Opened {
+    Camera(Conn, Hello),
+    /// An agent paired (`PairHello` first; see `super::pairing`).
+    Paired,
+    /// Another recording server, to view (see `super::view`): its id.
+    Viewer(Conn, String),
+}
+
 /// TLS (unless plain TCP is configured), then `Hello`, `Challenge`, and a
 /// `Hello` that proves the camera's secret. Until it is proven, no message
-/// over the control-message limit is read. `None`: the peer paired instead
-/// (`PairHello` first; see `super::pairing`).
+/// over the control-message limit is read.
 async fn handshake_io(
     ctx: &IngestCtx,
     stream: TcpStream,
     addr: SocketAddr,
-) -> Result<Option<(Conn, Hello)>, Refused> {
+) -> Result<Opened, Refused> {
     let io = transport(ctx, stream).await?;
     let mut conn = Framed::new(io, Codec::new(Limits::control_only()));
     let announced = match first_message(&mut conn).await? {
@@ -126,11 +138,15 @@ async fn handshake_io(
         First::Pair(p) => {
             super::pairing::pair(ctx, &mut conn, addr, p).await?;
             let _ = timeout(Duration::from_millis(500), conn.get_mut().shutdown()).await;
-            return Ok(None);
+            return Ok(Opened::Paired);
+        }
+        First::View(v) => {
+            let server = super::view::prove(ctx, &mut conn, v).await?;
+            return Ok(Opened::Viewer(conn, server));
         }
     };
     let hello = prove(ctx, &mut conn, &announced.camera_id).await?;
-    Ok(Some((conn, hello)))
+    Ok(Opened::Camera(conn, hello))
 }
 
 /// The first bytes the peer sent, without consuming them.
@@ -199,6 +215,8 @@ enum First {
     Hello(Hello),
     /// An agent pairing with a one-time code.
     Pair(cctv_protocol::PairHello),
+    /// Another recording server asking to view.
+    View(cctv_protocol::ViewHello),
 }
 
 /// The agent's first message: `Hello`, or `PairHello`.
@@ -206,6 +224,7 @@ async fn first_message(conn: &mut Conn) -> Result<First, Refused> {
     match conn.next().await {
         Some(Ok(Message::Hello(h))) => Ok(First::Hello(h)),
         Some(Ok(Message::PairHello(p))) => Ok(First::Pair(p)),
+        Some(Ok(Message::ViewHello(v))) => Ok(First::View(v)),
         Some(Ok(other)) => {
             let why = format!("it sent {} before Hello", other.message_type());
             reject(conn, "the first message must be Hello").await;

@@ -8,6 +8,7 @@ mod pairing;
 pub mod rate;
 pub mod scene;
 mod session;
+mod view;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

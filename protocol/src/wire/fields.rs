@@ -191,4 +191,17 @@ impl Reader {
             proof: self.bytes32("proof (32 bytes)")?,
         })
     }
+
+    /// A camera (or server) id: at most 64 bytes, only the characters
+    /// `validate_camera_id` allows.
+    pub(super) fn camera_id(&mut self, what: &'static str) -> Result<String, DecodeError> {
+        let at = HEADER_LEN + self.offset;
+        let id = self.string(MAX_CAMERA_ID_LEN, what)?;
+        validate_camera_id(&id).map_err(|why| DecodeError::Malformed {
+            message_type: self.message_type,
+            offset: at,
+            what: why,
+        })?;
+        Ok(id)
+    }
 }

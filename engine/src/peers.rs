@@ -1,0 +1,173 @@
+//! The other recording servers of a shared catalog, viewed: for each one
+//! running, a link to its agents' port as a viewer (see `ingest::view`)
+//! that puts the newest frame of each of its live cameras in this panel's
+//! live slots, so the wall shows them. Nothing of it is recorded here. A
+//! link that breaks is tried again while the catalog says that server
+//! runs; the camera's state on the wall comes from the catalog (see
+//! `engine::housekeeping`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cctv_protocol::auth::Secret;
+use cctv_protocol::tls::Fingerprint;
+use cctv_protocol::view::viewer_proof;
+use cctv_protocol::{Codec, Limits, Message, ViewFrame, ViewHello};
+use futures::{SinkExt, StreamExt};
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use crate::catalog::{Catalog, ServerRow, ServerState};
+use crate::live::{EngineEvent, LiveFrame, Registry};
+use crate::time::now_us;
+
+/// How often the catalog is read for servers to view.
+const LOOK_EVERY: Duration = Duration::from_secs(2);
+/// A link that hears nothing (not even a ping) for this long is dead.
+const SILENCE: Duration = Duration::from_secs(5);
+
+pub struct Peers {
+    pub catalog: Catalog,
+    pub registry: Arc<Registry>,
+    pub events: tokio::sync::broadcast::Sender<EngineEvent>,
+    pub max_frame_bytes: u32,
+}
+
+/// Keeps a viewing link to every other running server until `stop`.
+pub async fn run(peers: Arc<Peers>, stop: CancellationToken) {
+    let mut links: HashMap<String, JoinHandle<()>> = HashMap::new();
+    loop {
+        if let Ok(servers) = peers.catalog.servers().await {
+            let now = now_us();
+            for s in servers {
+                let wanted = s.id != peers.catalog.server()
+                    && s.state(now) == ServerState::Running
+                    && !s.address.is_empty();
+                let running = links.get(&s.id).is_some_and(|l| !l.is_finished());
+                if wanted && !running {
+                    let (peers, stop) = (peers.clone(), stop.child_token());
+                    links.insert(s.id.clone(), tokio::spawn(view(peers, s, stop)));
+                }
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(LOOK_EVERY) => {}
+        }
+    }
+    for (_, link) in links {
+        link.abort();
+    }
+}
+
+async fn view(peers: Arc<Peers>, server: ServerRow, stop: CancellationToken) {
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        r = link(&peers, &server) => match r {
+            Ok(()) => debug!(server = %server.id, "the viewing ended"),
+            Err(why) => debug!(server = %server.id, address = %server.address, "cannot view: {why}"),
+        },
+    }
+}
+
+async fn link(peers: &Peers, server: &ServerRow) -> Result<(), String> {
+    let me = peers.catalog.server().to_string();
+    let secret = match peers.catalog.server_secret(&me).await {
+        Ok(Some(s)) => Secret::from_bytes(s),
+        Ok(None) => return Err("this server has no secret in the catalog yet".into()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let pin = match server.fingerprint.as_str() {
+        "" => None,
+        f => Some(Fingerprint::parse(f).map_err(|e| format!("its fingerprint {f:?}: {e}"))?),
+    };
+    let io = timeout(SILENCE, crate::tls::connect(&server.address, pin))
+        .await
+        .map_err(|_| "no answer".to_string())?
+        .map_err(|e| e.to_string())?;
+    let mut conn = Framed::new(io, Codec::new(Limits::control_only()));
+    let hello = |proof: &[u8]| {
+        Message::ViewHello(ViewHello {
+            server_id: me.clone(),
+            proof: bytes::Bytes::copy_from_slice(proof),
+        })
+    };
+    conn.send(hello(&[])).await.map_err(|e| e.to_string())?;
+    let nonce = match next(&mut conn).await? {
+        Message::Challenge(c) => c.nonce,
+        other => return Err(format!("it answered with {}", other.message_type())),
+    };
+    let proof = viewer_proof(&secret, &nonce, &me);
+    conn.send(hello(&proof)).await.map_err(|e| e.to_string())?;
+    match next(&mut conn).await? {
+        Message::Welcome(_) => {}
+        Message::Reject { reason } => return Err(format!("refused: {reason}")),
+        other => return Err(format!("it answered with {}", other.message_type())),
+    }
+    conn.codec_mut().limits.max_frame_bytes = peers.max_frame_bytes;
+    info!(server = %server.id, address = %server.address, "viewing the cameras of another recording server");
+    let mut seq = 0u64;
+    loop {
+        match next(&mut conn).await? {
+            Message::View(f) => {
+                seq += 1;
+                show(peers, &server.id, f, seq).await;
+            }
+            Message::Ping { .. } => {}
+            Message::Goodbye { reason } | Message::Reject { reason } => return Err(reason),
+            other => return Err(format!("it sent {}", other.message_type())),
+        }
+    }
+}
+
+async fn next(conn: &mut Framed<Box<dyn crate::tls::Io>, Codec>) -> Result<Message, String> {
+    match timeout(SILENCE, conn.next()).await {
+        Err(_) => Err(format!("silent for {} s", SILENCE.as_secs())),
+        Ok(None) => Err("closed".into()),
+        Ok(Some(Err(e))) => Err(e.to_string()),
+        Ok(Some(Ok(m))) => Ok(m),
+    }
+}
+
+/// A frame of another server's camera on this panel's wall, unless the
+/// camera is connected here (then its own frames are shown).
+async fn show(peers: &Peers, server: &str, f: ViewFrame, seq: u64) {
+    let slot = match peers.registry.get(&f.camera_id) {
+        Some(slot) => slot,
+        None => match peers.catalog.camera(&f.camera_id).await {
+            Ok(Some(row)) => peers.registry.slot(&row),
+            _ => return,
+        },
+    };
+    if slot.link().is_some() {
+        return;
+    }
+    let Some((width, height)) = crate::jpeg::dimensions(&f.jpeg) else {
+        return;
+    };
+    let now = now_us();
+    slot.frames.send_replace(Some(Arc::new(LiveFrame {
+        seq,
+        capture_us: f.capture_us as i64,
+        received_us: now,
+        width,
+        height,
+        jpeg: f.jpeg,
+        analysis: None,
+    })));
+    let first = slot.status().server.is_empty();
+    slot.update(|s| {
+        s.last_frame_us = Some(f.capture_us as i64);
+        s.frames_received += 1;
+        if first {
+            s.server = server.to_string();
+        }
+    });
+    if first {
+        let _ = peers.events.send(EngineEvent::Camera(f.camera_id));
+    }
+}
