@@ -29,6 +29,9 @@ use crate::time::now_us;
 const LOOK_EVERY: Duration = Duration::from_secs(2);
 /// A link that hears nothing (not even a ping) for this long is dead.
 const SILENCE: Duration = Duration::from_secs(5);
+/// Largest message of a fetch: a piece of the file, or a camera's frame
+/// between them.
+const FETCH_FRAME_BYTES: u32 = cctv_protocol::DEFAULT_MAX_FRAME_BYTES;
 
 pub struct Peers {
     pub catalog: Catalog,
@@ -74,9 +77,13 @@ async fn view(peers: Arc<Peers>, server: ServerRow, stop: CancellationToken) {
     }
 }
 
-async fn link(peers: &Peers, server: &ServerRow) -> Result<(), String> {
-    let me = peers.catalog.server().to_string();
-    let secret = match peers.catalog.server_secret(&me).await {
+type Conn = Framed<Box<dyn crate::tls::Io>, Codec>;
+
+/// A viewing connection to `server`, welcomed: TLS pinned to the
+/// certificate it registered, this server's secret proven.
+async fn open(catalog: &Catalog, server: &ServerRow, max_frame_bytes: u32) -> Result<Conn, String> {
+    let me = catalog.server().to_string();
+    let secret = match catalog.server_secret(&me).await {
         Ok(Some(s)) => Secret::from_bytes(s),
         Ok(None) => return Err("this server has no secret in the catalog yet".into()),
         Err(e) => return Err(e.to_string()),
@@ -108,7 +115,73 @@ async fn link(peers: &Peers, server: &ServerRow) -> Result<(), String> {
         Message::Reject { reason } => return Err(format!("refused: {reason}")),
         other => return Err(format!("it answered with {}", other.message_type())),
     }
-    conn.codec_mut().limits.max_frame_bytes = peers.max_frame_bytes;
+    conn.codec_mut().limits.max_frame_bytes = max_frame_bytes;
+    Ok(conn)
+}
+
+/// Fetches the recording `path` that `server` holds into `dest` (whole,
+/// or not at all); its size.
+pub async fn fetch(
+    catalog: &Catalog,
+    server: &ServerRow,
+    path: &str,
+    dest: &std::path::Path,
+) -> Result<u64, String> {
+    use tokio::io::AsyncWriteExt;
+    let mut conn = open(catalog, server, FETCH_FRAME_BYTES).await?;
+    conn.send(Message::Fetch { path: path.into() })
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(dir) = dest.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let part = dest.with_extension(format!("part{}", rand::random::<u32>()));
+    let written = async {
+        let mut file = tokio::fs::File::create(&part)
+            .await
+            .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+        let mut at = 0u64;
+        loop {
+            match next(&mut conn).await? {
+                Message::FileData(d) if d.offset == at => {
+                    file.write_all(&d.bytes)
+                        .await
+                        .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+                    at += d.bytes.len() as u64;
+                }
+                Message::FileData(d) => {
+                    return Err(format!("a piece at {} where {at} was due", d.offset));
+                }
+                Message::FileEnd { size } if size == at => break,
+                Message::FileEnd { size } => {
+                    return Err(format!("{size} bytes said, {at} received"));
+                }
+                Message::Reject { reason } => return Err(reason),
+                _ => {}
+            }
+        }
+        file.flush().await.map_err(|e| e.to_string())?;
+        Ok(at)
+    }
+    .await;
+    match written {
+        Ok(size) => {
+            tokio::fs::rename(&part, dest)
+                .await
+                .map_err(|e| format!("cannot keep {}: {e}", dest.display()))?;
+            Ok(size)
+        }
+        Err(why) => {
+            let _ = tokio::fs::remove_file(&part).await;
+            Err(why)
+        }
+    }
+}
+
+async fn link(peers: &Peers, server: &ServerRow) -> Result<(), String> {
+    let mut conn = open(&peers.catalog, server, peers.max_frame_bytes).await?;
     info!(server = %server.id, address = %server.address, "viewing the cameras of another recording server");
     let mut seq = 0u64;
     loop {

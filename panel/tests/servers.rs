@@ -205,6 +205,16 @@ async fn two_servers_share_one_catalog_and_a_killed_one_hands_its_cameras_over()
         },
     )
     .await;
+    // History on c cannot play what a holds while a is down, and says why.
+    let held_by_a = forward::all_recordings(&catalog, "door")
+        .await
+        .into_iter()
+        .find(|r| {
+            r.server_id == "a" && r.status != cctv_engine::catalog::RecordingStatus::Recording
+        })
+        .expect("a finished recording of door on a");
+    let why = c.open_recording(&held_by_a).await.unwrap_err().to_string();
+    assert!(why.contains("server a unreachable"), "{why}");
 
     // a returns: its spans are listed again, closed and playable; gate
     // comes back to it.
@@ -231,6 +241,19 @@ async fn two_servers_share_one_catalog_and_a_killed_one_hands_its_cameras_over()
         },
     )
     .await;
+    // a is back: c plays its recording, fetched from a, frame for frame.
+    let held = rows.iter().find(|r| r.id == held_by_a.id).unwrap();
+    let index = c.open_recording(held).await.unwrap();
+    assert_eq!(index.frames.len() as i64, held.frames);
+    let jpeg = c.recording_frame(held, index.frames[0]).await.unwrap();
+    assert!(cctv_engine::jpeg::check(&jpeg, 1 << 20).is_ok());
+    let copy = c.recording_path(held).await.unwrap();
+    assert!(copy.starts_with(dir_c.path()), "{copy:?}");
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(dir_a.path().join("recordings").join(&held.path)).unwrap(),
+        "the copy is the file a holds"
+    );
     let on_a: Vec<_> = rows
         .iter()
         .filter(|r| r.server_id == "a")

@@ -21,7 +21,7 @@ pub use codec::Codec;
 pub use error::{CodecError, DecodeError, EncodeError};
 pub use message::*;
 pub use text::printable;
-pub use view::{ViewFrame, ViewHello};
+pub use view::{FileData, ViewFrame, ViewHello};
 pub use wire::{
     DEFAULT_MAX_CONTROL_BYTES, DEFAULT_MAX_FRAME_BYTES, HEADER_LEN, Header, Limits, MAGIC, Status,
     VERSION, decode, decode_exact, encode, encode_to_bytes, peek,

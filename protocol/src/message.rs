@@ -43,6 +43,10 @@ pub enum Message {
     PairProof(PairProof),
     /// Opens a viewing instead of `Hello`: another panel (see `view`).
     ViewHello(crate::view::ViewHello),
+    /// A viewing panel asks for a recording file, by its path in the catalog.
+    Fetch {
+        path: String,
+    },
     // Panel -> agent.
     Welcome(Welcome),
     Reject {
@@ -61,6 +65,12 @@ pub enum Message {
     Ack(Ack),
     /// The newest frame of a camera, to a viewing panel.
     View(crate::view::ViewFrame),
+    /// A piece of a fetched file, in order.
+    FileData(crate::view::FileData),
+    /// The fetched file is whole: its size.
+    FileEnd {
+        size: u64,
+    },
 }
 
 /// First message on every connection, from the agent.
@@ -381,6 +391,7 @@ pub enum MessageType {
     Spool = 0x0a,
     Audio = 0x0b,
     ViewHello = 0x0c,
+    Fetch = 0x0d,
     Welcome = 0x81,
     Reject = 0x82,
     Configure = 0x83,
@@ -390,6 +401,8 @@ pub enum MessageType {
     Detect = 0x87,
     Ack = 0x88,
     View = 0x89,
+    FileData = 0x8a,
+    FileEnd = 0x8b,
 }
 
 impl MessageType {
@@ -407,6 +420,7 @@ impl MessageType {
             0x0a => Self::Spool,
             0x0b => Self::Audio,
             0x0c => Self::ViewHello,
+            0x0d => Self::Fetch,
             0x81 => Self::Welcome,
             0x82 => Self::Reject,
             0x83 => Self::Configure,
@@ -416,6 +430,8 @@ impl MessageType {
             0x87 => Self::Detect,
             0x88 => Self::Ack,
             0x89 => Self::View,
+            0x8a => Self::FileData,
+            0x8b => Self::FileEnd,
             _ => return None,
         })
     }
@@ -428,7 +444,7 @@ impl MessageType {
     pub fn is_frame(self) -> bool {
         matches!(
             self,
-            Self::Frame | Self::AnalyzedFrame | Self::Backfill | Self::View
+            Self::Frame | Self::AnalyzedFrame | Self::Backfill | Self::View | Self::FileData
         )
     }
 }
@@ -461,6 +477,9 @@ impl Message {
             Message::PairProof(_) => MessageType::PairProof,
             Message::ViewHello(_) => MessageType::ViewHello,
             Message::View(_) => MessageType::View,
+            Message::Fetch { .. } => MessageType::Fetch,
+            Message::FileData(_) => MessageType::FileData,
+            Message::FileEnd { .. } => MessageType::FileEnd,
             Message::PairGrant(_) => MessageType::PairGrant,
             Message::Detect(_) => MessageType::Detect,
         }

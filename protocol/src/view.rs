@@ -31,6 +31,16 @@ pub struct ViewFrame {
     pub jpeg: Bytes,
 }
 
+/// Longest recording path a viewer may ask for, in bytes.
+pub const MAX_PATH_LEN: usize = 1024;
+
+/// A piece of a fetched recording file, at `offset`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileData {
+    pub offset: u64,
+    pub bytes: Bytes,
+}
+
 /// HMAC-SHA256 of the viewer server's secret over "CCTV view v1", the
 /// viewed panel's nonce and the viewer's server id.
 pub fn viewer_proof(secret: &Secret, nonce: &[u8; NONCE_LEN], server_id: &str) -> [u8; PROOF_LEN] {

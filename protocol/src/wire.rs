@@ -343,6 +343,16 @@ fn decode_payload(message_type: MessageType, payload: Bytes) -> Result<Message, 
             capture_us: r.u64("capture timestamp")?,
             jpeg: r.rest(),
         }),
+        MessageType::Fetch => Message::Fetch {
+            path: r.string(crate::view::MAX_PATH_LEN, "path (at most 1024 bytes)")?,
+        },
+        MessageType::FileData => Message::FileData(crate::view::FileData {
+            offset: r.u64("offset")?,
+            bytes: r.rest(),
+        }),
+        MessageType::FileEnd => Message::FileEnd {
+            size: r.u64("size")?,
+        },
         MessageType::Goodbye => Message::Goodbye {
             reason: r.string(MAX_REASON_LEN, "reason (UTF-8, at most 1024 bytes)")?,
         },
@@ -553,6 +563,15 @@ pub(crate) fn encode_payload(message: &Message, dst: &mut BytesMut) -> Result<()
             dst.put_u64(v.capture_us);
             dst.put_slice(&v.jpeg);
         }
+        Message::Fetch { path } => {
+            put_blob(dst, path.as_bytes(), crate::view::MAX_PATH_LEN, "path")?;
+        }
+        Message::FileData(d) => {
+            dst.reserve(8 + d.bytes.len());
+            dst.put_u64(d.offset);
+            dst.put_slice(&d.bytes);
+        }
+        Message::FileEnd { size } => dst.put_u64(*size),
         Message::PairProof(p) => dst.put_slice(&p.proof),
         Message::PairGrant(g) => {
             validate_camera_id(&g.camera_id).map_err(EncodeError::Invalid)?;

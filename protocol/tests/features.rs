@@ -366,3 +366,23 @@ fn a_view_or_view_hello_with_a_bad_id_is_refused_both_ways() {
     bytes[14..17].copy_from_slice(b"../");
     assert!(decode_exact(Bytes::from(bytes), &Limits::default()).is_err());
 }
+
+#[test]
+fn the_fetch_example_in_the_readme_is_true() {
+    let fetch = Message::Fetch {
+        path: "a/b.mkv".into(),
+    };
+    let data = Message::FileData(cctv_protocol::FileData {
+        offset: 0,
+        bytes: Bytes::from_static(b"\x1a\x45\xdf\xa3"),
+    });
+    let end = Message::FileEnd { size: 4 };
+    let text = "43 43 54 56  01  0d  00 00  00 00 00 09  00 07 61 2f 62 2e 6d 6b 76\n\
+                43 43 54 56  01  8a  00 00  00 00 00 0c  00 00 00 00 00 00 00 00  1a 45 df a3\n\
+                43 43 54 56  01  8b  00 00  00 00 00 08  00 00 00 00 00 00 00 04";
+    let all: Vec<String> = [&fetch, &data, &end].into_iter().flat_map(hex).collect();
+    assert_eq!(all, readme_bytes(text));
+    for m in [&fetch, &data, &end] {
+        round_trip(m);
+    }
+}

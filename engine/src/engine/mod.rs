@@ -8,6 +8,7 @@ mod evidence;
 mod housekeeping;
 mod panorama;
 mod queries;
+mod remote;
 mod start;
 
 use housekeeping::{housekeeping, run_retention};
@@ -95,6 +96,9 @@ pub enum EngineError {
     },
     #[error("{0} has no frames to play")]
     NoFrames(String),
+    /// A recording another server holds, which cannot be fetched now.
+    #[error("{0}")]
+    Remote(String),
     #[error(transparent)]
     Verify(#[from] crate::evidence::verify::VerifyError),
     #[error("a background task failed: {0}")]

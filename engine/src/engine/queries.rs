@@ -181,7 +181,7 @@ impl Engine {
         &self,
         row: &RecordingRow,
     ) -> Result<Arc<RecordingIndex>, EngineError> {
-        let path = self.shared.config.recordings_dir.join(&row.path);
+        let path = self.recording_path(row).await?;
         let index = blocking(move || {
             let scan = cctv_mkv::scan::scan(&path).map_err(|source| EngineError::Scan {
                 path: path.display().to_string(),
@@ -202,7 +202,7 @@ impl Engine {
         row: &RecordingRow,
         frame: FrameRef,
     ) -> Result<Vec<u8>, EngineError> {
-        let path = self.shared.config.recordings_dir.join(&row.path);
+        let path = self.recording_path(row).await?;
         blocking(move || read_frame(&path, &frame)).await
     }
 
@@ -213,7 +213,7 @@ impl Engine {
         row: &RecordingRow,
         packets: Vec<(i64, FrameRef)>,
     ) -> Result<Vec<(i64, Vec<u8>)>, EngineError> {
-        let path = self.shared.config.recordings_dir.join(&row.path);
+        let path = self.recording_path(row).await?;
         blocking(move || {
             let file_error = |source| EngineError::File {
                 path: path.display().to_string(),

@@ -18,6 +18,9 @@ use super::IngestCtx;
 use super::conn::{Conn, Refused, reject};
 use crate::catalog::RefusalCode;
 
+/// The largest piece of a fetched file in one message.
+const CHUNK: usize = 256 * 1024;
+
 /// How often the cameras are looked at for a newer frame.
 const TICK: Duration = Duration::from_millis(100);
 /// A viewer that hears nothing for this long takes the link for dead.
@@ -92,6 +95,16 @@ pub(super) async fn serve(ctx: &IngestCtx, mut conn: Conn, addr: SocketAddr, vie
             heard = conn.next() => match heard {
                 None => break "the viewer closed the connection".to_string(),
                 Some(Err(e)) => break e.to_string(),
+                Some(Ok(Message::Fetch { path })) => match send_file(ctx, &mut conn, &path).await {
+                    Ok(size) => {
+                        info!(server = %viewer, %path, size, "sent a recording to another server");
+                        continue;
+                    }
+                    Err(why) => {
+                        reject(&mut conn, &why).await;
+                        break why;
+                    }
+                },
                 Some(Ok(_)) => continue,
             },
             _ = tick.tick() => {}
@@ -129,4 +142,40 @@ pub(super) async fn serve(ctx: &IngestCtx, mut conn: Conn, addr: SocketAddr, vie
         }
     };
     info!(server = %viewer, %addr, "the viewing ended: {why}");
+}
+
+/// Sends a recording this server holds, by its catalog path, in order;
+/// its size. Only a path the catalog lists as this server's is read.
+async fn send_file(ctx: &IngestCtx, conn: &mut Conn, path: &str) -> Result<u64, String> {
+    use tokio::io::AsyncReadExt;
+    let row = match ctx.catalog.recording_by_path(path).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return Err(format!("{path:?} is not a recording of this server")),
+        Err(e) => return Err(format!("the catalog cannot say: {e}")),
+    };
+    let full = ctx.recorders.root().join(&row.path);
+    let mut file = tokio::fs::File::open(&full)
+        .await
+        .map_err(|e| format!("cannot read {}: {e}", row.path))?;
+    let mut offset = 0u64;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("cannot read {}: {e}", row.path))?;
+        if n == 0 {
+            break;
+        }
+        let data = Message::FileData(cctv_protocol::FileData {
+            offset,
+            bytes: bytes::Bytes::copy_from_slice(&buf[..n]),
+        });
+        conn.send(data).await.map_err(|e| super::lost_words(&e))?;
+        offset += n as u64;
+    }
+    conn.send(Message::FileEnd { size: offset })
+        .await
+        .map_err(|e| super::lost_words(&e))?;
+    Ok(offset)
 }

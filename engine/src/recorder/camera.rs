@@ -70,6 +70,11 @@ pub struct Recorders {
 }
 
 impl Recorders {
+    /// The recordings directory.
+    pub fn root(&self) -> &std::path::Path {
+        &self.ctx.root
+    }
+
     pub fn new(ctx: Arc<RecorderCtx>) -> Self {
         Self {
             ctx,
