@@ -58,6 +58,10 @@ fn rec_badge<'a>() -> Element<'a, Message> {
 /// Why a camera records nothing now when it should be watched: its
 /// recording is off, or on but paused (a full disk, an error).
 pub fn not_recording(c: &CameraStatus) -> Option<&'static str> {
+    if !c.server.is_empty() {
+        // Recorded (or not) by its own server, which says so there.
+        return None;
+    }
     match c.record_mode {
         RecordMode::Off => Some("NOT RECORDING"),
         RecordMode::Continuous if c.state != CameraState::Offline && !c.recording => {
@@ -166,7 +170,10 @@ fn tile<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
         top = top.push(warn_badge(why));
     }
     let mut bottom = row![state_badge(c)].spacing(10).align_y(Alignment::Center);
-    if c.state != CameraState::Offline {
+    if !c.server.is_empty() {
+        // A camera of another recording server: what that server says.
+        bottom = bottom.push(text(c.detail.clone()).size(13));
+    } else if c.state != CameraState::Offline {
         bottom = bottom.push(
             text(format!(
                 "{:.1} fps · {}",
