@@ -259,12 +259,18 @@ impl PanelConfig {
     /// else the listen address, with this host's name when it listens on
     /// every address.
     pub fn server_address(&self) -> String {
+        self.server_address_at(self.listen)
+    }
+
+    /// [`Self::server_address`] for a panel listening at `listen` (the
+    /// port it was given when the config said 0).
+    pub fn server_address_at(&self, listen: SocketAddr) -> String {
         if let Some(a) = &self.server_address {
             return a.clone();
         }
-        match self.listen.ip().is_unspecified() {
-            true => format!("{}:{}", hostname(), self.listen.port()),
-            false => self.listen.to_string(),
+        match listen.ip().is_unspecified() {
+            true => format!("{}:{}", hostname(), listen.port()),
+            false => listen.to_string(),
         }
     }
 

@@ -162,3 +162,66 @@ fn two_cameras_play_in_sync_across_recordings_and_gaps_and_a_marked_clip_exports
             .intact()
     );
 }
+
+/// Several recording servers: a recording server a holds plays in server
+/// b's window. b's history lists it with its own, and playing it fetches
+/// the file from a over their link.
+#[test]
+fn a_recording_another_server_holds_plays_in_this_window() {
+    let pg = support::postgres::Postgres::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = |dir: &std::path::Path, id: &str| {
+        let mut cfg = config(dir);
+        cfg.database = Some(pg.url());
+        cfg.server_id = id.into();
+        cfg.segment_secs = 1;
+        cfg
+    };
+    let dir_a = tempfile::tempdir().unwrap();
+    let a = rt.block_on(start_engine(server(dir_a.path(), "a")));
+    let creds = rt.block_on(enroll(&a, "door", "Door"));
+    let _door = rt.block_on(FakeCamera::start(&creds, 10));
+    let catalog = rt
+        .block_on(cctv_engine::catalog::Catalog::open_postgres(&pg.url()))
+        .unwrap();
+    rt.block_on(wait_for(
+        Duration::from_secs(30),
+        "a recording on a",
+        async || {
+            let rows = catalog.recordings(&Default::default()).await.unwrap();
+            rows.iter()
+                .any(|r| r.status == cctv_engine::catalog::RecordingStatus::Complete)
+                .then_some(())
+        },
+    ));
+    let dir_b = tempfile::tempdir().unwrap();
+    let b = std::sync::Arc::new(rt.block_on(start_engine(server(dir_b.path(), "b"))));
+    let mut w = World::new(rt, b, dir_b);
+
+    w.send(Message::Show(Screen::History));
+    let on_a = |a: &cctv_window::app::App| {
+        a.history
+            .recordings
+            .iter()
+            .find(|r| {
+                r.server_id == "a" && r.status == cctv_engine::catalog::RecordingStatus::Complete
+            })
+            .cloned()
+    };
+    w.until("a's recording in b's history", |a| {
+        a.history.loaded && on_a(a).is_some()
+    });
+    let held = on_a(&w.app).unwrap();
+    w.send(Message::History(history::Msg::Play(held.clone())));
+    w.until_within(Duration::from_secs(30), "a's picture in b's window", |a| {
+        a.playback
+            .as_ref()
+            .is_some_and(|p| p.tracks.len() == 1 && p.tracks[0].image.is_some())
+    });
+    let copy = w.dir.path().join("data/remote/a").join(&held.path);
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(dir_a.path().join("recordings").join(&held.path)).unwrap(),
+        "b plays the file a holds"
+    );
+}

@@ -141,6 +141,18 @@ impl Catalog {
         })
     }
 
+    /// Where agents and other panels reach this server, once known.
+    pub async fn set_server_address(&self, address: &str) -> Result<()> {
+        on_db!(self, |pool| {
+            sqlx::query("UPDATE servers SET address = $2 WHERE id = $1")
+                .bind(&*self.server)
+                .bind(address)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
     /// Records that this server is alive.
     pub async fn beat(&self, now_us: i64) -> Result<()> {
         on_db!(self, |pool| {

@@ -171,6 +171,12 @@ impl Engine {
         fit_connections(&mut config, cameras.len());
         let (tls, fingerprint) = access::transport(&config)?;
         let (listener, local_addr) = bind(config.listen).await?;
+        if config.listen.port() == 0 {
+            // Listening on a port the system chose: say which.
+            catalog
+                .set_server_address(&config.server_address_at(local_addr))
+                .await?;
+        }
         let (events, _) = broadcast::channel(1024);
         // Detached: the engine waits for it through `Writes::flush`.
         let (writes, _) = Writes::start(catalog.clone(), events.clone());
@@ -268,6 +274,10 @@ impl Engine {
         self.shared
             .catalog
             .set_setting("listen", &addr.to_string())
+            .await?;
+        self.shared
+            .catalog
+            .set_server_address(&self.shared.config.server_address_at(local))
             .await?;
         info!(listen = %local, "now listening here (saved for the next start)");
         Ok(local)
