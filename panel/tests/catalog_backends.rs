@@ -438,6 +438,20 @@ async fn a_day_of_calls(c: &Catalog) -> Vec<(&'static str, String)> {
         "left",
         c.recordings(&RecordingFilter::default()).await.unwrap()
     );
+    // A path is unique on its server only.
+    let again = NewRecording {
+        camera_id: "door".into(),
+        path: "door/2.mkv".into(),
+        start_us: 200_000,
+        width: 640,
+        height: 480,
+        backfilled: false,
+    };
+    note!("same path on b", b.insert_recording(&again).await.is_ok());
+    note!(
+        "same path again on a",
+        c.insert_recording(&again).await.is_err()
+    );
     log
 }
 
@@ -495,4 +509,6 @@ async fn the_catalog_gives_the_same_answers_on_postgresql_as_on_sqlite() {
         answer("second panel as b refused")
     );
     assert_eq!(answer("b stopped"), "None");
+    assert_eq!(answer("same path on b"), "true");
+    assert_eq!(answer("same path again on a"), "true");
 }

@@ -167,14 +167,16 @@ impl Catalog {
         })
     }
 
-    /// When the camera's newest recording starts, if it has any.
+    /// When the camera's newest recording on this server starts, if it has any.
     pub async fn newest_recording_start(&self, camera_id: &str) -> Result<Option<i64>> {
         on_db!(self, |pool| {
-            let v: (Option<i64>,) =
-                sqlx::query_as("SELECT MAX(start_us) FROM recordings WHERE camera_id = $1")
-                    .bind(camera_id)
-                    .fetch_one(pool)
-                    .await?;
+            let v: (Option<i64>,) = sqlx::query_as(
+                "SELECT MAX(start_us) FROM recordings WHERE camera_id = $1 AND server_id = $2",
+            )
+            .bind(camera_id)
+            .bind(&*self.server)
+            .fetch_one(pool)
+            .await?;
             Ok(v.0)
         })
     }

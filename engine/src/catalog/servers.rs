@@ -215,3 +215,71 @@ impl Catalog {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+
+    use super::*;
+    use crate::catalog::NewRecording;
+
+    #[tokio::test]
+    async fn a_catalog_from_before_servers_keeps_its_recordings_as_this_servers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("panel.db");
+        // The catalog as a panel from before servers left it.
+        {
+            let options = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true);
+            let pool = SqlitePool::connect_with(options).await.unwrap();
+            let mut before = sqlx::migrate!("../migrations/sqlite");
+            let older: Vec<_> = before
+                .migrations
+                .iter()
+                .filter(|m| m.version <= 8)
+                .cloned()
+                .collect();
+            before.migrations = older.into();
+            before.run(&pool).await.unwrap();
+            sqlx::query(
+                "INSERT INTO cameras (id, name, state_since_us, first_seen_us, last_seen_us)
+                 VALUES ('door', 'Door', 1, 1, 1)",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO recordings (camera_id, path, start_us, end_us, frames, width, height, status)
+                 VALUES ('door', 'door/a.mkv', 10, 20, 5, 640, 480, 'complete')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let hall = Catalog::open(&path).await.unwrap().with_server("hall");
+        hall.register_server("hall:7700", "here", "", 100)
+            .await
+            .unwrap();
+        let rows = hall.finished_oldest_first(None).await.unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let r = &rows[0];
+        assert_eq!(
+            (r.path.as_str(), r.frames, r.server_id.as_str()),
+            ("door/a.mkv", 5, "hall")
+        );
+        // A path is unique on its server only.
+        let same = NewRecording {
+            camera_id: "door".into(),
+            path: "door/a.mkv".into(),
+            start_us: 30,
+            width: 640,
+            height: 480,
+            backfilled: false,
+        };
+        let gate = hall.clone().with_server("gate");
+        gate.insert_recording(&same).await.unwrap();
+        assert!(hall.insert_recording(&same).await.is_err());
+    }
+}
