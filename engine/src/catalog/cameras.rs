@@ -149,10 +149,12 @@ impl Catalog {
     /// stalled are offline now.
     pub async fn mark_all_offline(&self, at_us: i64, detail: &str) -> Result<Vec<String>> {
         let ids: Vec<(String,)> = on_db!(self, |pool| {
-            sqlx::query_as("SELECT id FROM cameras WHERE state != 'offline' AND server_id = $1")
-                .bind(&*self.server)
-                .fetch_all(pool)
-                .await?
+            sqlx::query_as(
+                "SELECT id FROM cameras WHERE state != 'offline' AND ($1 = '' OR server_id = $1)",
+            )
+            .bind(&*self.server)
+            .fetch_all(pool)
+            .await?
         });
         for (id,) in &ids {
             self.set_state(id, CameraState::Offline, at_us, detail)

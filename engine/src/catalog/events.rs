@@ -118,7 +118,7 @@ impl Catalog {
                               ELSE detail || '; end unknown: the panel stopped' END
                  WHERE end_us IS NULL
                    AND kind IN ('motion', 'covered', 'blinded', 'defocused', 'moved')
-                   AND server_id = $1",
+                   AND ($1 = '' OR server_id = $1)",
             )
             .bind(&*self.server)
             .execute(pool)

@@ -156,7 +156,7 @@ impl Catalog {
         on_db!(self, |pool| {
             Ok(sqlx::query_as(
                 "SELECT d.* FROM dispatches d JOIN exports e ON e.id = d.export_id
-                 WHERE d.state = 'pending' AND d.next_attempt_us <= $1 AND e.server_id = $2
+                 WHERE d.state = 'pending' AND d.next_attempt_us <= $1 AND ($2 = '' OR e.server_id = $2)
                  ORDER BY d.next_attempt_us, d.id",
             )
             .bind(now_us)

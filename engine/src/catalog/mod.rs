@@ -110,8 +110,9 @@ pub(crate) use on_db;
 #[derive(Debug, Clone)]
 pub struct Catalog {
     pool: Pool,
-    /// The recording server this handle writes as ('' for none: a command
-    /// line tool, a test).
+    /// The recording server this handle writes as. '' for none (a command
+    /// line tool, a test): then what is scoped to one server's rows
+    /// (repair, retention, a path's row) takes every server's.
     server: Arc<str>,
 }
 

@@ -135,7 +135,7 @@ impl Catalog {
     pub async fn fail_running_panoramas(&self) -> Result<u64> {
         on_db!(self, |pool| {
             Ok(sqlx::query(
-                "UPDATE panoramas SET status = 'failed', message = 'the panel stopped during the stitch' WHERE status = 'running' AND server_id = $1",
+                "UPDATE panoramas SET status = 'failed', message = 'the panel stopped during the stitch' WHERE status = 'running' AND ($1 = '' OR server_id = $1)",
             )
             .bind(&*self.server)
             .execute(pool)

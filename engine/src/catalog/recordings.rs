@@ -171,7 +171,7 @@ impl Catalog {
     pub async fn newest_recording_start(&self, camera_id: &str) -> Result<Option<i64>> {
         on_db!(self, |pool| {
             let v: (Option<i64>,) = sqlx::query_as(
-                "SELECT MAX(start_us) FROM recordings WHERE camera_id = $1 AND server_id = $2",
+                "SELECT MAX(start_us) FROM recordings WHERE camera_id = $1 AND ($2 = '' OR server_id = $2)",
             )
             .bind(camera_id)
             .bind(&*self.server)
@@ -189,7 +189,7 @@ impl Catalog {
     ) -> Result<std::collections::HashSet<String>> {
         on_db!(self, |pool| {
             let rows: Vec<(String,)> = sqlx::query_as(
-                "SELECT path FROM recordings WHERE camera_id = $1 AND start_us >= $2 AND server_id = $3",
+                "SELECT path FROM recordings WHERE camera_id = $1 AND start_us >= $2 AND ($3 = '' OR server_id = $3)",
             )
             .bind(camera_id)
             .bind(since_us)
@@ -202,13 +202,13 @@ impl Catalog {
 
     pub async fn recording_by_path(&self, path: &str) -> Result<Option<RecordingRow>> {
         on_db!(self, |pool| {
-            Ok(
-                sqlx::query_as("SELECT * FROM recordings WHERE path = $1 AND server_id = $2")
-                    .bind(path)
-                    .bind(&*self.server)
-                    .fetch_optional(pool)
-                    .await?,
+            Ok(sqlx::query_as(
+                "SELECT * FROM recordings WHERE path = $1 AND ($2 = '' OR server_id = $2)",
             )
+            .bind(path)
+            .bind(&*self.server)
+            .fetch_optional(pool)
+            .await?)
         })
     }
 
@@ -252,7 +252,7 @@ impl Catalog {
         on_db!(self, |pool| {
             Ok(
                 sqlx::query_as(
-                "SELECT * FROM recordings WHERE status = 'recording' AND server_id = $1 ORDER BY id",
+                "SELECT * FROM recordings WHERE status = 'recording' AND ($1 = '' OR server_id = $1) ORDER BY id",
             )
             .bind(&*self.server)
                     .fetch_all(pool)
@@ -270,7 +270,7 @@ impl Catalog {
         on_db!(self, |pool| {
             Ok(sqlx::query_as(
                 "SELECT * FROM recordings
-                 WHERE status != 'recording' AND ($1 IS NULL OR camera_id = $1) AND server_id = $2
+                 WHERE status != 'recording' AND ($1 IS NULL OR camera_id = $1) AND ($2 = '' OR server_id = $2)
                  ORDER BY start_us, id",
             )
             .bind(camera_id)
@@ -285,7 +285,7 @@ impl Catalog {
         on_db!(self, |pool| {
             let (b,): (i64,) = sqlx::query_as(
                 "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM recordings
-                 WHERE ($1 IS NULL OR camera_id = $1) AND server_id = $2",
+                 WHERE ($1 IS NULL OR camera_id = $1) AND ($2 = '' OR server_id = $2)",
             )
             .bind(camera_id)
             .bind(&*self.server)
@@ -301,13 +301,13 @@ impl Catalog {
         on_db!(self, |pool| {
             let (b,): (i64,) = sqlx::query_as(
                 "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM recordings
-                 WHERE status != 'recording' AND server_id = $1",
+                 WHERE status != 'recording' AND ($1 = '' OR server_id = $1)",
             )
             .bind(&*self.server)
             .fetch_one(pool)
             .await?;
             let open: Vec<(String,)> = sqlx::query_as(
-                "SELECT path FROM recordings WHERE status = 'recording' AND server_id = $1",
+                "SELECT path FROM recordings WHERE status = 'recording' AND ($1 = '' OR server_id = $1)",
             )
             .bind(&*self.server)
             .fetch_all(pool)
