@@ -33,6 +33,47 @@ const SILENCE: Duration = Duration::from_secs(5);
 /// between them.
 const FETCH_FRAME_BYTES: u32 = cctv_protocol::DEFAULT_MAX_FRAME_BYTES;
 
+/// Why another server could not be viewed or a file fetched from it.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("the catalog: {0}")]
+    Catalog(#[from] crate::catalog::CatalogError),
+    #[error("this server has no secret in the catalog yet")]
+    NoSecret,
+    #[error("its fingerprint {0:?}: {1}")]
+    Fingerprint(String, String),
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("connection: {0}")]
+    Codec(#[from] cctv_protocol::CodecError),
+    #[error("silent for {} s", SILENCE.as_secs())]
+    Silent,
+    #[error("it closed the connection")]
+    Closed,
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("it sent {0} out of turn")]
+    Unexpected(cctv_protocol::MessageType),
+    #[error("a piece of the file at {at} where {due} was due")]
+    OutOfOrder { at: u64, due: u64 },
+    #[error("{said} bytes said, {got} received")]
+    Short { said: u64, got: u64 },
+    #[error("{path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl PeerError {
+    fn file(path: &std::path::Path, source: std::io::Error) -> Self {
+        Self::File {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
 pub struct Peers {
     pub catalog: Catalog,
     pub registry: Arc<Registry>,
@@ -81,21 +122,26 @@ type Conn = Framed<Box<dyn crate::tls::Io>, Codec>;
 
 /// A viewing connection to `server`, welcomed: TLS pinned to the
 /// certificate it registered, this server's secret proven.
-async fn open(catalog: &Catalog, server: &ServerRow, max_frame_bytes: u32) -> Result<Conn, String> {
+async fn open(
+    catalog: &Catalog,
+    server: &ServerRow,
+    max_frame_bytes: u32,
+) -> Result<Conn, PeerError> {
     let me = catalog.server().to_string();
     let secret = match catalog.server_secret(&me).await {
         Ok(Some(s)) => Secret::from_bytes(s),
-        Ok(None) => return Err("this server has no secret in the catalog yet".into()),
-        Err(e) => return Err(e.to_string()),
+        Ok(None) => return Err(PeerError::NoSecret),
+        Err(e) => return Err(PeerError::Catalog(e)),
     };
     let pin = match server.fingerprint.as_str() {
         "" => None,
-        f => Some(Fingerprint::parse(f).map_err(|e| format!("its fingerprint {f:?}: {e}"))?),
+        f => Some(
+            Fingerprint::parse(f).map_err(|e| PeerError::Fingerprint(f.into(), e.to_string()))?,
+        ),
     };
     let io = timeout(SILENCE, crate::tls::connect(&server.address, pin))
         .await
-        .map_err(|_| "no answer".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| PeerError::Silent)??;
     let mut conn = Framed::new(io, Codec::new(Limits::control_only()));
     let hello = |proof: &[u8]| {
         Message::ViewHello(ViewHello {
@@ -103,17 +149,17 @@ async fn open(catalog: &Catalog, server: &ServerRow, max_frame_bytes: u32) -> Re
             proof: bytes::Bytes::copy_from_slice(proof),
         })
     };
-    conn.send(hello(&[])).await.map_err(|e| e.to_string())?;
+    conn.send(hello(&[])).await?;
     let nonce = match next(&mut conn).await? {
         Message::Challenge(c) => c.nonce,
-        other => return Err(format!("it answered with {}", other.message_type())),
+        other => return Err(PeerError::Unexpected(other.message_type())),
     };
     let proof = viewer_proof(&secret, &nonce, &me);
-    conn.send(hello(&proof)).await.map_err(|e| e.to_string())?;
+    conn.send(hello(&proof)).await?;
     match next(&mut conn).await? {
         Message::Welcome(_) => {}
-        Message::Reject { reason } => return Err(format!("refused: {reason}")),
-        other => return Err(format!("it answered with {}", other.message_type())),
+        Message::Reject { reason } => return Err(PeerError::Refused(reason)),
+        other => return Err(PeerError::Unexpected(other.message_type())),
     }
     conn.codec_mut().limits.max_frame_bytes = max_frame_bytes;
     Ok(conn)
@@ -126,43 +172,47 @@ pub async fn fetch(
     server: &ServerRow,
     path: &str,
     dest: &std::path::Path,
-) -> Result<u64, String> {
+) -> Result<u64, PeerError> {
     use tokio::io::AsyncWriteExt;
     let mut conn = open(catalog, server, FETCH_FRAME_BYTES).await?;
-    conn.send(Message::Fetch { path: path.into() })
-        .await
-        .map_err(|e| e.to_string())?;
+    conn.send(Message::Fetch { path: path.into() }).await?;
     if let Some(dir) = dest.parent() {
         tokio::fs::create_dir_all(dir)
             .await
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            .map_err(|e| PeerError::file(dir, e))?;
     }
     let part = dest.with_extension(format!("part{}", rand::random::<u32>()));
     let written = async {
         let mut file = tokio::fs::File::create(&part)
             .await
-            .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+            .map_err(|e| PeerError::file(&part, e))?;
         let mut at = 0u64;
         loop {
             match next(&mut conn).await? {
                 Message::FileData(d) if d.offset == at => {
                     file.write_all(&d.bytes)
                         .await
-                        .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+                        .map_err(|e| PeerError::file(&part, e))?;
                     at += d.bytes.len() as u64;
                 }
                 Message::FileData(d) => {
-                    return Err(format!("a piece at {} where {at} was due", d.offset));
+                    return Err(PeerError::OutOfOrder {
+                        at: d.offset,
+                        due: at,
+                    });
                 }
                 Message::FileEnd { size } if size == at => break,
                 Message::FileEnd { size } => {
-                    return Err(format!("{size} bytes said, {at} received"));
+                    return Err(PeerError::Short {
+                        said: size,
+                        got: at,
+                    });
                 }
-                Message::Reject { reason } => return Err(reason),
+                Message::Reject { reason } => return Err(PeerError::Refused(reason)),
                 _ => {}
             }
         }
-        file.flush().await.map_err(|e| e.to_string())?;
+        file.flush().await.map_err(|e| PeerError::file(&part, e))?;
         Ok(at)
     }
     .await;
@@ -170,7 +220,7 @@ pub async fn fetch(
         Ok(size) => {
             tokio::fs::rename(&part, dest)
                 .await
-                .map_err(|e| format!("cannot keep {}: {e}", dest.display()))?;
+                .map_err(|e| PeerError::file(dest, e))?;
             Ok(size)
         }
         Err(why) => {
@@ -180,7 +230,7 @@ pub async fn fetch(
     }
 }
 
-async fn link(peers: &Peers, server: &ServerRow) -> Result<(), String> {
+async fn link(peers: &Peers, server: &ServerRow) -> Result<(), PeerError> {
     let mut conn = open(&peers.catalog, server, peers.max_frame_bytes).await?;
     info!(server = %server.id, address = %server.address, "viewing the cameras of another recording server");
     let mut seq = 0u64;
@@ -191,17 +241,19 @@ async fn link(peers: &Peers, server: &ServerRow) -> Result<(), String> {
                 show(peers, &server.id, f, seq).await;
             }
             Message::Ping { .. } => {}
-            Message::Goodbye { reason } | Message::Reject { reason } => return Err(reason),
-            other => return Err(format!("it sent {}", other.message_type())),
+            Message::Goodbye { reason } | Message::Reject { reason } => {
+                return Err(PeerError::Refused(reason));
+            }
+            other => return Err(PeerError::Unexpected(other.message_type())),
         }
     }
 }
 
-async fn next(conn: &mut Framed<Box<dyn crate::tls::Io>, Codec>) -> Result<Message, String> {
+async fn next(conn: &mut Conn) -> Result<Message, PeerError> {
     match timeout(SILENCE, conn.next()).await {
-        Err(_) => Err(format!("silent for {} s", SILENCE.as_secs())),
-        Ok(None) => Err("closed".into()),
-        Ok(Some(Err(e))) => Err(e.to_string()),
+        Err(_) => Err(PeerError::Silent),
+        Ok(None) => Err(PeerError::Closed),
+        Ok(Some(Err(e))) => Err(e.into()),
         Ok(Some(Ok(m))) => Ok(m),
     }
 }
