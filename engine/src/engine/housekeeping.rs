@@ -97,7 +97,10 @@ pub(super) async fn housekeeping(shared: Arc<Shared>) {
         if let Err(e) = shared.catalog.beat(now_us()).await {
             warn!("cannot write the liveness beat: {e}");
         }
-        if let Err(e) = other_servers_cameras(&shared).await {
+        // A SQLite catalog is one panel's: no other servers to look at.
+        if shared.catalog.backend() == "postgres"
+            && let Err(e) = other_servers_cameras(&shared).await
+        {
             warn!("cannot read the other servers' cameras: {e}");
         }
         if last_retention.elapsed() >= retention_every {

@@ -546,10 +546,12 @@ fn spawn_background(shared: &Arc<Shared>, listener: TcpListener) -> Cancellation
         events: shared.events.clone(),
         max_frame_bytes: shared.config.max_frame_bytes,
     };
-    tasks.spawn(crate::peers::run(
-        Arc::new(peers),
-        shared.shutdown.child_token(),
-    ));
+    if shared.catalog.backend() == "postgres" {
+        tasks.spawn(crate::peers::run(
+            Arc::new(peers),
+            shared.shutdown.child_token(),
+        ));
+    }
     if let Some(mqtt) = &shared.config.mqtt {
         tasks.spawn(crate::mqtt::run(
             mqtt.clone(),
