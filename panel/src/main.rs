@@ -47,6 +47,9 @@ fn main() -> ExitCode {
         None => window(&runtime, &cli.engine).map(|()| ExitCode::SUCCESS),
         Some(command) => runtime.block_on(run(command)),
     };
+    // A blocking task that never returns (a disk that stopped answering)
+    // must not keep the process from exiting: the next start repairs.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -6,7 +6,6 @@ mod support;
 
 use cctv_engine::catalog::{EventKind, RecordingStatus};
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -63,6 +62,7 @@ async fn sigkill_mid_recording_loses_almost_nothing_and_is_repaired() {
 
     // Start again on the same directories; the agents find it by themselves.
     let mut panel = panel_serve(dir.path(), port, "info");
+    let panel_log = panel.read_log();
     let repaired = wait_for(Duration::from_secs(20), "repair at start", async || {
         let r = rows(&catalog).await;
         let done: Vec<_> = r
@@ -105,17 +105,9 @@ async fn sigkill_mid_recording_loses_almost_nothing_and_is_repaired() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    panel.signal("TERM");
+    let log = panel.stop(Duration::from_secs(60), panel_log);
     let status = panel.0.wait().unwrap();
-    assert!(status.success(), "{status}");
-    let mut log = String::new();
-    panel
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    assert!(status.success(), "{status}\n{log}");
     assert!(log.contains("repaired an interrupted recording"), "{log}");
 
     // The agents spool: a frame the killed panel had not made durable (the

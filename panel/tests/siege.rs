@@ -152,7 +152,9 @@ async fn a_thousand_hostile_connections_leave_recordings_whole_and_memory_flat()
     let cams: Vec<Creds> = (0..4)
         .map(|i| enroll_cli(&data, addr, &format!("cam{i}")))
         .collect();
-    let panel = panel_serve(dir.path(), port, "error");
+    // Its life, without the thousand refusals (counted in the catalog).
+    let mut panel = panel_serve(dir.path(), port, "info,cctv_engine::ingest=error");
+    let log = panel.read_log();
     let pid = panel.0.id();
     let _agents: Vec<Proc> = cams
         .iter()
@@ -240,9 +242,10 @@ async fn a_thousand_hostile_connections_leave_recordings_whole_and_memory_flat()
     }
 
     // Stop the panel cleanly so every segment is finished, then look at them.
-    panel.signal("TERM");
-    let mut panel = panel;
-    let _ = tokio::task::spawn_blocking(move || panel.0.wait()).await;
+    let log = tokio::task::spawn_blocking(move || panel.stop(Duration::from_secs(60), log))
+        .await
+        .unwrap();
+    assert!(log.contains("panel engine stopped"), "{log}");
     let rows = catalog
         .recordings(&RecordingFilter::default())
         .await
@@ -342,13 +345,7 @@ async fn idle_connections_cannot_take_the_descriptors_recording_needs() {
             .spawn()
             .unwrap(),
     );
-    // Its log, read as it comes (a full pipe would stop the panel).
-    let stderr = panel.0.stderr.take().unwrap();
-    let log_reader = std::thread::spawn(move || {
-        let mut log = String::new();
-        let _ = std::io::Read::read_to_string(&mut { stderr }, &mut log);
-        log
-    });
+    let log = panel.read_log();
     wait_for(Duration::from_secs(30), "the panel listening", async || {
         tokio::net::TcpStream::connect(addr).await.ok().map(|_| ())
     })
@@ -372,9 +369,7 @@ async fn idle_connections_cannot_take_the_descriptors_recording_needs() {
     for s in senders {
         sent.push(s.await.expect("an honest camera was cut off"));
     }
-    panel.signal("TERM");
-    let _ = panel.0.wait();
-    let log = log_reader.join().unwrap();
+    let log = panel.stop(Duration::from_secs(60), log);
     assert!(!log.contains("Too many open files"), "{log}");
     let catalog = Catalog::open(&data.join("panel.db")).await.unwrap();
     for (cam, sent) in cams.iter().zip(sent) {

@@ -119,6 +119,7 @@ async fn a_panel_killed_and_back_30_s_later_loses_no_frame() {
     let killed_us = cctv_engine::time::now_us();
     tokio::time::sleep(Duration::from_secs(30)).await;
     let mut panel = panel_serve(dir.path(), port, "warn");
+    let panel_log = panel.read_log();
     let back_us = cctv_engine::time::now_us();
 
     let cutoff = back_us + 3_000_000;
@@ -127,8 +128,7 @@ async fn a_panel_killed_and_back_30_s_later_loses_no_frame() {
     let mut agent = agent;
     let _ = tokio::task::spawn_blocking(move || agent.0.wait()).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    panel.signal("TERM");
-    let _ = panel.0.wait();
+    panel.stop(Duration::from_secs(60), panel_log);
     let rows = all_recordings(&catalog, "door").await;
     let times = probed_times(&dir.path().join("recordings"), &rows);
     assert_once(&times, &rows);

@@ -28,6 +28,33 @@ impl Drop for Proc {
 }
 
 impl Proc {
+    /// Reads the child's piped standard error as it comes (a full pipe
+    /// would stop a child that logs), for [`Proc::stop`] to show.
+    pub fn read_log(&mut self) -> std::thread::JoinHandle<String> {
+        let mut stderr = self.0.stderr.take().expect("stderr piped");
+        std::thread::spawn(move || {
+            let mut log = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut log);
+            log
+        })
+    }
+
+    /// SIGTERM, then the exit within `limit`; fails the test with `log`
+    /// (from [`Proc::read_log`]) if the child does not exit. Its log.
+    pub fn stop(&mut self, limit: Duration, log: std::thread::JoinHandle<String>) -> String {
+        self.signal("TERM");
+        let until = Instant::now() + limit;
+        while self.0.try_wait().expect("wait for the child").is_none() {
+            if Instant::now() > until {
+                let _ = self.0.kill();
+                let log = log.join().unwrap_or_default();
+                panic!("the process did not exit within {limit:?} of SIGTERM; its log:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        log.join().unwrap_or_default()
+    }
+
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([&format!("-{sig}"), &self.0.id().to_string()])
