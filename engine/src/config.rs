@@ -61,6 +61,11 @@ pub struct PanelConfig {
     pub plain_tcp: bool,
     /// Length of one recording file, in seconds.
     pub segment_secs: u64,
+    /// Every this many KiB a recording file grows, the recorder starts the
+    /// disk writing it and lets go of the pages already written, so the
+    /// kernel never has a pile of dirty pages to throttle writers on
+    /// (0: writeback is left to the kernel).
+    pub writeback_step_kb: u64,
     /// Recording mode of a camera seen for the first time: "continuous" or "off".
     pub default_record_mode: String,
     /// Global retention: keep at most this many bytes of recordings (0: no limit).
@@ -122,6 +127,7 @@ impl Default for PanelConfig {
             connects_per_minute_per_ip: 60,
             plain_tcp: false,
             segment_secs: 600,
+            writeback_step_kb: 1024,
             default_record_mode: "continuous".into(),
             retain_bytes: 0,
             retain_days: 0,

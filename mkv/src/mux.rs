@@ -193,6 +193,8 @@ pub struct MkvMuxer {
 #[derive(Debug, Clone, Copy)]
 struct OpenCluster {
     time_ms: i64,
+    /// Where the cluster element starts.
+    start: u64,
     size_pos: u64,
     data_pos: u64,
 }
@@ -319,6 +321,7 @@ impl MkvMuxer {
             put_uint(&mut head, CLUSTER_TIMESTAMP, ms as u64);
             self.cluster = Some(OpenCluster {
                 time_ms: ms,
+                start: at,
                 size_pos,
                 data_pos,
             });
@@ -346,6 +349,19 @@ impl MkvMuxer {
     /// Bytes handed out so far.
     pub fn bytes(&self) -> u64 {
         self.written
+    }
+
+    /// The bytes that are written for good until the file is finished:
+    /// after the header (patched at the end) and before the open cluster
+    /// (whose size is patched when it ends). A writer may let the system
+    /// forget these pages once they are on the disk.
+    pub fn settled(&self) -> std::ops::Range<u64> {
+        let open = self.cluster.as_ref().map_or(self.written, |c| c.start);
+        let first = self
+            .cues
+            .first()
+            .map_or(open, |c| c.cluster_pos + self.layout.segment_data_pos);
+        first.min(open)..open
     }
 
     pub fn last_capture_us(&self) -> i64 {

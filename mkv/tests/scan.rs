@@ -300,3 +300,82 @@ fn a_crashed_file_with_sound_is_repaired_with_both_tracks() {
         "{listed}"
     );
 }
+
+/// Every byte a writer is told is settled stays as it was: no later frame
+/// patch, nor finishing the file, writes there (a writer lets the system
+/// forget those pages once they are on the disk).
+#[test]
+fn settled_bytes_are_never_written_again() {
+    /// The byte ranges written at a seek position.
+    #[derive(Default)]
+    struct Tracked {
+        pos: u64,
+        writes: Vec<std::ops::Range<u64>>,
+    }
+    impl Write for Tracked {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.writes.push(self.pos..self.pos + b.len() as u64);
+            self.pos += b.len() as u64;
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl std::io::Seek for Tracked {
+        fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+            if let std::io::SeekFrom::Start(p) = to {
+                self.pos = p;
+            }
+            Ok(self.pos)
+        }
+    }
+    let (mut mux, header) = MkvMuxer::new(&with_sound(0));
+    assert!(
+        mux.settled().is_empty(),
+        "nothing is settled before a cluster ends"
+    );
+    let mut settled = 0..0u64;
+    let mut end = header.len() as u64;
+    // 12 s of 15 fps with sound: a dozen clusters, each patched when it ends.
+    for i in 0..180usize {
+        let t = i as i64 * 66_667;
+        // Patches made now, checked against what was settled before.
+        let mut patched = Vec::new();
+        let w = mux.push(t, 2000 + i);
+        patched.extend(w.patch.map(|(pos, b)| pos..pos + b.len() as u64));
+        end += (w.head.len() + 2000 + i) as u64;
+        for a in 0..3 {
+            if let Some(w) = mux.push_audio(t + a * 20_000, 60) {
+                patched.extend(w.patch.map(|(pos, b)| pos..pos + b.len() as u64));
+                end += (w.head.len() + 60) as u64;
+            }
+        }
+        let now = mux.settled();
+        assert!(now.start <= now.end && now.end <= end, "{now:?} of {end}");
+        assert!(
+            now.start >= settled.start && now.end >= settled.end,
+            "it only grows"
+        );
+        for p in &patched {
+            assert!(
+                p.end <= settled.start || p.start >= settled.end,
+                "a patch at {p:?} inside the settled {settled:?}"
+            );
+        }
+        settled = now;
+    }
+    assert!(
+        settled.end - settled.start > end / 2,
+        "most of the file is settled: {settled:?} of {end}"
+    );
+    let closing = mux.finish();
+    let mut out = Tracked::default();
+    closing.apply(&mut out).unwrap();
+    for w in &out.writes {
+        assert!(
+            w.end <= settled.start || w.start >= settled.end,
+            "finishing wrote {w:?} inside the settled {settled:?}"
+        );
+    }
+}

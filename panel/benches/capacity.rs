@@ -180,7 +180,23 @@ struct Outcome {
     cores: f64,
     rss_mb: f64,
     mb_s: f64,
+    /// The page cache's dirty bytes (`/proc/meminfo` Dirty) as the case ends.
+    dirty_mb: f64,
 }
+
+/// `/proc/meminfo`'s Dirty, in MB: written, not yet on the disk.
+fn dirty_mb() -> f64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Dirty:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb * 1024.0 / 1e6)
+}
+
+/// `-- --writeback`: the recorder's writeback pacing is turned off for
+/// the run that sets this (the kernel's default writeback alone).
+static UNPACED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Drives K agents at `addr` for warm-up + measure; returns (sent in total,
 /// sent during the measurement, cpu seconds of `pid` during it).
@@ -229,6 +245,11 @@ fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
         database.as_deref(),
     );
     *PIN.lock().unwrap() = pin;
+    if UNPACED.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut c = std::fs::read_to_string(&cfg).unwrap();
+        c.push_str("writeback_step_kb = 0\n");
+        std::fs::write(&cfg, c).unwrap();
+    }
     let panel = Kill(
         Command::new(env!("CARGO_BIN_EXE_panel"))
             .args(["serve", "--config"])
@@ -245,6 +266,7 @@ fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_listening(addr);
     let (sent, in_window, cpu) = drive(addr, case, frames, pid, false);
+    let dirty_mb = dirty_mb();
     std::thread::sleep(Duration::from_millis(1500));
     let rss_mb = peak_rss_mb(pid);
     let _ = Command::new("kill")
@@ -279,6 +301,7 @@ fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
         cores: cpu / MEASURE.as_secs_f64(),
         rss_mb,
         mb_s: bytes as f64 / 1e6 / (WARMUP + MEASURE).as_secs_f64(),
+        dirty_mb,
     }
 }
 
@@ -504,12 +527,27 @@ fn main() {
         .iter()
         .any(|a| a == "--postgres")
         .then(postgres::Postgres::start_durable);
+    // `-- --writeback`: each case with the kernel's writeback alone, then
+    // paced by the recorder (the default), side by side.
+    let writeback = args.iter().any(|a| a == "--writeback");
     let mut databases = 0;
     for case in cases {
         let f = &frame_sets[&(case.w, case.h)];
+        let unpaced = writeback.then(|| {
+            UNPACED.store(true, std::sync::atomic::Ordering::Relaxed);
+            let o = run_panel(case, f);
+            UNPACED.store(false, std::sync::atomic::Ordering::Relaxed);
+            o
+        });
         let o = run_panel(case, f);
         let floor = run_floor(case, f);
-        row(case, &o, floor);
+        if let Some(u) = &unpaced {
+            table::row_labelled(case, u, floor, " kernel");
+            row(case, &o, floor);
+            table::compare("paced writeback", &o, u, "the kernel's alone");
+        } else {
+            row(case, &o, floor);
+        }
         if audio {
             let a = run_panel(
                 Case {
@@ -568,10 +606,17 @@ fn main() {
         }
     }
     if sweep {
-        for (w, h, fps) in [(768, 576, 10), (1280, 720, 15)] {
+        let sd = [32, 64, 128, 256, 384, 512, 640, 768];
+        let hd = [32, 64, 128, 192, 256, 320];
+        let full_hd = [16, 32, 64, 96, 128, 160, 192];
+        for (w, h, fps, ks) in [
+            (768, 576, 10, &sd[..]),
+            (1280, 720, 15, &hd[..]),
+            (1920, 1080, 15, &full_hd[..]),
+        ] {
             let f = &frame_sets[&(w, h)];
             let mut best = None;
-            for k in [32, 64, 128, 192, 256, 320, 384, 448, 512] {
+            for &k in ks {
                 let case = Case {
                     tls: false,
                     k,

@@ -196,6 +196,7 @@ impl Engine {
             writes: writes.clone(),
             root: config.recordings_dir.clone(),
             segment_us: config.segment_secs as i64 * 1_000_000,
+            writeback_step: config.writeback_step_kb.saturating_mul(1024),
             disk_full: disk_full.clone(),
             events: events.clone(),
             latency: Default::default(),

@@ -120,6 +120,7 @@ impl Backfill {
                 height,
                 backfilled: true,
                 audio: false,
+                writeback_step: rctx.writeback_step,
             };
             let seg = Segment::open(&rctx.writes, &rctx.root, new, slot.acks.clone())
                 .await

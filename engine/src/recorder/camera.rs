@@ -53,6 +53,8 @@ pub struct RecorderCtx {
     pub writes: Writes,
     pub root: PathBuf,
     pub segment_us: i64,
+    /// Writeback is started every this many bytes of a file (0: the kernel's).
+    pub writeback_step: u64,
     /// Set by the disk guard when free space is too low.
     pub disk_full: Arc<AtomicBool>,
     pub events: broadcast::Sender<EngineEvent>,
@@ -318,6 +320,7 @@ impl Recorder {
                 height: f.height,
                 backfilled: false,
                 audio: self.slot.sound.is_on(),
+                writeback_step: self.ctx.writeback_step,
             };
             match Segment::open(
                 &self.ctx.writes,

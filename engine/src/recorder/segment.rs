@@ -44,6 +44,36 @@ pub struct Segment {
     /// Frames written since the last sync started.
     unsynced: AckSet,
     acks: Acks,
+    pace: Pace,
+}
+
+/// Paces the disk's writeback of a segment. Every `step` bytes written,
+/// the part of the file that will not change again is handed to the disk
+/// and its pages already there are let go, so dirty pages never pile up
+/// until the kernel throttles every writer at once, and recordings do not
+/// push the catalog and the window out of the page cache.
+struct Pace {
+    /// 0: writeback is left to the kernel.
+    step: u64,
+    /// Bytes written when writeback was last started.
+    at: u64,
+    job: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts writing the dirty pages of `range` to the disk without waiting
+/// for them, and lets go of its pages that are already there. On Linux,
+/// `POSIX_FADV_DONTNEED` does both: dirty pages get their writeback
+/// started (as `sync_file_range(SYNC_FILE_RANGE_WRITE)` would), clean ones
+/// are dropped, and pages still being written stay for the next call.
+/// Advice only: durability is still the periodic sync's and the sync at
+/// the end of the segment.
+fn let_go(file: &File, range: std::ops::Range<u64>) {
+    let len = std::num::NonZeroU64::new(range.end.saturating_sub(range.start));
+    if len.is_some()
+        && let Err(e) = rustix::fs::fadvise(file, range.start, len, rustix::fs::Advice::DontNeed)
+    {
+        tracing::debug!("cannot pace the writeback: {e}");
+    }
 }
 
 /// How often an open segment is synced to the disk. Frames reach the page
@@ -94,6 +124,8 @@ pub struct NewSegment<'a> {
     pub backfilled: bool,
     /// The camera sends sound: the file gets an audio track.
     pub audio: bool,
+    /// Writeback is started every this many bytes (0: left to the kernel).
+    pub writeback_step: u64,
 }
 
 impl Segment {
@@ -113,6 +145,7 @@ impl Segment {
             height,
             backfilled,
             audio,
+            writeback_step,
         } = new;
         // A new name if a file of the same millisecond exists (a quick reconnect).
         let mut attempt = 0;
@@ -186,6 +219,11 @@ impl Segment {
             last_progress: Instant::now(),
             unsynced: AckSet::default(),
             acks,
+            pace: Pace {
+                step: writeback_step,
+                at: 0,
+                job: None,
+            },
         })
     }
 
@@ -218,7 +256,29 @@ impl Segment {
             return Err(io_err(e));
         }
         self.unsynced.add(seq);
-        Ok(crate::time::now_us())
+        let written = crate::time::now_us();
+        self.pace_writeback();
+        Ok(written)
+    }
+
+    /// Every [`Pace::step`] bytes, [`let_go`] of what is settled, on the
+    /// blocking pool (starting writeback may wait for the disk's queue);
+    /// one at a time.
+    fn pace_writeback(&mut self) {
+        let written = self.mux.bytes();
+        let pace = &mut self.pace;
+        if pace.step == 0
+            || written - pace.at < pace.step
+            || pace.job.as_ref().is_some_and(|j| !j.is_finished())
+        {
+            return;
+        }
+        let Some(file) = self.file.clone() else {
+            return;
+        };
+        pace.at = written;
+        let range = self.mux.settled();
+        pace.job = Some(tokio::task::spawn_blocking(move || let_go(&file, range)));
     }
 
     /// Writes a packet of the camera's sound now, like a frame. Sound from
@@ -444,6 +504,7 @@ mod tests {
             height: 48,
             backfilled: false,
             audio: false,
+            writeback_step: 1 << 20,
         }
     }
 

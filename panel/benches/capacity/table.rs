@@ -13,7 +13,7 @@ pub fn row(case: Case, o: &Outcome, floor: f64) {
 /// A row whose frame column also says `label` (e.g. " pg").
 pub fn row_labelled(case: Case, o: &Outcome, floor: f64, label: &str) {
     println!(
-        "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10.3} {:>8.3} {:>6.2}x {:>6.2} {:>8.0} {:>7.1}",
+        "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>8.0} {:>10.3} {:>8.3} {:>6.2}x {:>6.2} {:>8.0} {:>7.1}",
         case.k,
         format!(
             "{}x{}{}{}{label}",
@@ -28,6 +28,7 @@ pub fn row_labelled(case: Case, o: &Outcome, floor: f64, label: &str) {
         o.sent.saturating_sub(o.recorded),
         fmt_ms(o.p50),
         fmt_ms(o.p99),
+        o.dirty_mb,
         o.cpu_per_1000,
         floor,
         o.cpu_per_1000 / floor.max(1e-9),
@@ -39,7 +40,7 @@ pub fn row_labelled(case: Case, o: &Outcome, floor: f64, label: &str) {
 
 pub fn header() {
     println!(
-        "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10} {:>8} {:>7} {:>6} {:>8} {:>7}",
+        "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>8} {:>10} {:>8} {:>7} {:>6} {:>8} {:>7}",
         "K",
         "frame",
         "fps",
@@ -48,6 +49,7 @@ pub fn header() {
         "lost",
         "p50 ms",
         "p99 ms",
+        "dirty MB",
         "cpu s/1k",
         "floor",
         "ratio",
@@ -62,11 +64,14 @@ pub fn compare(what: &str, a: &Outcome, b: &Outcome, against: &str) {
     let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1} ms"));
     println!(
         "   {what}: {} frames lost against {} ({against}); p99 {} against {}; \
+         {:.0} MB dirty against {:.0}; \
          {:.3} cpu s per 1000 frames against {:.3} ({:.2}x); {:.0} MB RSS against {:.0}",
         a.sent.saturating_sub(a.recorded),
         b.sent.saturating_sub(b.recorded),
         ms(a.p99),
         ms(b.p99),
+        a.dirty_mb,
+        b.dirty_mb,
         a.cpu_per_1000,
         b.cpu_per_1000,
         a.cpu_per_1000 / b.cpu_per_1000.max(1e-9),
