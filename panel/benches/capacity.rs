@@ -1,15 +1,22 @@
 //! Capacity benchmark: how many cameras one panel holds. Starts a real
 //! `panel serve` (recording on) and K simulated agents on loopback pushing
 //! pre-encoded JPEG frames, and reports per (K, resolution, fps): frames
-//! sent, recorded and lost, capture-to-disk latency p50/p99, panel CPU per
-//! 1,000 frames, peak RSS, MB/s written. In the same run it measures the
+//! sent, recorded and lost, capture-to-disk latency p50/p99, the page
+//! cache's dirty bytes as the case ends (`/proc/meminfo` Dirty), panel CPU
+//! per 1,000 frames, peak RSS, MB/s written. In the same run it measures the
 //! floor (the same bytes read from loopback sockets and appended to files by
-//! the simplest loop) and prints the panel's CPU per frame as a ratio to it.
+//! the simplest loop) and prints the panel's CPU per frame as a ratio to it:
+//! the process's own (`cpu s/1k`), and with the kernel's share (`+kernel`:
+//! the whole machine's busy time but the benchmark's agents, so writeback
+//! done by kernel threads for the floor counts as it does for the panel).
 //!
 //! Run: `cargo bench -p panel --bench capacity` for the standard table, or
 //! `cargo bench -p panel --bench capacity -- --sweep` to find the largest K
-//! with nothing lost and p99 under 100 ms (768x576@10 and 1280x720@15), or
-//! `-- --profile` to sample where the panel's CPU goes (needs `perf`).
+//! with nothing lost and p99 under 100 ms (768x576@10, 1280x720@15 and
+//! 1920x1080@15), or `-- --profile [--case K WxH FPS]` to sample where the
+//! panel's CPU goes (needs `perf`). `-- --writeback` runs each case first
+//! with the recorder's writeback pacing off (`writeback_step_kb = 0`, the
+//! kernel's default writeback alone), then paced, side by side.
 //! `-- --audio` runs each case again with every agent sending its sound
 //! (20 ms Opus packets) and prints the cost of sound side by side.
 //! `-- --postgres` runs each case again with the catalog on a PostgreSQL
@@ -48,6 +55,20 @@ struct Case {
     /// Each agent also sends its sound: a 20 ms Opus packet of 60 bytes
     /// (24 kbit/s) every 20 ms.
     audio: bool,
+}
+
+impl Case {
+    /// K agents over plain TCP, without sound.
+    fn plain(k: usize, w: u32, h: u32, fps: u32) -> Self {
+        Self {
+            tls: false,
+            k,
+            w,
+            h,
+            fps,
+            audio: false,
+        }
+    }
 }
 
 /// Bytes of one simulated Opus packet (24 kbit/s, 20 ms).
@@ -177,6 +198,8 @@ struct Outcome {
     p50: Option<f64>,
     p99: Option<f64>,
     cpu_per_1000: f64,
+    /// With the kernel threads' share (writeback) and the rest of the machine.
+    all_per_1000: f64,
     cores: f64,
     rss_mb: f64,
     mb_s: f64,
@@ -198,15 +221,44 @@ fn dirty_mb() -> f64 {
 /// the run that sets this (the kernel's default writeback alone).
 static UNPACED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// CPU seconds the whole machine spent busy (user, system, interrupts),
+/// from `/proc/stat`.
+fn machine_busy_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq
+    [0, 1, 2, 5, 6]
+        .iter()
+        .filter_map(|&i| v.get(i))
+        .sum::<f64>()
+        / 100.0
+}
+
+/// What a measurement cost: the server process's CPU seconds, and the
+/// machine's without the benchmark's own agents (the server, and the
+/// kernel threads that write its files back).
+#[derive(Clone, Copy)]
+struct Cpu {
+    process: f64,
+    with_kernel: f64,
+}
+
 /// Drives K agents at `addr` for warm-up + measure; returns (sent in total,
-/// sent during the measurement, cpu seconds of `pid` during it).
+/// sent during the measurement, the CPU it cost `pid` during it).
 fn drive(
     addr: std::net::SocketAddr,
     case: Case,
     frames: &[Bytes],
     pid: u32,
     floor: bool,
-) -> (u64, u64, f64) {
+) -> (u64, u64, Cpu) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -218,9 +270,10 @@ fn drive(
         .map(|i| rt.spawn(agent(addr, i, case, frames.clone(), stop, floor)))
         .collect();
     std::thread::sleep(WARMUP);
-    let c0 = cpu_secs(pid);
+    let me = std::process::id();
+    let (c0, m0, b0) = (cpu_secs(pid), machine_busy_secs(), cpu_secs(me));
     std::thread::sleep(MEASURE);
-    let c1 = cpu_secs(pid);
+    let (c1, m1, b1) = (cpu_secs(pid), machine_busy_secs(), cpu_secs(me));
     let sent: u64 = rt.block_on(async {
         let mut n = 0;
         for t in tasks {
@@ -229,7 +282,11 @@ fn drive(
         n
     });
     let in_window = (sent as f64 * MEASURE.as_secs_f64() / (WARMUP + MEASURE).as_secs_f64()) as u64;
-    (sent, in_window, c1 - c0)
+    let cpu = Cpu {
+        process: c1 - c0,
+        with_kernel: (m1 - m0) - (b1 - b0),
+    };
+    (sent, in_window, cpu)
 }
 
 fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
@@ -297,8 +354,9 @@ fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
         recorded,
         p50: s["latency_p50_ms"].as_f64(),
         p99: s["latency_p99_ms"].as_f64(),
-        cpu_per_1000: cpu / (in_window as f64 / 1000.0),
-        cores: cpu / MEASURE.as_secs_f64(),
+        cpu_per_1000: cpu.process / (in_window as f64 / 1000.0),
+        all_per_1000: cpu.with_kernel / (in_window as f64 / 1000.0),
+        cores: cpu.process / MEASURE.as_secs_f64(),
         rss_mb,
         mb_s: bytes as f64 / 1e6 / (WARMUP + MEASURE).as_secs_f64(),
         dirty_mb,
@@ -323,7 +381,14 @@ fn floor_server(port: u16, dir: &Path) {
     }
 }
 
-fn run_floor(case: Case, frames: &[Bytes]) -> f64 {
+/// The floor loop's CPU per 1000 frames: its own, and with the kernel's.
+#[derive(Clone, Copy)]
+struct Floor {
+    cpu_per_1000: f64,
+    all_per_1000: f64,
+}
+
+fn run_floor(case: Case, frames: &[Bytes]) -> Floor {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let exe = std::env::current_exe().unwrap();
@@ -338,7 +403,10 @@ fn run_floor(case: Case, frames: &[Bytes]) -> f64 {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_listening(addr);
     let (_, in_window, cpu) = drive(addr, case, frames, server.0.id(), true);
-    cpu / (in_window as f64 / 1000.0)
+    Floor {
+        cpu_per_1000: cpu.process / (in_window as f64 / 1000.0),
+        all_per_1000: cpu.with_kernel / (in_window as f64 / 1000.0),
+    }
 }
 
 /// Samples the panel's stacks with `perf` (software clock) while K agents
@@ -426,20 +494,23 @@ fn main() {
         return;
     }
     let sweep = args.iter().any(|a| a == "--sweep");
+    // `-- --case K WxH FPS`: one case only.
+    let one = args.iter().position(|a| a == "--case").map(|i| {
+        let k = args[i + 1].parse().expect("K");
+        let (w, h) = args[i + 2].split_once('x').expect("WxH");
+        Case::plain(
+            k,
+            w.parse().expect("W"),
+            h.parse().expect("H"),
+            args[i + 3].parse().expect("FPS"),
+        )
+    });
+    // `-- --profile [--case K WxH FPS]`: where the panel's CPU goes.
     if args.iter().any(|a| a == "--profile") {
+        let c = one.unwrap_or(Case::plain(64, 768, 576, 10));
         let tmp = tempfile::tempdir().unwrap();
-        let (f, _) = frames(tmp.path(), 768, 576, 30);
-        profile(
-            Case {
-                tls: false,
-                k: 64,
-                w: 768,
-                h: 576,
-                fps: 10,
-                audio: false,
-            },
-            &f,
-        );
+        let (f, _) = frames(tmp.path(), c.w, c.h, 30);
+        profile(c, &f);
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -465,57 +536,16 @@ fn main() {
             .unwrap_or(0)
     );
     header();
-    // `-- --case K WxH FPS`: one case only.
-    let one = args.iter().position(|a| a == "--case").map(|i| {
-        let k = args[i + 1].parse().expect("K");
-        let (w, h) = args[i + 2].split_once('x').expect("WxH");
-        Case {
-            tls: false,
-            k,
-            w: w.parse().expect("W"),
-            h: h.parse().expect("H"),
-            fps: args[i + 3].parse().expect("FPS"),
-            audio: false,
-        }
-    });
     let cases: Vec<Case> = if let Some(c) = one {
         vec![c]
     } else if sweep {
         Vec::new()
     } else {
         vec![
-            Case {
-                tls: false,
-                k: 16,
-                w: 768,
-                h: 576,
-                fps: 10,
-                audio: false,
-            },
-            Case {
-                tls: false,
-                k: 64,
-                w: 768,
-                h: 576,
-                fps: 10,
-                audio: false,
-            },
-            Case {
-                tls: false,
-                k: 16,
-                w: 1280,
-                h: 720,
-                fps: 15,
-                audio: false,
-            },
-            Case {
-                tls: false,
-                k: 8,
-                w: 1920,
-                h: 1080,
-                fps: 15,
-                audio: false,
-            },
+            Case::plain(16, 768, 576, 10),
+            Case::plain(64, 768, 576, 10),
+            Case::plain(16, 1280, 720, 15),
+            Case::plain(8, 1920, 1080, 15),
         ]
     };
     // `-- --tls`: each case over plain TCP and over TLS, side by side.
@@ -617,14 +647,7 @@ fn main() {
             let f = &frame_sets[&(w, h)];
             let mut best = None;
             for &k in ks {
-                let case = Case {
-                    tls: false,
-                    k,
-                    w,
-                    h,
-                    fps,
-                    audio: false,
-                };
+                let case = Case::plain(k, w, h, fps);
                 let o = run_panel(case, f);
                 let floor = run_floor(case, f);
                 row(case, &o, floor);

@@ -1,19 +1,19 @@
 //! The capacity benchmark's table: one row per case, under one header.
 
-use super::{Case, Outcome};
+use super::{Case, Floor, Outcome};
 
 fn fmt_ms(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.1}"))
 }
 
-pub fn row(case: Case, o: &Outcome, floor: f64) {
+pub fn row(case: Case, o: &Outcome, floor: Floor) {
     row_labelled(case, o, floor, "");
 }
 
 /// A row whose frame column also says `label` (e.g. " pg").
-pub fn row_labelled(case: Case, o: &Outcome, floor: f64, label: &str) {
+pub fn row_labelled(case: Case, o: &Outcome, floor: Floor, label: &str) {
     println!(
-        "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>8.0} {:>10.3} {:>8.3} {:>6.2}x {:>6.2} {:>8.0} {:>7.1}",
+        "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>8.0} {:>10.3} {:>8.3} {:>6.2}x {:>8.3} {:>8.3} {:>6.2}x {:>6.2} {:>8.0} {:>7.1}",
         case.k,
         format!(
             "{}x{}{}{}{label}",
@@ -30,8 +30,11 @@ pub fn row_labelled(case: Case, o: &Outcome, floor: f64, label: &str) {
         fmt_ms(o.p99),
         o.dirty_mb,
         o.cpu_per_1000,
-        floor,
-        o.cpu_per_1000 / floor.max(1e-9),
+        floor.cpu_per_1000,
+        o.cpu_per_1000 / floor.cpu_per_1000.max(1e-9),
+        o.all_per_1000,
+        floor.all_per_1000,
+        o.all_per_1000 / floor.all_per_1000.max(1e-9),
         o.cores,
         o.rss_mb,
         o.mb_s
@@ -40,7 +43,7 @@ pub fn row_labelled(case: Case, o: &Outcome, floor: f64, label: &str) {
 
 pub fn header() {
     println!(
-        "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>8} {:>10} {:>8} {:>7} {:>6} {:>8} {:>7}",
+        "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>8} {:>10} {:>8} {:>7} {:>8} {:>8} {:>7} {:>6} {:>8} {:>7}",
         "K",
         "frame",
         "fps",
@@ -51,6 +54,9 @@ pub fn header() {
         "p99 ms",
         "dirty MB",
         "cpu s/1k",
+        "floor",
+        "ratio",
+        "+kernel",
         "floor",
         "ratio",
         "cores",
