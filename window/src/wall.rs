@@ -153,7 +153,31 @@ pub fn zoomable<'a>(picture: iced::widget::image::Handle) -> Element<'a, Message
         .into()
 }
 
-fn tile<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
+/// The frame of a tile: its padding and style (the border says motion or
+/// tamper). The picture and the overlay of a tile are laid out in it alike.
+fn framed<'a>(
+    app: &App,
+    c: &CameraStatus,
+    body: impl Into<Element<'a, Message>>,
+) -> iced::widget::Container<'a, Message> {
+    let (padding, mark) = match (tamper_text(app, c).is_some(), c.motion) {
+        (true, _) => (6, Some((style::ALARM, 6.0))),
+        (false, true) => (3, Some((style::MOTION, 3.0))),
+        (false, false) => (2, None),
+    };
+    let frame = container(body)
+        .padding(padding)
+        .width(Length::Fill)
+        .height(Length::Fill);
+    match mark {
+        Some((color, width)) => frame.style(style::tile_marked(color, width)),
+        None => frame.style(style::tile(false)),
+    }
+}
+
+/// What is drawn over a tile's picture: name, badges, state, rate; a
+/// click opens the camera.
+fn overlay<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
     let mut top = row![text(c.name.clone()).size(16)]
         .spacing(8)
         .align_y(Alignment::Center);
@@ -209,19 +233,32 @@ fn tile<'a>(app: &'a App, c: &'a CameraStatus) -> Element<'a, Message> {
         );
     }
     overlay = overlay.push(container(bottom).padding(6).style(style::scrim));
-    let body = stack![picture(app, c), overlay];
-    let frame = match (tamper.is_some(), c.motion) {
-        (true, _) => container(body)
-            .padding(6)
-            .style(style::tile_marked(style::ALARM, 6.0)),
-        (false, true) => container(body)
-            .padding(3)
-            .style(style::tile_marked(style::MOTION, 3.0)),
-        (false, false) => container(body).padding(2).style(style::tile(false)),
-    };
-    mouse_area(frame.width(Length::Fill).height(Length::Fill))
+    // The frame's style is drawn under the picture, not over it.
+    let frame = framed(app, c, overlay).style(|_| container::Style::default());
+    mouse_area(frame)
         .on_press(Message::Focus(c.id.clone()))
         .into()
+}
+
+/// The tiles laid out in `cols` columns, each made by `cell`; a last,
+/// shorter row keeps the tiles the same size.
+fn grid<'a>(
+    cams: &[&'a CameraStatus],
+    cols: usize,
+    cell: impl Fn(&'a CameraStatus) -> Element<'a, Message>,
+) -> Element<'a, Message> {
+    let mut grid = column![].spacing(8).height(Length::Fill);
+    for chunk in cams.chunks(cols) {
+        let mut r = row![].spacing(8).height(Length::Fill);
+        for c in chunk {
+            r = r.push(cell(c));
+        }
+        for _ in chunk.len()..cols {
+            r = r.push(iced::widget::space().width(Length::Fill));
+        }
+        grid = grid.push(r);
+    }
+    grid.into()
 }
 
 pub fn wall(app: &App) -> Element<'_, Message> {
@@ -243,19 +280,14 @@ pub fn wall(app: &App) -> Element<'_, Message> {
         .into();
     }
     let cols = columns(cams.len());
-    let mut grid = column![].spacing(8).height(Length::Fill);
-    for chunk in cams.chunks(cols) {
-        let mut r = row![].spacing(8).height(Length::Fill);
-        for c in chunk {
-            r = r.push(tile(app, c));
-        }
-        // Keep tiles the same size in a last, shorter row.
-        for _ in chunk.len()..cols {
-            r = r.push(iced::widget::space().width(Length::Fill));
-        }
-        grid = grid.push(r);
-    }
-    grid.into()
+    // Every picture in one layer and every overlay in one above it, laid
+    // out alike: a layer per tile would cost the software renderer a
+    // whole-window clip mask for each tile on every redraw.
+    stack![
+        grid(&cams, cols, |c| framed(app, c, picture(app, c)).into()),
+        grid(&cams, cols, |c| overlay(app, c)),
+    ]
+    .into()
 }
 
 fn detail_line<'a>(label: &'a str, value: String) -> Element<'a, Message> {
