@@ -27,6 +27,8 @@ mod common;
 #[path = "../tests/support/postgres.rs"]
 #[allow(dead_code)]
 mod postgres;
+#[path = "capacity/profile.rs"]
+mod profile;
 #[path = "capacity/table.rs"]
 mod table;
 
@@ -289,6 +291,26 @@ fn drive(
     (sent, in_window, cpu)
 }
 
+/// `panel serve` on `cfg` (its figures to `stats`, if given), once it
+/// listens on `port`.
+fn serve(cfg: &Path, port: u16, stats: Option<&Path>) -> (Kill, std::net::SocketAddr) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_panel"));
+    cmd.args(["serve", "--config"]).arg(cfg);
+    if let Some(stats) = stats {
+        cmd.arg("--stats").arg(stats);
+    }
+    let panel = Kill(
+        cmd.env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start panel"),
+    );
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_listening(addr);
+    (panel, addr)
+}
+
 fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -307,21 +329,8 @@ fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
         c.push_str("writeback_step_kb = 0\n");
         std::fs::write(&cfg, c).unwrap();
     }
-    let panel = Kill(
-        Command::new(env!("CARGO_BIN_EXE_panel"))
-            .args(["serve", "--config"])
-            .arg(&cfg)
-            .arg("--stats")
-            .arg(&stats)
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start panel"),
-    );
+    let (panel, addr) = serve(&cfg, port, Some(&stats));
     let pid = panel.0.id();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_listening(addr);
     let (sent, in_window, cpu) = drive(addr, case, frames, pid, false);
     let dirty_mb = dirty_mb();
     std::thread::sleep(Duration::from_millis(1500));
@@ -409,84 +418,6 @@ fn run_floor(case: Case, frames: &[Bytes]) -> Floor {
     }
 }
 
-/// Samples the panel's stacks with `perf` (software clock) while K agents
-/// stream, and prints where its time goes.
-fn profile(case: Case, frames: &[Bytes]) {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let (cfg, _) = common::prepare_panel(dir.path(), port, &camera_ids(case.k), false, None);
-    let panel = Kill(
-        Command::new(env!("CARGO_BIN_EXE_panel"))
-            .args(["serve", "--config"])
-            .arg(&cfg)
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start panel"),
-    );
-    let pid = panel.0.id();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_listening(addr);
-    let data = dir.path().join("perf.data");
-    let recorder = std::thread::spawn({
-        let data = data.clone();
-        move || {
-            std::thread::sleep(WARMUP);
-            Command::new("perf")
-                .args([
-                    "record",
-                    "-q",
-                    "-F",
-                    "499",
-                    "-e",
-                    "cpu-clock",
-                    "-g",
-                    "-p",
-                    &pid.to_string(),
-                    "-o",
-                ])
-                .arg(&data)
-                .args(["--", "sleep", "10"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-        }
-    });
-    let _ = drive(addr, case, frames, pid, false);
-    match recorder.join() {
-        Ok(Ok(s)) if s.success() => {
-            let out = Command::new("perf")
-                .args([
-                    "report",
-                    "--stdio",
-                    "--no-children",
-                    "--sort",
-                    "symbol",
-                    "--percent-limit",
-                    "1",
-                    "-g",
-                    "none",
-                    "-i",
-                ])
-                .arg(&data)
-                .output()
-                .expect("perf report");
-            println!(
-                "panel serve, {} cameras {}x{}@{}: where the CPU goes",
-                case.k, case.w, case.h, case.fps
-            );
-            for line in String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter(|l| l.contains('%'))
-            {
-                println!("{line}");
-            }
-        }
-        _ => println!("perf is not available (apt-get install linux-perf)"),
-    }
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--floor-server") {
@@ -510,7 +441,7 @@ fn main() {
         let c = one.unwrap_or(Case::plain(64, 768, 576, 10));
         let tmp = tempfile::tempdir().unwrap();
         let (f, _) = frames(tmp.path(), c.w, c.h, 30);
-        profile(c, &f);
+        profile::profile(c, &f);
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

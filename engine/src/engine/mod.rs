@@ -10,6 +10,7 @@ mod panorama;
 mod queries;
 mod remote;
 mod start;
+mod stop;
 
 use housekeeping::{housekeeping, run_retention};
 use start::{bind, fit_connections, open_catalog};
@@ -23,25 +24,19 @@ pub use queries::{FrameRef, History, HistoryQuery, RecordingIndex};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use cctv_protocol::{Configure, Detect, Message};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
-use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info};
+use tracing::info;
 
 use crate::catalog::{Catalog, CatalogError, RecordMode};
 use crate::writes::Writes;
 
-/// How long a stopping engine waits for the catalog to take queued writes.
-const SHUTDOWN_WRITES: Duration = Duration::from_secs(20);
-/// How long a stopping engine waits for each other step of its stop.
-const SHUTDOWN_STEP: Duration = Duration::from_secs(15);
 use crate::config::PanelConfig;
 use crate::evidence::dispatch::Dispatcher;
 use crate::ingest::rate::RateLimit;
@@ -499,71 +494,6 @@ impl Engine {
     /// Applies retention now.
     pub async fn run_retention(&self) -> Result<RetentionReport, EngineError> {
         Ok(run_retention(&self.shared).await?)
-    }
-
-    /// Stops everything: connections close, open segments are finished as
-    /// complete, the catalog is closed.
-    pub async fn shutdown(&self) {
-        info!("panel engine stopping");
-        self.shared.shutdown.cancel();
-        // Panoramas being made stop now (their worker is killed) and say so.
-        for (cancel, _) in crate::sync::lock(&self.shared.panorama_jobs).values() {
-            cancel.store(true, Ordering::Release);
-        }
-        self.shared.tasks.close();
-        // Connections end first, so no frame arrives after the recorders
-        // stop; then the recorders' last catalog writes finish before the
-        // catalog closes. Each step is bounded: a stop that hangs would
-        // keep the panel from starting again, and the next start repairs
-        // whatever a step left open.
-        self.wait_tasks("the connections and background tasks")
-            .await;
-        if timeout(SHUTDOWN_STEP, self.shared.recorders.stop_all())
-            .await
-            .is_err()
-        {
-            error!(
-                "the recorders did not finish their segments within {} s; the next start repairs them",
-                SHUTDOWN_STEP.as_secs()
-            );
-        }
-        self.wait_tasks("the recorders' last tasks").await;
-        if !self.shared.writes.flush(SHUTDOWN_WRITES).await {
-            error!(
-                waiting = self.shared.writes.pending(),
-                "the catalog did not take the last writes in time; the next start repairs the recordings"
-            );
-        }
-        let _ = timeout(
-            SHUTDOWN_STEP,
-            self.shared.catalog.stop_server(crate::time::now_us()),
-        )
-        .await;
-        if timeout(SHUTDOWN_STEP, self.shared.catalog.close())
-            .await
-            .is_err()
-        {
-            error!(
-                "the catalog did not close within {} s",
-                SHUTDOWN_STEP.as_secs()
-            );
-        }
-        info!("panel engine stopped");
-    }
-
-    /// Waits for the engine's tasks to end, at most [`SHUTDOWN_STEP`];
-    /// says how many did not.
-    async fn wait_tasks(&self, what: &str) {
-        if timeout(SHUTDOWN_STEP, self.shared.tasks.wait())
-            .await
-            .is_err()
-        {
-            error!(
-                still_running = self.shared.tasks.len(),
-                "{what} did not end within {} s; stopping without them",
-                SHUTDOWN_STEP.as_secs()
-            );
-        }
     }
 }
 
