@@ -2,7 +2,8 @@
 //! 768x576 (the surveillance clip `../shared/testdata/video/vtest.avi`, or
 //! the test pattern without it), next to the JPEG encode it rides with;
 //! and for a webcam's own MJPEG (no encode at all), the scaled decode the
-//! analysis needs instead.
+//! analysis needs instead; and what the preview for the panel's wall costs
+//! on top of each.
 //!
 //! `cargo bench -p camera-agent --bench analysis_cost`
 
@@ -90,7 +91,7 @@ fn main() {
             let gray = Gray::from_bgr(&bgr, ANALYSIS_WIDTH);
             std::hint::black_box(analyzer.analyze(&gray, i as i64 * 100_000));
             let t1 = Instant::now();
-            let out = encoder.encode(Picture::Bgr(bgr), &settings, 0).unwrap();
+            let out = encoder.encode(Picture::Bgr(bgr), &settings, 0, 0).unwrap();
             let t2 = Instant::now();
             if jpegs.len() < n {
                 jpegs.push(out.jpeg);
@@ -118,6 +119,32 @@ fn main() {
         t += 100_000;
         std::hint::black_box(analyzer.analyze(&gray, t));
     });
+    // The preview for the panel's wall, 320 px wide: from pixels, beside
+    // the same encode without it; and from a webcam's own MJPEG, which
+    // otherwise passes through without any work.
+    let mut encoder = FrameEncoder::new("bench").unwrap();
+    let mut encode_with = |i: usize, preview: u32| {
+        let bgr = frames[i].clone();
+        std::hint::black_box(
+            encoder
+                .encode(Picture::Bgr(bgr), &settings, 0, preview)
+                .unwrap(),
+        );
+    };
+    let plain = per_frame(n, |i| encode_with(i, 0));
+    let previewed = per_frame(n, |i| encode_with(i, 320));
+    let passthrough = EncodeSettings {
+        quality: None,
+        ..settings
+    };
+    let mjpeg_preview = per_frame(n, |i| {
+        let webcam = Picture::Jpeg {
+            data: jpegs[i].clone(),
+            width: 768,
+            height: 576,
+        };
+        std::hint::black_box(encoder.encode(webcam, &passthrough, 0, 320).unwrap());
+    });
     println!("\nanalysis per frame at 768x576 ({what}, {n} frames, best of 3 passes)");
     println!("{:<44} {:>10}", "", "ms/frame");
     println!(
@@ -142,5 +169,17 @@ fn main() {
         "{:<44} {:>9.1}%",
         "  next to a full encode",
         100.0 * mjpeg / encode
+    );
+    println!("{:<44} {:>10.3}", "encode with a 320 px preview", previewed);
+    println!(
+        "{:<44} {:>10.3}   ({:+.1}% on the encode alone, {:.3})",
+        "  the preview",
+        previewed - plain,
+        100.0 * (previewed - plain) / plain,
+        plain
+    );
+    println!(
+        "{:<44} {:>10.3}",
+        "webcam MJPEG: its 320 px preview", mjpeg_preview
     );
 }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use cctv_protocol::{Frame, FrameAnalysis, MAX_MOTION_SCORE};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -33,6 +32,8 @@ pub struct Shared {
     pub panel_analysis: AtomicBool,
     /// The panel reads `Encoding` (its `Welcome` says `+encoding`).
     pub panel_encoding: AtomicBool,
+    /// The panel takes previews (its `Welcome` says `+preview`).
+    pub panel_preview: AtomicBool,
     /// The camera's own JPEGs go out unchanged (no quality applies).
     pub passthrough: AtomicBool,
 }
@@ -234,9 +235,9 @@ fn encode(
     settings: &EncodeSettings,
     capture_us: u64,
     seq: u64,
-    drops: &mut Drops,
     analysing: Option<&mut Analysing>,
-) -> Option<(Bytes, Option<FrameAnalysis>)> {
+    preview_width: u32,
+) -> Option<(crate::encode::Encoded, Option<FrameAnalysis>)> {
     let picture = match source.retrieve() {
         Ok(p) => p,
         Err(e) => {
@@ -248,11 +249,8 @@ fn encode(
         let gray = a.gray(&picture)?;
         Some(a.analyze(&gray, capture_us))
     });
-    match encoder.encode(picture, settings, capture_us) {
-        Ok(encoded) => {
-            drops.note_passthrough(encoded.passthrough);
-            Some((encoded.jpeg, analysis))
-        }
+    match encoder.encode(picture, settings, capture_us, preview_width) {
+        Ok(encoded) => Some((encoded, analysis)),
         Err(e) => {
             warn!(seq, "cannot encode frame: {e}");
             None
@@ -359,25 +357,33 @@ impl Capture {
                 a.reconnected();
             }
             was_connected = connected;
-            let Some((jpeg, analysis)) = encode(
+            // A preview only for a panel that takes it, live.
+            let preview_width = if connected && self.shared.panel_preview.load(Ordering::Acquire) {
+                self.cfg.preview_width
+            } else {
+                0
+            };
+            let Some((encoded, analysis)) = encode(
                 source.as_mut(),
                 &mut encoder,
                 &settings,
                 capture_us,
                 this_seq,
-                &mut drops,
                 analysed,
+                preview_width,
             ) else {
                 continue;
             };
+            drops.note_passthrough(encoded.passthrough);
             self.shared
                 .passthrough
                 .store(drops.passthrough, Ordering::Relaxed);
             let frame = Frame {
                 seq: this_seq,
                 capture_us,
-                jpeg,
+                jpeg: encoded.jpeg,
                 analysis,
+                preview: encoded.preview,
             };
             if !self.send(frame, analysing.as_mut(), &mut drops) {
                 break;

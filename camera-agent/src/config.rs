@@ -17,6 +17,9 @@ pub const DEFAULT_MAX_BACKOFF_SECS: f64 = 5.0;
 mod analysis;
 pub use analysis::AnalysisConfig;
 use analysis::analysis_config;
+mod encoding;
+pub use encoding::DEFAULT_PREVIEW_WIDTH;
+use encoding::check_encoding;
 mod forward;
 pub use forward::{PanelAddr, SpoolConfig, parse_size};
 
@@ -52,6 +55,11 @@ pub struct Cli {
     /// Widest frame to send, in pixels; larger frames are scaled down [default: no limit].
     #[arg(long)]
     pub width: Option<u32>,
+    /// Smallest width of the small copy of each live frame sent to a
+    /// panel with a window, for its wall, in pixels (the copy is under
+    /// twice as wide); 0 sends none [default: 320].
+    #[arg(long)]
+    pub preview_width: Option<u32>,
     /// Burn the capture time and camera name into each frame.
     #[arg(long)]
     pub overlay: bool,
@@ -166,6 +174,7 @@ pub struct FileConfig {
     pub fps: Option<f64>,
     pub quality: Option<u8>,
     pub width: Option<u32>,
+    pub preview_width: Option<u32>,
     pub overlay: Option<bool>,
     #[serde(rename = "loop")]
     pub loop_file: Option<bool>,
@@ -288,6 +297,8 @@ pub struct AgentConfig {
     /// `None`: 80, or a webcam's MJPEG as it is.
     pub quality: Option<u8>,
     pub max_width: Option<u32>,
+    /// Width of each live frame's preview, for a panel that takes it; 0: none.
+    pub preview_width: u32,
     pub overlay: bool,
     pub loop_file: bool,
     /// The camera's sound; off unless asked for.
@@ -298,30 +309,6 @@ pub struct AgentConfig {
     pub config_path: Option<PathBuf>,
     /// Motion and tamper analysis; `None`: off, every frame sent.
     pub analysis: Option<AnalysisConfig>,
-}
-
-/// Frame rate, quality and width within what an agent can do.
-fn check_encoding(
-    fps: Option<f64>,
-    quality: Option<u8>,
-    max_width: Option<u32>,
-) -> anyhow::Result<()> {
-    if let Some(fps) = fps
-        && !(fps > 0.0 && fps <= 240.0)
-    {
-        bail!("fps {fps} is outside 0..240");
-    }
-    if let Some(q) = quality
-        && !(1..=100).contains(&q)
-    {
-        bail!("quality {q} is outside 1..100");
-    }
-    if let Some(w) = max_width
-        && w < 16
-    {
-        bail!("width {w} is under 16 pixels");
-    }
-    Ok(())
 }
 
 /// TLS to a pinned certificate (or the first one seen), or plain TCP.
@@ -363,6 +350,7 @@ impl AgentConfig {
         let quality = cli.quality.or(file.quality);
         let max_width = cli.width.or(file.width).filter(|w| *w > 0);
         check_encoding(fps, quality, max_width)?;
+        let preview_width = encoding::preview_width(cli.preview_width.or(file.preview_width))?;
         let max_backoff = cli
             .max_backoff
             .or(file.max_backoff)
@@ -401,6 +389,7 @@ impl AgentConfig {
             fps,
             quality,
             max_width,
+            preview_width,
             overlay: cli.overlay || file.overlay.unwrap_or(false),
             loop_file: !cli.no_loop && file.loop_file.unwrap_or(true),
             max_backoff: Duration::from_secs_f64(max_backoff),

@@ -212,6 +212,7 @@ impl Link {
             encoding,
             spool: takes_spool,
             audio: takes_audio,
+            preview,
         } = c;
         // Sound is live only: of what was captured while no panel took it,
         // what the queue holds (its first 2 s) goes out, like the frames
@@ -222,6 +223,7 @@ impl Link {
         self.shared
             .panel_encoding
             .store(encoding, Ordering::Release);
+        self.shared.panel_preview.store(preview, Ordering::Release);
         if encoding && let Err(e) = send(&mut conn, self.encoding()).await {
             return SessionEnd::Lost(e);
         }
@@ -252,6 +254,7 @@ impl Link {
                 capture_us: p.capture_us,
                 jpeg,
                 analysis: None,
+                preview: None,
             };
             if let Err(e) = send(&mut conn, Message::Frame(f)).await {
                 return SessionEnd::Lost(e);
@@ -287,8 +290,11 @@ impl Link {
                 frame = self.frames.recv() => match frame {
                     Some(mut f) => {
                         // Queued for an earlier connection, to a panel that took it.
-                        if !analysis {
+                                                if !analysis {
                             f.analysis = None;
+                        }
+                        if !preview {
+                            f.preview = None;
                         }
                         let seq = f.seq;
                         let sent = send(&mut conn, Message::Frame(f)).await;

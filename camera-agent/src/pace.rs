@@ -122,6 +122,8 @@ impl Pacer {
             self.last_tamper = a.tamper;
             out.push(frame);
         } else {
+            // Held back, it may go out as pre-roll, which no wall shows.
+            frame.preview = None;
             self.held.push_back(frame);
         }
     }
@@ -147,6 +149,7 @@ mod tests {
                     motion: moving(t),
                     ..Default::default()
                 }),
+                preview: None,
             };
             p.push(f, &mut out);
         }
@@ -219,6 +222,7 @@ mod tests {
                     tamper,
                     ..Default::default()
                 }),
+                preview: None,
             };
             p.push(f, &mut out);
         }

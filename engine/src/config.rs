@@ -66,6 +66,11 @@ pub struct PanelConfig {
     /// kernel never has a pile of dirty pages to throttle writers on
     /// (0: writeback is left to the kernel).
     pub writeback_step_kb: u64,
+    /// Agents send a small copy of each live frame, which a window's wall
+    /// decodes instead of the frame: set by `panel` when it opens its
+    /// window, never read from the file (a headless server needs none).
+    #[serde(skip)]
+    pub previews: bool,
     /// Recording mode of a camera seen for the first time: "continuous" or "off".
     pub default_record_mode: String,
     /// Global retention: keep at most this many bytes of recordings (0: no limit).
@@ -128,6 +133,7 @@ impl Default for PanelConfig {
             plain_tcp: false,
             segment_secs: 600,
             writeback_step_kb: 1024,
+            previews: false,
             default_record_mode: "continuous".into(),
             retain_bytes: 0,
             retain_days: 0,

@@ -27,6 +27,16 @@ pub struct LiveFrame {
     pub jpeg: Bytes,
     /// What the agent saw in it, if it analyses its frames.
     pub analysis: Option<cctv_protocol::FrameAnalysis>,
+    /// The agent's small copy of the picture, for the wall (never recorded).
+    pub preview: Option<Preview>,
+}
+
+/// A small JPEG of a frame's picture, checked like the frame, and its size.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    pub jpeg: Bytes,
+    pub width: u16,
+    pub height: u16,
 }
 
 /// What the operator sees about a camera.

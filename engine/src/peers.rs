@@ -283,6 +283,7 @@ async fn show(peers: &Peers, server: &str, f: ViewFrame, seq: u64) {
         height,
         jpeg: f.jpeg,
         analysis: None,
+        preview: None,
     })));
     let first = slot.status().server.is_empty();
     slot.update(|s| {

@@ -74,6 +74,24 @@ pub fn utc_day_and_stamp(us: i64) -> (String, String) {
     )
 }
 
+/// A tick every `period`, on the same instants in every task that asks for
+/// the same period (multiples of it since the process's first call): a
+/// thousand cameras' checks wake the runtime once per tick, not a thousand
+/// times at scattered instants.
+pub fn aligned_interval(period: std::time::Duration) -> tokio::time::Interval {
+    use std::sync::OnceLock;
+    use tokio::time::{Instant, MissedTickBehavior};
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    let base = *BASE.get_or_init(Instant::now);
+    let period = period.max(std::time::Duration::from_millis(1));
+    let since = base.elapsed().as_nanos();
+    let step = period.as_nanos();
+    let next = base + std::time::Duration::from_nanos(((since / step + 1) * step) as u64);
+    let mut tick = tokio::time::interval_at(next, period);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    tick
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +114,18 @@ mod tests {
         let (day, stamp) = utc_day_and_stamp(1_795_269_731_123_000);
         assert_eq!(day, "2026-11-21");
         assert_eq!(stamp, "20261121T140211Z");
+    }
+
+    #[tokio::test]
+    async fn intervals_of_one_period_tick_on_the_same_instants() {
+        let period = std::time::Duration::from_millis(40);
+        let mut a = aligned_interval(period);
+        tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+        let mut b = aligned_interval(period);
+        let (ta, tb) = (a.tick().await, b.tick().await);
+        // Made 15 ms apart (or more, on a busy machine), B's ticks are A's.
+        let apart = tb.duration_since(ta).as_nanos();
+        assert_eq!(apart % period.as_nanos(), 0, "{apart} ns apart");
+        assert_eq!(a.tick().await, ta + period);
     }
 }

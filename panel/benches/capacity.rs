@@ -261,6 +261,10 @@ fn drive(
     pid: u32,
     floor: bool,
 ) -> (u64, u64, Cpu) {
+    // No measurement starts with another run's dirty pages still waiting
+    // to be written back.
+    let _ = Command::new("sync").status();
+
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -272,10 +276,17 @@ fn drive(
         .map(|i| rt.spawn(agent(addr, i, case, frames.clone(), stop, floor)))
         .collect();
     std::thread::sleep(WARMUP);
+    // The `+kernel` figure counts the writeback of what the window wrote,
+    // all of it and no more: what the warm-up wrote is on disk before the
+    // window starts, and the window's own is written back (`sync`) before
+    // it is read. The server's process figure is the window alone.
+    let _ = Command::new("sync").status();
     let me = std::process::id();
+    let t0 = Instant::now();
     let (c0, m0, b0) = (cpu_secs(pid), machine_busy_secs(), cpu_secs(me));
-    std::thread::sleep(MEASURE);
-    let (c1, m1, b1) = (cpu_secs(pid), machine_busy_secs(), cpu_secs(me));
+    std::thread::sleep(stop.saturating_duration_since(Instant::now()));
+    let c1 = cpu_secs(pid);
+    let window = t0.elapsed();
     let sent: u64 = rt.block_on(async {
         let mut n = 0;
         for t in tasks {
@@ -283,7 +294,9 @@ fn drive(
         }
         n
     });
-    let in_window = (sent as f64 * MEASURE.as_secs_f64() / (WARMUP + MEASURE).as_secs_f64()) as u64;
+    let _ = Command::new("sync").status();
+    let (m1, b1) = (machine_busy_secs(), cpu_secs(me));
+    let in_window = (sent as f64 * window.as_secs_f64() / (WARMUP + MEASURE).as_secs_f64()) as u64;
     let cpu = Cpu {
         process: c1 - c0,
         with_kernel: (m1 - m0) - (b1 - b0),

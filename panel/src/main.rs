@@ -78,7 +78,12 @@ fn window(runtime: &tokio::runtime::Runtime, args: &EngineArgs) -> anyhow::Resul
     if let Some(why) = cctv_window::no_display() {
         anyhow::bail!(why);
     }
-    let engine = Arc::new(runtime.block_on(start_engine(args.config()?))?);
+    let config = PanelConfig {
+        // The wall decodes the agents' small copies for its tiles.
+        previews: true,
+        ..args.config()?
+    };
+    let engine = Arc::new(runtime.block_on(start_engine(config))?);
     let shown = cctv_window::run(engine.clone(), runtime.handle());
     runtime.block_on(engine.shutdown());
     Ok(shown?)

@@ -41,6 +41,7 @@ async fn stream(cam: &Creds, frames: u64, reconnect_at: u64) -> u64 {
             capture_us: cctv_protocol::now_us(),
             jpeg: jpeg.clone(),
             analysis: None,
+            preview: None,
         }))
         .await
         .unwrap();

@@ -28,6 +28,7 @@ async fn stream(creds: Creds, frames: usize) -> Vec<i64> {
             capture_us: capture_us as u64,
             jpeg: jpeg.clone(),
             analysis: None,
+            preview: None,
         }))
         .await
         .unwrap();

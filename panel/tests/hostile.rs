@@ -195,6 +195,7 @@ async fn bad_pictures_are_counted_and_skipped_not_shown_or_recorded() {
             capture_us: cctv_protocol::now_us(),
             jpeg,
             analysis: None,
+            preview: None,
         }))
         .await
         .unwrap();
@@ -331,6 +332,7 @@ async fn a_camera_that_stalls_mid_frame_is_cut_off_without_disturbing_others() {
         capture_us: cctv_protocol::now_us(),
         jpeg: test_jpeg(320, 240, 1),
         analysis: None,
+        preview: None,
     }))
     .await
     .unwrap();
@@ -394,6 +396,7 @@ async fn a_camera_sending_absurd_numbers_keeps_recording_and_can_reconnect() {
             capture_us,
             jpeg: jpeg.clone(),
             analysis: None,
+            preview: None,
         }))
         .await
         .unwrap();
@@ -522,6 +525,7 @@ async fn a_camera_flipping_sizes_makes_one_recording_not_one_per_frame() {
             capture_us: cctv_protocol::now_us(),
             jpeg: sizes[seq as usize % 2].clone(),
             analysis: None,
+            preview: None,
         }))
         .await
         .unwrap();

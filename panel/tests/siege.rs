@@ -300,6 +300,7 @@ async fn honest(creds: Creds, frames: u64) -> u64 {
             capture_us: cctv_protocol::now_us(),
             jpeg: jpeg.clone(),
             analysis: None,
+            preview: None,
         });
         conn.send(frame).await.expect("the panel keeps the camera");
     }

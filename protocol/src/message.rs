@@ -102,7 +102,19 @@ pub struct Frame {
     /// What the agent saw in it. Sent (as an `AnalyzedFrame`) only to a
     /// panel whose `Welcome` advertises [`FEATURE_ANALYSIS`].
     pub analysis: Option<FrameAnalysis>,
+    /// The same picture, small (a complete JPEG of at most
+    /// [`MAX_PREVIEW_BYTES`]), for a live wall to show without decoding the
+    /// whole frame. Sent (as a `PreviewedFrame`) only to a panel whose
+    /// `Welcome` advertises [`FEATURE_PREVIEW`]; never recorded.
+    pub preview: Option<Bytes>,
 }
+
+/// A version string's feature token. From a panel: it takes
+/// `PreviewedFrame` (a frame with a small copy of its picture for the wall).
+pub const FEATURE_PREVIEW: &str = "+preview";
+
+/// Largest preview a `PreviewedFrame` carries, in bytes.
+pub const MAX_PREVIEW_BYTES: usize = u16::MAX as usize;
 
 /// A version string's feature token: the sender understands frame analysis
 /// (`AnalyzedFrame`). Version strings are words separated by spaces; a word
@@ -392,6 +404,8 @@ pub enum MessageType {
     Audio = 0x0b,
     ViewHello = 0x0c,
     Fetch = 0x0d,
+    PreviewedFrame = 0x0e,
+
     Welcome = 0x81,
     Reject = 0x82,
     Configure = 0x83,
@@ -421,6 +435,7 @@ impl MessageType {
             0x0b => Self::Audio,
             0x0c => Self::ViewHello,
             0x0d => Self::Fetch,
+            0x0e => Self::PreviewedFrame,
             0x81 => Self::Welcome,
             0x82 => Self::Reject,
             0x83 => Self::Configure,
@@ -444,7 +459,12 @@ impl MessageType {
     pub fn is_frame(self) -> bool {
         matches!(
             self,
-            Self::Frame | Self::AnalyzedFrame | Self::Backfill | Self::View | Self::FileData
+            Self::Frame
+                | Self::AnalyzedFrame
+                | Self::PreviewedFrame
+                | Self::Backfill
+                | Self::View
+                | Self::FileData
         )
     }
 }
@@ -459,6 +479,7 @@ impl Message {
     pub fn message_type(&self) -> MessageType {
         match self {
             Message::Hello(_) => MessageType::Hello,
+            Message::Frame(f) if f.preview.is_some() => MessageType::PreviewedFrame,
             Message::Frame(f) if f.analysis.is_some() => MessageType::AnalyzedFrame,
             Message::Frame(_) => MessageType::Frame,
             Message::Heartbeat(_) => MessageType::Heartbeat,
@@ -580,6 +601,7 @@ mod tests {
             MessageType::Configure,
             MessageType::Ping,
             MessageType::AnalyzedFrame,
+            MessageType::PreviewedFrame,
             MessageType::Detect,
             MessageType::Backfill,
             MessageType::Spool,

@@ -135,12 +135,19 @@ fn parse_header(h: &[u8], limits: &Limits) -> Result<Header, DecodeError> {
     })
 }
 
+/// Bytes reserved beyond an incomplete message (see [`decode`]).
+const READ_AHEAD: usize = 4096;
+
 /// Takes one message off the front of `buf` if a whole one is there.
 /// `Ok(None)` means "need more bytes"; the buffer is then left as it was.
 pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Message>, DecodeError> {
     match peek(buf, limits)? {
         Status::Incomplete { needed } => {
-            buf.reserve(needed.saturating_sub(buf.len()));
+            // Room for a little more than the message: the read that
+            // completes it then comes back short, which tells the reader
+            // the socket is drained without one more read to find it
+            // empty, and brings the start of the next message along.
+            buf.reserve(needed.saturating_sub(buf.len()) + READ_AHEAD);
             Ok(None)
         }
         Status::Complete(header) => {
@@ -279,6 +286,8 @@ impl Reader {
 
 /// Bytes of a frame's analysis: score u16, flags u8, tamper u8, pre-roll u32.
 pub const ANALYSIS_LEN: usize = 8;
+/// A `PreviewedFrame`'s flag: the analysis fields follow.
+const PREVIEW_ANALYSED: u8 = 1;
 const FLAG_MOTION: u8 = 1;
 const FLAG_EVENT: u8 = 2;
 const FLAG_IDLE: u8 = 4;
@@ -303,21 +312,31 @@ fn decode_payload(message_type: MessageType, payload: Bytes) -> Result<Message, 
     };
     let message = match message_type {
         MessageType::Hello => Message::Hello(r.hello()?),
-        MessageType::Frame | MessageType::AnalyzedFrame => {
+        MessageType::Frame | MessageType::AnalyzedFrame | MessageType::PreviewedFrame => {
             let seq = r.u64("sequence number")?;
             let capture_us = r.u64("capture timestamp")?;
-            let analysis = match message_type {
-                MessageType::AnalyzedFrame => Some(r.analysis()?),
-                _ => None,
+            let (analysed, previewed) = match message_type {
+                MessageType::AnalyzedFrame => (true, false),
+                MessageType::PreviewedFrame => {
+                    (r.u8("preview flags")? & PREVIEW_ANALYSED != 0, true)
+                }
+                _ => (false, false),
             };
-            // An empty picture is a well-formed message: the receiver judges
-            // pictures (and skips an empty one like any other bad one).
+            let analysis = if analysed { Some(r.analysis()?) } else { None };
+            // Pictures, the preview as the frame, are judged by the receiver
+            // (an empty one is skipped like any other bad one).
+            let preview = if previewed {
+                Some(r.blob(MAX_PREVIEW_BYTES, "preview")?)
+            } else {
+                None
+            };
             let jpeg = r.rest();
             Message::Frame(Frame {
                 seq,
                 capture_us,
                 jpeg,
                 analysis,
+                preview,
             })
         }
         MessageType::Heartbeat => Message::Heartbeat(Heartbeat {
@@ -330,6 +349,7 @@ fn decode_payload(message_type: MessageType, payload: Bytes) -> Result<Message, 
             capture_us: r.u64("capture timestamp")?,
             analysis: None,
             jpeg: r.rest(),
+            preview: None,
         }),
         MessageType::Spool => Message::Spool(r.spool()?),
         MessageType::Audio => Message::Audio(r.audio()?),
@@ -447,11 +467,22 @@ pub(crate) fn encode_payload(message: &Message, dst: &mut BytesMut) -> Result<()
             put_blob(dst, &h.credentials, MAX_CREDENTIALS_LEN, "credentials")?;
         }
         Message::Frame(f) => {
-            dst.reserve(16 + ANALYSIS_LEN + f.jpeg.len());
+            let preview = f.preview.as_deref();
+            dst.reserve(19 + ANALYSIS_LEN + preview.map_or(0, <[u8]>::len) + f.jpeg.len());
             dst.put_u64(f.seq);
             dst.put_u64(f.capture_us);
+            if preview.is_some() {
+                dst.put_u8(if f.analysis.is_some() {
+                    PREVIEW_ANALYSED
+                } else {
+                    0
+                });
+            }
             if let Some(a) = &f.analysis {
                 put_analysis(dst, a)?;
+            }
+            if let Some(p) = preview {
+                put_blob(dst, p, MAX_PREVIEW_BYTES, "preview")?;
             }
             dst.put_slice(&f.jpeg);
         }
@@ -459,6 +490,11 @@ pub(crate) fn encode_payload(message: &Message, dst: &mut BytesMut) -> Result<()
             if f.analysis.is_some() {
                 return Err(EncodeError::Invalid(
                     "a backfilled frame carries no analysis",
+                ));
+            }
+            if f.preview.is_some() {
+                return Err(EncodeError::Invalid(
+                    "a backfilled frame carries no preview",
                 ));
             }
             dst.reserve(16 + f.jpeg.len());

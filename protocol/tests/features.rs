@@ -24,7 +24,72 @@ fn readme_analyzed_frame() -> Message {
             tamper: None,
             preroll_ms: 3000,
         }),
+        preview: None,
     })
+}
+
+#[test]
+fn the_previewed_frame_example_in_the_readme_is_true() {
+    let Message::Frame(mut f) = readme_analyzed_frame() else {
+        unreachable!()
+    };
+    f.preview = Some(Bytes::from_static(b"\xff\xd8\xff\xd9"));
+    let m = Message::Frame(f);
+    let bytes = encoded(&m);
+    let readme = include_str!("../README.md");
+    let line = "43 43 54 56  01  0e  00 00  00 00 00 23  00 00 00 00 00 00 00 02\n\
+                00 00 00 00 00 00 00 01  01  04 d2  03  00  00 00 0b b8  00 04  ff d8 ff d9  ff d8 ff d9";
+    assert!(readme.contains(line), "the README lacks {line}");
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(line.split_whitespace().collect::<Vec<_>>(), hex);
+    assert_eq!(
+        decode_exact(Bytes::from(bytes), &Limits::default()).unwrap(),
+        m
+    );
+}
+
+#[test]
+fn a_previewed_frame_without_analysis_reads_back_without_it() {
+    let m = Message::Frame(Frame {
+        seq: 7,
+        capture_us: 9,
+        jpeg: Bytes::from_static(b"\xff\xd8 whole \xff\xd9"),
+        analysis: None,
+        preview: Some(Bytes::from_static(b"\xff\xd8 small \xff\xd9")),
+    });
+    let bytes = encoded(&m);
+    assert_eq!(bytes[5], 0x0e, "type PreviewedFrame");
+    assert_eq!(bytes[HEADER_LEN + 16], 0, "no analysis follows");
+    assert_eq!(
+        decode_exact(Bytes::from(bytes), &Limits::default()).unwrap(),
+        m
+    );
+}
+
+#[test]
+fn a_preview_longer_than_the_message_is_malformed() {
+    let Message::Frame(mut f) = readme_analyzed_frame() else {
+        unreachable!()
+    };
+    f.preview = Some(Bytes::from_static(b"\xff\xd8\xff\xd9"));
+    let mut bad = encoded(&Message::Frame(f));
+    // preview_len: after seq, capture_us, flags and the analysis.
+    let at = HEADER_LEN + 16 + 1 + 8;
+    bad[at..at + 2].copy_from_slice(&1000u16.to_be_bytes());
+    let e = decode_exact(Bytes::from(bad), &Limits::default()).unwrap_err();
+    assert!(e.to_string().contains("preview"), "{e}");
+}
+
+#[test]
+fn a_backfilled_frame_cannot_carry_a_preview() {
+    let m = Message::Backfill(Frame {
+        seq: 1,
+        capture_us: 1,
+        jpeg: Bytes::from_static(b"\xff\xd8\xff\xd9"),
+        analysis: None,
+        preview: Some(Bytes::from_static(b"\xff\xd8\xff\xd9")),
+    });
+    assert!(encode_to_bytes(&m, &Limits::default()).is_err());
 }
 
 #[test]
@@ -209,6 +274,7 @@ fn the_backfill_example_in_the_readme_is_true() {
         capture_us: 1,
         jpeg: Bytes::from_static(b"\xff\xd8\xff\xd9"),
         analysis: None,
+        preview: None,
     });
     let text = "43 43 54 56  01  09  00 00  00 00 00 14  00 00 00 00 00 00 00 07\n\
                 00 00 00 00 00 00 00 01  ff d8 ff d9";

@@ -29,6 +29,7 @@ fn samples() -> Vec<Message> {
             capture_us: 1_700_000_000_123_456,
             jpeg: Bytes::from_static(b"\xff\xd8 jpeg bytes \xff\xd9"),
             analysis: None,
+            preview: None,
         }),
         Message::Heartbeat(Heartbeat {
             sent_us: 42,
@@ -74,6 +75,7 @@ fn samples() -> Vec<Message> {
                 tamper: Some(Tamper::Moved),
                 preroll_ms: 3000,
             }),
+            preview: None,
         }),
         Message::Detect(Detect {
             sensitivity: Some(70),
@@ -389,6 +391,7 @@ fn encoding_refuses_what_decoding_would_refuse() {
         capture_us: 0,
         jpeg: Bytes::from(vec![1u8; 2000]),
         analysis: None,
+        preview: None,
     });
     let small = Limits {
         max_frame_bytes: 1000,

@@ -98,6 +98,15 @@ impl Feeds {
     }
 }
 
+/// What to decode for a picture shown `width` wide: the agent's preview
+/// when it is at least that wide (a wall of many cameras), else the frame.
+pub fn source_for(frame: &cctv_engine::live::LiveFrame, width: u32) -> &[u8] {
+    match &frame.preview {
+        Some(p) if width > 0 && u32::from(p.width) >= width => &p.jpeg,
+        _ => &frame.jpeg,
+    }
+}
+
 async fn decode_loop(
     camera: String,
     mut rx: tokio::sync::watch::Receiver<Option<Arc<cctv_engine::live::LiveFrame>>>,
@@ -119,7 +128,7 @@ async fn decode_loop(
         if let Some(frame) = frame {
             let width = widths.width_for(&camera);
             let Ok((result, back)) = tokio::task::spawn_blocking(move || {
-                let r = decode_to_width(&mut dec, &frame.jpeg, width);
+                let r = decode_to_width(&mut dec, source_for(&frame, width), width);
                 (r.map(|img| (frame.seq, img)), dec)
             })
             .await
@@ -143,5 +152,43 @@ async fn decode_loop(
         if rx.changed().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use cctv_engine::live::{LiveFrame, Preview};
+
+    #[test]
+    fn a_tile_no_wider_than_the_preview_decodes_the_preview() {
+        let frame = LiveFrame {
+            seq: 1,
+            capture_us: 0,
+            received_us: 0,
+            width: 1280,
+            height: 720,
+            jpeg: Bytes::from_static(b"whole"),
+            analysis: None,
+            preview: Some(Preview {
+                jpeg: Bytes::from_static(b"small"),
+                width: 320,
+                height: 180,
+            }),
+        };
+        assert_eq!(source_for(&frame, 292), b"small");
+        assert_eq!(source_for(&frame, 320), b"small");
+        assert_eq!(
+            source_for(&frame, 321),
+            b"whole",
+            "a larger tile: the frame"
+        );
+        assert_eq!(source_for(&frame, 0), b"whole", "full size: the frame");
+        let plain = LiveFrame {
+            preview: None,
+            ..frame
+        };
+        assert_eq!(source_for(&plain, 292), b"whole");
     }
 }

@@ -195,6 +195,7 @@ mod tests {
                 crate::source::Picture::Bgr(Bgr::filled(1280, 720, [200, 200, 200])),
                 &settings,
                 0,
+                0,
             )
             .unwrap()
             .jpeg;

@@ -112,6 +112,7 @@ impl Backfill {
                 capture_us,
                 jpeg,
                 analysis: None,
+                preview: None,
             }),
         )
         .await?;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cctv_protocol::{
-    Codec, FEATURE_ANALYSIS, FEATURE_AUDIO, FEATURE_ENCODING, FEATURE_SPOOL, Hello, Message,
-    has_feature,
+    Codec, FEATURE_ANALYSIS, FEATURE_AUDIO, FEATURE_ENCODING, FEATURE_PREVIEW, FEATURE_SPOOL,
+    Hello, Message, has_feature,
 };
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -33,6 +33,8 @@ pub(super) struct Connected {
     pub spool: bool,
     /// The panel takes sound (`+audio`).
     pub audio: bool,
+    /// The panel takes previews (`+preview`).
+    pub preview: bool,
 }
 
 /// Connects to `cfg.panels[panel]` and is welcomed, or says why not.
@@ -93,6 +95,7 @@ pub(super) async fn connect(
                 encoding: has_feature(&w.panel_version, FEATURE_ENCODING),
                 spool: has_feature(&w.panel_version, FEATURE_SPOOL),
                 audio: has_feature(&w.panel_version, FEATURE_AUDIO),
+                preview: has_feature(&w.panel_version, FEATURE_PREVIEW),
             })
         }
         other => Err(LinkError::Unexpected(other.message_type())),

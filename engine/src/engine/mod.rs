@@ -215,6 +215,7 @@ impl Engine {
             permits: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
             default_mode,
             next_conn: AtomicU64::new(1),
+            previews: config.previews,
         });
         let shared = Arc::new(Shared {
             fingerprint,

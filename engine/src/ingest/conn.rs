@@ -341,12 +341,11 @@ async fn admit(
     }
     let welcome = Message::Welcome(Welcome {
         // Features this panel takes (see the protocol's README).
-        panel_version: concat!(
-            "panel ",
+        panel_version: format!(
+            "panel {} +analysis +encoding +spool +audio{}",
             env!("CARGO_PKG_VERSION"),
-            " +analysis +encoding +spool +audio"
-        )
-        .into(),
+            if ctx.previews { " +preview" } else { "" }
+        ),
         heartbeat_ms: ctx.limits.heartbeat_ms,
     });
     if let Err(e) = conn.send(welcome).await {

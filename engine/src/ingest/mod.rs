@@ -93,6 +93,8 @@ pub struct IngestCtx {
     pub default_mode: RecordMode,
     /// The last connection id handed out.
     pub next_conn: AtomicU64,
+    /// Agents are welcomed with `+preview` (see `PanelConfig::previews`).
+    pub previews: bool,
 }
 
 impl IngestCtx {

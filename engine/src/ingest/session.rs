@@ -31,12 +31,14 @@ use super::conn::{Conn, reject, set_state};
 use super::scene::Scene;
 use crate::catalog::CameraState;
 use crate::catalog::EventKind;
-use crate::live::{CameraSlot, LinkCommand, LiveFrame};
+use crate::live::{CameraSlot, LinkCommand, LiveFrame, Preview};
 use crate::recorder::camera::RecorderMsg;
 use crate::time::now_us;
 
 /// At most one log line about bad pictures per camera this often.
 pub const BAD_LOG_EVERY: Duration = Duration::from_secs(10);
+/// How often a session checks its camera, acknowledges and counts.
+const TICK: Duration = Duration::from_millis(250);
 
 /// One log line at once, then at most one per [`BAD_LOG_EVERY`].
 #[derive(Default)]
@@ -72,6 +74,7 @@ pub(super) struct Session<'a> {
     unrecorded: u64,
     retimed: u64,
     retimed_logged: LogPace,
+    preview_logged: LogPace,
     skew_ms: Option<i64>,
     window_start: Instant,
     window_frames: u64,
@@ -113,6 +116,7 @@ impl<'a> Session<'a> {
             unrecorded: s.frames_unrecorded,
             retimed: s.frames_retimed,
             retimed_logged: LogPace::default(),
+            preview_logged: LogPace::default(),
             skew_ms: s.clock_skew_ms,
             window_start: now,
             window_frames: 0,
@@ -157,12 +161,19 @@ impl<'a> Session<'a> {
         let heartbeat = self.ctx.limits.heartbeat();
         let offline_after = heartbeat * 2;
         let stall_after = Duration::from_millis(self.ctx.limits.stall_after_ms);
-        let mut tick = tokio::time::interval(Duration::from_millis(100).min(heartbeat / 4));
+        // Stall and heartbeat checks, acknowledgements and counters: a quarter
+        // of a second is soon enough for each, and every session ticks on
+        // the same instants.
+        let mut tick = crate::time::aligned_interval(TICK.min(heartbeat / 4));
         let mut last_ping = Instant::now();
+        // Made once: a frame's turn of the loop does not build it again.
+        let ctx = self.ctx;
+        let stopping = ctx.shutdown.cancelled();
+        tokio::pin!(stopping);
         loop {
             tokio::select! {
                 biased;
-                _ = self.ctx.shutdown.cancelled() => return "panel stopping".into(),
+                _ = &mut stopping => return "panel stopping".into(),
                 cmd = commands.recv() => match cmd {
                     Some(LinkCommand::Send(m)) => {
                         if let Err(e) = conn.send(m).await {
@@ -263,6 +274,7 @@ impl<'a> Session<'a> {
         self.last_frame = Instant::now();
         let received_us = now_us();
         let capture_us = self.judge_time(f.capture_us, received_us, f.seq);
+        let preview = f.preview.and_then(|p| self.preview(p, (width, height)));
         let live = Arc::new(LiveFrame {
             seq: f.seq,
             capture_us,
@@ -271,6 +283,7 @@ impl<'a> Session<'a> {
             height,
             jpeg: f.jpeg,
             analysis: f.analysis,
+            preview,
         });
         // A pre-roll frame is for the recording only: the wall and the
         // events have moved past it.
@@ -405,6 +418,31 @@ impl<'a> Session<'a> {
         self.unrecorded += 1;
         if self.unrecorded.is_power_of_two() {
             warn!(camera = %self.slot.id, unrecorded = self.unrecorded, "the recorder is behind: frames not recorded");
+        }
+    }
+
+    /// The agent's preview of a frame of `frame` size, if it is a JPEG no
+    /// larger than the frame; else the wall decodes the frame itself.
+    fn preview(&mut self, jpeg: bytes::Bytes, frame: (u16, u16)) -> Option<Preview> {
+        let checked = crate::jpeg::check(&jpeg, self.ctx.limits.max_pixels);
+        match checked {
+            Ok((width, height)) if width <= frame.0 && height <= frame.1 => Some(Preview {
+                jpeg,
+                width,
+                height,
+            }),
+            other => {
+                if self.preview_logged.due() {
+                    let why = match other {
+                        Err(e) => e.to_string(),
+                        Ok((w, h)) => {
+                            format!("{w}x{h} is larger than its {}x{} frame", frame.0, frame.1)
+                        }
+                    };
+                    warn!(camera = %self.slot.id, "ignored a frame's preview: {why}");
+                }
+                None
+            }
         }
     }
 

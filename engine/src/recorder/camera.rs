@@ -175,7 +175,7 @@ struct Recorder {
 
 impl Recorder {
     async fn run(mut self, mut rx: mpsc::Receiver<RecorderMsg>) {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut tick = crate::time::aligned_interval(Duration::from_millis(500));
         loop {
             tokio::select! {
                 msg = rx.recv() => match msg {

@@ -157,6 +157,7 @@ mod tests {
                 preroll_ms: 3000,
                 ..Default::default()
             }),
+            preview: None,
         })
     }
 

@@ -464,6 +464,7 @@ impl FakeCamera {
                     capture_us: cctv_protocol::now_us(),
                     jpeg: jpeg.clone(),
                     analysis: None,
+                    preview: None,
                 });
                 if conn.send(frame).await.is_err() {
                     return;
