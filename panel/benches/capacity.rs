@@ -250,6 +250,8 @@ fn machine_busy_secs() -> f64 {
 struct Cpu {
     process: f64,
     with_kernel: f64,
+    /// The page cache's dirty MB as the window ended (before `sync`).
+    dirty_mb: f64,
 }
 
 /// Drives K agents at `addr` for warm-up + measure; returns (sent in total,
@@ -285,7 +287,7 @@ fn drive(
     let t0 = Instant::now();
     let (c0, m0, b0) = (cpu_secs(pid), machine_busy_secs(), cpu_secs(me));
     std::thread::sleep(stop.saturating_duration_since(Instant::now()));
-    let c1 = cpu_secs(pid);
+    let (c1, dirty_mb) = (cpu_secs(pid), dirty_mb());
     let window = t0.elapsed();
     let sent: u64 = rt.block_on(async {
         let mut n = 0;
@@ -300,6 +302,7 @@ fn drive(
     let cpu = Cpu {
         process: c1 - c0,
         with_kernel: (m1 - m0) - (b1 - b0),
+        dirty_mb,
     };
     (sent, in_window, cpu)
 }
@@ -345,7 +348,7 @@ fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
     let (panel, addr) = serve(&cfg, port, Some(&stats));
     let pid = panel.0.id();
     let (sent, in_window, cpu) = drive(addr, case, frames, pid, false);
-    let dirty_mb = dirty_mb();
+    let dirty_mb = cpu.dirty_mb;
     std::thread::sleep(Duration::from_millis(1500));
     let rss_mb = peak_rss_mb(pid);
     let _ = Command::new("kill")

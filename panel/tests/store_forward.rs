@@ -213,8 +213,12 @@ async fn a_spool_smaller_than_the_outage_drops_the_oldest_and_the_gap_says_why()
         ],
     );
     until_frames(&engine, "door", 15).await;
-    let st = engine.camera("door").unwrap();
-    let frame_bytes = st.bitrate_bps / 8.0 / st.fps.max(1.0);
+    // The rates are of the last whole second: one with frames in it.
+    let frame_bytes = wait_for(Duration::from_secs(30), "the camera's rates", async || {
+        let st = engine.camera("door")?;
+        (st.fps > 0.0 && st.bitrate_bps > 0.0).then(|| st.bitrate_bps / 8.0 / st.fps)
+    })
+    .await;
     assert!(frame_bytes > 50_000.0, "frames of {frame_bytes} bytes");
     proxy.set(Fault::Blackhole);
     let down_us = cctv_engine::time::now_us();
