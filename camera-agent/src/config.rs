@@ -297,7 +297,7 @@ pub struct AgentConfig {
     /// `None`: 80, or a webcam's MJPEG as it is.
     pub quality: Option<u8>,
     pub max_width: Option<u32>,
-    /// Width of each live frame's preview, for a panel that takes it; 0: none.
+    /// Least width of each live frame's preview, for a panel that takes it; 0: none.
     pub preview_width: u32,
     pub overlay: bool,
     pub loop_file: bool,

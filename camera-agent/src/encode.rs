@@ -30,7 +30,8 @@ pub struct Encoded {
     pub jpeg: Bytes,
     /// True when the source's JPEG went out as it was.
     pub passthrough: bool,
-    /// The same picture, small, when one was asked for and the frame is wider.
+    /// The same picture, small, when one was asked for and the frame is at
+    /// least twice as wide.
     pub preview: Option<Bytes>,
 }
 
@@ -67,7 +68,7 @@ impl FrameEncoder {
         })
     }
 
-    /// `preview_width`: also a copy of the picture this wide (0: none).
+    /// `preview_width`: also a copy of the picture at least this wide (0: none).
     pub fn encode(
         &mut self,
         picture: Picture,
@@ -83,13 +84,12 @@ impl FrameEncoder {
             } => {
                 let (ow, oh) = output_size(width, height, settings.max_width);
                 if settings.quality.is_none() && !settings.overlay && (ow, oh) == (width, height) {
-                    let preview = if preview_width > 0 && width >= preview_width * 2 {
-                        // Decoded at the smallest scale still as wide.
-                        let small = self.decode_at_least(&data, preview_width)?;
-                        Some(self.preview(&small, preview_width)?)
-                    } else {
-                        None
-                    };
+                    // Decoded at the smallest scale still as wide; a JPEG
+                    // that cannot be decoded still goes out, without one.
+                    let preview = (preview_width > 0 && width >= preview_width * 2)
+                        .then(|| self.decode_at_least(&data, preview_width))
+                        .and_then(Result::ok)
+                        .and_then(|small| self.preview(&small, preview_width).ok());
                     return Ok(Encoded {
                         jpeg: data,
                         passthrough: true,
@@ -114,11 +114,10 @@ impl FrameEncoder {
         }
         let quality = settings.quality.unwrap_or(crate::config::DEFAULT_QUALITY);
         let jpeg = self.compress(&out, i32::from(quality))?;
-        let preview = if preview_width > 0 && ow >= preview_width * 2 {
-            Some(self.preview(&out, preview_width)?)
-        } else {
-            None
-        };
+        // A frame goes out even if its preview could not be made.
+        let preview = (preview_width > 0 && ow >= preview_width * 2)
+            .then(|| self.preview(&out, preview_width).ok())
+            .flatten();
         Ok(Encoded {
             jpeg: Bytes::from(jpeg),
             passthrough: false,
@@ -297,6 +296,14 @@ mod tests {
         let out = enc.encode(webcam, &passed, 0, 320).unwrap();
         assert!(out.passthrough);
         check(&out);
+        // A webcam's JPEG that cannot be decoded still goes out, alone.
+        let broken = Picture::Jpeg {
+            data: Bytes::from_static(b"\xff\xd8 not a picture \xff\xd9"),
+            width: 1280,
+            height: 720,
+        };
+        let out = enc.encode(broken, &passed, 0, 320).unwrap();
+        assert!(out.passthrough && out.preview.is_none());
         // No preview when none is asked for, or the frame is not twice as wide.
         let small = Picture::Bgr(Bgr::filled(600, 338, [1, 2, 3]));
         let out = enc.encode(small, &settings, 0, 320).unwrap();

@@ -128,7 +128,12 @@ async fn decode_loop(
         if let Some(frame) = frame {
             let width = widths.width_for(&camera);
             let Ok((result, back)) = tokio::task::spawn_blocking(move || {
-                let r = decode_to_width(&mut dec, source_for(&frame, width), width);
+                let source = source_for(&frame, width);
+                let mut r = decode_to_width(&mut dec, source, width);
+                if r.is_err() && source.as_ptr() != frame.jpeg.as_ptr() {
+                    // A preview that does not decode: the frame itself.
+                    r = decode_to_width(&mut dec, &frame.jpeg, width);
+                }
                 (r.map(|img| (frame.seq, img)), dec)
             })
             .await
