@@ -24,6 +24,8 @@
 //! prints both side by side.
 
 mod common;
+#[path = "capacity/floor.rs"]
+mod floor;
 #[path = "../tests/support/postgres.rs"]
 #[allow(dead_code)]
 mod postgres;
@@ -32,7 +34,6 @@ mod profile;
 #[path = "capacity/table.rs"]
 mod table;
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,6 +41,7 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use cctv_engine::catalog::{Catalog, Location};
 use common::{Kill, cpu_secs, frames, free_port, peak_rss_mb, wait_listening};
+use floor::{floor_server, run_floor};
 use table::{header, row};
 use tokio::io::AsyncWriteExt;
 
@@ -385,52 +387,6 @@ fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
         rss_mb,
         mb_s: bytes as f64 / 1e6 / (WARMUP + MEASURE).as_secs_f64(),
         dirty_mb,
-    }
-}
-
-/// The floor: this program again, as the simplest receive-and-append loop.
-fn floor_server(port: u16, dir: &Path) {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-    for (i, stream) in listener.incoming().enumerate() {
-        let Ok(mut stream) = stream else { continue };
-        let path = dir.join(format!("{i}.bin"));
-        std::thread::spawn(move || {
-            let mut file = std::fs::File::create(path).unwrap();
-            let mut buf = vec![0u8; 64 * 1024];
-            while let Ok(n) = stream.read(&mut buf) {
-                if n == 0 || file.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-}
-
-/// The floor loop's CPU per 1000 frames: its own, and with the kernel's.
-#[derive(Clone, Copy)]
-struct Floor {
-    cpu_per_1000: f64,
-    all_per_1000: f64,
-}
-
-fn run_floor(case: Case, frames: &[Bytes]) -> Floor {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let exe = std::env::current_exe().unwrap();
-    let server = Kill(
-        Command::new(exe)
-            .args(["--floor-server", &port.to_string()])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_listening(addr);
-    let (_, in_window, cpu) = drive(addr, case, frames, server.0.id(), true);
-    Floor {
-        cpu_per_1000: cpu.process / (in_window as f64 / 1000.0),
-        all_per_1000: cpu.with_kernel / (in_window as f64 / 1000.0),
     }
 }
 

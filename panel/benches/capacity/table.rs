@@ -1,6 +1,7 @@
 //! The capacity benchmark's table: one row per case, under one header.
 
-use super::{Case, Floor, Outcome};
+use super::floor::Floor;
+use super::{Case, Outcome};
 
 fn fmt_ms(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.1}"))

@@ -3,6 +3,107 @@
 
 use super::*;
 
+/// A message of `message_type` from its payload, every field checked.
+pub(super) fn decode_payload(
+    message_type: MessageType,
+    payload: Bytes,
+) -> Result<Message, DecodeError> {
+    let mut r = Reader {
+        message_type,
+        payload,
+        offset: 0,
+    };
+    let message = match message_type {
+        MessageType::Hello => Message::Hello(r.hello()?),
+        MessageType::Frame | MessageType::AnalyzedFrame | MessageType::PreviewedFrame => {
+            let seq = r.u64("sequence number")?;
+            let capture_us = r.u64("capture timestamp")?;
+            let (analysed, previewed) = match message_type {
+                MessageType::AnalyzedFrame => (true, false),
+                MessageType::PreviewedFrame => {
+                    (r.u8("preview flags")? & PREVIEW_ANALYSED != 0, true)
+                }
+                _ => (false, false),
+            };
+            let analysis = if analysed { Some(r.analysis()?) } else { None };
+            // Pictures, the preview as the frame, are judged by the receiver
+            // (an empty one is skipped like any other bad one).
+            let preview = if previewed {
+                Some(r.blob(MAX_PREVIEW_BYTES, "preview")?)
+            } else {
+                None
+            };
+            let jpeg = r.rest();
+            Message::Frame(Frame {
+                seq,
+                capture_us,
+                jpeg,
+                analysis,
+                preview,
+            })
+        }
+        MessageType::Heartbeat => Message::Heartbeat(Heartbeat {
+            sent_us: r.u64("send timestamp")?,
+            echo: r.u64("ping echo")?,
+        }),
+        MessageType::Encoding => Message::Encoding(r.encoding()?),
+        MessageType::Backfill => Message::Backfill(Frame {
+            seq: r.u64("sequence number")?,
+            capture_us: r.u64("capture timestamp")?,
+            analysis: None,
+            jpeg: r.rest(),
+            preview: None,
+        }),
+        MessageType::Spool => Message::Spool(r.spool()?),
+        MessageType::Audio => Message::Audio(r.audio()?),
+        MessageType::Ack => Message::Ack(r.ack()?),
+        MessageType::ViewHello => Message::ViewHello(crate::view::ViewHello {
+            server_id: r.camera_id("server id")?,
+            proof: r.blob(MAX_CREDENTIALS_LEN, "proof")?,
+        }),
+        MessageType::View => Message::View(crate::view::ViewFrame {
+            camera_id: r.camera_id("camera id")?,
+            capture_us: r.u64("capture timestamp")?,
+            jpeg: r.rest(),
+        }),
+        MessageType::Fetch => Message::Fetch {
+            path: r.string(crate::view::MAX_PATH_LEN, "path (at most 1024 bytes)")?,
+        },
+        MessageType::FileData => Message::FileData(crate::view::FileData {
+            offset: r.u64("offset")?,
+            bytes: r.rest(),
+        }),
+        MessageType::FileEnd => Message::FileEnd {
+            size: r.u64("size")?,
+        },
+        MessageType::Goodbye => Message::Goodbye {
+            reason: r.string(MAX_REASON_LEN, "reason (UTF-8, at most 1024 bytes)")?,
+        },
+        MessageType::Welcome => Message::Welcome(Welcome {
+            panel_version: r.string(MAX_VERSION_LEN, "panel version (at most 64 bytes)")?,
+            heartbeat_ms: r.u32("heartbeat interval")?,
+        }),
+        MessageType::Reject => Message::Reject {
+            reason: r.string(MAX_REASON_LEN, "reason (UTF-8, at most 1024 bytes)")?,
+        },
+        MessageType::Configure => Message::Configure(r.configure()?),
+        MessageType::Detect => Message::Detect(r.detect()?),
+        MessageType::Ping => Message::Ping {
+            nonce: r.u64("nonce")?,
+        },
+        MessageType::Challenge => Message::Challenge(r.challenge()?),
+        MessageType::PairHello => Message::PairHello(PairHello {
+            nonce: r.bytes32("nonce (32 bytes)")?,
+        }),
+        MessageType::PairProof => Message::PairProof(PairProof {
+            proof: r.bytes32("proof (32 bytes)")?,
+        }),
+        MessageType::PairGrant => Message::PairGrant(r.pair_grant()?),
+    };
+    r.finish()?;
+    Ok(message)
+}
+
 impl Reader {
     pub(super) fn hello(&mut self) -> Result<Hello, DecodeError> {
         let id_at = HEADER_LEN + self.offset;

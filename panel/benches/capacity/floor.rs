@@ -1,0 +1,58 @@
+//! The capacity benchmark's floor: the same bytes read from loopback
+//! sockets and appended to files by the simplest loop, measured as the
+//! panel is.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use bytes::Bytes;
+
+use super::common::{Kill, free_port, wait_listening};
+use super::{Case, drive};
+
+/// The floor: this program again, as the simplest receive-and-append loop.
+pub fn floor_server(port: u16, dir: &Path) {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    for (i, stream) in listener.incoming().enumerate() {
+        let Ok(mut stream) = stream else { continue };
+        let path = dir.join(format!("{i}.bin"));
+        std::thread::spawn(move || {
+            let mut file = std::fs::File::create(path).unwrap();
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 || file.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// The floor loop's CPU per 1000 frames: its own, and with the kernel's.
+#[derive(Clone, Copy)]
+pub struct Floor {
+    pub cpu_per_1000: f64,
+    pub all_per_1000: f64,
+}
+
+pub fn run_floor(case: Case, frames: &[Bytes]) -> Floor {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let exe = std::env::current_exe().unwrap();
+    let server = Kill(
+        Command::new(exe)
+            .args(["--floor-server", &port.to_string()])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_listening(addr);
+    let (_, in_window, cpu) = drive(addr, case, frames, server.0.id(), true);
+    Floor {
+        cpu_per_1000: cpu.process / (in_window as f64 / 1000.0),
+        all_per_1000: cpu.with_kernel / (in_window as f64 / 1000.0),
+    }
+}
