@@ -12,11 +12,19 @@ use crate::wire::{self, Limits};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Codec {
     pub limits: Limits,
+    /// The stream's usual message size: the largest of the last 64 to 128
+    /// messages (this run of 64 and the one before), so a camera's frames
+    /// are read whole although sound and acknowledgements come between.
+    largest: [usize; 2],
+    decoded: u32,
 }
 
 impl Codec {
     pub fn new(limits: Limits) -> Self {
-        Self { limits }
+        Self {
+            limits,
+            ..Self::default()
+        }
     }
 }
 
@@ -25,7 +33,17 @@ impl Decoder for Codec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, CodecError> {
-        Ok(wire::decode(src, &self.limits)?)
+        let before = src.len();
+        let expect = self.largest[0].max(self.largest[1]);
+        let message = wire::decode_expecting(src, &self.limits, expect)?;
+        if message.is_some() {
+            self.decoded = self.decoded.wrapping_add(1);
+            if self.decoded.is_multiple_of(64) {
+                self.largest = [0, self.largest[0]];
+            }
+            self.largest[0] = self.largest[0].max(before - src.len());
+        }
+        Ok(message)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Message>, CodecError> {

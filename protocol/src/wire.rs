@@ -142,8 +142,25 @@ const READ_AHEAD: usize = 4096;
 /// Takes one message off the front of `buf` if a whole one is there.
 /// `Ok(None)` means "need more bytes"; the buffer is then left as it was.
 pub fn decode(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Message>, DecodeError> {
+    decode_expecting(buf, limits, 0)
+}
+
+/// [`decode`], with room made for a message of `expect` bytes while the
+/// next one's header has not arrived: a reader that knows its stream's
+/// usual message size (a camera's frames) reads a whole one at once,
+/// instead of a header's worth first and the rest after.
+pub fn decode_expecting(
+    buf: &mut BytesMut,
+    limits: &Limits,
+    expect: usize,
+) -> Result<Option<Message>, DecodeError> {
     match peek(buf, limits)? {
         Status::Incomplete { needed } => {
+            let needed = if buf.len() < HEADER_LEN {
+                needed.max(expect)
+            } else {
+                needed
+            };
             // Room for a little more than the message: the read that
             // completes it then comes back short, which tells the reader
             // the socket is drained without one more read to find it

@@ -458,3 +458,45 @@ fn a_pair_grant_with_a_bad_camera_id_is_malformed() {
     let err = decode_exact(Bytes::from(bytes), &Limits::default()).unwrap_err();
     assert!(err.to_string().contains("camera id"), "{err}");
 }
+
+#[test]
+fn a_codec_makes_room_for_a_whole_frame_before_its_header_arrives() {
+    use tokio_util::codec::Decoder;
+    let frame = |seq| {
+        encoded(&Message::Frame(Frame {
+            seq,
+            capture_us: 1,
+            jpeg: Bytes::from(vec![0xAB; 60_000]),
+            analysis: None,
+            preview: None,
+        }))
+    };
+    let heartbeat = encoded(&Message::Heartbeat(Heartbeat {
+        sent_us: 1,
+        echo: 0,
+    }));
+    let mut codec = Codec::default();
+    let mut buf = BytesMut::new();
+    // Nothing decoded yet: room for a header and a little more.
+    assert_eq!(codec.decode(&mut buf).unwrap(), None);
+    assert!(buf.capacity() < 60_000, "{}", buf.capacity());
+    let whole = frame(0).len();
+    let mut kept = Vec::new();
+    for seq in 0..20 {
+        buf.extend_from_slice(&frame(seq));
+        // Sound and acknowledgements come between the frames.
+        for _ in 0..3 {
+            buf.extend_from_slice(&heartbeat);
+        }
+        while let Some(m) = codec.decode(&mut buf).unwrap() {
+            kept.push(m); // as the recorder holds frames, sharing the buffer
+        }
+        // The next frame's header is not here yet: its whole length is.
+        assert!(
+            buf.capacity() >= whole,
+            "after frame {seq}: {} < {whole}",
+            buf.capacity()
+        );
+    }
+    assert_eq!(kept.len(), 80);
+}

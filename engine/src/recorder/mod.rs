@@ -7,6 +7,7 @@
 //! retention.
 
 pub mod camera;
+mod disk;
 pub mod preroll;
 pub mod repair;
 pub mod retention;

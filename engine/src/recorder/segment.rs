@@ -1,5 +1,8 @@
-//! One open recording file and its catalog row. File I/O runs on tokio's
-//! blocking pool so a slow disk never stalls ingest. The row is queued
+//! One open recording file and its catalog row. Frames are written on
+//! the recorder's task (a page-cache write takes microseconds); the calls
+//! that wait for the disk run elsewhere (opening and closing on tokio's
+//! blocking pool, the periodic sync and the paced writeback on
+//! [`super::disk`]'s threads), so a slow disk never stalls ingest. The row is queued
 //! before the file is created and marked complete only after the file is
 //! synced; the catalog writes are queued (`crate::writes`), so a busy
 //! database never holds up a frame.
@@ -11,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::disk;
 use crate::acks::{AckSet, Acks};
 use crate::catalog::{NewRecording, RecordingStatus};
 use crate::time::utc_day_and_stamp;
@@ -38,8 +42,8 @@ pub struct Segment {
     /// The file has an audio track for the camera's sound.
     pub audio: bool,
     last_sync: Instant,
-    /// A sync in progress on the blocking pool, and the frames it makes durable.
-    syncing: Option<(tokio::task::JoinHandle<io::Result<()>>, AckSet)>,
+    /// A sync in progress on the disk threads, and the frames it makes durable.
+    syncing: Option<(disk::Job<io::Result<()>>, AckSet)>,
     last_progress: Instant,
     /// Frames written since the last sync started.
     unsynced: AckSet,
@@ -57,7 +61,7 @@ struct Pace {
     step: u64,
     /// Bytes written when writeback was last started.
     at: u64,
-    job: Option<tokio::task::JoinHandle<()>>,
+    job: Option<disk::Job<()>>,
 }
 
 /// Starts writing the dirty pages of `range` to the disk without waiting
@@ -81,6 +85,18 @@ fn let_go(file: &File, range: std::ops::Range<u64>) {
 /// power cut can take. (15 s was tried against 5 s at 256 cameras: p99
 /// latency got worse, 750 ms against 150 ms, as writeback came in bursts.)
 pub const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How far into [`SYNC_EVERY`] a camera's periodic syncs fall, the same
+/// for each of its segments. Cameras that start together (the panel
+/// starting, a network coming back) would otherwise sync together, on the
+/// same recorder tick, every time: a burst for the disk, then nothing.
+fn sync_phase(camera_id: &str) -> std::time::Duration {
+    // FNV-1a: stable across runs and builds.
+    let h = camera_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    SYNC_EVERY.mul_f64((h % 1000) as f64 / 1000.0)
+}
 
 /// `<camera>/<YYYY-MM-DD>/<camera>_<YYYYMMDDTHHMMSS>.<mmm>Z.mkv`, in UTC.
 pub fn relative_path(camera_id: &str, start_us: i64, attempt: u32) -> String {
@@ -214,7 +230,10 @@ impl Segment {
             width,
             height,
             audio,
-            last_sync: Instant::now(),
+            // As if synced a part of the period ago: see `sync_phase`.
+            last_sync: Instant::now()
+                .checked_sub(sync_phase(camera_id))
+                .unwrap_or_else(Instant::now),
             syncing: None,
             last_progress: Instant::now(),
             unsynced: AckSet::default(),
@@ -262,14 +281,14 @@ impl Segment {
     }
 
     /// Every [`Pace::step`] bytes, [`let_go`] of what is settled, on the
-    /// blocking pool (starting writeback may wait for the disk's queue);
+    /// disk threads (starting writeback may wait for the disk's queue);
     /// one at a time.
     fn pace_writeback(&mut self) {
         let written = self.mux.bytes();
         let pace = &mut self.pace;
         if pace.step == 0
             || written - pace.at < pace.step
-            || pace.job.as_ref().is_some_and(|j| !j.is_finished())
+            || pace.job.as_mut().is_some_and(disk::Job::running)
         {
             return;
         }
@@ -278,7 +297,7 @@ impl Segment {
         };
         pace.at = written;
         let range = self.mux.settled();
-        pace.job = Some(tokio::task::spawn_blocking(move || let_go(&file, range)));
+        pace.job = Some(disk::run(move || let_go(&file, range)));
     }
 
     /// Writes a packet of the camera's sound now, like a frame. Sound from
@@ -309,7 +328,7 @@ impl Segment {
     }
 
     /// Every [`SYNC_EVERY`], asks the disk to hold what was written. The sync
-    /// runs on the blocking pool while frames go on being written; its
+    /// runs on the disk threads while frames go on being written; its
     /// outcome is checked on the next call, so a slow disk never delays a
     /// frame and a failing one is still noticed.
     pub fn sync_if_due(&mut self) -> Result<(), SegmentError> {
@@ -317,14 +336,21 @@ impl Segment {
             path: self.path.display().to_string(),
             source,
         };
-        match self.syncing.take_if(|(job, _)| job.is_finished()) {
-            Some((done, mut durable)) => match futures::FutureExt::now_or_never(done) {
-                Some(Ok(Ok(()))) => self.acks.append(&mut durable),
-                Some(Ok(Err(e))) => return Err(io_err(e)),
-                _ => {}
-            },
-            None if self.syncing.is_some() => return Ok(()),
-            None => {}
+        if let Some((job, durable)) = self.syncing.as_mut() {
+            match job.outcome() {
+                disk::Outcome::Running => return Ok(()),
+                disk::Outcome::Done(Ok(())) => self.acks.append(durable),
+                disk::Outcome::Done(Err(e)) => {
+                    self.syncing = None;
+                    return Err(io_err(e));
+                }
+                // Not known to be durable: the next sync or the close says.
+                disk::Outcome::Lost => {
+                    durable.append(&mut self.unsynced);
+                    self.unsynced = std::mem::take(durable);
+                }
+            }
+            self.syncing = None;
         }
         if self.last_sync.elapsed() < SYNC_EVERY {
             return Ok(());
@@ -335,10 +361,7 @@ impl Segment {
         };
         let file = file.clone();
         let durable = std::mem::take(&mut self.unsynced);
-        self.syncing = Some((
-            tokio::task::spawn_blocking(move || file.sync_data()),
-            durable,
-        ));
+        self.syncing = Some((disk::run(move || file.sync_data()), durable));
         Ok(())
     }
 
@@ -571,6 +594,20 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(acks.take_chunks(256), vec![vec![(10, 12)]]);
+    }
+
+    #[test]
+    fn cameras_that_start_together_sync_at_different_times() {
+        // Recorders tick every 500 ms: ten ticks to a period.
+        let mut per_tick = [0; 10];
+        for i in 0..500 {
+            let phase = sync_phase(&format!("cam-{i:03}"));
+            assert!(phase < SYNC_EVERY);
+            per_tick[(phase.as_millis() / 500) as usize] += 1;
+        }
+        // 50 a tick if even; none holds twice that.
+        assert!(per_tick.iter().all(|&n| n > 20 && n < 100), "{per_tick:?}");
+        assert_eq!(sync_phase("door"), sync_phase("door"));
     }
 
     #[test]
