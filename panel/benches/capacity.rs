@@ -17,7 +17,8 @@
 //! panel's CPU goes (needs `perf`). `-- --writeback` runs each case first
 //! with the recorder's writeback pacing off (`writeback_step_kb = 0`, the
 //! kernel's default writeback alone), then paced, side by side.
-//! `-- --audio` runs each case again with every agent sending its sound
+//! `-- --rounds N` measures each case's panel and floor in turn N times and
+//! prints the median ratio. `-- --audio` runs each case again with every agent sending its sound
 //! (20 ms Opus packets) and prints the cost of sound side by side.
 //! `-- --postgres` runs each case again with the catalog on a PostgreSQL
 //! server started for the run (as several recording servers share one) and
@@ -26,11 +27,15 @@
 mod common;
 #[path = "capacity/floor.rs"]
 mod floor;
+#[path = "capacity/machine.rs"]
+mod machine;
 #[path = "../tests/support/postgres.rs"]
 #[allow(dead_code)]
 mod postgres;
 #[path = "capacity/profile.rs"]
 mod profile;
+#[path = "capacity/rounds.rs"]
+mod rounds;
 #[path = "capacity/table.rs"]
 mod table;
 
@@ -42,6 +47,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use cctv_engine::catalog::{Catalog, Location};
 use common::{Kill, cpu_secs, frames, free_port, peak_rss_mb, wait_listening};
 use floor::{floor_server, run_floor};
+use machine::{dirty_mb, kernel_threads_between, kernel_threads_secs};
 use table::{header, row};
 use tokio::io::AsyncWriteExt;
 
@@ -211,67 +217,9 @@ struct Outcome {
     dirty_mb: f64,
 }
 
-/// `/proc/meminfo`'s Dirty, in MB: written, not yet on the disk.
-fn dirty_mb() -> f64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Dirty:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb * 1024.0 / 1e6)
-}
-
 /// `-- --writeback`: the recorder's writeback pacing is turned off for
 /// the run that sets this (the kernel's default writeback alone).
 static UNPACED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// CPU seconds each kernel thread (a child of `kthreadd`: writeback
-/// workers, the journal, `kswapd`) has run, by pid, from the scheduler's
-/// own clock (`/proc/<pid>/sched`). `/proc/stat`'s busy time, read before,
-/// samples on the timer tick: on this VM it read less than the panel's
-/// own CPU in some windows and twice it in others.
-fn kernel_threads_secs() -> std::collections::HashMap<u32, f64> {
-    let mut out = std::collections::HashMap::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in dir.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let ppid = stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u32>().ok());
-        if pid != 2 && ppid != Some(2) {
-            continue;
-        }
-        let ran_ms = std::fs::read_to_string(format!("/proc/{pid}/sched"))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("se.sum_exec_runtime"))
-            .and_then(|v| v.trim_start_matches([' ', ':']).trim().parse::<f64>().ok());
-        if let Some(ms) = ran_ms {
-            out.insert(pid, ms / 1000.0);
-        }
-    }
-    out
-}
-
-/// What the kernel threads ran between two readings: a thread started
-/// in between counts whole.
-fn kernel_threads_between(
-    before: &std::collections::HashMap<u32, f64>,
-    after: &std::collections::HashMap<u32, f64>,
-) -> f64 {
-    after
-        .iter()
-        .map(|(pid, s)| s - before.get(pid).copied().unwrap_or(0.0))
-        .filter(|d| *d > 0.0)
-        .sum()
-}
 
 /// What a measurement cost: the server process's CPU seconds, and with
 /// the kernel threads' (those that write its files back).
@@ -491,9 +439,18 @@ fn main() {
     // `-- --writeback`: each case with the kernel's writeback alone, then
     // paced by the recorder (the default), side by side.
     let writeback = args.iter().any(|a| a == "--writeback");
+    // `-- --rounds N`: each case's panel and floor N times in turn.
+    let n_rounds = args
+        .iter()
+        .position(|a| a == "--rounds")
+        .map(|i| args[i + 1].parse::<usize>().expect("N"));
     let mut databases = 0;
     for case in cases {
         let f = &frame_sets[&(case.w, case.h)];
+        if let Some(n) = n_rounds {
+            rounds::rounds(case, f, n);
+            continue;
+        }
         let unpaced = writeback.then(|| {
             UNPACED.store(true, std::sync::atomic::Ordering::Relaxed);
             let o = run_panel(case, f);
