@@ -1,11 +1,11 @@
 //! One open recording file and its catalog row. Frames are written on
 //! the recorder's task (a page-cache write takes microseconds); the calls
 //! that wait for the disk run elsewhere (opening and closing on tokio's
-//! blocking pool, the periodic sync and the paced writeback on
-//! [`super::disk`]'s threads), so a slow disk never stalls ingest. The row is queued
-//! before the file is created and marked complete only after the file is
-//! synced; the catalog writes are queued (`crate::writes`), so a busy
-//! database never holds up a frame.
+//! blocking pool, the periodic sync and the paced writeback on the disk
+//! threads of `recorder/disk.rs`), so a slow disk never stalls ingest.
+//! The row is queued before the file is created and marked complete only
+//! after the file is synced; the catalog writes are queued
+//! (`crate::writes`), so a busy database never holds up a frame.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Write};
