@@ -16,7 +16,7 @@ pub fn dirty_mb() -> f64 {
 /// CPU seconds each kernel thread (a child of `kthreadd`: writeback
 /// workers, the journal, `kswapd`) has run, by pid, from the scheduler's
 /// own clock (`/proc/<pid>/sched`). `/proc/stat`'s busy time, read before,
-/// samples on the timer tick: on this VM it read less than the panel's
+/// samples on the timer tick: on this VM it read less than the server's
 /// own CPU in some windows and twice it in others.
 pub fn kernel_threads_secs() -> HashMap<u32, f64> {
     let mut out = HashMap::new();
