@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::disk;
+use super::disk::{self, Pace, SYNC_EVERY, sync_phase};
 use crate::acks::{AckSet, Acks};
 use crate::catalog::{NewRecording, RecordingStatus};
 use crate::time::utc_day_and_stamp;
@@ -49,53 +49,6 @@ pub struct Segment {
     unsynced: AckSet,
     acks: Acks,
     pace: Pace,
-}
-
-/// Paces the disk's writeback of a segment. Every `step` bytes written,
-/// the part of the file that will not change again is handed to the disk
-/// and its pages already there are let go, so dirty pages never pile up
-/// until the kernel throttles every writer at once, and recordings do not
-/// push the catalog and the window out of the page cache.
-struct Pace {
-    /// 0: writeback is left to the kernel.
-    step: u64,
-    /// Bytes written when writeback was last started.
-    at: u64,
-    job: Option<disk::Job<()>>,
-}
-
-/// Starts writing the dirty pages of `range` to the disk without waiting
-/// for them, and lets go of its pages that are already there. On Linux,
-/// `POSIX_FADV_DONTNEED` does both: dirty pages get their writeback
-/// started (as `sync_file_range(SYNC_FILE_RANGE_WRITE)` would), clean ones
-/// are dropped, and pages still being written stay for the next call.
-/// Advice only: durability is still the periodic sync's and the sync at
-/// the end of the segment.
-fn let_go(file: &File, range: std::ops::Range<u64>) {
-    let len = std::num::NonZeroU64::new(range.end.saturating_sub(range.start));
-    if len.is_some()
-        && let Err(e) = rustix::fs::fadvise(file, range.start, len, rustix::fs::Advice::DontNeed)
-    {
-        tracing::debug!("cannot pace the writeback: {e}");
-    }
-}
-
-/// How often an open segment is synced to the disk. Frames reach the page
-/// cache as they arrive, so a killed panel loses nothing; this bounds what a
-/// power cut can take. (15 s was tried against 5 s at 256 cameras: p99
-/// latency got worse, 750 ms against 150 ms, as writeback came in bursts.)
-pub const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// How far into [`SYNC_EVERY`] a camera's periodic syncs fall, the same
-/// for each of its segments. Cameras that start together (the panel
-/// starting, a network coming back) would otherwise sync together, on the
-/// same recorder tick, every time: a burst for the disk, then nothing.
-fn sync_phase(camera_id: &str) -> std::time::Duration {
-    // FNV-1a: stable across runs and builds.
-    let h = camera_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    SYNC_EVERY.mul_f64((h % 1000) as f64 / 1000.0)
 }
 
 /// `<camera>/<YYYY-MM-DD>/<camera>_<YYYYMMDDTHHMMSS>.<mmm>Z.mkv`, in UTC.
@@ -238,11 +191,7 @@ impl Segment {
             last_progress: Instant::now(),
             unsynced: AckSet::default(),
             acks,
-            pace: Pace {
-                step: writeback_step,
-                at: 0,
-                job: None,
-            },
+            pace: Pace::new(writeback_step),
         })
     }
 
@@ -280,24 +229,16 @@ impl Segment {
         Ok(written)
     }
 
-    /// Every [`Pace::step`] bytes, [`let_go`] of what is settled, on the
-    /// disk threads (starting writeback may wait for the disk's queue);
-    /// one at a time.
+    /// When the file has grown a step, lets go of what is settled (see
+    /// [`Pace`]).
     fn pace_writeback(&mut self) {
         let written = self.mux.bytes();
-        let pace = &mut self.pace;
-        if pace.step == 0
-            || written - pace.at < pace.step
-            || pace.job.as_mut().is_some_and(disk::Job::running)
-        {
+        if !self.pace.due(written) {
             return;
         }
-        let Some(file) = self.file.clone() else {
-            return;
-        };
-        pace.at = written;
-        let range = self.mux.settled();
-        pace.job = Some(disk::run(move || let_go(&file, range)));
+        if let Some(file) = self.file.clone() {
+            self.pace.start(written, file, self.mux.settled());
+        }
     }
 
     /// Writes a packet of the camera's sound now, like a frame. Sound from
@@ -594,20 +535,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(acks.take_chunks(256), vec![vec![(10, 12)]]);
-    }
-
-    #[test]
-    fn cameras_that_start_together_sync_at_different_times() {
-        // Recorders tick every 500 ms: ten ticks to a period.
-        let mut per_tick = [0; 10];
-        for i in 0..500 {
-            let phase = sync_phase(&format!("cam-{i:03}"));
-            assert!(phase < SYNC_EVERY);
-            per_tick[(phase.as_millis() / 500) as usize] += 1;
-        }
-        // 50 a tick if even; none holds twice that.
-        assert!(per_tick.iter().all(|&n| n > 20 && n < 100), "{per_tick:?}");
-        assert_eq!(sync_phase("door"), sync_phase("door"));
     }
 
     #[test]
