@@ -101,10 +101,16 @@ impl Feeds {
 /// What to decode for a picture shown `width` wide: the agent's preview
 /// when it is at least that wide (a wall of many cameras), else the frame.
 pub fn source_for(frame: &cctv_engine::live::LiveFrame, width: u32) -> &[u8] {
-    match &frame.preview {
-        Some(p) if width > 0 && u32::from(p.width) >= width => &p.jpeg,
-        _ => &frame.jpeg,
-    }
+    preview_for(frame, width).unwrap_or(&frame.jpeg)
+}
+
+/// The agent's preview, when it is at least `width` wide.
+fn preview_for(frame: &cctv_engine::live::LiveFrame, width: u32) -> Option<&[u8]> {
+    frame
+        .preview
+        .as_ref()
+        .filter(|p| width > 0 && u32::from(p.width) >= width)
+        .map(|p| &p.jpeg[..])
 }
 
 async fn decode_loop(
@@ -128,12 +134,12 @@ async fn decode_loop(
         if let Some(frame) = frame {
             let width = widths.width_for(&camera);
             let Ok((result, back)) = tokio::task::spawn_blocking(move || {
-                let source = source_for(&frame, width);
-                let mut r = decode_to_width(&mut dec, source, width);
-                if r.is_err() && source.as_ptr() != frame.jpeg.as_ptr() {
+                let r = match preview_for(&frame, width) {
                     // A preview that does not decode: the frame itself.
-                    r = decode_to_width(&mut dec, &frame.jpeg, width);
-                }
+                    Some(preview) => decode_to_width(&mut dec, preview, width)
+                        .or_else(|_| decode_to_width(&mut dec, &frame.jpeg, width)),
+                    None => decode_to_width(&mut dec, &frame.jpeg, width),
+                };
                 (r.map(|img| (frame.seq, img)), dec)
             })
             .await
