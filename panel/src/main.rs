@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("panel: cannot start: {e}");
@@ -57,6 +57,29 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The runtime the engine and the window's tasks run on: a worker for
+/// every two cores, at least one (`TOKIO_WORKER_THREADS` sets another
+/// count).
+///
+/// Most of what records a frame is the kernel's work done in system calls
+/// (reading the socket, copying into the page cache: four fifths of the
+/// panel's CPU in `perf`), so the engine's tasks are many and short. With a
+/// worker on every core, a worker that wakes with two tasks ready wakes
+/// another to take one, and the wake-up costs more than the task. On two
+/// cores, at 64 cameras, one worker recorded the same frames with 8% less
+/// CPU than two, and as much at hundreds of cameras
+/// (`docs/performance.md`). Blocking work (decoding tiles, syncs,
+/// exports) runs on threads of its own.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        builder.worker_threads((cores / 2).max(1));
+    }
+    builder.build()
 }
 
 /// An error and its causes on one line, each cause said once (typed errors
