@@ -18,8 +18,9 @@
 //! with the recorder's writeback pacing off (`writeback_step_kb = 0`, the
 //! kernel's default writeback alone), then paced, side by side.
 //! `-- --rounds N` measures each case's panel and floor in turn N times and
-//! prints the median ratio. `-- --audio` runs each case again with every agent sending its sound
-//! (20 ms Opus packets) and prints the cost of sound side by side.
+//! prints the median ratio. `-- --audio` runs each case again with every
+//! agent sending its sound (20 ms Opus packets) and prints the cost of
+//! sound side by side.
 //! `-- --postgres` runs each case again with the catalog on a PostgreSQL
 //! server started for the run (as several recording servers share one) and
 //! prints both side by side.
@@ -260,7 +261,6 @@ fn drive(
     // window starts, and the window's own is written back (`sync`) before
     // it is read. The server's process figure is the window alone.
     let _ = Command::new("sync").status();
-
     let t0 = Instant::now();
     let (c0, k0) = (cpu_secs(pid), kernel_threads_secs());
     std::thread::sleep(stop.saturating_duration_since(Instant::now()));
@@ -440,10 +440,11 @@ fn main() {
     // paced by the recorder (the default), side by side.
     let writeback = args.iter().any(|a| a == "--writeback");
     // `-- --rounds N`: each case's panel and floor N times in turn.
-    let n_rounds = args
-        .iter()
-        .position(|a| a == "--rounds")
-        .map(|i| args[i + 1].parse::<usize>().expect("N"));
+    let n_rounds = args.iter().position(|a| a == "--rounds").map(|i| {
+        args.get(i + 1)
+            .and_then(|n| n.parse::<usize>().ok())
+            .expect("--rounds takes a count: -- --rounds 5")
+    });
     let mut databases = 0;
     for case in cases {
         let f = &frame_sets[&(case.w, case.h)];

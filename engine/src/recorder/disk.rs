@@ -49,6 +49,12 @@ impl<T> Job<T> {
     pub fn running(&mut self) -> bool {
         matches!(self.outcome(), Outcome::Running)
     }
+
+    /// Waits for the outcome (`None` if the call was lost).
+    #[cfg(test)]
+    pub async fn wait(self) -> Option<T> {
+        self.rx.await.ok()
+    }
 }
 
 /// Queues `f` for the disk threads.
@@ -161,14 +167,6 @@ pub fn sync_phase(camera_id: &str) -> std::time::Duration {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
     SYNC_EVERY.mul_f64((h % 1000) as f64 / 1000.0)
-}
-
-impl<T> Job<T> {
-    /// Waits for the outcome (`None` if the call was lost).
-    #[cfg(test)]
-    pub async fn wait(self) -> Option<T> {
-        self.rx.await.ok()
-    }
 }
 
 #[cfg(test)]
