@@ -193,15 +193,25 @@ fn yuv_to_bgr(y: u8, u: u8, v: u8) -> Colour {
     [px(c + 516 * d), px(c - 100 * d - 208 * e), px(c + 409 * e)]
 }
 
+/// A raw frame too short for its format and size.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{format:?} frame of {got} bytes, expected {expected}")]
+pub struct ShortFrame {
+    pub format: RawFormat,
+    pub got: usize,
+    pub expected: usize,
+}
+
 /// A webcam's raw frame as BGR; an error says what is wrong with it.
-pub fn from_raw(format: RawFormat, data: &[u8], w: u32, h: u32) -> Result<Bgr, String> {
+pub fn from_raw(format: RawFormat, data: &[u8], w: u32, h: u32) -> Result<Bgr, ShortFrame> {
     let (wu, hu) = (w as usize, h as usize);
     let expected = format.frame_len(wu, hu);
     if data.len() < expected {
-        return Err(format!(
-            "{format:?} frame of {} bytes, expected {expected}",
-            data.len()
-        ));
+        return Err(ShortFrame {
+            format,
+            got: data.len(),
+            expected,
+        });
     }
     let mut out = Vec::with_capacity(wu * hu * 3);
     match format {
@@ -337,6 +347,6 @@ mod tests {
         let red = from_raw(RawFormat::Yuyv, &[81, 90, 81, 240], 2, 1).unwrap();
         assert!(red.data[2] > 200 && red.data[0] < 40, "{:?}", red.data);
         let short = from_raw(RawFormat::Yuyv, &[0; 10], 4, 2);
-        assert!(short.unwrap_err().contains("expected 16"));
+        assert!(short.unwrap_err().to_string().contains("expected 16"));
     }
 }

@@ -21,6 +21,24 @@ const MAX_PACKET_SAMPLES: usize = 5760;
 
 type Queue = Arc<Mutex<VecDeque<f32>>>;
 
+/// Why the speaker cannot play. Kept once the device was tried, so the
+/// device's own errors are kept in words.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SoundError {
+    #[error("this machine has no sound device")]
+    NoDevice,
+    #[error("the sound device does not play 48 kHz")]
+    No48kHz,
+    #[error("the sound device cannot play: {0}")]
+    CannotPlay(String),
+    #[error("the sound device cannot start: {0}")]
+    CannotStart(String),
+    #[error("no camera {0}")]
+    NoCamera(String),
+    #[error("Opus: {0}")]
+    Opus(String),
+}
+
 /// An open sound device, fed from a queue of mono samples at 48 kHz.
 struct Output {
     _stream: cpal::Stream,
@@ -31,7 +49,7 @@ struct Output {
 #[derive(Default)]
 pub struct Speaker {
     /// Opened on first use; `Err`: why this machine plays no sound.
-    device: Option<Result<Output, String>>,
+    device: Option<Result<Output, SoundError>>,
     /// The camera heard live, and the task feeding its sound.
     live: Option<(String, JoinHandle<()>)>,
     /// Playback's decoder, and the capture time its queued sound reaches.
@@ -40,7 +58,7 @@ pub struct Speaker {
 
 impl Speaker {
     /// Why there is no sound, once the device was tried.
-    pub fn unavailable(&self) -> Option<&str> {
+    pub fn unavailable(&self) -> Option<&SoundError> {
         match &self.device {
             Some(Err(why)) => Some(why),
             _ => None,
@@ -52,7 +70,7 @@ impl Speaker {
         self.live.as_ref().map(|(c, _)| c.as_str())
     }
 
-    fn queue(&mut self) -> Result<Queue, String> {
+    fn queue(&mut self) -> Result<Queue, SoundError> {
         let device = self.device.get_or_insert_with(open_output);
         match device {
             Ok(o) => Ok(o.queue.clone()),
@@ -67,12 +85,12 @@ impl Speaker {
         camera: &str,
         engine: &Arc<cctv_engine::Engine>,
         runtime: &tokio::runtime::Handle,
-    ) -> Result<(), String> {
+    ) -> Result<(), SoundError> {
         self.stop();
         let queue = self.queue()?;
         let mut rx = engine
             .listen(camera)
-            .ok_or_else(|| format!("no camera {camera}"))?;
+            .ok_or_else(|| SoundError::NoCamera(camera.to_string()))?;
         let mut decoder = decoder()?;
         let task = runtime.spawn(async move {
             use tokio::sync::broadcast::error::RecvError;
@@ -118,7 +136,7 @@ impl Speaker {
     }
 
     /// Starts playback's sound at `at_us` (stopping whatever played).
-    pub fn start_playback(&mut self, at_us: i64) -> Result<(), String> {
+    pub fn start_playback(&mut self, at_us: i64) -> Result<(), SoundError> {
         self.stop();
         self.queue()?;
         self.playback = Some((decoder()?, at_us));
@@ -150,8 +168,8 @@ impl Speaker {
     }
 }
 
-fn decoder() -> Result<opus::Decoder, String> {
-    opus::Decoder::new(RATE, opus::Channels::Mono).map_err(|e| format!("Opus: {e}"))
+fn decoder() -> Result<opus::Decoder, SoundError> {
+    opus::Decoder::new(RATE, opus::Channels::Mono).map_err(|e| SoundError::Opus(e.to_string()))
 }
 
 fn decode(decoder: &mut opus::Decoder, packet: &[u8]) -> Option<Vec<f32>> {
@@ -170,17 +188,15 @@ fn push(queue: &Queue, pcm: &[f32]) {
 }
 
 /// Opens the default sound device at 48 kHz, or says why not.
-fn open_output() -> Result<Output, String> {
+fn open_output() -> Result<Output, SoundError> {
     let host = cpal::default_host();
-    let device = host
-        .default_output_device()
-        .ok_or("this machine has no sound device")?;
+    let device = host.default_output_device().ok_or(SoundError::NoDevice)?;
     let range = device
         .supported_output_configs()
-        .map_err(|e| format!("the sound device cannot play: {e}"))?
+        .map_err(|e| SoundError::CannotPlay(e.to_string()))?
         .filter(|c| c.min_sample_rate() <= RATE && RATE <= c.max_sample_rate())
         .find(|c| c.sample_format() == cpal::SampleFormat::F32)
-        .ok_or("the sound device does not play 48 kHz")?;
+        .ok_or(SoundError::No48kHz)?;
     let config: cpal::StreamConfig = range.with_sample_rate(RATE).into();
     let channels = usize::from(config.channels.max(1));
     let queue: Queue = Arc::default();
@@ -197,10 +213,10 @@ fn open_output() -> Result<Output, String> {
             |e| tracing::warn!("the sound device: {e}"),
             None,
         )
-        .map_err(|e| format!("the sound device cannot play: {e}"))?;
+        .map_err(|e| SoundError::CannotPlay(e.to_string()))?;
     stream
         .play()
-        .map_err(|e| format!("the sound device cannot start: {e}"))?;
+        .map_err(|e| SoundError::CannotStart(e.to_string()))?;
     Ok(Output {
         _stream: stream,
         queue,

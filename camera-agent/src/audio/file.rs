@@ -28,6 +28,25 @@ enum Ended {
     End,
 }
 
+/// Why a file's soundtrack cannot be played.
+#[derive(Debug, thiserror::Error)]
+enum SoundtrackError {
+    #[error("{0}")]
+    Open(#[from] std::io::Error),
+    #[error("cannot read its soundtrack: {0}")]
+    Probe(SymphoniaError),
+    #[error("the file has no soundtrack")]
+    None,
+    #[error("the file's soundtrack has no codec parameters")]
+    NoParameters,
+    #[error("cannot decode its soundtrack: {0}")]
+    Codec(SymphoniaError),
+    #[error("reading its soundtrack: {0}")]
+    Read(SymphoniaError),
+    #[error("decoding its soundtrack: {0}")]
+    Decode(SymphoniaError),
+}
+
 pub fn run(path: &Path, clock: &PlayClock, sink: &mut dyn Sink, shutdown: &CancellationToken) {
     let mut last_pass = None;
     loop {
@@ -72,8 +91,8 @@ fn play(
     clock: &PlayClock,
     sink: &mut dyn Sink,
     shutdown: &CancellationToken,
-) -> Result<Ended, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+) -> Result<Ended, SoundtrackError> {
+    let file = std::fs::File::open(path)?;
     let stream = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -86,20 +105,20 @@ fn play(
             FormatOptions::default(),
             MetadataOptions::default(),
         )
-        .map_err(|e| format!("cannot read its soundtrack: {e}"))?;
+        .map_err(SoundtrackError::Probe)?;
     let track = format
         .default_track(TrackType::Audio)
-        .ok_or("the file has no soundtrack")?;
+        .ok_or(SoundtrackError::None)?;
     let track_id = track.id;
     let params = track
         .codec_params
         .as_ref()
         .and_then(|p| p.audio())
-        .ok_or("the file's soundtrack has no codec parameters")?
+        .ok_or(SoundtrackError::NoParameters)?
         .clone();
     let mut decoder = symphonia::default::get_codecs()
         .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .map_err(|e| format!("cannot decode its soundtrack: {e}"))?;
+        .map_err(SoundtrackError::Codec)?;
     if pass.number == 0 {
         info!(
             file = %path.display(),
@@ -125,7 +144,7 @@ fn play(
             Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 return Ok(Ended::End);
             }
-            Err(e) => return Err(format!("reading its soundtrack: {e}")),
+            Err(e) => return Err(SoundtrackError::Read(e)),
         };
         if packet.track_id != track_id {
             continue;
@@ -133,7 +152,7 @@ fn play(
         let decoded = match decoder.decode(&packet) {
             Ok(d) => d,
             Err(SymphoniaError::DecodeError(_)) => continue, // one bad packet
-            Err(e) => return Err(format!("decoding its soundtrack: {e}")),
+            Err(e) => return Err(SoundtrackError::Decode(e)),
         };
         let rate = decoded.spec().rate();
         let channels = decoded.spec().channels().count().max(1);

@@ -41,7 +41,7 @@ pub fn run(device: Option<&str>, sink: &mut dyn Sink, shutdown: &CancellationTok
                     None => return, // stopping
                 }
             }
-            Err(why) => (why, None),
+            Err(e) => (e.to_string(), None),
         };
         if missing.as_deref() != Some(why.as_str()) {
             warn!(
@@ -99,21 +99,41 @@ fn listen(
     }
 }
 
-fn open(device: Option<&str>) -> Result<(cpal::Stream, std::sync::mpsc::Receiver<Heard>), String> {
+/// Why the microphone cannot be opened.
+#[derive(Debug, thiserror::Error)]
+enum MicError {
+    #[error("{id}: {why}")]
+    BadDeviceId { id: String, why: String },
+    #[error("there is no sound device {0}")]
+    NoSuchDevice(String),
+    #[error("this machine has no microphone")]
+    NoMicrophone,
+    #[error("the microphone cannot record: {0}")]
+    CannotRecord(String),
+    #[error("the microphone's sample format {0} is not supported")]
+    Unsupported(SampleFormat),
+    #[error("the microphone cannot start: {0}")]
+    CannotStart(String),
+}
+
+fn open(
+    device: Option<&str>,
+) -> Result<(cpal::Stream, std::sync::mpsc::Receiver<Heard>), MicError> {
     let host = cpal::default_host();
     let dev = match device {
         Some(id) => {
-            let id: cpal::DeviceId = id.parse().map_err(|e| format!("{id}: {e}"))?;
+            let id: cpal::DeviceId = id.parse().map_err(|e| MicError::BadDeviceId {
+                id: id.to_string(),
+                why: format!("{e}"),
+            })?;
             host.device_by_id(&id)
-                .ok_or_else(|| format!("there is no sound device {id}"))?
+                .ok_or_else(|| MicError::NoSuchDevice(id.to_string()))?
         }
-        None => host
-            .default_input_device()
-            .ok_or("this machine has no microphone")?,
+        None => host.default_input_device().ok_or(MicError::NoMicrophone)?,
     };
     let config = dev
         .default_input_config()
-        .map_err(|e| format!("the microphone cannot record: {e}"))?;
+        .map_err(|e| MicError::CannotRecord(e.to_string()))?;
     let (tx, rx) = sync_channel(50);
     let format = config.sample_format();
     let config: cpal::StreamConfig = config.into();
@@ -123,16 +143,12 @@ fn open(device: Option<&str>) -> Result<(cpal::Stream, std::sync::mpsc::Receiver
         SampleFormat::I32 => build::<i32>(&dev, &config, tx),
         SampleFormat::U8 => build::<u8>(&dev, &config, tx),
         SampleFormat::U16 => build::<u16>(&dev, &config, tx),
-        other => {
-            return Err(format!(
-                "the microphone's sample format {other} is not supported"
-            ));
-        }
+        other => return Err(MicError::Unsupported(other)),
     }
-    .map_err(|e| format!("the microphone cannot record: {e}"))?;
+    .map_err(|e| MicError::CannotRecord(e.to_string()))?;
     stream
         .play()
-        .map_err(|e| format!("the microphone cannot start: {e}"))?;
+        .map_err(|e| MicError::CannotStart(e.to_string()))?;
     Ok((stream, rx))
 }
 

@@ -129,6 +129,6 @@ impl Source for WebcamSource {
         };
         from_raw(raw, data, w, h)
             .map(Picture::Bgr)
-            .map_err(|reason| self.capture_error(reason))
+            .map_err(|short| self.capture_error(short.to_string()))
     }
 }

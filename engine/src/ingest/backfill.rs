@@ -54,6 +54,17 @@ pub(super) struct Backfill {
     pub written: u64,
 }
 
+/// Why a frame from the agent's spool was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error("a bad backfilled picture: {0}")]
+    BadPicture(#[from] crate::jpeg::BadPicture),
+    #[error("a backfilled frame captured at {0} µs, in the future")]
+    InTheFuture(u64),
+    #[error("cannot record backfill: {0}")]
+    Record(#[from] crate::recorder::segment::SegmentError),
+}
+
 impl Backfill {
     /// One frame from the agent's spool. Whatever happens to it, it is
     /// acknowledged unless writing it failed.
@@ -62,23 +73,20 @@ impl Backfill {
         ctx: &IngestCtx,
         slot: &CameraSlot,
         f: cctv_protocol::Frame,
-    ) -> Result<(), String> {
+    ) -> Result<(), BackfillError> {
         self.last_frame = Some(Instant::now());
         let (width, height) = match crate::jpeg::check(&f.jpeg, ctx.limits.max_pixels) {
             Ok(size) => size,
             Err(why) => {
                 slot.acks.add(f.seq);
-                return Err(format!("a bad backfilled picture: {why}"));
+                return Err(why.into());
             }
         };
         let capture_us = match i64::try_from(f.capture_us) {
             Ok(t) if t > 0 && t <= now_us() + ctx.limits.max_clock_skew_us => t,
             _ => {
                 slot.acks.add(f.seq);
-                return Err(format!(
-                    "a backfilled frame captured at {} µs, in the future",
-                    f.capture_us
-                ));
+                return Err(BackfillError::InTheFuture(f.capture_us));
             }
         };
         let run = self.run.get_or_insert(Run {
@@ -122,16 +130,14 @@ impl Backfill {
                 audio: false,
                 writeback_step: rctx.writeback_step,
             };
-            let seg = Segment::open(&rctx.writes, &rctx.root, new, slot.acks.clone())
-                .await
-                .map_err(|e| format!("cannot record backfill: {e}"))?;
+            let seg = Segment::open(&rctx.writes, &rctx.root, new, slot.acks.clone()).await?;
             info!(camera = %slot.id, path = %seg.rel_path, "recording frames from the agent's spool");
             self.segment = Some(seg);
         }
         let seg = self.segment.as_mut().expect("opened above");
         if let Err(e) = seg.push(f.seq, capture_us, &f.jpeg) {
             self.segment = None;
-            return Err(format!("cannot record backfill: {e}"));
+            return Err(e.into());
         }
         crate::sync::lock(&slot.recorded).add(f.seq, capture_us);
         self.last_us = capture_us;

@@ -100,7 +100,8 @@ pub(super) async fn serve(ctx: &IngestCtx, mut conn: Conn, addr: SocketAddr, vie
                         info!(server = %viewer, %path, size, "sent a recording to another server");
                         continue;
                     }
-                    Err(why) => {
+                                        Err(e) => {
+                        let why = e.to_string();
                         reject(&mut conn, &why).await;
                         break why;
                     }
@@ -144,26 +145,42 @@ pub(super) async fn serve(ctx: &IngestCtx, mut conn: Conn, addr: SocketAddr, vie
     info!(server = %viewer, %addr, "the viewing ended: {why}");
 }
 
+/// Why a recording asked for was not sent.
+#[derive(Debug, thiserror::Error)]
+enum SendFileError {
+    #[error("{0:?} is not a recording of this server")]
+    NotOurs(String),
+    #[error("the catalog cannot say: {0}")]
+    Catalog(#[from] crate::catalog::CatalogError),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Lost(String),
+}
+
 /// Sends a recording this server holds, by its catalog path, in order;
 /// its size. Only a path the catalog lists as this server's is read.
-async fn send_file(ctx: &IngestCtx, conn: &mut Conn, path: &str) -> Result<u64, String> {
+async fn send_file(ctx: &IngestCtx, conn: &mut Conn, path: &str) -> Result<u64, SendFileError> {
     use tokio::io::AsyncReadExt;
-    let row = match ctx.catalog.recording_by_path(path).await {
-        Ok(Some(row)) => row,
-        Ok(None) => return Err(format!("{path:?} is not a recording of this server")),
-        Err(e) => return Err(format!("the catalog cannot say: {e}")),
+    let row = ctx
+        .catalog
+        .recording_by_path(path)
+        .await?
+        .ok_or_else(|| SendFileError::NotOurs(path.to_string()))?;
+    let read_err = |source| SendFileError::Read {
+        path: row.path.clone(),
+        source,
     };
+    let lost = |e| SendFileError::Lost(super::lost_words(&e));
     let full = ctx.recorders.root().join(&row.path);
-    let mut file = tokio::fs::File::open(&full)
-        .await
-        .map_err(|e| format!("cannot read {}: {e}", row.path))?;
+    let mut file = tokio::fs::File::open(&full).await.map_err(read_err)?;
     let mut offset = 0u64;
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = file
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("cannot read {}: {e}", row.path))?;
+        let n = file.read(&mut buf).await.map_err(read_err)?;
         if n == 0 {
             break;
         }
@@ -171,11 +188,11 @@ async fn send_file(ctx: &IngestCtx, conn: &mut Conn, path: &str) -> Result<u64, 
             offset,
             bytes: bytes::Bytes::copy_from_slice(&buf[..n]),
         });
-        conn.send(data).await.map_err(|e| super::lost_words(&e))?;
+        conn.send(data).await.map_err(lost)?;
         offset += n as u64;
     }
     conn.send(Message::FileEnd { size: offset })
         .await
-        .map_err(|e| super::lost_words(&e))?;
+        .map_err(lost)?;
     Ok(offset)
 }
