@@ -18,14 +18,21 @@
 //! with the recorder's writeback pacing off (`writeback_step_kb = 0`, the
 //! kernel's default writeback alone), then paced, side by side.
 //! `-- --rounds N` measures each case's panel and floor in turn N times and
-//! prints the median ratio. `-- --audio` runs each case again with every
+//! prints the median ratio. `-- --together` measures the panel and the
+//! floor in the same window instead (their processes' own CPU; with
+//! `--rounds N`, N windows and the median; with `--writeback`, the
+//! kernel's writeback alone first). `-- --audio` runs each case again with every
 //! agent sending its sound (20 ms Opus packets) and prints the cost of
 //! sound side by side.
+//! `-- --config LINE` adds a line to the panel's configuration (e.g.
+//! `'writeback_step_kb = 1024'`) for every panel the run starts.
 //! `-- --postgres` runs each case again with the catalog on a PostgreSQL
 //! server started for the run (as several recording servers share one) and
 //! prints both side by side.
 
 mod common;
+#[path = "capacity/drive.rs"]
+mod drive;
 #[path = "capacity/floor.rs"]
 mod floor;
 #[path = "capacity/machine.rs"]
@@ -39,18 +46,20 @@ mod profile;
 mod rounds;
 #[path = "capacity/table.rs"]
 mod table;
+#[path = "capacity/together.rs"]
+mod together;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use cctv_engine::catalog::{Catalog, Location};
-use common::{Kill, cpu_secs, frames, free_port, peak_rss_mb, wait_listening};
+use common::{Kill, frames, free_port, peak_rss_mb, wait_listening};
+use drive::{AUDIO_WIRE_BYTES, Cpu, drive};
 use floor::{floor_server, run_floor};
-use machine::{dirty_mb, kernel_threads_between, kernel_threads_secs};
+
 use table::{header, row};
-use tokio::io::AsyncWriteExt;
 
 const WARMUP: Duration = Duration::from_secs(3);
 const MEASURE: Duration = Duration::from_secs(15);
@@ -82,122 +91,8 @@ impl Case {
     }
 }
 
-/// Bytes of one simulated Opus packet (24 kbit/s, 20 ms).
-const OPUS_BYTES: usize = 60;
-/// `Audio` on the wire: header, capture time, samples, level, packet.
-const AUDIO_WIRE_BYTES: usize = cctv_protocol::HEADER_LEN + 11 + OPUS_BYTES;
-
 /// The catalog of the panel under test, when not its own SQLite file.
 static DATABASE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
-
-/// The panel's certificate, for agents of a TLS case.
-static PIN: std::sync::Mutex<Option<cctv_protocol::tls::Fingerprint>> = std::sync::Mutex::new(None);
-
-/// One simulated agent: Hello (and Welcome unless `floor`), then frames at `fps`.
-async fn agent(
-    addr: std::net::SocketAddr,
-    i: usize,
-    case: Case,
-    frames: std::sync::Arc<Vec<Bytes>>,
-    stop: Instant,
-    floor: bool,
-) -> u64 {
-    let Ok(tcp) = tokio::net::TcpStream::connect(addr).await else {
-        return 0;
-    };
-    let _ = tcp.set_nodelay(true);
-    let pin = *PIN.lock().unwrap();
-    let mut s: Box<dyn cctv_engine::tls::Io> = match pin.filter(|_| case.tls && !floor) {
-        None => Box::new(tcp),
-        Some(f) => {
-            let connector = tokio_rustls::TlsConnector::from(cctv_protocol::tls::client_config(
-                cctv_protocol::tls::Pin::Fixed(f),
-            ));
-            match connector
-                .connect(cctv_protocol::tls::panel_server_name(), tcp)
-                .await
-            {
-                Ok(t) => Box::new(t),
-                Err(_) => return 0,
-            }
-        }
-    };
-    let hello = cctv_protocol::Hello {
-        camera_id: format!("cam{i:03}"),
-        name: format!("Camera {i}"),
-        agent_version: if case.audio { "bench +audio" } else { "bench" }.into(),
-        width: case.w,
-        height: case.h,
-        fps_milli: case.fps * 1000,
-        credentials: Bytes::new(),
-    };
-    if floor {
-        // The floor server only counts bytes: no handshake.
-        let bytes = cctv_protocol::encode_to_bytes(
-            &cctv_protocol::Message::Hello(hello),
-            &Default::default(),
-        )
-        .unwrap();
-        if s.write_all(&bytes).await.is_err() {
-            return 0;
-        }
-    } else {
-        match common::handshake(s, hello).await {
-            Some(conn) => s = conn.into_inner(),
-            None => return 0,
-        }
-    }
-    // Spread agents over the frame interval, as real cameras would be.
-    let period = Duration::from_micros(1_000_000 / u64::from(case.fps));
-    tokio::time::sleep(period.mul_f64(i as f64 / case.k as f64)).await;
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut sent = 0u64;
-    let mut head = BytesMut::with_capacity(28);
-    let mut sound = tokio::time::interval(Duration::from_millis(20));
-    sound.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while Instant::now() < stop {
-        if case.audio {
-            let packet = tokio::select! {
-                _ = tick.tick() => false,
-                _ = sound.tick() => true,
-            };
-            if packet {
-                head.clear();
-                head.put_slice(&cctv_protocol::MAGIC);
-                head.put_u8(cctv_protocol::VERSION);
-                head.put_u8(cctv_protocol::MessageType::Audio.code());
-                head.put_u16(0);
-                head.put_u32(11 + OPUS_BYTES as u32);
-                head.put_u64(cctv_protocol::now_us());
-                head.put_u16(960);
-                head.put_u8(20);
-                head.put_slice(&[0xfc; OPUS_BYTES]);
-                if s.write_all(&head).await.is_err() {
-                    break;
-                }
-                continue;
-            }
-        } else {
-            tick.tick().await;
-        }
-        let jpeg = &frames[(sent as usize + i) % frames.len()];
-        head.clear();
-        head.put_slice(&cctv_protocol::MAGIC);
-        head.put_u8(cctv_protocol::VERSION);
-        head.put_u8(cctv_protocol::MessageType::Frame.code());
-        head.put_u16(0);
-        head.put_u32(16 + jpeg.len() as u32);
-        head.put_u64(sent);
-        head.put_u64(cctv_protocol::now_us());
-        if s.write_all(&head).await.is_err() || s.write_all(jpeg).await.is_err() {
-            break;
-        }
-        sent += 1;
-    }
-    let _ = s.shutdown().await;
-    sent
-}
 
 fn camera_ids(k: usize) -> Vec<String> {
     (0..k).map(|i| format!("cam{i:03}")).collect()
@@ -222,68 +117,9 @@ struct Outcome {
 /// the run that sets this (the kernel's default writeback alone).
 static UNPACED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// What a measurement cost: the server process's CPU seconds, and with
-/// the kernel threads' (those that write its files back).
-#[derive(Clone, Copy)]
-struct Cpu {
-    process: f64,
-    with_kernel: f64,
-    /// The page cache's dirty MB as the window ended (before `sync`).
-    dirty_mb: f64,
-}
-
-/// Drives K agents at `addr` for warm-up + measure; returns (sent in total,
-/// sent during the measurement, the CPU it cost `pid` during it).
-fn drive(
-    addr: std::net::SocketAddr,
-    case: Case,
-    frames: &[Bytes],
-    pid: u32,
-    floor: bool,
-) -> (u64, u64, Cpu) {
-    // No measurement starts with another run's dirty pages still waiting
-    // to be written back.
-    let _ = Command::new("sync").status();
-
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let frames = std::sync::Arc::new(frames.to_vec());
-    let stop = Instant::now() + WARMUP + MEASURE;
-    let tasks: Vec<_> = (0..case.k)
-        .map(|i| rt.spawn(agent(addr, i, case, frames.clone(), stop, floor)))
-        .collect();
-    std::thread::sleep(WARMUP);
-    // The `+kernel` figure counts the writeback of what the window wrote,
-    // all of it and no more: what the warm-up wrote is on disk before the
-    // window starts, and the window's own is written back (`sync`) before
-    // it is read. The server's process figure is the window alone.
-    let _ = Command::new("sync").status();
-    let t0 = Instant::now();
-    let (c0, k0) = (cpu_secs(pid), kernel_threads_secs());
-    std::thread::sleep(stop.saturating_duration_since(Instant::now()));
-    let (c1, dirty_mb) = (cpu_secs(pid), dirty_mb());
-    let window = t0.elapsed();
-    let sent: u64 = rt.block_on(async {
-        let mut n = 0;
-        for t in tasks {
-            n += t.await.unwrap_or(0);
-        }
-        n
-    });
-    let _ = Command::new("sync").status();
-    let k1 = kernel_threads_secs();
-    let in_window = (sent as f64 * window.as_secs_f64() / (WARMUP + MEASURE).as_secs_f64()) as u64;
-    let cpu = Cpu {
-        process: c1 - c0,
-        // The server's own part of the writeback: the window's only.
-        with_kernel: (c1 - c0) + kernel_threads_between(&k0, &k1),
-        dirty_mb,
-    };
-    (sent, in_window, cpu)
-}
+/// `-- --config LINE`: a line added to the panel's configuration (e.g.
+/// `"writeback_step_kb = 1024"`), to measure another setting.
+static EXTRA_CONFIG: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
 /// `panel serve` on `cfg` (its figures to `stats`, if given), once it
 /// listens on `port`.
@@ -306,6 +142,21 @@ fn serve(cfg: &Path, port: u16, stats: Option<&Path>) -> (Kill, std::net::Socket
 }
 
 fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
+    let p = start_panel(case);
+    let (sent, in_window, cpu) = drive(p.addr, case, frames, p.panel.0.id(), false);
+    finish_panel(p, sent, in_window, cpu)
+}
+
+/// A `panel serve` started for a case, recording into its own directory.
+struct Started {
+    dir: tempfile::TempDir,
+    panel: Kill,
+    addr: std::net::SocketAddr,
+    stats: std::path::PathBuf,
+    database: Option<String>,
+}
+
+fn start_panel(case: Case) -> Started {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let stats = dir.path().join("stats.json");
@@ -317,22 +168,44 @@ fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
         case.tls,
         database.as_deref(),
     );
-    *PIN.lock().unwrap() = pin;
+    *drive::PIN.lock().unwrap() = pin;
     if UNPACED.load(std::sync::atomic::Ordering::Relaxed) {
         let mut c = std::fs::read_to_string(&cfg).unwrap();
         c.push_str("writeback_step_kb = 0\n");
         std::fs::write(&cfg, c).unwrap();
     }
+    if let Some(line) = EXTRA_CONFIG.lock().unwrap().as_deref() {
+        let mut c = std::fs::read_to_string(&cfg).unwrap();
+        c.push_str(line);
+        c.push('\n');
+        std::fs::write(&cfg, c).unwrap();
+    }
     let (panel, addr) = serve(&cfg, port, Some(&stats));
+    Started {
+        dir,
+        panel,
+        addr,
+        stats,
+        database,
+    }
+}
+
+/// Stops the panel, and reads what it recorded and said of itself.
+fn finish_panel(p: Started, sent: u64, in_window: u64, cpu: Cpu) -> Outcome {
+    let Started {
+        dir,
+        mut panel,
+        stats,
+        database,
+        ..
+    } = p;
     let pid = panel.0.id();
-    let (sent, in_window, cpu) = drive(addr, case, frames, pid, false);
     let dirty_mb = cpu.dirty_mb;
     std::thread::sleep(Duration::from_millis(1500));
     let rss_mb = peak_rss_mb(pid);
     let _ = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
-    let mut panel = panel;
     let _ = panel.0.wait();
     let s: serde_json::Value = std::fs::read(&stats)
         .ok()
@@ -373,6 +246,12 @@ fn main() {
         return;
     }
     let sweep = args.iter().any(|a| a == "--sweep");
+    if let Some(i) = args.iter().position(|a| a == "--config") {
+        let line = args
+            .get(i + 1)
+            .expect("--config takes a line: -- --config 'writeback_step_kb = 1024'");
+        *EXTRA_CONFIG.lock().unwrap() = Some(line.clone());
+    }
     // `-- --case K WxH FPS`: one case only.
     let one = args.iter().position(|a| a == "--case").map(|i| {
         let k = args[i + 1].parse().expect("K");
@@ -414,7 +293,11 @@ fn main() {
             .map(|n| n.get())
             .unwrap_or(0)
     );
-    header();
+    // `-- --together`: the panel and the floor in the same window.
+    let together = args.iter().any(|a| a == "--together");
+    if !together {
+        header();
+    }
     let cases: Vec<Case> = if let Some(c) = one {
         vec![c]
     } else if sweep {
@@ -448,6 +331,16 @@ fn main() {
     let mut databases = 0;
     for case in cases {
         let f = &frame_sets[&(case.w, case.h)];
+        if together {
+            let n = n_rounds.unwrap_or(1);
+            if writeback {
+                UNPACED.store(true, std::sync::atomic::Ordering::Relaxed);
+                together::together(case, f, n, "the kernel's writeback alone");
+                UNPACED.store(false, std::sync::atomic::Ordering::Relaxed);
+            }
+            together::together(case, f, n, "paced writeback");
+            continue;
+        }
         if let Some(n) = n_rounds {
             rounds::rounds(case, f, n);
             continue;

@@ -8,8 +8,9 @@ use std::process::{Command, Stdio};
 
 use bytes::Bytes;
 
+use super::Case;
 use super::common::{Kill, free_port, wait_listening};
-use super::{Case, drive};
+use super::drive::drive;
 
 /// The floor: this program again, as the simplest receive-and-append loop.
 pub fn floor_server(port: u16, dir: &Path) {
@@ -38,21 +39,27 @@ pub struct Floor {
 
 pub fn run_floor(case: Case, frames: &[Bytes]) -> Floor {
     let dir = tempfile::tempdir().unwrap();
+    let (server, addr) = start_floor(dir.path());
+    let (_, in_window, cpu) = drive(addr, case, frames, server.0.id(), true);
+    Floor {
+        cpu_per_1000: cpu.process / (in_window as f64 / 1000.0),
+        all_per_1000: cpu.with_kernel / (in_window as f64 / 1000.0),
+    }
+}
+
+/// The floor server, appending into `dir`, once it listens.
+pub fn start_floor(dir: &Path) -> (Kill, std::net::SocketAddr) {
     let port = free_port();
     let exe = std::env::current_exe().unwrap();
     let server = Kill(
         Command::new(exe)
             .args(["--floor-server", &port.to_string()])
-            .arg(dir.path())
+            .arg(dir)
             .stdout(Stdio::null())
             .spawn()
             .unwrap(),
     );
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_listening(addr);
-    let (_, in_window, cpu) = drive(addr, case, frames, server.0.id(), true);
-    Floor {
-        cpu_per_1000: cpu.process / (in_window as f64 / 1000.0),
-        all_per_1000: cpu.with_kernel / (in_window as f64 / 1000.0),
-    }
+    (server, addr)
 }

@@ -5,7 +5,8 @@ use std::process::{Command, Stdio};
 use bytes::Bytes;
 
 use super::common::{self, free_port};
-use super::{Case, WARMUP, camera_ids, drive, serve};
+use super::drive::drive;
+use super::{Case, WARMUP, camera_ids, serve};
 
 /// Samples the panel's stacks with `perf` (software clock) while K agents
 /// stream, and prints where its time goes.
