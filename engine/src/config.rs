@@ -64,7 +64,10 @@ pub struct PanelConfig {
     /// Every this many KiB a recording file grows, the recorder starts the
     /// disk writing it and lets go of the pages already written, so the
     /// kernel never has a pile of dirty pages to throttle writers on
-    /// (0: writeback is left to the kernel).
+    /// (0: writeback is left to the kernel). The largest step: with many
+    /// cameras recording each file's step is smaller, down to 1 MiB, so
+    /// that together they hold at most 256 MiB (or a thirty-second of the
+    /// host's memory) not yet handed to the disk.
     pub writeback_step_kb: u64,
     /// Agents send a small copy of each live frame, which a window's wall
     /// decodes instead of the frame: set by `panel` when it opens its
@@ -132,7 +135,7 @@ impl Default for PanelConfig {
             connects_per_minute_per_ip: 60,
             plain_tcp: false,
             segment_secs: 600,
-            writeback_step_kb: 1024,
+            writeback_step_kb: 8192,
             previews: false,
             default_record_mode: "continuous".into(),
             retain_bytes: 0,
@@ -303,6 +306,7 @@ mod tests {
         assert_eq!(cfg.listen, d.listen);
         assert_eq!(cfg.heartbeat_ms, d.heartbeat_ms);
         assert_eq!(cfg.segment_secs, d.segment_secs);
+        assert_eq!(cfg.writeback_step_kb, d.writeback_step_kb);
         assert_eq!(cfg.min_free_bytes, d.min_free_bytes);
         assert_eq!(cfg.max_frame_bytes, d.max_frame_bytes);
         assert_eq!(cfg.max_pixels, d.max_pixels);
