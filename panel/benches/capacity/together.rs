@@ -2,8 +2,8 @@
 //! the floor measured in the same window. Each simulated camera streams
 //! the same frames at the same moments to both servers, so a change of
 //! this VM's speed weighs on both alike: measured one after the other,
-//! the same build's ratio at 32 cameras of 768x576 ranged from 1.10x to
-//! 1.82x, as one 15 s window ran up to 40% slower than the next.
+//! nine runs of the same build at 32 cameras of 768x576 gave ratios from
+//! 1.10x to 2.16x, as one 15 s window ran up to 40% slower than the next.
 //!
 //! The kernel threads' CPU cannot be told apart between the two servers,
 //! so only each process's own is compared here; the `+kernel` figure
