@@ -63,8 +63,8 @@ pub async fn handle(ctx: Arc<IngestCtx>, stream: TcpStream, addr: SocketAddr) {
         return;
     };
     let recorder = ctx.recorders.for_camera(&slot);
-    let spool = cctv_protocol::has_feature(&hello.agent_version, cctv_protocol::FEATURE_SPOOL);
-    let session = Session::new(&ctx, &slot, recorder, spool).run(&mut conn, &mut commands);
+    let session =
+        Session::new(&ctx, &slot, recorder, &hello.agent_version).run(&mut conn, &mut commands);
     // A fault in the session ends this connection only: the slot is
     // released and the camera shown offline like any other end.
     let reason = match std::panic::AssertUnwindSafe(session).catch_unwind().await {

@@ -33,6 +33,7 @@ use crate::catalog::CameraState;
 use crate::catalog::EventKind;
 use crate::live::{CameraSlot, LinkCommand, LiveFrame, Preview};
 use crate::recorder::camera::RecorderMsg;
+use crate::recorder::preroll::NOT_YET_ANALYSED;
 use crate::time::now_us;
 
 /// At most one log line about bad pictures per camera this often.
@@ -87,6 +88,8 @@ pub(super) struct Session<'a> {
     motion_score: f64,
     /// The agent keeps a spool: it is sent `Ack`s.
     agent_spool: bool,
+    /// The agent analyses its frames (its `Hello` says `+analysis`).
+    agent_analyses: bool,
     backfill: Backfill,
 }
 
@@ -95,8 +98,9 @@ impl<'a> Session<'a> {
         ctx: &'a Arc<IngestCtx>,
         slot: &'a Arc<CameraSlot>,
         recorder: mpsc::Sender<RecorderMsg>,
-        agent_spool: bool,
+        agent_version: &str,
     ) -> Self {
+        use cctv_protocol::{FEATURE_ANALYSIS, FEATURE_SPOOL, has_feature};
         let now = Instant::now();
         let s = slot.status();
         Self {
@@ -124,7 +128,8 @@ impl<'a> Session<'a> {
             newest: None,
             scene: Scene::default(),
             motion_score: 0.0,
-            agent_spool,
+            agent_spool: has_feature(agent_version, FEATURE_SPOOL),
+            agent_analyses: has_feature(agent_version, FEATURE_ANALYSIS),
             backfill: Backfill::default(),
         }
     }
@@ -275,6 +280,7 @@ impl<'a> Session<'a> {
         let received_us = now_us();
         let capture_us = self.judge_time(f.capture_us, received_us, f.seq);
         let preview = f.preview.and_then(|p| self.preview(p, (width, height)));
+        let analysed = f.analysis;
         let live = Arc::new(LiveFrame {
             seq: f.seq,
             capture_us,
@@ -282,7 +288,7 @@ impl<'a> Session<'a> {
             width,
             height,
             jpeg: f.jpeg,
-            analysis: f.analysis,
+            analysis: analysed.or(self.agent_analyses.then_some(NOT_YET_ANALYSED)),
             preview,
         });
         // A pre-roll frame is for the recording only: the wall and the
@@ -290,7 +296,7 @@ impl<'a> Session<'a> {
         if !preroll {
             self.last_frame_us = Some(live.capture_us);
             self.slot.frames.send_replace(Some(live.clone()));
-            if let Some(a) = &live.analysis {
+            if let Some(a) = &analysed {
                 self.analysed(&live, a);
             }
         }

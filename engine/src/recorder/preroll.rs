@@ -11,12 +11,30 @@
 //! Recording on motion, frames of no event wait here the same way, and are
 //! dropped once older than the pre-roll; an event's first frame writes
 //! what waits (the pre-roll an agent sending at full rate already sent).
-//! Frames without analysis (an older agent) are written as they come.
+//! Frames without analysis (an older agent) are written as they come; an
+//! analysing agent's frames from before its analysis started come as
+//! [`NOT_YET_ANALYSED`].
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::live::LiveFrame;
+
+/// What the recorder is told of an analysing agent's frame that came
+/// without analysis: one captured while the agent connected, before its
+/// analysis started. A quiet frame at full rate: recorded when recording
+/// everything, kept for an event's pre-roll when recording on motion, and
+/// never written as if the agent did not analyse (which would start a
+/// recording of its own). Its pre-roll is not known: it makes no frame
+/// waiting stale; the next analysed frame's does.
+pub const NOT_YET_ANALYSED: cctv_protocol::FrameAnalysis = cctv_protocol::FrameAnalysis {
+    motion_score: 0,
+    motion: false,
+    event: false,
+    idle: false,
+    tamper: None,
+    preroll_ms: u32::MAX,
+};
 
 /// What the recorder keeps of a camera.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +238,30 @@ mod tests {
         order.push(frame(1, false, false), Keep::All, &mut out);
         order.push(frame(2, false, false), Keep::All, &mut out);
         assert_eq!(out.iter().map(|f| f.seq).collect::<Vec<_>>(), [1, 2]);
+    }
+
+    #[test]
+    fn frames_from_before_the_agents_analysis_wait_like_quiet_ones() {
+        let not_yet = |seq: u64| {
+            let mut f = (*frame(seq, false, false)).clone();
+            f.analysis = Some(NOT_YET_ANALYSED);
+            Arc::new(f)
+        };
+        // Captured while connecting (0, 1), then quiet analysed frames:
+        // recording on motion, nothing is written.
+        let quiet: Vec<_> = [not_yet(0), not_yet(1)]
+            .into_iter()
+            .chain((2..80).map(|s| frame(s, false, false)))
+            .collect();
+        assert_eq!(run(quiet.clone(), Keep::Events), Vec::<u64>::new());
+        // Recording everything, they are written at once, in order.
+        assert_eq!(run(quiet, Keep::All), (0..80).collect::<Vec<_>>());
+        // Motion 2 s in: they are in its 3 s pre-roll.
+        let early: Vec<_> = [not_yet(0), not_yet(1)]
+            .into_iter()
+            .chain((2..40).map(|s| frame(s, false, (20..30).contains(&s))))
+            .collect();
+        assert_eq!(run(early, Keep::Events), (0..30).collect::<Vec<_>>());
     }
 
     #[test]
