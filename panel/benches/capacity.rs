@@ -21,9 +21,9 @@
 //! prints the median ratio. `-- --together` measures the panel and the
 //! floor in the same window instead (their processes' own CPU; with
 //! `--rounds N`, N windows and the median; with `--writeback`, the
-//! kernel's writeback alone first). `-- --audio` runs each case again with every
-//! agent sending its sound (20 ms Opus packets) and prints the cost of
-//! sound side by side.
+//! kernel's writeback alone first). `-- --audio` runs each case again
+//! with every agent sending its sound (20 ms Opus packets) and prints the
+//! cost of sound side by side.
 //! `-- --config LINE` adds a line to the panel's configuration (e.g.
 //! `'writeback_step_kb = 1024'`) for every panel the run starts.
 //! `-- --postgres` runs each case again with the catalog on a PostgreSQL
@@ -56,9 +56,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use cctv_engine::catalog::{Catalog, Location};
 use common::{Kill, frames, free_port, peak_rss_mb, wait_listening};
-use drive::{AUDIO_WIRE_BYTES, Cpu, drive};
+use drive::{AUDIO_WIRE_BYTES, Driven, Target, drive};
 use floor::{floor_server, run_floor};
-
 use table::{header, row};
 
 const WARMUP: Duration = Duration::from_secs(3);
@@ -143,8 +142,8 @@ fn serve(cfg: &Path, port: u16, stats: Option<&Path>) -> (Kill, std::net::Socket
 
 fn run_panel(case: Case, frames: &[Bytes]) -> Outcome {
     let p = start_panel(case);
-    let (sent, in_window, cpu) = drive(p.addr, case, frames, p.panel.0.id(), false);
-    finish_panel(p, sent, in_window, cpu)
+    let d = drive(p.target(), case, frames);
+    finish_panel(p, d)
 }
 
 /// A `panel serve` started for a case, recording into its own directory.
@@ -154,6 +153,17 @@ struct Started {
     addr: std::net::SocketAddr,
     stats: std::path::PathBuf,
     database: Option<String>,
+}
+
+impl Started {
+    /// Where the agents stream to.
+    fn target(&self) -> Target {
+        Target {
+            addr: self.addr,
+            pid: self.panel.0.id(),
+            floor: false,
+        }
+    }
 }
 
 fn start_panel(case: Case) -> Started {
@@ -169,17 +179,16 @@ fn start_panel(case: Case) -> Started {
         database.as_deref(),
     );
     *drive::PIN.lock().unwrap() = pin;
-    if UNPACED.load(std::sync::atomic::Ordering::Relaxed) {
-        let mut c = std::fs::read_to_string(&cfg).unwrap();
-        c.push_str("writeback_step_kb = 0\n");
-        std::fs::write(&cfg, c).unwrap();
-    }
-    if let Some(line) = EXTRA_CONFIG.lock().unwrap().as_deref() {
-        let mut c = std::fs::read_to_string(&cfg).unwrap();
+    let unpaced = UNPACED
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .then_some("writeback_step_kb = 0");
+    let extra = EXTRA_CONFIG.lock().unwrap().clone();
+    let mut c = std::fs::read_to_string(&cfg).unwrap();
+    for line in unpaced.into_iter().chain(extra.as_deref()) {
         c.push_str(line);
         c.push('\n');
-        std::fs::write(&cfg, c).unwrap();
     }
+    std::fs::write(&cfg, c).unwrap();
     let (panel, addr) = serve(&cfg, port, Some(&stats));
     Started {
         dir,
@@ -191,7 +200,8 @@ fn start_panel(case: Case) -> Started {
 }
 
 /// Stops the panel, and reads what it recorded and said of itself.
-fn finish_panel(p: Started, sent: u64, in_window: u64, cpu: Cpu) -> Outcome {
+fn finish_panel(p: Started, d: Driven) -> Outcome {
+    let Driven { sent, cpu, .. } = d;
     let Started {
         dir,
         mut panel,
@@ -230,8 +240,8 @@ fn finish_panel(p: Started, sent: u64, in_window: u64, cpu: Cpu) -> Outcome {
         recorded,
         p50: s["latency_p50_ms"].as_f64(),
         p99: s["latency_p99_ms"].as_f64(),
-        cpu_per_1000: cpu.process / (in_window as f64 / 1000.0),
-        all_per_1000: cpu.with_kernel / (in_window as f64 / 1000.0),
+        cpu_per_1000: d.per_1000(cpu.process),
+        all_per_1000: d.per_1000(cpu.with_kernel),
         cores: cpu.process / MEASURE.as_secs_f64(),
         rss_mb,
         mb_s: bytes as f64 / 1e6 / (WARMUP + MEASURE).as_secs_f64(),

@@ -165,6 +165,14 @@ impl Pace {
     }
 }
 
+impl Drop for Pace {
+    fn drop(&mut self) {
+        if self.step != 0 {
+            PACED.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// The step of each of `files` paced files sharing `budget`, `largest`
 /// configured.
 fn step_for(files: usize, largest: u64, budget: u64) -> u64 {
@@ -185,14 +193,6 @@ fn budget() -> u64 {
             .map_or(u64::MAX, |kb| kb.saturating_mul(1024));
         DIRTY_BUDGET.min(total / 32)
     })
-}
-
-impl Drop for Pace {
-    fn drop(&mut self) {
-        if self.step != 0 {
-            PACED.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
 }
 
 /// Starts writing the dirty pages of `range` to the disk without waiting

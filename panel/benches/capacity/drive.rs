@@ -154,17 +154,16 @@ pub struct Driven {
     pub cpu: Cpu,
 }
 
-/// Drives K agents at `addr` for warm-up + measure; returns (sent in total,
-/// sent during the measurement, the CPU it cost `pid` during it).
-pub fn drive(
-    addr: std::net::SocketAddr,
-    case: Case,
-    frames: &[Bytes],
-    pid: u32,
-    floor: bool,
-) -> (u64, u64, Cpu) {
-    let d = drive_all(&[Target { addr, pid, floor }], case, frames)[0];
-    (d.sent, d.in_window, d.cpu)
+impl Driven {
+    /// `secs` of CPU per 1,000 frames of the measurement.
+    pub fn per_1000(&self, secs: f64) -> f64 {
+        secs / (self.in_window as f64 / 1000.0)
+    }
+}
+
+/// Drives K agents at `target` for warm-up + measure.
+pub fn drive(target: Target, case: Case, frames: &[Bytes]) -> Driven {
+    drive_all(&[target], case, frames)[0]
 }
 
 /// Drives K agents at each target at once, for warm-up + measure, each

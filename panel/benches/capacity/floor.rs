@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::Case;
 use super::common::{Kill, free_port, wait_listening};
-use super::drive::drive;
+use super::drive::{Target, drive};
 
 /// The floor: this program again, as the simplest receive-and-append loop.
 pub fn floor_server(port: u16, dir: &Path) {
@@ -40,10 +40,15 @@ pub struct Floor {
 pub fn run_floor(case: Case, frames: &[Bytes]) -> Floor {
     let dir = tempfile::tempdir().unwrap();
     let (server, addr) = start_floor(dir.path());
-    let (_, in_window, cpu) = drive(addr, case, frames, server.0.id(), true);
+    let target = Target {
+        addr,
+        pid: server.0.id(),
+        floor: true,
+    };
+    let d = drive(target, case, frames);
     Floor {
-        cpu_per_1000: cpu.process / (in_window as f64 / 1000.0),
-        all_per_1000: cpu.with_kernel / (in_window as f64 / 1000.0),
+        cpu_per_1000: d.per_1000(d.cpu.process),
+        all_per_1000: d.per_1000(d.cpu.with_kernel),
     }
 }
 

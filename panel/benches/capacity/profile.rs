@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use bytes::Bytes;
 
 use super::common::{self, free_port};
-use super::drive::drive;
+use super::drive::{Target, drive};
 use super::{Case, WARMUP, camera_ids, serve};
 
 /// Samples the panel's stacks with `perf` (software clock) while K agents
@@ -41,7 +41,15 @@ pub fn profile(case: Case, frames: &[Bytes]) {
                 .status()
         }
     });
-    let _ = drive(addr, case, frames, pid, false);
+    let _ = drive(
+        Target {
+            addr,
+            pid,
+            floor: false,
+        },
+        case,
+        frames,
+    );
     match recorder.join() {
         Ok(Ok(s)) if s.success() => {
             let out = Command::new("perf")

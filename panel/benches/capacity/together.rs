@@ -28,11 +28,7 @@ pub fn together(case: Case, frames: &[Bytes], n: usize, label: &str) {
         let (floor, floor_addr) = start_floor(floor_dir.path());
         let panel = start_panel(case);
         let targets = [
-            Target {
-                addr: panel.addr,
-                pid: panel.panel.0.id(),
-                floor: false,
-            },
+            panel.target(),
             Target {
                 addr: floor_addr,
                 pid: floor.0.id(),
@@ -43,8 +39,8 @@ pub fn together(case: Case, frames: &[Bytes], n: usize, label: &str) {
             unreachable!("one result a target")
         };
         drop(floor);
-        let o = finish_panel(panel, p.sent, p.in_window, p.cpu);
-        let floor_per_1000 = f.cpu.process / (f.in_window as f64 / 1000.0);
+        let o = finish_panel(panel, p);
+        let floor_per_1000 = f.per_1000(f.cpu.process);
         let ratio = o.cpu_per_1000 / floor_per_1000.max(1e-9);
         ratios.push(ratio);
         println!(
