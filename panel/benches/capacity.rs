@@ -252,7 +252,8 @@ fn finish_panel(p: Started, d: Driven) -> Outcome {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--floor-server") {
-        floor_server(args[2].parse().unwrap(), Path::new(&args[3]));
+        let step = args.get(4).map(|s| s.parse().expect("step"));
+        floor_server(args[2].parse().unwrap(), Path::new(&args[3]), step);
         return;
     }
     let sweep = args.iter().any(|a| a == "--sweep");
@@ -305,6 +306,9 @@ fn main() {
     );
     // `-- --together`: the panel and the floor in the same window.
     let together = args.iter().any(|a| a == "--together");
+    // `-- --paced-floor`, with `--together`: the floor making the
+    // recorder's disk calls too, as a third server in the same window.
+    let paced_floor = args.iter().any(|a| a == "--paced-floor");
     if !together {
         header();
     }
@@ -345,10 +349,10 @@ fn main() {
             let n = n_rounds.unwrap_or(1);
             if writeback {
                 UNPACED.store(true, std::sync::atomic::Ordering::Relaxed);
-                together::together(case, f, n, "the kernel's writeback alone");
+                together::together(case, f, n, "the kernel's writeback alone", paced_floor);
                 UNPACED.store(false, std::sync::atomic::Ordering::Relaxed);
             }
-            together::together(case, f, n, "paced writeback");
+            together::together(case, f, n, "paced writeback", paced_floor);
             continue;
         }
         if let Some(n) = n_rounds {

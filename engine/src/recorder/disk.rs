@@ -173,6 +173,12 @@ impl Drop for Pace {
     }
 }
 
+/// The step the recorder takes with `files` segments paced, at most
+/// `largest` bytes: what the capacity benchmark's paced floor takes too.
+pub fn paced_step(files: usize, largest: u64) -> u64 {
+    step_for(files, largest, budget())
+}
+
 /// The step of each of `files` paced files sharing `budget`, `largest`
 /// configured.
 fn step_for(files: usize, largest: u64, budget: u64) -> u64 {

@@ -12,3 +12,5 @@ pub mod preroll;
 pub mod repair;
 pub mod retention;
 pub mod segment;
+
+pub use disk::{SYNC_EVERY, paced_step};
