@@ -252,8 +252,8 @@ fn finish_panel(p: Started, d: Driven) -> Outcome {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--floor-server") {
-        let step = args.get(4).map(|s| s.parse().expect("step"));
-        floor_server(args[2].parse().unwrap(), Path::new(&args[3]), step);
+        let which = floor::Loop::parse(&args[4..]);
+        floor_server(args[2].parse().unwrap(), Path::new(&args[3]), which);
         return;
     }
     let sweep = args.iter().any(|a| a == "--sweep");
@@ -306,9 +306,13 @@ fn main() {
     );
     // `-- --together`: the panel and the floor in the same window.
     let together = args.iter().any(|a| a == "--together");
-    // `-- --paced-floor`, with `--together`: the floor making the
-    // recorder's disk calls too, as a third server in the same window.
-    let paced_floor = args.iter().any(|a| a == "--paced-floor");
+    // With `--together`, `-- --paced-floor`: the floor making the
+    // recorder's disk calls too, as another server in the same window;
+    // `-- --async-floor`: those on a tokio runtime too.
+    let floors = together::Floors {
+        paced: args.iter().any(|a| a == "--paced-floor"),
+        async_: args.iter().any(|a| a == "--async-floor"),
+    };
     if !together {
         header();
     }
@@ -349,10 +353,10 @@ fn main() {
             let n = n_rounds.unwrap_or(1);
             if writeback {
                 UNPACED.store(true, std::sync::atomic::Ordering::Relaxed);
-                together::together(case, f, n, "the kernel's writeback alone", paced_floor);
+                together::together(case, f, n, "the kernel's writeback alone", floors);
                 UNPACED.store(false, std::sync::atomic::Ordering::Relaxed);
             }
-            together::together(case, f, n, "paced writeback", paced_floor);
+            together::together(case, f, n, "paced writeback", floors);
             continue;
         }
         if let Some(n) = n_rounds {

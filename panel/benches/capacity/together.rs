@@ -1,79 +1,83 @@
-//! The capacity benchmark's `-- --together [--rounds N] [--paced-floor]`:
-//! the panel and the floor measured in the same window. Each simulated
-//! camera streams the same frames at the same moments to both servers, so
-//! a change of this VM's speed weighs on both alike: measured one after
-//! the other, nine runs of the same build at 32 cameras of 768x576 gave
-//! ratios from 1.10x to 2.16x, as one 15 s window ran up to 40% slower
-//! than the next.
+//! The capacity benchmark's `-- --together [--rounds N] [--paced-floor]
+//! [--async-floor]`: the panel and the floor measured in the same window.
+//! Each simulated camera streams the same frames at the same moments to
+//! every server, so a change of this VM's speed weighs on all alike:
+//! measured one after the other, nine runs of the same build at 32
+//! cameras of 768x576 gave ratios from 1.10x to 2.16x, as one 15 s window
+//! ran up to 40% slower than the next.
 //!
 //! The kernel threads' CPU cannot be told apart between the servers, so
 //! only each process's own is compared here; the `+kernel` figure comes
 //! from the runs one after the other. What the floor leaves to the
 //! kernel's threads and the recorder does itself (starting writeback,
-//! letting pages go, the periodic sync) is measured apart by
-//! `--paced-floor`: a third server, the floor loop making those calls
-//! too, in the same window.
+//! letting pages go, the periodic sync) is measured apart by the paced
+//! floor, and what a tokio runtime adds to that by the async floor (see
+//! `floor::Loop`), each another server in the same window.
 
 use bytes::Bytes;
 
 use super::drive::{Driven, Target, drive_all};
-use super::floor::start_floor;
+use super::floor::{Loop, start_floor};
 use super::{Case, finish_panel, start_panel};
 
-/// Runs `case` `n` times with the panel and the floor side by side (and
-/// the paced floor, if `paced`), a line a round, then the median ratios;
-/// `label` says how the panel runs.
-pub fn together(case: Case, frames: &[Bytes], n: usize, label: &str, paced: bool) {
-    let paced_cols = if paced {
-        format!(" {:>8} {:>9} {:>9}", "paced", "paced/fl", "to paced")
-    } else {
-        String::new()
-    };
-    let also = if paced { ", paced floor" } else { "" };
-    println!(
-        "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>10} {:>8} {:>7}{paced_cols}   (panel, {label}, and floor{also} in the same window)",
-        "K", "frame", "fps", "sent", "recorded", "lost", "p99 ms", "cpu s/1k", "floor", "ratio"
-    );
-    let mut ratios = Vec::new();
-    let mut paced_ratios = Vec::new();
-    let mut to_paced = Vec::new();
+/// The floors measured beside the panel and the floor.
+#[derive(Clone, Copy)]
+pub struct Floors {
+    pub paced: bool,
+    pub async_: bool,
+}
+
+/// Runs `case` `n` times with the panel, the floor and the other `floors`
+/// side by side, a line a round, then the median ratios; `label` says how
+/// the panel runs.
+pub fn together(case: Case, frames: &[Bytes], n: usize, label: &str, floors: Floors) {
     let step = cctv_engine::recorder::paced_step(
         case.k,
         cctv_engine::config::PanelConfig::default().writeback_step_kb * 1024,
     );
+    let mut loops = vec![Loop::Plain];
+    loops.extend(floors.paced.then_some(Loop::Paced(step)));
+    loops.extend(floors.async_.then_some(Loop::Async(step)));
+    let others: String = loops[1..]
+        .iter()
+        .map(|l| format!(" {:>8} {:>8}", short(*l), "/floor"))
+        .collect();
+    let also: String = loops[1..]
+        .iter()
+        .map(|l| format!(", {}", l.name()))
+        .collect();
+    println!(
+        "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>10} {:>8} {:>7}{others}   (panel, {label}, and floor{also} in the same window; CPU s per 1,000 frames)",
+        "K", "frame", "fps", "sent", "recorded", "lost", "p99 ms", "cpu s/1k", "floor", "ratio"
+    );
+    // Per round: each server's CPU per 1,000 frames, the panel first.
+    let mut rounds: Vec<Vec<f64>> = Vec::new();
     for _ in 0..n.max(1) {
-        let floor_dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-        let (floor, floor_addr) = start_floor(floor_dirs[0].path(), None);
-        let paced_floor = paced.then(|| start_floor(floor_dirs[1].path(), Some(step)));
+        let dirs: Vec<_> = loops.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+        let servers: Vec<_> = loops
+            .iter()
+            .zip(&dirs)
+            .map(|(l, d)| start_floor(d.path(), *l))
+            .collect();
         let panel = start_panel(case);
-        let mut targets = vec![panel.target(), floor_target(floor.0.id(), floor_addr)];
-        if let Some((server, addr)) = &paced_floor {
-            targets.push(floor_target(server.0.id(), *addr));
-        }
+        let mut targets = vec![panel.target()];
+        targets.extend(servers.iter().map(|(server, addr)| Target {
+            addr: *addr,
+            pid: server.0.id(),
+            floor: true,
+        }));
         let driven = drive_all(&targets, case, frames);
-        drop(floor);
-        drop(paced_floor);
+        drop(servers);
         let o = finish_panel(panel, driven[0]);
         let per_1000 = |d: &Driven| d.per_1000(d.cpu.process).max(1e-9);
-        let floor_per_1000 = per_1000(&driven[1]);
-        let ratio = o.cpu_per_1000 / floor_per_1000;
-        ratios.push(ratio);
-        let paced_cols = match driven.get(2) {
-            Some(p) => {
-                let p = per_1000(p);
-                paced_ratios.push(p / floor_per_1000);
-                to_paced.push(o.cpu_per_1000 / p);
-                format!(
-                    " {:>8.3} {:>8.2}x {:>8.2}x",
-                    p,
-                    p / floor_per_1000,
-                    o.cpu_per_1000 / p
-                )
-            }
-            None => String::new(),
-        };
+        let mut cpu = vec![o.cpu_per_1000.max(1e-9)];
+        cpu.extend(driven[1..].iter().map(per_1000));
+        let others: String = cpu[2..]
+            .iter()
+            .map(|c| format!(" {:>8.3} {:>7.2}x", c, c / cpu[1]))
+            .collect();
         println!(
-            "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>10.3} {:>8.3} {:>6.2}x{paced_cols}",
+            "{:>5} {:>10} {:>4} {:>9} {:>9} {:>6} {:>8} {:>10.3} {:>8.3} {:>6.2}x{others}",
             case.k,
             format!("{}x{}", case.w, case.h),
             case.fps,
@@ -81,36 +85,45 @@ pub fn together(case: Case, frames: &[Bytes], n: usize, label: &str, paced: bool
             o.recorded,
             o.sent.saturating_sub(o.recorded),
             o.p99.map_or("-".into(), |v| format!("{v:.1}")),
-            o.cpu_per_1000,
-            floor_per_1000,
-            ratio
+            cpu[0],
+            cpu[1],
+            cpu[0] / cpu[1]
+        );
+        rounds.push(cpu);
+    }
+    let ratio = |a: usize, b: usize| spread(rounds.iter().map(|r| r[a] / r[b]).collect());
+    println!(
+        "   {} rounds, panel ({label}) and floor in the same window: the panel's process {} the floor's",
+        rounds.len(),
+        ratio(0, 1)
+    );
+    for (i, l) in loops.iter().enumerate().skip(1) {
+        println!(
+            "   the {}: {} the floor's; the panel {} the {}'s",
+            l.name(),
+            ratio(i + 1, 1),
+            ratio(0, i + 1),
+            l.name()
         );
     }
-    println!(
-        "   {} rounds, panel ({label}) and floor in the same window: the panel's process {}",
-        ratios.len(),
-        spread(&mut ratios)
-    );
-    if paced {
+    if floors.paced && floors.async_ {
         println!(
-            "   the paced floor (the floor making the recorder's disk calls, {} MiB steps): {} the floor's; the panel {} the paced floor's",
-            step >> 20,
-            spread(&mut paced_ratios),
-            spread(&mut to_paced)
+            "   the async floor {} the paced floor's",
+            ratio(loops.len(), 2)
         );
     }
 }
 
-fn floor_target(pid: u32, addr: std::net::SocketAddr) -> Target {
-    Target {
-        addr,
-        pid,
-        floor: true,
+fn short(l: Loop) -> &'static str {
+    match l {
+        Loop::Plain => "floor",
+        Loop::Paced(_) => "paced",
+        Loop::Async(_) => "async",
     }
 }
 
 /// "1.23x (median; rounds 1.20x to 1.30x)".
-fn spread(ratios: &mut [f64]) -> String {
+fn spread(mut ratios: Vec<f64>) -> String {
     ratios.sort_by(f64::total_cmp);
     format!(
         "{:.2}x (median; rounds {:.2}x to {:.2}x)",
