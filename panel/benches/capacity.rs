@@ -24,6 +24,9 @@
 //! kernel's writeback alone first). `-- --audio` runs each case again
 //! with every agent sending its sound (20 ms Opus packets) and prints the
 //! cost of sound side by side.
+//! With `--together`, `-- --paced-floor` and `-- --async-floor` add the
+//! floor making the recorder's disk calls, and the same on a tokio
+//! runtime, as more servers in the same window (`capacity/floor.rs`).
 //! `-- --config LINE` adds a line to the panel's configuration (e.g.
 //! `'writeback_step_kb = 1024'`) for every panel the run starts.
 //! `-- --postgres` runs each case again with the catalog on a PostgreSQL

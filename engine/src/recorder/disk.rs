@@ -146,7 +146,7 @@ impl Pace {
     /// within [`MIN_STEP`] (or the configured step, if smaller) and the
     /// configured step.
     pub fn step(&self) -> u64 {
-        step_for(PACED.load(Ordering::Relaxed), self.step, budget())
+        paced_step(PACED.load(Ordering::Relaxed), self.step)
     }
 
     /// Whether a file of `written` bytes is due its next step: a step of
